@@ -1,0 +1,56 @@
+"""The ``hypercolumns`` command: one subcommand per stage, each a thin ``main(argv)``.
+
+Each subcommand lives in the module named below and is imported only when it
+is called, so ``hypercolumns --help`` stays fast and ``evaluate`` never loads
+torch.  Errors of ours (``ValueError``, ``FileNotFoundError``, ...) become one
+line on stderr and exit status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+# subcommand -> (module, one-line help)
+SUBCOMMANDS = {
+    "weights": ("hypercolumns.extract.weights", "fetch and convert the ImageNet VGG16 weights"),
+    "features": ("hypercolumns.extract.features", "stage one: hypercolumns into HDF5 shards"),
+    "train-grid": ("hypercolumns.classifiers.train", "stage two: the KxK liblinear grid"),
+    "segment": ("hypercolumns.pipelines.segment", "segment detections into instance masks"),
+    "evaluate": ("hypercolumns.eval.evaluate", "AP^r of a results file against COCO annotations"),
+    "eval-sds": ("hypercolumns.pipelines.eval_sds", "segment oracle boxes of the val images and score them"),
+    "reproduce-table1": ("hypercolumns.pipelines.table1", "the paper's Table 1 ablations on the shared data"),
+    "data": ("hypercolumns.data.download", "download VOC2012 + SBD into DATA_ROOT"),
+    "bench-features": ("hypercolumns.extract.bench", "bare CNN forward vs whole extraction"),
+    "bench-inference": ("hypercolumns.pipelines.bench", "conv-trick vs explicit inference per box"),
+}
+
+USER_ERRORS = (ValueError, TypeError, FileNotFoundError, KeyError, RuntimeError)
+
+
+def usage() -> str:
+    width = max(len(name) for name in SUBCOMMANDS)
+    lines = ["usage: hypercolumns <command> [options]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {text}" for name, (_, text) in SUBCOMMANDS.items()]
+    lines += ["", "`hypercolumns <command> --help` describes each command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in SUBCOMMANDS:
+        print(f"hypercolumns: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(SUBCOMMANDS[name][0])
+    try:
+        return int(module.main(rest) or 0)
+    except USER_ERRORS as error:
+        print(f"hypercolumns {name}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

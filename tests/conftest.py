@@ -16,3 +16,18 @@ def data_root() -> Path:
     if not DATA_ROOT.is_dir():
         pytest.fail(f"shared data not found at {DATA_ROOT}; set DATA_ROOT")
     return DATA_ROOT
+
+# Weights and other caches live in the repository's work/ folder during tests,
+# where `make weights` (run by `make setup`) puts them.
+os.environ.setdefault("HYPERCOLUMNS_CACHE", str(REPO_ROOT / "work" / "cache"))
+
+
+@pytest.fixture(scope="session")
+def imagenet_weights():
+    """The converted ImageNet VGG16 conv weights (made by `make weights`)."""
+    from hypercolumns.extract.weights import DEFAULT_WEIGHTS_NAME, load_weights, weights_paths
+
+    path, _ = weights_paths(DEFAULT_WEIGHTS_NAME)
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: run `make weights` (part of `make setup`) first")
+    return load_weights(path)

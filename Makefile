@@ -1,0 +1,59 @@
+# hypercolumns — every target writes to results/ (tables, JSON, pictures) and
+# work/ (weights, shards, models) and prints the paths it wrote.
+PYTHON      ?= python3
+VENV        ?= .venv
+BIN         := $(VENV)/bin
+DATA_ROOT   ?= ../shared/datasets
+WORK        ?= work
+RESULTS     ?= results
+K           ?= 1 2 5 10
+# torch: `pip install torch==2.13.0` takes the local CPU wheel here; elsewhere
+# set TORCH_SPEC to the CUDA build you want (e.g. TORCH_SPEC='torch --index-url ...').
+TORCH_SPEC  ?= torch==2.13.0
+
+export HYPERCOLUMNS_CACHE ?= $(CURDIR)/$(WORK)/cache
+HC := $(BIN)/hypercolumns
+
+.PHONY: setup weights test demo data features train-grid eval-sds reproduce-table1 \
+        bench-features bench-inference clean
+
+setup: $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[weights,test]"
+	$(MAKE) --no-print-directory weights
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+weights:
+	$(HC) weights
+
+test:
+	$(BIN)/python -m pytest -q
+
+data:
+	$(HC) data --root $(DATA_ROOT)
+
+features:
+	$(HC) features --data-root $(DATA_ROOT) --out $(WORK)/features
+
+train-grid:
+	$(HC) train-grid --shards $(WORK)/features --out $(WORK)/models --K $(K)
+
+eval-sds:
+	$(HC) eval-sds --data-root $(DATA_ROOT) --models $(WORK)/models --out $(RESULTS)/sds
+
+reproduce-table1:
+	$(HC) reproduce-table1 --data-root $(DATA_ROOT) --shards $(WORK)/features \
+	    --work $(WORK)/table1 --out $(RESULTS)/table1
+
+demo: features train-grid eval-sds
+
+bench-features:
+	$(HC) bench-features --data-root $(DATA_ROOT) --out $(RESULTS)/bench
+
+bench-inference:
+	$(HC) bench-inference --data-root $(DATA_ROOT) --out $(RESULTS)/bench
+
+clean:
+	rm -rf $(RESULTS) $(WORK)/features $(WORK)/models $(WORK)/table1

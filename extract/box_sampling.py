@@ -1,0 +1,112 @@
+"""Training boxes: jittered copies of the ground-truth boxes, labelled by overlap.
+
+The paper trains on bottom-up candidates (MCG) that overlap a ground-truth
+instance by >= 70%, each labelled from the instance it overlaps most.  No
+candidate generator's output exists here, so we draw boxes around every
+ground-truth box (random shift and log-scale of each side), keep those whose
+box IoU with their best-overlapping instance is >= ``min_iou``, and label each
+from that instance.  Draws are seeded per image (from the global seed and the
+image id), so any subset of images reproduces the same boxes.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+
+def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of ``(N, 4)`` and ``(M, 4)`` boxes -> ``(N, M)``."""
+    a = np.asarray(boxes_a, np.float64).reshape(-1, 4)
+    b = np.asarray(boxes_b, np.float64).reshape(-1, 4)
+    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    intersection = np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)
+    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
+    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
+    union = area_a[:, None] + area_b[None, :] - intersection
+    return np.where(union > 0, intersection / np.maximum(union, 1e-12), 0.0)
+
+
+def image_rng(seed: int, image_id: str) -> np.random.Generator:
+    """A generator seeded by the global seed and the image id (stable across runs and machines)."""
+    digest = hashlib.sha256(f"{seed}:{image_id}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+def jitter_boxes(box: np.ndarray, count: int, rng: np.random.Generator,
+                 shift: float = 0.15, log_scale: float = 0.2) -> np.ndarray:
+    """``count`` boxes around ``box``: centre shifted by up to ``shift`` of the side, sides scaled by ``exp(U(-log_scale, log_scale))``."""
+    x0, y0, x1, y1 = box
+    width, height = x1 - x0, y1 - y0
+    cx = (x0 + x1) / 2 + rng.uniform(-shift, shift, count) * width
+    cy = (y0 + y1) / 2 + rng.uniform(-shift, shift, count) * height
+    half_w = width / 2 * np.exp(rng.uniform(-log_scale, log_scale, count))
+    half_h = height / 2 * np.exp(rng.uniform(-log_scale, log_scale, count))
+    return np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=1)
+
+
+def sample_training_boxes(gt_boxes: np.ndarray, image_size: tuple, per_instance: int,
+                          rng: np.random.Generator, min_iou: float = 0.7,
+                          min_side: float = 24.0, max_draws: int = 50):
+    """Jittered boxes for every instance of one image.
+
+    Parameters
+    ----------
+    gt_boxes : ndarray of shape (N, 4)
+    image_size : (height, width)
+        Sampled boxes are clipped to the image.
+    per_instance : int
+        Boxes kept per instance (fewer if ``max_draws`` draws do not give them).
+    min_side : float
+        Instances whose box is smaller than this on a side get no boxes: their
+        crops are mostly context.
+
+    Returns
+    -------
+    boxes : ndarray of shape (M, 4), float64
+    instance : ndarray of shape (M,), int
+        The instance each box overlaps most (its label source).
+    iou : ndarray of shape (M,), float64
+    """
+    height, width = image_size
+    gt_boxes = np.asarray(gt_boxes, np.float64).reshape(-1, 4)
+    kept_boxes, kept_instance, kept_iou = [], [], []
+    for index, gt in enumerate(gt_boxes):
+        if min(gt[2] - gt[0], gt[3] - gt[1]) < min_side:
+            continue
+        draws = jitter_boxes(gt, max_draws, rng)
+        draws[:, [0, 2]] = np.clip(draws[:, [0, 2]], 0, width)
+        draws[:, [1, 3]] = np.clip(draws[:, [1, 3]], 0, height)
+        overlaps = box_iou(draws, gt_boxes)
+        best = overlaps.argmax(axis=1)
+        best_iou = overlaps[np.arange(len(draws)), best]
+        good = np.flatnonzero((best == index) & (best_iou >= min_iou))[:per_instance]
+        kept_boxes.append(draws[good])
+        kept_instance.append(best[good])
+        kept_iou.append(best_iou[good])
+    if not kept_boxes:
+        return np.zeros((0, 4)), np.zeros(0, int), np.zeros(0)
+    return np.concatenate(kept_boxes), np.concatenate(kept_instance), np.concatenate(kept_iou)
+
+
+def stratified_locations(rng: np.random.Generator, rows_per_cell: int, sample_grid: int = 10,
+                         size: int = 50) -> np.ndarray:
+    """Flat grid locations, ``rows_per_cell`` drawn (without replacement) in each of ``sample_grid``² cells.
+
+    Every cell of a 10 x 10 grid gets rows from every box, and since 50/K is
+    a multiple of 5 for K = 1, 2, 5, 10, every cell of every K x K grid does too.
+    """
+    if size % sample_grid:
+        raise ValueError(f"sample grid {sample_grid} does not divide the {size}x{size} grid")
+    step = size // sample_grid
+    if not 1 <= rows_per_cell <= step * step:
+        raise ValueError(f"rows_per_cell must be in 1..{step * step}, got {rows_per_cell}")
+    locations = []
+    for cell_row in range(sample_grid):
+        for cell_col in range(sample_grid):
+            picks = rng.choice(step * step, rows_per_cell, replace=False)
+            rows = cell_row * step + picks // step
+            cols = cell_col * step + picks % step
+            locations.append(rows * size + cols)
+    return np.concatenate(locations).astype(np.int64)

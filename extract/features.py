@@ -1,0 +1,207 @@
+"""Stage one: ``hypercolumns features`` — training rows of hypercolumns into HDF5 shards.
+
+For every training image: jittered boxes around its instances (see
+``box_sampling``), each expanded, cropped, warped and passed through the
+frozen CNN; at stratified locations of the box's 50 x 50 grid the
+hypercolumn and the targets are written as rows.  Boxes are cut into shards
+of ``--boxes-per-shard`` in a fixed order, so a rerun skips the shards that
+are complete and redoes a half-written one.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from hypercolumns.extract.box_sampling import image_rng, sample_training_boxes, stratified_locations
+from hypercolumns.extract.cnn import FrozenCNN
+from hypercolumns.extract.hypercolumn import HEATMAP_SIZE, sample_hypercolumns
+from hypercolumns.extract.layer_spec import LayerSpec
+from hypercolumns.extract.shards import check_shard, shard_path, write_shard
+from hypercolumns.extract.targets import figure_ground_target
+from hypercolumns.extract.weights import resolve_weights
+
+DEFAULT_LAYERS = "pool3:3,conv4_3:1,global"
+
+
+@dataclass
+class BoxJob:
+    """One training box: which record, which box, which instance labels it."""
+
+    record: int
+    box: np.ndarray
+    instance: int
+    iou: float
+
+
+def feature_config(cnn: FrozenCNN, spec: LayerSpec, *, rows_per_cell=1, sample_grid=10,
+                   seed=0, boxes_per_instance=4, min_iou=0.7,
+                   targets=("figure_ground",)) -> dict:
+    """The config every shard records (keys of ``shards.CONFIG_KEYS``)."""
+    return {
+        "network": cnn.name, "weights_sha256": cnn.weights.sha256, "layer_spec": str(spec),
+        "blocks": [
+            {"name": b.name, "n": b.n, "kind": b.kind, "offset": b.offset, "size": b.size,
+             "channels": b.channels} for b in spec.blocks],
+        "feature_dim": spec.dim, "crop_size": cnn.crop_size, "padding": cnn.padding,
+        "heatmap_size": HEATMAP_SIZE, "sample_grid": sample_grid, "rows_per_cell": rows_per_cell,
+        "seed": seed, "targets": list(targets), "boxes_per_instance": boxes_per_instance,
+        "min_iou": min_iou,
+    }
+
+
+def plan_boxes(records: list, config: dict) -> list:
+    """Every training box of every record, in a fixed order."""
+    jobs = []
+    for index, record in enumerate(records):
+        if not record.instances:
+            continue
+        rng = image_rng(config["seed"], record.image_id)
+        boxes, instances, ious = sample_training_boxes(
+            record.boxes(), (record.height, record.width), config["boxes_per_instance"], rng,
+            min_iou=config["min_iou"])
+        jobs += [BoxJob(index, box, int(inst), float(iou))
+                 for box, inst, iou in zip(boxes, instances, ious)]
+    return jobs
+
+
+class ImageCache:
+    """The last few decoded images (boxes come grouped by image)."""
+
+    def __init__(self, records, keep: int = 4):
+        self.records, self.keep, self.images = records, keep, {}
+
+    def get(self, index: int) -> np.ndarray:
+        if index not in self.images:
+            if len(self.images) >= self.keep:
+                self.images.pop(next(iter(self.images)))
+            self.images[index] = self.records[index].load_image()
+        return self.images[index]
+
+
+def prepare_batch(jobs, records, images: ImageCache, cnn: FrozenCNN, config: dict):
+    """Crops, sampled locations and target labels of a batch of boxes (CPU work)."""
+    crops, locations, labels, expanded = [], [], [], []
+    for job in jobs:
+        record = records[job.record]
+        box_expanded = cnn.expand(job.box[None])[0]
+        crops.append(cnn.crops(images.get(job.record), box_expanded[None]))
+        rng = image_rng(config["seed"], f"{record.image_id}:{job.box.tobytes().hex()}")
+        where = stratified_locations(rng, config["rows_per_cell"], config["sample_grid"])
+        instance = record.instances[job.instance]
+        target = figure_ground_target(instance.mask, box_expanded, record.void)
+        locations.append(where)
+        labels.append(target.reshape(-1)[where])
+        expanded.append(box_expanded)
+    return torch.cat(crops), np.stack(locations), np.stack(labels), np.stack(expanded)
+
+
+def extract_shard(jobs, records, cnn: FrozenCNN, spec: LayerSpec, config: dict,
+                  batch_size: int, images: ImageCache, progress) -> tuple[dict, dict]:
+    """Rows and box table of one shard; CPU preparation of batch i+1 overlaps the forward of i."""
+    layers = spec.network_layers(cnn.name)
+    batches = [jobs[i:i + batch_size] for i in range(0, len(jobs), batch_size)]
+    features, locations, labels, expanded = [], [], [], []
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(prepare_batch, batches[0], records, images, cnn, config)
+        for index in range(len(batches)):
+            crops, where, target, boxes_expanded = pending.result()
+            if index + 1 < len(batches):
+                pending = pool.submit(prepare_batch, batches[index + 1], records, images, cnn, config)
+            outputs = cnn.forward(crops, layers)
+            where_t = torch.from_numpy(where).to(cnn.device)
+            rows = sample_hypercolumns(outputs, spec, cnn.name, where_t)
+            features.append(rows.to(torch.float16).cpu().numpy().reshape(-1, spec.dim))
+            locations.append(where.reshape(-1))
+            labels.append(target.reshape(-1))
+            expanded.append(boxes_expanded)
+            progress.update(len(batches[index]))
+    rows_per_box = locations[0].size // len(batches[0])
+    box_index = np.repeat(np.arange(len(jobs)), rows_per_box)
+    rows = {"features": np.concatenate(features), "location": np.concatenate(locations),
+            "box_index": box_index, "labels": {"figure_ground": np.concatenate(labels)}}
+    boxes = {
+        "image_id": [records[j.record].image_id for j in jobs],
+        "dataset": [getattr(records[j.record], "dataset", "") or "" for j in jobs],
+        "category": [records[j.record].instances[j.instance].category for j in jobs],
+        "box": np.stack([j.box for j in jobs]), "expanded_box": np.concatenate(expanded),
+        "instance": [j.instance for j in jobs], "iou": [j.iou for j in jobs],
+    }
+    return rows, boxes
+
+
+def run_features(records: list, out: Path, cnn: FrozenCNN, spec: LayerSpec, config: dict,
+                 boxes_per_shard: int = 128, batch_size: int = 16, show_progress: bool = True) -> dict:
+    """Write every shard not already complete; returns a summary dict."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = plan_boxes(records, config)
+    if not jobs:
+        raise ValueError("no training boxes: the records have no instances large enough")
+    chunks = [jobs[i:i + boxes_per_shard] for i in range(0, len(jobs), boxes_per_shard)]
+    todo = []
+    for index, chunk in enumerate(chunks):
+        path = shard_path(out, index)
+        if path.is_file():
+            check_shard(path, config)
+        else:
+            todo.append((index, chunk))
+    images = ImageCache(records)
+    start, crops_done = time.perf_counter(), 0
+    with tqdm(total=sum(len(c) for _, c in todo), unit="crop", disable=not show_progress,
+              desc="features") as progress:
+        for index, chunk in todo:
+            rows, boxes = extract_shard(chunk, records, cnn, spec, config, batch_size, images, progress)
+            write_shard(shard_path(out, index), config, rows, boxes)
+            crops_done += len(chunk)
+    seconds = time.perf_counter() - start
+    paths = [shard_path(out, i) for i in range(len(chunks))]
+    return {
+        "boxes": len(jobs), "shards": len(chunks), "shards_written": len(todo),
+        "rows": len(jobs) * config["sample_grid"] ** 2 * config["rows_per_cell"],
+        "bytes": sum(p.stat().st_size for p in paths), "seconds": seconds,
+        "crops_per_s": crops_done / seconds if crops_done else 0.0, "out": str(out),
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="hypercolumns features", description=__doc__.split("\n")[0])
+    parser.add_argument("--data-root", type=Path, required=True,
+                        help="folder with the shared data sets (coco128-seg, pascal-part, ...)")
+    parser.add_argument("--out", type=Path, default=Path("work/features"))
+    parser.add_argument("--weights", default=None, help="weight file (default: converted ImageNet VGG16)")
+    parser.add_argument("--layers", default=DEFAULT_LAYERS, help=f"layer spec (default {DEFAULT_LAYERS!r})")
+    parser.add_argument("--padding", type=int, default=16)
+    parser.add_argument("--boxes-per-instance", type=int, default=4)
+    parser.add_argument("--min-iou", type=float, default=0.7)
+    parser.add_argument("--rows-per-cell", type=int, default=1,
+                        help="locations sampled per cell of the 10x10 sampling grid, per box")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--boxes-per-shard", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--limit-images", type=int, default=None, help="first N training images only")
+    parser.add_argument("--device", default=None)
+    args = parser.parse_args(argv)
+
+    from hypercolumns.data.datasets import load_training_records
+
+    records = load_training_records(args.data_root)
+    if args.limit_images:
+        records = records[:args.limit_images]
+    cnn = FrozenCNN(resolve_weights(args.weights), args.padding, args.device)
+    spec = LayerSpec.parse(args.layers).resolve(cnn.network)
+    config = feature_config(cnn, spec, rows_per_cell=args.rows_per_cell, seed=args.seed,
+                            boxes_per_instance=args.boxes_per_instance, min_iou=args.min_iou)
+    summary = run_features(records, args.out, cnn, spec, config, args.boxes_per_shard, args.batch_size)
+    print(f"features: {summary['boxes']} boxes, {summary['rows']} rows, "
+          f"{summary['bytes'] / 1e6:.1f} MB, {summary['seconds']:.1f} s, "
+          f"{summary['crops_per_s']:.2f} crops/s ({summary['shards_written']} of "
+          f"{summary['shards']} shards written) on {cnn.device}")
+    print(f"wrote {summary['out']}/shard-*.h5")
+    return 0

@@ -1,0 +1,200 @@
+"""HDF5 shards of training rows: the file stage one writes and stage two reads.
+
+Schema ``hypercolumns.shard/1`` (one file per shard, ``shard-00000.h5``, ...)
+--------------------------------------------------------------------------
+Datasets (N rows, B boxes):
+
+=========================  ==============  =====================================
+``features``               (N, D) float16  hypercolumns, blocks as in ``blocks``
+``labels/<target>``        (N,) int8       1 / 0, -1 = ignore (e.g. VOC void)
+``location``               (N,) int16      ``y * 50 + x`` in the box's 50x50 grid
+``box_index``              (N,) int32      row of the ``boxes/*`` tables
+``boxes/image_id``         (B,) str        the data set's image id
+``boxes/dataset``          (B,) str        which data set the image came from
+``boxes/category``         (B,) str        class of the labelling instance
+``boxes/box``              (B, 4) float32  sampled box x0, y0, x1, y1 (image px)
+``boxes/expanded_box``     (B, 4) float32  the box the crop and grid cover
+``boxes/instance``         (B,) int32      index of the labelling instance
+``boxes/iou``              (B,) float32    box IoU with that instance
+=========================  ==============  =====================================
+
+Attributes: ``schema``, ``config_hash`` and every key of the feature config
+(:data:`CONFIG_KEYS`: network, weights_sha256, layer_spec, blocks (JSON with
+offsets and sizes), feature_dim, crop_size, padding, heatmap_size,
+sample_grid, rows_per_cell, seed, targets, boxes_per_instance,
+min_iou) plus ``complete = 1``.
+
+A shard is written to ``<name>.tmp`` and renamed when complete, so a shard
+on disk under its final name is whole; a leftover ``.tmp`` is a crash and is
+redone.  Opening a shard checks its attributes against the current config
+and refuses a mismatch, naming each differing key.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+SCHEMA = "hypercolumns.shard/1"
+CONFIG_KEYS = (
+    "network", "weights_sha256", "layer_spec", "blocks", "feature_dim", "crop_size",
+    "padding", "heatmap_size", "sample_grid", "rows_per_cell", "seed", "targets",
+    "boxes_per_instance", "min_iou",
+)
+STRING = h5py.string_dtype()
+
+
+def config_hash(config: dict) -> str:
+    """sha256 (first 16 hex digits) of the canonical JSON of the config keys."""
+    canonical = json.dumps({key: config[key] for key in CONFIG_KEYS}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def shard_path(folder: Path, index: int) -> Path:
+    return Path(folder) / f"shard-{index:05d}.h5"
+
+
+def write_shard(path: Path, config: dict, rows: dict, boxes: dict) -> Path:
+    """Write one complete shard atomically.
+
+    Parameters
+    ----------
+    config : dict
+        The feature config (every key of :data:`CONFIG_KEYS`).
+    rows : dict
+        ``features`` (N, D) float16, ``location`` (N,), ``box_index`` (N,),
+        ``labels`` dict of target name -> (N,) int8.
+    boxes : dict
+        ``image_id``, ``dataset``, ``category`` (lists of str), ``box``,
+        ``expanded_box`` (B, 4), ``instance`` (B,), ``iou`` (B,).
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    with h5py.File(tmp, "w") as f:
+        f.attrs["schema"] = SCHEMA
+        f.attrs["config_hash"] = config_hash(config)
+        for key in CONFIG_KEYS:
+            f.attrs[key] = _attr(config[key])
+        n_rows = len(rows["location"])
+        f.create_dataset("features", data=np.asarray(rows["features"], np.float16),
+                         chunks=(min(max(n_rows, 1), 1024), config["feature_dim"]))
+        f.create_dataset("location", data=np.asarray(rows["location"], np.int16))
+        f.create_dataset("box_index", data=np.asarray(rows["box_index"], np.int32))
+        for target, labels in rows["labels"].items():
+            f.create_dataset(f"labels/{target}", data=np.asarray(labels, np.int8))
+        for key in ("image_id", "dataset", "category"):
+            f.create_dataset(f"boxes/{key}", data=np.asarray(boxes[key], dtype=object), dtype=STRING)
+        f.create_dataset("boxes/box", data=np.asarray(boxes["box"], np.float32).reshape(-1, 4))
+        f.create_dataset("boxes/expanded_box",
+                         data=np.asarray(boxes["expanded_box"], np.float32).reshape(-1, 4))
+        f.create_dataset("boxes/instance", data=np.asarray(boxes["instance"], np.int32))
+        f.create_dataset("boxes/iou", data=np.asarray(boxes["iou"], np.float32))
+        f.attrs["complete"] = 1
+    tmp.replace(path)
+    return path
+
+
+def _attr(value):
+    return json.dumps(value) if isinstance(value, (list, dict)) else value
+
+
+def read_config(path: Path) -> dict:
+    """The feature config stored in a shard's attributes."""
+    with h5py.File(path, "r") as f:
+        if f.attrs.get("schema") != SCHEMA:
+            raise ValueError(f"{path}: not a hypercolumns shard (schema {f.attrs.get('schema')!r}, "
+                             f"expected {SCHEMA!r})")
+        config = {}
+        for key in CONFIG_KEYS:
+            value = f.attrs[key]
+            if isinstance(value, bytes):
+                value = value.decode()
+            if key in ("targets", "blocks"):
+                value = json.loads(value)
+            elif isinstance(value, np.generic):
+                value = value.item()
+            config[key] = value
+        config["config_hash"] = f.attrs["config_hash"]
+    return config
+
+
+def config_differences(stored: dict, expected: dict) -> list[str]:
+    return [f"{key}: shard has {stored.get(key)!r}, current config {expected[key]!r}"
+            for key in CONFIG_KEYS if _normal(stored.get(key)) != _normal(expected[key])]
+
+
+def _normal(value):
+    return json.loads(json.dumps(value))
+
+
+def check_shard(path: Path, expected: dict) -> None:
+    """Raise ValueError naming each config key where the shard differs from ``expected``."""
+    differences = config_differences(read_config(path), expected)
+    if differences:
+        raise ValueError(f"{path} was made with another feature config; differences:\n  "
+                         + "\n  ".join(differences)
+                         + "\nuse another --out folder, or delete the shards to recompute them")
+
+
+def list_shards(folder: Path) -> list[Path]:
+    """Complete shards of a folder, in order (leftover ``.tmp`` files are not shards)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"shard folder not found: {folder} (run `make features`)")
+    shards = sorted(folder.glob("shard-*.h5"))
+    if not shards:
+        raise FileNotFoundError(f"no shards in {folder} (run `make features`)")
+    return shards
+
+
+def shards_config(shards: list[Path]) -> dict:
+    """The config common to all shards; ValueError naming a shard that differs."""
+    first = read_config(shards[0])
+    for path in shards[1:]:
+        differences = config_differences(read_config(path), first)
+        if differences:
+            raise ValueError(f"{path} differs from {shards[0]}:\n  " + "\n  ".join(differences))
+    return first
+
+
+def read_rows(path: Path, target: str = "figure_ground", mask=None) -> dict:
+    """Rows of one shard with a known label for ``target``.
+
+    Parameters
+    ----------
+    mask : callable, optional
+        ``mask(shard_file) -> (N,) bool`` selecting rows before they are read
+        (e.g. one grid cell), so only those features leave the disk.
+
+    Returns
+    -------
+    dict
+        ``features`` (M, D) float16, ``labels`` (M,) int8 in {0, 1},
+        ``location`` (M,) int16, ``box_index`` (M,) int32, ``image_id``
+        (M,) object (the box's image), ``category`` (M,) object.
+    """
+    with h5py.File(path, "r") as f:
+        if f"labels/{target}" not in f:
+            raise ValueError(f"{path} has no labels for target {target!r}; "
+                             f"it has {sorted(f['labels'])}")
+        labels = f[f"labels/{target}"][:]
+        keep = labels >= 0
+        if mask is not None:
+            keep &= mask(f)
+        index = np.flatnonzero(keep)
+        box_index = f["box_index"][:][index]
+        image_ids = f["boxes/image_id"].asstr()[:]
+        categories = f["boxes/category"].asstr()[:]
+        return {
+            "features": f["features"][index] if index.size else
+            np.zeros((0, f["features"].shape[1]), np.float16),
+            "labels": labels[index],
+            "location": f["location"][:][index],
+            "box_index": box_index,
+            "image_id": image_ids[box_index],
+            "category": categories[box_index],
+        }

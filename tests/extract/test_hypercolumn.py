@@ -1,0 +1,83 @@
+"""Hypercolumn geometry: upsampling rule, neighbourhood order, dense vs sampled paths."""
+import numpy as np
+import pytest
+import torch
+
+from hypercolumns.extract.hypercolumn import (
+    bilinear_weights, dense_hypercolumns, neighbourhood, sample_hypercolumns,
+    source_coordinates, upsample,
+)
+from hypercolumns.extract.layer_spec import LayerSpec
+
+
+class FakeNetwork:
+    name = "vgg16"
+    sizes = {"pool3": 4, "conv4_3": 3, "conv5_3": 2}
+
+    def channels(self, layer):
+        return self.sizes[layer]
+
+
+def test_source_coordinates_half_pixel_rule_by_hand():
+    # 50 cells over a 28-unit map: cell 0 reads (0.5 * 28 / 50) - 0.5 = -0.22 -> clamped 0;
+    # cell 25 reads 25.5 * 0.56 - 0.5 = 13.78; cell 49 reads 27.22 -> clamped 27.
+    coords = source_coordinates(50, 28)
+    assert coords[0] == 0.0
+    assert coords[25] == pytest.approx(13.78)
+    assert coords[49] == 27.0
+
+
+def test_upsampling_a_coordinate_map_returns_the_coordinates():
+    height, width = 7, 28
+    rows = torch.arange(height, dtype=torch.float64)[:, None].expand(height, width)
+    cols = torch.arange(width, dtype=torch.float64)[None, :].expand(height, width)
+    up = upsample(torch.stack([cols, rows])[None], 50)[0].numpy()
+    np.testing.assert_allclose(up[0], np.broadcast_to(source_coordinates(50, width), (50, 50)), atol=1e-12)
+    np.testing.assert_allclose(up[1], np.broadcast_to(source_coordinates(50, height)[:, None], (50, 50)),
+                               atol=1e-12)
+
+
+def test_interpolation_matrix_equals_torch_upsampling():
+    values = np.random.default_rng(0).normal(size=(9, 13))
+    up = upsample(torch.from_numpy(values)[None, None], 50)[0, 0].numpy()
+    expected = bilinear_weights(50, 9) @ values @ bilinear_weights(50, 13).T
+    np.testing.assert_allclose(up, expected, atol=1e-12)
+
+
+def test_neighbourhood_flattening_on_a_hand_made_map():
+    # channel 0 holds 1..9 on a 3x3 map, channel 1 holds 10 * that
+    base = torch.arange(1, 10, dtype=torch.float32).view(3, 3)
+    maps = torch.stack([base, 10 * base])[None]
+    flat = neighbourhood(maps, 3)
+    assert flat.shape == (1, 18, 3, 3)
+    # centre unit (1, 1): channel 0's window is the whole map in row-major order,
+    # then channel 1's (channel-major, as an n x n conv kernel weight[k, c, i, j])
+    np.testing.assert_array_equal(flat[0, :, 1, 1].numpy(), np.r_[np.arange(1, 10), 10 * np.arange(1, 10)])
+    # corner unit (0, 0): offsets (-1, *) and (*, -1) fall outside -> 0
+    np.testing.assert_array_equal(flat[0, :9, 0, 0].numpy(), [0, 0, 0, 0, 1, 2, 0, 4, 5])
+
+
+def test_sampled_hypercolumns_equal_the_dense_ones():
+    spec = LayerSpec.parse("pool3:3,conv4_3,global").resolve(FakeNetwork())
+    assert [b.size for b in spec.blocks] == [36, 3, 4, 2]
+    generator = torch.Generator().manual_seed(0)
+    outputs = {"pool3": torch.randn(2, 4, 28, 28, generator=generator),
+               "conv4_3": torch.randn(2, 3, 28, 28, generator=generator),
+               "conv5_3": torch.randn(2, 2, 14, 14, generator=generator)}
+    dense = dense_hypercolumns(outputs, spec, "vgg16")
+    assert dense.shape == (2, spec.dim, 50, 50)
+    locations = torch.tensor([[0, 49, 1275, 2499], [7, 50, 1000, 2450]])
+    sampled = sample_hypercolumns(outputs, spec, "vgg16", locations)
+    expected = dense.flatten(2).transpose(1, 2)[torch.arange(2)[:, None], locations]
+    torch.testing.assert_close(sampled, expected, atol=1e-5, rtol=1e-5)
+    # the global block is the mean then the max of conv5_3, the same at every location
+    np.testing.assert_allclose(sampled[0, 0, 39:41].numpy(), outputs["conv5_3"][0].mean(dim=(1, 2)), rtol=1e-6)
+    # the xy block holds the location's centre
+    np.testing.assert_allclose(sampled[1, 2, -2:].numpy(), [(0 + 0.5) / 50, (20 + 0.5) / 50])
+
+
+def test_layer_spec_parsing_and_errors():
+    assert str(LayerSpec.parse("pool3:3, conv4_3:1 ,global")) == "pool3:3,conv4_3:1,global,xy"
+    for bad in ("pool3:2", "pool3:x", "global:3", "pool3,pool3", ""):
+        with pytest.raises(ValueError):
+            LayerSpec.parse(bad)

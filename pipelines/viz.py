@@ -1,0 +1,126 @@
+"""A picture per image: each instance's heatmap, mask outline, box and label.
+
+Drawn with OpenCV rather than matplotlib so that the picture has the image's
+exact size and pixels away from every instance keep their values (a test
+relies on it).  Colours are RGB until the file is written.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+# distinct outline colours, RGB, cycled over instances
+PALETTE = ((255, 255, 255), (255, 64, 64), (64, 255, 64), (64, 160, 255),
+           (255, 255, 0), (255, 0, 255), (0, 255, 255), (255, 160, 0))
+
+
+def render_visualization(image: np.ndarray, boxes: np.ndarray, heatmaps_pasted: np.ndarray,
+                         masks: np.ndarray, labels, alpha: float = 0.6) -> np.ndarray:
+    """Draw instances over an image.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W, 3), uint8, RGB
+    boxes : ndarray of shape (N, 4)
+        ``x0, y0, x1, y1``, continuous pixel frame (drawn clipped to the image).
+    heatmaps_pasted : ndarray of shape (N, H, W), float, values in [0, 1]
+        Each instance's pasted heatmap (0 outside its box); blended in with
+        the jet colour map, opacity ``alpha * value``.
+    masks : ndarray of shape (N, H, W), bool
+        Each instance's mask; its outline is drawn.
+    labels : sequence of N str
+        Text for each instance, e.g. ``"person 0.93"``.
+    alpha : float
+        Opacity of a heatmap where its value is 1.
+
+    Returns
+    -------
+    ndarray of shape (H, W, 3), uint8, RGB
+    """
+    image, boxes, heatmaps_pasted, masks = _check_inputs(image, boxes, heatmaps_pasted,
+                                                         masks, labels)
+    canvas = image.astype(np.float32)
+    for heatmap in heatmaps_pasted:
+        heatmap = np.clip(heatmap, 0.0, 1.0)
+        colours = _jet(heatmap)
+        opacity = (alpha * heatmap)[..., None]
+        canvas = canvas * (1.0 - opacity) + colours * opacity
+    canvas = np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
+    for index, (box, mask, label) in enumerate(zip(boxes, masks, labels)):
+        colour = PALETTE[index % len(PALETTE)]
+        _draw_outline(canvas, mask, colour)
+        _draw_box_and_label(canvas, box, str(label), colour)
+    return canvas
+
+
+def save_visualization(image: np.ndarray, boxes: np.ndarray, heatmaps_pasted: np.ndarray,
+                       masks: np.ndarray, labels, path) -> Path:
+    """Draw instances over an image (see :func:`render_visualization`) and write a PNG.
+
+    Returns
+    -------
+    Path
+        ``path``; its folder is created if missing.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"visualizations are written as PNG; got the path {path}")
+    picture = render_visualization(image, boxes, heatmaps_pasted, masks, labels)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"could not write {path}")
+    return path
+
+
+def _jet(values: np.ndarray) -> np.ndarray:
+    """``(H, W)`` in [0, 1] -> ``(H, W, 3)`` float32 RGB jet colours."""
+    bgr = cv2.applyColorMap(np.rint(values * 255).astype(np.uint8), cv2.COLORMAP_JET)
+    return bgr[..., ::-1].astype(np.float32)
+
+
+def _draw_outline(canvas: np.ndarray, mask: np.ndarray, colour) -> None:
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_NONE)
+    cv2.drawContours(canvas, contours, -1, colour, thickness=1)
+
+
+def _draw_box_and_label(canvas: np.ndarray, box: np.ndarray, label: str, colour) -> None:
+    height, width = canvas.shape[:2]
+    # the last pixel column/row inside the box, clipped to the image
+    x0, x1 = np.clip([np.floor(box[0]), np.ceil(box[2]) - 1], 0, width - 1).astype(int)
+    y0, y1 = np.clip([np.floor(box[1]), np.ceil(box[3]) - 1], 0, height - 1).astype(int)
+    x0, x1, y0, y1 = int(x0), int(x1), int(y0), int(y1)
+    cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, thickness=1)
+    if not label:
+        return
+    font, font_scale = cv2.FONT_HERSHEY_SIMPLEX, 0.4
+    (text_width, text_height), baseline = cv2.getTextSize(label, font, font_scale, 1)
+    top = max(y0 - text_height - baseline, 0)  # above the box, or inside it at the top edge
+    cv2.rectangle(canvas, (x0, top), (x0 + text_width, top + text_height + baseline), colour,
+                  thickness=-1)
+    cv2.putText(canvas, label, (x0, top + text_height), font, font_scale, (0, 0, 0), 1,
+                cv2.LINE_AA)
+
+
+def _check_inputs(image, boxes, heatmaps_pasted, masks, labels):
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image must be HWC uint8 RGB, got shape {image.shape} and dtype "
+                         f"{image.dtype}")
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    expected = (len(boxes), *image.shape[:2])
+    heatmaps_pasted = _per_instance(heatmaps_pasted, np.float32, image.shape[:2])
+    masks = _per_instance(masks, bool, image.shape[:2])
+    if heatmaps_pasted.shape != expected or masks.shape != expected or len(labels) != len(boxes):
+        raise ValueError(f"expected one (H, W) = {image.shape[:2]} heatmap and mask and one "
+                         f"label per box ({len(boxes)} boxes); got heatmaps "
+                         f"{heatmaps_pasted.shape}, masks {masks.shape}, {len(labels)} labels")
+    return image, boxes, heatmaps_pasted, masks
+
+
+def _per_instance(values, dtype, image_size) -> np.ndarray:
+    """``(N, H, W)`` array; an empty list becomes ``(0, H, W)``."""
+    array = np.asarray(values, dtype=dtype)
+    return array.reshape(0, *image_size) if array.size == 0 else array

@@ -1,0 +1,178 @@
+"""Stage one end to end on synthetic images: targets, box sampling, shards, crash and resume."""
+import multiprocessing
+import os
+
+import cv2
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from hypercolumns.data.records import ImageRecord, Instance
+from hypercolumns.extract.box_sampling import box_iou, image_rng, sample_training_boxes, stratified_locations
+from hypercolumns.extract.cnn import FrozenCNN
+from hypercolumns.extract.features import feature_config, plan_boxes, run_features
+from hypercolumns.extract.layer_spec import LayerSpec
+from hypercolumns.extract.networks import build_network
+from hypercolumns.extract.shards import check_shard, list_shards, read_rows, shards_config
+from hypercolumns.extract.targets import IGNORE, figure_ground_target, keypoint_target
+from hypercolumns.extract.weights import CAFFE_BGR_INPUT, Weights, state_dict_sha256
+
+
+def test_figure_ground_of_a_box_sticking_out_of_the_image():
+    mask = np.zeros((10, 10), bool)
+    mask[:, 5:] = True          # right half of the image is the object
+    void = np.zeros((10, 10), bool)
+    void[0, :] = True           # top row is VOC void
+    # a box from x = 0 to 20 (the right half lies outside the image), y = 0 to 10
+    target = figure_ground_target(mask, np.array([0.0, 0.0, 20.0, 10.0]), void)
+    # cell x covers image x = (x + 0.5) * 0.4: cells 0..11 -> x < 5 (background),
+    # cells 12..24 -> 5 <= x < 10 (object), cells 25..49 -> outside the image (background)
+    assert (target[5:, :12] == 0).all()
+    assert (target[5:, 12:25] == 1).all()
+    assert (target[5:, 25:] == 0).all()
+    # cell rows 0..4 have centres (y + 0.5) * 0.2 < 1, i.e. in the void row -> ignored,
+    # except where they lie outside the image (background there)
+    assert (target[:5, :25] == IGNORE).all()
+    assert (target[:5, 25:] == 0).all()
+
+
+def test_keypoint_target_positive_ring_and_negatives():
+    box = np.array([0.0, 0.0, 100.0, 100.0])
+    target = keypoint_target((30.2, 60.7, 1), box, radius=0.1)
+    # positive at the cell containing the keypoint: x = 30.2 -> cell 15, y = 60.7 -> cell 30
+    assert target[30, 15] == 1 and (target == 1).sum() == 1
+    # within 0.1 * diagonal (14.14 px = 7.07 cells) ignored, beyond negative
+    assert target[30, 15 + 6] == IGNORE and target[30, 15 + 8] == 0
+    assert (keypoint_target(None, box) == 0).all()
+    invisible = keypoint_target((30.2, 60.7, 0), box)
+    assert (invisible == 1).sum() == 0 and invisible[30, 15] == IGNORE
+
+
+def test_sampled_boxes_overlap_their_instance():
+    gt = np.array([[10, 10, 60, 80], [50, 20, 120, 90], [0, 0, 10, 10]], float)
+    boxes, instance, iou = sample_training_boxes(gt, (100, 130), 5, np.random.default_rng(0))
+    assert set(instance) == {0, 1}          # the 10 px instance is below min_side
+    overlaps = box_iou(boxes, gt)
+    assert (overlaps.argmax(axis=1) == instance).all()
+    np.testing.assert_allclose(overlaps.max(axis=1), iou)
+    assert (iou >= 0.7).all() and len(boxes) == 10
+
+
+def test_stratified_locations_cover_every_cell():
+    locations = stratified_locations(np.random.default_rng(0), 2)
+    cells = (locations // 50 // 5) * 10 + (locations % 50) // 5
+    assert np.bincount(cells, minlength=100).tolist() == [2] * 100
+    assert len(set(locations.tolist())) == 200
+
+
+def synthetic_records(tmp_path, count=3):
+    records = []
+    rng = np.random.default_rng(0)
+    for index in range(count):
+        image = rng.integers(0, 255, size=(90, 120, 3), dtype=np.uint8)
+        mask = np.zeros((90, 120), bool)
+        cv2.ellipse(mask.view(np.uint8), (60, 45), (30 + index, 25), 0, 0, 360, 1, -1)
+        image[mask] = (200, 30, 30)
+        path = tmp_path / f"img{index}.png"
+        cv2.imwrite(str(path), image[..., ::-1])
+        records.append(ImageRecord(f"img{index}", path, 90, 120, [Instance(mask, "thing")]))
+    return records
+
+
+@pytest.fixture(scope="module")
+def tiny_cnn():
+    torch.manual_seed(0)
+    state = build_network("vgg16", with_classifier=False).state_dict()
+    weights = Weights("vgg16", state, dict(CAFFE_BGR_INPUT), state_dict_sha256(state), "random")
+    cnn = FrozenCNN(weights, padding=16, device="cpu")
+    spec = LayerSpec.parse("pool3:3,conv4_3,global").resolve(cnn.network)
+    return cnn, spec
+
+
+def make_config(cnn, spec, **overrides):
+    return feature_config(cnn, spec, boxes_per_instance=2, **overrides)
+
+
+def run(records, folder, cnn, spec, config):
+    return run_features(records, folder, cnn, spec, config, boxes_per_shard=2, batch_size=2,
+                        show_progress=False)
+
+
+def test_rows_carry_the_sampled_hypercolumn_and_labels(tmp_path, tiny_cnn):
+    cnn, spec = tiny_cnn
+    records = synthetic_records(tmp_path)
+    config = make_config(cnn, spec)
+    summary = run(records, tmp_path / "shards", cnn, spec, config)
+    jobs = plan_boxes(records, config)
+    assert summary["boxes"] == len(jobs) == 6 and summary["shards"] == 3
+    shards = list_shards(tmp_path / "shards")
+    assert shards_config(shards)["config_hash"] == h5py.File(shards[0])["/"].attrs["config_hash"]
+    rows = read_rows(shards[0])
+    assert rows["features"].shape == (200, spec.dim) and rows["features"].dtype == np.float16
+    # recompute box 0's first row independently: crop, forward, dense hypercolumn
+    from hypercolumns.extract.hypercolumn import dense_hypercolumns
+    from hypercolumns.extract.targets import figure_ground_target as fg
+    job = jobs[0]
+    expanded = cnn.expand(job.box[None])
+    outputs = cnn.forward(cnn.crops(records[0].load_image(), expanded), spec.network_layers("vgg16"))
+    dense = dense_hypercolumns(outputs, spec, "vgg16")[0].flatten(1).T.numpy()
+    location = rows["location"][0]
+    np.testing.assert_allclose(rows["features"][0].astype(np.float32), dense[location], rtol=2e-3, atol=1e-2)
+    label = fg(records[0].instances[0].mask, expanded[0]).reshape(-1)[location]
+    assert rows["labels"][0] == label
+    with h5py.File(shards[0]) as f:
+        assert f["labels/figure_ground"][:].min() >= 0 and 0 < f["labels/figure_ground"][:].mean() < 1
+
+
+def crash_during_second_shard(records, folder, cnn, spec, config):
+    written = []
+    original = h5py.Group.create_dataset
+
+    def dying_create_dataset(self, name, *args, **kwargs):
+        if name == "location":
+            written.append(name)
+            if len(written) == 2:   # the second shard's writer dies mid-file
+                os._exit(17)
+        return original(self, name, *args, **kwargs)
+
+    h5py.Group.create_dataset = dying_create_dataset
+    run(records, folder, cnn, spec, config)
+
+
+def test_a_crash_mid_shard_leaves_no_corrupt_shard_and_resumes(tmp_path, tiny_cnn):
+    cnn, spec = tiny_cnn
+    records = synthetic_records(tmp_path)
+    config = make_config(cnn, spec)
+    folder = tmp_path / "crashed"
+    child = multiprocessing.get_context("spawn").Process(
+        target=crash_during_second_shard, args=(records, folder, cnn, spec, config))
+    child.start()
+    child.join(300)
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 17
+    assert [p.name for p in folder.iterdir()] and (folder / "shard-00001.h5.tmp").exists()
+    assert [p.name for p in list_shards(folder)] == ["shard-00000.h5"]
+    resumed = run(records, folder, cnn, spec, config)
+    assert resumed["shards_written"] == 2
+    assert not list(folder.glob("*.tmp"))
+    clean = tmp_path / "clean"
+    run(records, clean, cnn, spec, config)
+    for a, b in zip(list_shards(folder), list_shards(clean)):
+        np.testing.assert_array_equal(read_rows(a)["features"], read_rows(b)["features"])
+    again = run(records, folder, cnn, spec, config)
+    assert again["shards_written"] == 0
+
+
+def test_a_mismatched_config_is_refused_naming_the_difference(tmp_path, tiny_cnn):
+    cnn, spec = tiny_cnn
+    records = synthetic_records(tmp_path, count=1)
+    folder = tmp_path / "shards"
+    run(records, folder, cnn, spec, make_config(cnn, spec))
+    other = make_config(cnn, spec, seed=5)
+    with pytest.raises(ValueError, match=r"seed: shard has 0, current config 5"):
+        run(records, folder, cnn, spec, other)
+    with pytest.raises(ValueError, match="seed"):
+        check_shard(list_shards(folder)[0], other)
+    assert image_rng(0, "a").integers(1000) == image_rng(0, "a").integers(1000)

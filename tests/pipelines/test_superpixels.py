@@ -1,0 +1,104 @@
+"""Superpixel projection with dilution, the per-pixel path, and superpixel computation."""
+import numpy as np
+import pytest
+
+from hypercolumns.pipelines.paste import paste_heatmap
+from hypercolumns.pipelines.superpixels import (SuperpixelCache, SuperpixelSettings,
+                                                compute_superpixels, heatmaps_to_masks,
+                                                project_to_superpixels, superpixel_values,
+                                                threshold_pixels)
+
+# 4 x 6 image, three superpixels: 0 = left 4 x 2, 1 = middle 4 x 2, 2 = right 4 x 2
+LABELS = np.repeat(np.array([[0, 0, 1, 1, 2, 2]]), 4, axis=0)
+
+
+def test_values_are_sums_over_whole_areas():
+    # a box over columns 0..2 pasted 0.9 on sp 0, 0.9 on half of sp 1 (diluted to 0.45),
+    # sp 2 untouched; a second level of 0.7 on one pixel of sp 0
+    pasted = np.zeros((4, 6))
+    pasted[:, 0:3] = 0.9
+    pasted[0, 0] = 0.7
+    values = superpixel_values(LABELS, pasted)
+    np.testing.assert_allclose(values, [(7 * 0.9 + 0.7) / 8, 4 * 0.9 / 8, 0.0])
+    mask = project_to_superpixels(LABELS, pasted)
+    np.testing.assert_array_equal(mask, LABELS <= 1)  # 0.45 >= 0.4 keeps the diluted one
+    np.testing.assert_array_equal(project_to_superpixels(LABELS, pasted, threshold=0.5),
+                                  LABELS == 0)
+
+
+def test_threshold_is_inclusive():
+    pasted = np.zeros((4, 6))
+    pasted[:, 2] = 0.8  # half of sp 1 at 0.8: value exactly 0.4
+    assert superpixel_values(LABELS, pasted)[1] == 0.4
+    np.testing.assert_array_equal(project_to_superpixels(LABELS, pasted), LABELS == 1)
+    np.testing.assert_array_equal(threshold_pixels(pasted), pasted >= 0.4)
+
+
+def test_superpixel_half_outside_the_box_is_diluted():
+    # a uniform heatmap of 0.6 pasted into a box covering columns 0..2 (of 6)
+    heatmap = np.full((50, 50), 0.6, dtype=np.float32)
+    pasted = paste_heatmap(heatmap, [0, 0, 3, 4], (4, 6))
+    values = superpixel_values(LABELS, pasted)
+    np.testing.assert_allclose(values, [0.6, 0.3, 0.0], rtol=1e-6)
+    np.testing.assert_array_equal(project_to_superpixels(LABELS, pasted), LABELS == 0)
+    # per pixel, the box's third column stays in
+    np.testing.assert_array_equal(threshold_pixels(pasted), LABELS * 0 + (np.arange(6) < 3))
+
+
+def test_many_boxes_equal_paste_then_project():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 30, size=(40, 60)).astype(np.int32)
+    labels[0, :30] = np.arange(30)  # every label present
+    heatmaps = rng.random((3, 50, 50)).astype(np.float32)
+    boxes = np.array([[-10, 5, 30, 50], [10.3, 2.7, 58.1, 33.9], [50, 30, 80, 60]])
+    for grid_labels in (labels, None):
+        masks = heatmaps_to_masks(heatmaps, boxes, (40, 60, 3), labels=grid_labels)
+        assert masks.shape == (3, 40, 60) and masks.dtype == bool
+        for mask, heatmap, box in zip(masks, heatmaps, boxes):
+            pasted = paste_heatmap(heatmap, box, (40, 60))
+            expected = (threshold_pixels(pasted) if grid_labels is None
+                        else project_to_superpixels(grid_labels, pasted))
+            np.testing.assert_array_equal(mask, expected)
+
+
+def two_tone_image():
+    image = np.zeros((40, 60, 3), dtype=np.uint8)
+    image[:, :30] = (200, 30, 30)
+    image[:, 30:] = (30, 30, 200)
+    return image
+
+
+@pytest.mark.parametrize("method", ["slic", "felzenszwalb"])
+def test_superpixels_respect_a_colour_edge(method):
+    settings = SuperpixelSettings(method=method, n_segments=20, min_size=10)
+    labels = compute_superpixels(two_tone_image(), settings)
+    assert labels.shape == (40, 60) and labels.dtype == np.int32
+    assert set(np.unique(labels)) == set(range(labels.max() + 1))
+    assert not set(np.unique(labels[:, :30])) & set(np.unique(labels[:, 30:]))
+
+
+def test_cache_computes_once_per_image(monkeypatch):
+    calls = []
+    import hypercolumns.pipelines.superpixels as module
+
+    def fake(image, settings):
+        calls.append(1)
+        return np.zeros(image.shape[:2], dtype=np.int32)
+
+    monkeypatch.setattr(module, "compute_superpixels", fake)
+    cache = SuperpixelCache(SuperpixelSettings(method="slic"), capacity=1)
+    first = cache.labels("a", two_tone_image())
+    assert cache.labels("a", two_tone_image()) is first and len(calls) == 1
+    cache.labels("b", two_tone_image())
+    cache.labels("a", two_tone_image())
+    assert len(calls) == 3  # capacity 1: "a" was dropped for "b"
+    assert SuperpixelCache(SuperpixelSettings()).labels("a", two_tone_image()) is None
+
+
+def test_bad_settings_and_input():
+    with pytest.raises(ValueError, match="mcg"):
+        SuperpixelSettings(method="mcg")
+    with pytest.raises(ValueError, match="same"):
+        superpixel_values(LABELS, np.zeros((4, 5)))
+    with pytest.raises(ValueError, match="per-pixel"):
+        compute_superpixels(two_tone_image(), SuperpixelSettings())

@@ -1,0 +1,118 @@
+"""``hypercolumns evaluate``: AP^r of a COCO results file against COCO annotations.
+
+Prints::
+
+    AP^r@0.5 <x>
+    AP^r@0.7 <y>
+    AP^r_vol <v>
+    mean best IoU <z>
+
+(percent, one decimal, means over the classes that have ground truth), then a
+per-class table. ``--json OUT`` writes :func:`evaluate_coco`'s dict (NaN as
+``null``). Errors (a missing file, an entry that does not fit the annotations)
+are raised as ``FileNotFoundError``/``ValueError`` naming the file and entry;
+the ``hypercolumns`` dispatcher prints them as one line.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+from hypercolumns.eval.apr import RULES, evaluate_apr
+from hypercolumns.eval.coco import load_coco_ground_truth, load_coco_results
+
+RULE_NAMES = {
+    "sds": "official SDS rule: best uncovered instance, IoU > t, all-points AP",
+    "mnc": "MNC/FCIS rule: argmax instance, IoU >= t, 11-point AP",
+}
+
+
+def evaluate_coco(annotations_path, results_path, rule: str = "sds") -> dict:
+    """AP^r at 0.1..0.9 of a COCO results file.
+
+    Parameters
+    ----------
+    annotations_path : str or Path
+        COCO instances JSON.
+    results_path : str or Path
+        COCO results list with RLE segmentations.
+    rule : {"sds", "mnc"}
+        See :mod:`hypercolumns.eval.apr`.
+
+    Returns
+    -------
+    summary : dict
+        :func:`hypercolumns.eval.apr.summarize`'s dict, classes keyed by
+        category name in the file's order, plus ``"annotations"`` and
+        ``"results"`` (the paths).
+    """
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {sorted(RULES)}, got {rule!r}")
+    ground_truth, categories = load_coco_ground_truth(annotations_path)
+    detections = load_coco_results(results_path, ground_truth, categories)
+    summary = evaluate_apr(ground_truth, detections, rule=rule, categories=[name for _, name in categories])
+    summary["annotations"] = str(annotations_path)
+    summary["results"] = str(results_path)
+    return summary
+
+
+def format_report(summary: dict) -> str:
+    """The printed report: the means, then one line per class."""
+    lines = [
+        f"AP^r@0.5 {summary['APr@0.5']:.1f}",
+        f"AP^r@0.7 {summary['APr@0.7']:.1f}",
+        f"AP^r_vol {summary['APr_vol']:.1f}",
+        f"mean best IoU {summary['mean_best_iou']:.1f}",
+        "",
+        f"rule: {RULE_NAMES[summary['rule']]}; means over {summary['n_classes']} classes with ground truth",
+        f"{'class':<16} {'n_gt':>6} {'n_det':>7} {'AP^r@0.5':>9} {'AP^r@0.7':>9} {'AP^r_vol':>9} {'best IoU':>9}",
+    ]
+    for name, entry in summary["per_class"].items():
+        values = [entry["APr@0.5"], entry["APr@0.7"], entry["APr_vol"], entry["mean_best_iou"]]
+        cells = " ".join(f"{_cell(value):>9}" for value in values)
+        lines.append(f"{str(name):<16} {entry['n_gt']:>6} {entry['n_detections']:>7} {cells}")
+    return "\n".join(lines)
+
+
+def _cell(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.1f}"
+
+
+def write_summary(summary: dict, path) -> None:
+    """Write a summary as JSON, NaN as ``null`` (strict JSON has no NaN)."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"{path}: its folder {path.parent} does not exist")
+    path.write_text(json.dumps(_without_nan(summary), indent=2) + "\n")
+
+
+def _without_nan(value):
+    if isinstance(value, dict):
+        return {str(key): _without_nan(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_nan(item) for item in value]
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hypercolumns evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("--annotations", required=True, help="COCO instances JSON (the ground truth)")
+    parser.add_argument("--results", required=True, help="COCO results JSON with RLE segmentations")
+    parser.add_argument("--json", help="write the summary dict here")
+    parser.add_argument("--rule", choices=sorted(RULES), default="sds",
+                        help="sds: the official SDS benchmark (default); mnc: MNC/FCIS's rule")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    """Run ``hypercolumns evaluate`` with the arguments ``argv``; returns 0."""
+    args = build_parser().parse_args(argv)
+    summary = evaluate_coco(args.annotations, args.results, rule=args.rule)
+    print(format_report(summary))
+    if args.json:
+        write_summary(summary, args.json)
+    return 0

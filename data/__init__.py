@@ -1,0 +1,65 @@
+"""Data readers: every format becomes :class:`ImageRecord` s with :class:`Instance` s.
+
+One module per format: :mod:`voc` (VOC 2012 PNGs), :mod:`sbd` (SBD .mat),
+:mod:`pascal_part` (PASCAL-Part .mat), :mod:`poselets` (keypoint XML),
+:mod:`coco` (COCO JSON), :mod:`yolo` (YOLO-seg text); :mod:`datasets` gives the
+standard splits of the shared data and :mod:`download` the ``data`` command.
+"""
+from hypercolumns.data.coco import (
+    CocoImage,
+    coco_image_id,
+    keypoints_to_coco,
+    load_coco,
+    read_coco_images,
+)
+from hypercolumns.data.datasets import (
+    COCO_TO_VOC_NAMES,
+    load_training_records,
+    load_val_records,
+    to_voc_names,
+)
+from hypercolumns.data.images import read_image, read_image_size
+from hypercolumns.data.pascal_part import (
+    load_pascal_part,
+    read_pascal_part_mat,
+    read_pascal_part_record,
+)
+from hypercolumns.data.polygons import polygon_to_mask, polygons_to_mask
+from hypercolumns.data.poselets import (
+    PoseletsAnnotation,
+    attach_poselets_keypoints,
+    poselets_files,
+    read_poselets_xml,
+)
+from hypercolumns.data.records import VOC_CLASSES, ImageRecord, Instance, mask_to_box
+from hypercolumns.data.sbd import (
+    load_sbd,
+    read_sbd_class_mat,
+    read_sbd_instance_mat,
+    read_sbd_record,
+)
+from hypercolumns.data.splits import read_split
+from hypercolumns.data.voc import (
+    load_voc,
+    read_index_png,
+    read_voc_record,
+    read_voc_xml,
+    voc_palette,
+    write_index_png,
+    write_voc_pngs,
+    write_voc_xml,
+)
+from hypercolumns.data.yolo import load_yolo, read_class_names, read_yolo_label_file
+
+__all__ = [
+    "VOC_CLASSES", "ImageRecord", "Instance", "mask_to_box", "read_image", "read_image_size",
+    "read_split", "polygon_to_mask", "polygons_to_mask",
+    "load_voc", "read_voc_record", "read_voc_xml", "read_index_png", "write_index_png",
+    "voc_palette", "write_voc_pngs", "write_voc_xml",
+    "load_sbd", "read_sbd_record", "read_sbd_instance_mat", "read_sbd_class_mat",
+    "load_pascal_part", "read_pascal_part_record", "read_pascal_part_mat",
+    "PoseletsAnnotation", "read_poselets_xml", "poselets_files", "attach_poselets_keypoints",
+    "CocoImage", "load_coco", "read_coco_images", "coco_image_id", "keypoints_to_coco",
+    "load_yolo", "read_class_names", "read_yolo_label_file",
+    "COCO_TO_VOC_NAMES", "to_voc_names", "load_training_records", "load_val_records",
+]

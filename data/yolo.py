@@ -1,0 +1,162 @@
+"""YOLO segmentation labels (Ultralytics' ``coco128-seg`` layout).
+
+Layout under ``root``::
+
+    classes.txt                      class names, one a line, in index order
+    images/<split>/<id>.jpg
+    labels/<split>/<id>.txt          one instance a line: class x1 y1 x2 y2 ...
+
+Coordinates are normalised by the image's width and height; a vertex becomes
+``(x * width, y * height)`` in the continuous frame of :mod:`records` (YOLO's
+converters divide COCO's continuous polygon vertices by width and height, so
+this is their exact inverse) and polygons are rasterised as COCO's are
+(:mod:`polygons`).
+
+Orphans: a label file without an image cannot become a record, and an image
+without a label file has no instances (YOLO's convention). Both are reported
+by name with :func:`warnings.warn`, or raise ``ValueError`` with ``strict=True``.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from hypercolumns.data.images import read_image_size
+from hypercolumns.data.polygons import polygon_to_mask
+from hypercolumns.data.records import ImageRecord, Instance
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+_COORDINATE_SLACK = 0.01  # normalised values a rounding step outside [0, 1] are fine
+
+
+def read_class_names(path) -> list[str]:
+    """Read ``classes.txt``: one name a line, blank lines ignored; index = line order."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"class list not found: {path}")
+    names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{path}: a class name is listed twice")
+    return names
+
+
+def read_yolo_label_file(path, class_names, height: int, width: int) -> list[Instance]:
+    """Read one label file's instances.
+
+    Parameters
+    ----------
+    path : str or Path
+    class_names : sequence of str
+        Index -> name.
+    height, width : int
+        The image's size, to scale the normalised vertices by.
+
+    Returns
+    -------
+    list of Instance
+        One per non-blank line, masks ``(height, width)`` bool, boxes from the masks.
+
+    Raises
+    ------
+    ValueError
+        On an unknown class index, a line with fewer than 3 points (a YOLO
+        detection label ``class cx cy w h`` among them), an odd number of
+        coordinates, or coordinates outside [0, 1] (the message names file and line).
+    """
+    path = Path(path)
+    instances = []
+    for line_number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{line_number}"
+        class_index, polygon = _parse_line(line, where, len(class_names))
+        polygon = polygon * np.array([width, height])
+        mask = polygon_to_mask(polygon, height, width)
+        instances.append(Instance(mask=mask, category=class_names[class_index]))
+    return instances
+
+
+def _parse_line(line: str, where: str, n_classes: int) -> tuple[int, np.ndarray]:
+    fields = line.split()
+    try:
+        class_index = int(fields[0])
+        coordinates = np.array(fields[1:], dtype=np.float64)
+    except ValueError as error:
+        raise ValueError(
+            f"{where}: expected 'class x1 y1 x2 y2 ...', got {line.strip()[:60]!r}"
+        ) from error
+    if not 0 <= class_index < n_classes:
+        raise ValueError(f"{where}: class index {class_index} is not in 0..{n_classes - 1}")
+    if coordinates.size % 2:
+        raise ValueError(f"{where}: odd number of coordinates ({coordinates.size})")
+    if coordinates.size < 6:
+        raise ValueError(
+            f"{where}: a polygon needs at least 3 points, got {coordinates.size // 2} "
+            "(a detection label 'class cx cy w h' is not a segmentation label)"
+        )
+    if coordinates.min() < -_COORDINATE_SLACK or coordinates.max() > 1 + _COORDINATE_SLACK:
+        raise ValueError(
+            f"{where}: coordinates span [{coordinates.min():g}, {coordinates.max():g}]; "
+            "YOLO labels are normalised to [0, 1]"
+        )
+    return class_index, coordinates.reshape(-1, 2)
+
+
+def _report_orphan(message: str, strict: bool) -> None:
+    if strict:
+        raise ValueError(message)
+    warnings.warn(message, stacklevel=3)
+
+
+def _image_paths(image_dir: Path) -> dict[str, Path]:
+    if not image_dir.is_dir():
+        raise FileNotFoundError(f"image folder not found: {image_dir}")
+    return {
+        path.stem: path
+        for path in sorted(image_dir.iterdir())
+        if path.suffix.lower() in IMAGE_SUFFIXES
+    }
+
+
+def load_yolo(root, split: str = "train2017", strict: bool = False) -> list[ImageRecord]:
+    """Read a YOLO-seg data set split.
+
+    Parameters
+    ----------
+    root : str or Path
+        The folder holding ``classes.txt``, ``images/`` and ``labels/``.
+    split : str
+        Subfolder of ``images/`` and ``labels/``.
+    strict : bool
+        Raise on orphans instead of warning.
+
+    Returns
+    -------
+    list of ImageRecord
+        One per image, sorted by id; category names from ``classes.txt``.
+    """
+    root = Path(root)
+    class_names = read_class_names(root / "classes.txt")
+    image_paths = _image_paths(root / "images" / split)
+    label_dir = root / "labels" / split
+    label_paths = {path.stem: path for path in sorted(label_dir.glob("*.txt"))}
+    for stem in sorted(set(label_paths) - set(image_paths)):
+        _report_orphan(
+            f"{label_paths[stem]}: label file has no image in {root / 'images' / split}", strict
+        )
+    records = []
+    for stem, image_path in image_paths.items():
+        height, width = read_image_size(image_path)
+        if stem in label_paths:
+            instances = read_yolo_label_file(label_paths[stem], class_names, height, width)
+        else:
+            _report_orphan(
+                f"{image_path}: image has no label file {label_dir / (stem + '.txt')}; "
+                "read as an image without instances", strict,
+            )
+            instances = []
+        records.append(ImageRecord(stem, image_path, height, width, instances))
+    return records

@@ -1,0 +1,140 @@
+"""Which training rows each grid cell gets, and the held-out split by image.
+
+Stage two never holds all rows: :class:`RowIndex` keeps only the small
+per-row facts of every shard (shard, row, location, label, image, category;
+~20 bytes a row), each cell job then reads its own rows' features with
+``extract.shards.read_rows`` and a mask of exactly those rows.
+
+- **Held out by image.** A row is held out when the sha256 of
+  ``"<seed>:<image_id>"`` falls below the held-out fraction, so every row of
+  an image, and every jittered box of its instances, lands on the same side.
+- **Rows per cell.** A cell with more rows than ``max_rows`` keeps a uniform
+  sample of them drawn with ``numpy.random.default_rng([seed, K, cell,
+  crc32(category)])``: the same rows on every run with the same arguments.
+"""
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from hypercolumns.classifiers.grid import cell_of_location
+from hypercolumns.extract.shards import read_rows
+
+
+@dataclass
+class RowIndex:
+    """Per-row facts of every labelled row of a set of shards, in (shard, row) order.
+
+    Attributes
+    ----------
+    shards : list of Path
+    shard : ndarray of shape (n,), int32 — index into ``shards``
+    row : ndarray of shape (n,), int32 — row within its shard
+    location : ndarray of shape (n,), int16 — ``y * 50 + x``
+    label : ndarray of shape (n,), int8 — 0 / 1 (ignored rows are left out)
+    image_id, category : ndarray of shape (n,), object (str) — of the row's box
+    heldout : ndarray of shape (n,), bool — the row's image is held out
+    """
+
+    shards: list
+    shard: np.ndarray
+    row: np.ndarray
+    location: np.ndarray
+    label: np.ndarray
+    image_id: np.ndarray
+    category: np.ndarray
+    heldout: np.ndarray
+
+    @classmethod
+    def build(cls, shards: list, target: str, holdout: float, seed: int) -> "RowIndex":
+        """Read the labels, locations and box facts (not the features) of every shard."""
+        parts = [_shard_facts(Path(path), target) for path in shards]
+        shard = np.concatenate([np.full(len(p["row"]), i, np.int32) for i, p in enumerate(parts)])
+        image_id = np.concatenate([p["image_id"] for p in parts])
+        index = cls([Path(p) for p in shards], shard,
+                    *(np.concatenate([p[key] for p in parts])
+                      for key in ("row", "location", "label")),
+                    image_id, np.concatenate([p["category"] for p in parts]),
+                    heldout_images(image_id, holdout, seed))
+        if len(index.label) == 0:
+            raise ValueError(f"the shards have no rows with a known {target!r} label")
+        return index
+
+    def cell_rows(self, K: int, cell: int, max_rows: int | None, seed: int,
+                  category: str | None = None) -> np.ndarray:
+        """Sorted positions of the rows of ``cell`` (and ``category``), at most ``max_rows``."""
+        selected = cell_of_location(self.location, K) == cell
+        if category is not None:
+            selected &= self.category == category
+        positions = np.flatnonzero(selected)
+        if max_rows is not None and len(positions) > max_rows:
+            rng = np.random.default_rng([seed, K, cell, zlib.crc32((category or "").encode())])
+            positions = np.sort(rng.choice(positions, max_rows, replace=False))
+        return positions
+
+    def parts(self, positions: np.ndarray) -> list:
+        """``[(shard path, sorted row indices)]`` covering ``positions`` (for a cell job)."""
+        positions = np.sort(positions)
+        return [(str(self.shards[s]), self.row[positions[self.shard[positions] == s]])
+                for s in np.unique(self.shard[positions])]
+
+
+def heldout_images(image_ids: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Whether each row's image is held out, shape (n,), bool (a function of the image id)."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"held-out fraction must be in [0, 1), got {fraction!r}")
+    unique, inverse = np.unique(np.asarray(image_ids, dtype=str), return_inverse=True)
+    flags = np.array([_unit_hash(f"{seed}:{image_id}") < fraction for image_id in unique], bool)
+    return flags[inverse].reshape(-1)
+
+
+def read_cell(parts: list, target: str) -> dict:
+    """Features, labels and image ids of the rows named by ``parts``, in (shard, row) order.
+
+    Returns
+    -------
+    dict
+        ``features`` (n, D) float16, ``labels`` (n,) int8, ``image_id`` (n,) object.
+    """
+    pieces = []
+    for path, rows in parts:
+        pieces.append(read_rows(Path(path), target, mask=_row_mask(rows)))
+        if len(pieces[-1]["labels"]) != len(rows):
+            raise ValueError(f"{path}: expected {len(rows)} labelled rows, read "
+                             f"{len(pieces[-1]['labels'])}; was the shard rewritten meanwhile?")
+    if not pieces:
+        return {"features": np.zeros((0, 0), np.float16), "labels": np.zeros(0, np.int8),
+                "image_id": np.zeros(0, object)}
+    return {key: np.concatenate([piece[key] for piece in pieces])
+            for key in ("features", "labels", "image_id")}
+
+
+def _row_mask(rows: np.ndarray):
+    def mask(shard_file: h5py.File) -> np.ndarray:
+        selected = np.zeros(shard_file["location"].shape[0], bool)
+        selected[rows] = True
+        return selected
+    return mask
+
+
+def _shard_facts(path: Path, target: str) -> dict:
+    with h5py.File(path, "r") as f:
+        if f"labels/{target}" not in f:
+            raise ValueError(f"{path} has no labels for target {target!r}; "
+                             f"it has {sorted(f['labels'])}")
+        labels = f[f"labels/{target}"][:]
+        rows = np.flatnonzero(labels >= 0).astype(np.int32)
+        box_index = f["box_index"][:][rows]
+        return {"row": rows, "location": f["location"][:][rows], "label": labels[rows],
+                "image_id": f["boxes/image_id"].asstr()[:][box_index].astype(object),
+                "category": f["boxes/category"].asstr()[:][box_index].astype(object)}
+
+
+def _unit_hash(text: str) -> float:
+    """A number in [0, 1) from sha256 (stable across runs, unlike ``hash``)."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2.0 ** 64

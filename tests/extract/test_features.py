@@ -176,3 +176,18 @@ def test_a_mismatched_config_is_refused_naming_the_difference(tmp_path, tiny_cnn
     with pytest.raises(ValueError, match="seed"):
         check_shard(list_shards(folder)[0], other)
     assert image_rng(0, "a").integers(1000) == image_rng(0, "a").integers(1000)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gpu_rows_agree_with_cpu_rows(tmp_path, tiny_cnn):
+    cnn_cpu, spec = tiny_cnn
+    cnn_gpu = FrozenCNN(cnn_cpu.weights, padding=16, device="cuda")
+    records = synthetic_records(tmp_path, count=1)
+    config = make_config(cnn_cpu, spec)
+    run(records, tmp_path / "cpu", cnn_cpu, spec, config)
+    run(records, tmp_path / "gpu", cnn_gpu, spec, config)
+    for a, b in zip(list_shards(tmp_path / "cpu"), list_shards(tmp_path / "gpu")):
+        rows_cpu, rows_gpu = read_rows(a), read_rows(b)
+        np.testing.assert_array_equal(rows_cpu["labels"], rows_gpu["labels"])
+        np.testing.assert_allclose(rows_cpu["features"].astype(np.float32),
+                                   rows_gpu["features"].astype(np.float32), rtol=1e-2, atol=1e-2)

@@ -1,0 +1,75 @@
+"""``hypercolumns bench-features``: the bare CNN forward vs the whole stage-one extraction, per crop.
+
+Both are timed in one run on the same training boxes: the bare forward
+passes pre-made crops through the frozen network (``channels_last`` on the
+CPU, as stage one runs it); the extraction is :func:`run_features` end to end
+(image decoding, cropping, forward, hypercolumn sampling, targets, HDF5
+writing).  Target: extraction at >= 80% of the bare forward's rate.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from hypercolumns.extract.cnn import FrozenCNN
+from hypercolumns.extract.features import DEFAULT_LAYERS, feature_config, plan_boxes, run_features
+from hypercolumns.extract.layer_spec import LayerSpec
+from hypercolumns.extract.weights import resolve_weights
+
+
+def time_bare_forward(cnn: FrozenCNN, crops: torch.Tensor, layers: list, batch_size: int) -> float:
+    """Seconds per crop of the network's forward alone (after one warm-up batch)."""
+    cnn.forward(crops[:batch_size], layers)
+    start = time.perf_counter()
+    for index in range(0, len(crops), batch_size):
+        cnn.forward(crops[index:index + batch_size], layers)
+    return (time.perf_counter() - start) / len(crops)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="hypercolumns bench-features", description=__doc__.split("\n")[0])
+    parser.add_argument("--data-root", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=Path("results/bench"))
+    parser.add_argument("--boxes", type=int, default=96)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--device", default=None)
+    args = parser.parse_args(argv)
+
+    from hypercolumns.data.datasets import load_training_records
+
+    cnn = FrozenCNN(resolve_weights(None), device=args.device)
+    spec = LayerSpec.parse(DEFAULT_LAYERS).resolve(cnn.network)
+    config = feature_config(cnn, spec)
+    records = load_training_records(args.data_root)
+    jobs = plan_boxes(records, config)[:args.boxes]
+    used = sorted({job.record for job in jobs})
+    records = [records[i] for i in used]
+    jobs = plan_boxes(records, config)[:args.boxes]
+    crops = torch.cat([cnn.crops(records[j.record].load_image(), cnn.expand(j.box[None])) for j in jobs])
+    bare = time_bare_forward(cnn, crops, spec.network_layers(cnn.name), args.batch_size)
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        run_features(records, Path(folder), cnn, spec, config, boxes_per_shard=args.boxes,
+                     batch_size=args.batch_size, show_progress=False)
+        extraction = (time.perf_counter() - start) / len(jobs)
+    device = torch.cuda.get_device_name() if cnn.device.type == "cuda" else platform.processor() or "cpu"
+    result = {"device": str(cnn.device), "device_name": device, "threads": torch.get_num_threads(),
+              "boxes": len(jobs), "batch_size": args.batch_size, "layer_spec": str(spec),
+              "bare_forward_ms_per_crop": bare * 1e3, "extraction_ms_per_crop": extraction * 1e3,
+              "extraction_rate_vs_forward": bare / extraction}
+    print(f"{len(jobs)} crops of {cnn.crop_size}px, batch {args.batch_size}, {cnn.device} "
+          f"({torch.get_num_threads()} threads)")
+    print(f"bare CNN forward   {bare * 1e3:7.1f} ms/crop")
+    print(f"whole extraction   {extraction * 1e3:7.1f} ms/crop")
+    print(f"extraction rate = {bare / extraction:.0%} of the bare forward's (target >= 80%)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / "bench-features.json"
+    path.write_text(json.dumps(result, indent=2))
+    print(f"wrote {path}")
+    return 0

@@ -1,0 +1,77 @@
+"""Evaluation inputs for the shared data: ground truth as COCO JSON, and oracle boxes.
+
+No detector output exists for the shared images, so evaluation segments the
+ground-truth boxes jittered to a box IoU in [0.7, 0.9] ("oracle boxes"), each
+scored afterwards by the mean probability inside its predicted mask.  The
+ground truth is written as a COCO instances JSON (RLE masks, file names
+relative to the data root) so that ``hypercolumns segment`` and
+``hypercolumns evaluate`` read it like any user's file.  VOC void pixels are
+not carried over (SBD, the paper's benchmark, has none).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from hypercolumns.data.records import VOC_CLASSES
+from hypercolumns.eval.masks import encode_rle
+from hypercolumns.extract.box_sampling import box_iou, image_rng, jitter_boxes
+
+
+def category_ids(records) -> dict:
+    """``{name: id}``: VOC's 20 classes keep their 1-based VOC index; other names follow."""
+    ids = {name: index + 1 for index, name in enumerate(VOC_CLASSES)}
+    for name in sorted({inst.category for record in records for inst in record.instances}):
+        ids.setdefault(name, len(ids) + 1)
+    return ids
+
+
+def coco_annotations(records, data_root) -> dict:
+    """A COCO instances dict of the records; image ids are 1..N in record order."""
+    ids = category_ids(records)
+    images, annotations = [], []
+    for image_id, record in enumerate(records, start=1):
+        images.append({"id": image_id, "file_name": str(record.path.relative_to(data_root)),
+                       "width": record.width, "height": record.height,
+                       "dataset_image_id": record.image_id})
+        for instance in record.instances:
+            x0, y0, x1, y1 = instance.box.tolist()
+            annotations.append({
+                "id": len(annotations) + 1, "image_id": image_id,
+                "category_id": ids[instance.category], "segmentation": encode_rle(instance.mask),
+                "bbox": [x0, y0, x1 - x0, y1 - y0], "area": int(instance.mask.sum()),
+                "iscrowd": int(bool(instance.difficult)),
+            })
+    return {"images": images, "annotations": annotations,
+            "categories": [{"id": i, "name": n} for n, i in ids.items()]}
+
+
+def jitter_to_iou(box: np.ndarray, rng: np.random.Generator, low: float = 0.7, high: float = 0.9,
+                  image_size=None, max_draws: int = 1000) -> np.ndarray:
+    """One box whose IoU with ``box`` lies in ``[low, high]`` (clipped to the image if given)."""
+    for scale in (0.15, 0.25, 0.35):
+        draws = jitter_boxes(box, max_draws, rng, shift=scale, log_scale=scale)
+        if image_size is not None:
+            height, width = image_size
+            draws[:, [0, 2]] = np.clip(draws[:, [0, 2]], 0, width)
+            draws[:, [1, 3]] = np.clip(draws[:, [1, 3]], 0, height)
+        overlaps = box_iou(draws, box[None])[:, 0]
+        good = np.flatnonzero((overlaps >= low) & (overlaps <= high))
+        if good.size:
+            return draws[good[0]]
+    raise ValueError(f"could not jitter box {box.tolist()} to an IoU in [{low}, {high}]")
+
+
+def oracle_detections(records, coco: dict, seed: int = 0) -> list:
+    """One jittered ground-truth box per instance, as a COCO results list (score 1, to be replaced)."""
+    detections = []
+    for annotation in coco["annotations"]:
+        record = records[annotation["image_id"] - 1]
+        rng = image_rng(seed, f"oracle:{record.image_id}:{annotation['id']}")
+        x, y, w, h = annotation["bbox"]
+        box = jitter_to_iou(np.array([x, y, x + w, y + h]), rng,
+                            image_size=(record.height, record.width))
+        detections.append({"image_id": annotation["image_id"],
+                           "category_id": annotation["category_id"],
+                           "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]],
+                           "score": 1.0})
+    return detections

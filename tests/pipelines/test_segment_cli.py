@@ -1,0 +1,88 @@
+"""`hypercolumns segment` end to end on a synthetic image, a random network and a random grid."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from hypercolumns.classifiers.grid_model import AGNOSTIC, GridModel
+from hypercolumns.classifiers.model_file import save_grid
+from hypercolumns.eval.masks import decode_rle
+from hypercolumns.extract.cnn import FrozenCNN
+from hypercolumns.extract.features import feature_config
+from hypercolumns.extract.layer_spec import LayerSpec
+from hypercolumns.extract.networks import build_network
+from hypercolumns.extract.weights import CAFFE_BGR_INPUT, Weights, save_weights, state_dict_sha256
+from hypercolumns.pipelines.cli import main as cli
+from hypercolumns.pipelines.segment import Segmenter
+from hypercolumns.pipelines.superpixels import SuperpixelSettings
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("segment")
+    torch.manual_seed(0)
+    state = build_network("vgg16", with_classifier=False).state_dict()
+    weights = Weights("vgg16", state, dict(CAFFE_BGR_INPUT), state_dict_sha256(state), "random")
+    weights_path = save_weights(weights, "random-vgg16", folder)
+    cnn = FrozenCNN(weights, device="cpu")
+    spec = LayerSpec.parse("conv4_3,global").resolve(cnn.network)
+    rng = np.random.default_rng(0)
+    K = 2
+    model = GridModel(K=K, spec=spec, categories=[AGNOSTIC],
+                      coef={AGNOSTIC: rng.normal(0, 0.05, (K, K, spec.dim)).astype(np.float32)},
+                      intercept={AGNOSTIC: np.zeros((K, K), np.float32)},
+                      mean=np.zeros(spec.dim, np.float32), scale=np.ones(spec.dim, np.float32),
+                      feature_config=feature_config(cnn, spec))
+    model_path = save_grid(model, folder / "grid-K2.h5")
+    image = rng.integers(0, 255, (80, 100, 3), dtype=np.uint8)
+    cv2.imwrite(str(folder / "a.png"), image[..., ::-1])
+    annotations = {"images": [{"id": 7, "file_name": "a.png", "width": 100, "height": 80}],
+                   "categories": [{"id": 3, "name": "cat"}], "annotations": []}
+    (folder / "coco.json").write_text(json.dumps(annotations))
+    detections = [{"image_id": 7, "category_id": 3, "bbox": [10, 5, 50, 60], "score": 0.9},
+                  {"image_id": 7, "category_id": 3, "bbox": [40, 20, 55, 58], "score": 0.5}]
+    (folder / "dets.json").write_text(json.dumps(detections))
+    return folder, weights_path, model_path, image
+
+
+def test_segment_writes_rle_masks_equal_to_the_python_api(setup):
+    folder, weights_path, model_path, image = setup
+    code = cli(["segment", "--annotations", str(folder / "coco.json"), "--image-root", str(folder),
+                "--detections", str(folder / "dets.json"), "--model", str(model_path),
+                "--out", str(folder / "results.json"), "--weights", str(weights_path),
+                "--no-superpixels", "--viz", str(folder / "viz")])
+    assert code == 0
+    results = json.loads((folder / "results.json").read_text())
+    assert [r["score"] for r in results] == [0.9, 0.5] and results[0]["image_id"] == 7
+    masks = np.stack([decode_rle(r["segmentation"]) for r in results])
+    assert masks.shape == (2, 80, 100)
+    segmenter = Segmenter(model_path, weights_path, SuperpixelSettings("none"), device="cpu")
+    expected = segmenter.segment(image, np.array([[10, 5, 60, 65], [40, 20, 95, 78]]), "cat")
+    np.testing.assert_array_equal(masks, expected.masks)
+    assert 0 < masks.sum() < masks.size            # a non-trivial mask
+    # pixels far outside the expanded boxes are never in a mask
+    assert not masks[0][:, 95:].any()
+    assert cv2.imread(str(folder / "viz" / "a.png")).shape == (80, 100, 3)
+
+
+def test_segment_errors_name_the_file(setup, capsys):
+    folder, weights_path, model_path, _ = setup
+    bad = folder / "bad.json"
+    bad.write_text(json.dumps([{"image_id": 99, "category_id": 3, "bbox": [1, 1, 5, 5], "score": 1}]))
+    args = ["segment", "--annotations", str(folder / "coco.json"), "--image-root", str(folder),
+            "--model", str(model_path), "--out", str(folder / "r.json"), "--weights", str(weights_path)]
+    assert cli(args + ["--detections", str(bad)]) == 2
+    assert "image_id 99" in capsys.readouterr().err
+    bad.write_text(json.dumps([{"image_id": 7, "category_id": 3, "bbox": [1, 1, 0, 5], "score": 1}]))
+    assert cli(args + ["--detections", str(bad)]) == 2
+    assert str(bad) in capsys.readouterr().err
+    assert cli(args + ["--detections", str(folder / "missing.json")]) == 2
+    assert "missing.json" in capsys.readouterr().err
+
+
+def test_model_refuses_other_weights(setup, imagenet_weights):
+    _, _, model_path, _ = setup
+    with pytest.raises(ValueError, match="sha256"):
+        Segmenter(model_path, None, device="cpu")

@@ -45,7 +45,7 @@ eval-sds:
 
 reproduce-table1:
 	$(HC) reproduce-table1 --data-root $(DATA_ROOT) --shards $(WORK)/features \
-	    --work $(WORK)/table1 --out $(RESULTS)/table1
+	    --models $(WORK)/models --work $(WORK)/table1 --out $(RESULTS)/table1
 
 demo: features train-grid eval-sds
 

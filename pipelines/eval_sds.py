@@ -13,8 +13,9 @@ import argparse
 import re
 from pathlib import Path
 
-from hypercolumns.pipelines.evaluation import (System, dump, mean_over_seeds, print_table,
-                                               run_oracle_evaluation, write_table)
+from hypercolumns.pipelines.evaluation import (System, mean_over_seeds, report_table,
+                                               run_oracle_evaluation)
+from hypercolumns.pipelines.segment import DEFAULT_SUPERPIXELS
 from hypercolumns.pipelines.superpixels import SuperpixelSettings
 
 COLUMNS = ["system", "APr@0.5", "APr@0.7", "mean best IoU"]
@@ -43,7 +44,7 @@ def main(argv=None) -> int:
                         help="folder of grid-K*.h5 files, or one model file")
     parser.add_argument("--out", type=Path, default=Path("results/sds"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--superpixels", nargs="+", default=["none", "slic"],
+    parser.add_argument("--superpixels", nargs="+", default=["none", "felzenszwalb", "slic"],
                         choices=["none", "slic", "felzenszwalb"],
                         help="projections to compare (none = per-pixel threshold)")
     parser.add_argument("--weights", default=None)
@@ -57,15 +58,16 @@ def main(argv=None) -> int:
                for m in models for method in args.superpixels]
     systems.append(System("whole box", None))
     records = load_val_records(args.data_root)
+    pictured = next((s.name for s in reversed(systems)
+                     if s.model_path is not None and s.superpixels == DEFAULT_SUPERPIXELS), None)
     summaries = run_oracle_evaluation(systems, records, args.data_root, args.out, tuple(args.seeds),
-                                      args.weights, args.device)
+                                      args.weights, args.device, viz_system=pictured)
     rows = summary_rows(systems, summaries)
     n_instances = sum(len(r.instances) for r in records)
     print(f"SDS on {len(records)} val images, {n_instances} instances, oracle boxes "
           f"(ground truth jittered to IoU 0.7-0.9), mean over seeds {args.seeds}; "
           "AP^r by the official SDS rule")
-    print_table(rows, COLUMNS)
-    md, csv = write_table(rows, COLUMNS, args.out / "sds", "SDS on the shared val images (oracle boxes)")
-    summary_path = dump({"rows": rows, "per_seed": summaries}, args.out / "summary.json")
-    print(f"wrote {md}, {csv}, {summary_path}, {args.out}/results/, {args.out}/pictures/")
+    paths = report_table(rows, COLUMNS, args.out, "sds",
+                         "SDS on the shared val images (oracle boxes)", summaries)
+    print(f"wrote {', '.join(map(str, paths))}, {args.out}/results/, {args.out}/pictures/")
     return 0

@@ -53,8 +53,14 @@ def load_systems(systems: list, weights_spec=None, device=None):
 
 
 def segment_systems(systems: list, records: list, coco: dict, detections: list, data_root,
-                    predictors: dict, cnn, batch_size: int = 16, viz_dir=None) -> dict:
-    """``{system name: results list}`` for one set of detections (input order kept)."""
+                    predictors: dict, cnn, batch_size: int = 16, viz_dir=None,
+                    viz_system: str | None = None) -> dict:
+    """``{system name: results list}`` for one set of detections (input order kept).
+
+    With ``viz_dir``, a picture per image of ``viz_system`` (default: the first system with a model).
+    """
+    if viz_system is None:
+        viz_system = next((s.name for s in systems if s.model_path is not None), None)
     names = {c["id"]: c["name"] for c in coco["categories"]}
     layers = sorted({layer for p in predictors.values()
                      for layer in p.model.spec.network_layers(cnn.name)}) if cnn else []
@@ -82,7 +88,7 @@ def segment_systems(systems: list, records: list, coco: dict, detections: list, 
             for index, mask, score in zip(indices, masks, scores):
                 results[system.name][index]["segmentation"] = encode_rle(mask)
                 results[system.name][index]["score"] = float(score)
-            if viz_dir is not None and system is systems[0] and system.model_path is not None:
+            if viz_dir is not None and system.name == viz_system and system.model_path is not None:
                 _save_picture(image, boxes, heatmaps[system.model_path], cnn.expand(boxes), masks,
                               categories, scores, Path(viz_dir) / f"{Path(info['file_name']).stem}.png")
     return results
@@ -111,7 +117,8 @@ def _save_picture(image, boxes, heatmaps, expanded, masks, categories, scores, p
 
 
 def run_oracle_evaluation(systems: list, records: list, data_root, out, seeds=(0, 1, 2),
-                          weights=None, device=None, viz: bool = True) -> dict:
+                          weights=None, device=None, viz: bool = True,
+                          viz_system: str | None = None) -> dict:
     """Segment oracle boxes for every seed with every system; returns per-system, per-seed summaries.
 
     Writes ``out/val_annotations.json``, ``out/oracle_boxes_seed<s>.json`` and
@@ -127,7 +134,7 @@ def run_oracle_evaluation(systems: list, records: list, data_root, out, seeds=(0
         write_json_atomic(detections, out / f"oracle_boxes_seed{seed}.json")
         viz_dir = out / "pictures" if viz and seed == seeds[0] else None
         results = segment_systems(systems, records, coco, detections, data_root, predictors, cnn,
-                                  viz_dir=viz_dir)
+                                  viz_dir=viz_dir, viz_system=viz_system)
         for system in systems:
             path = write_json_atomic(results[system.name],
                                      out / "results" / f"{_slug(system.name)}_seed{seed}.json")
@@ -170,6 +177,13 @@ def write_table(rows: list, columns: list, path_stem: Path, title: str) -> tuple
     csv_path.write_text("\n".join([",".join(columns)] +
                                   [",".join(_fmt(row.get(c)) for c in columns) for row in rows]) + "\n")
     return md_path, csv_path
+
+
+def report_table(rows: list, columns: list, out: Path, stem: str, title: str, per_seed: dict) -> list:
+    """Print the table and write it as Markdown, CSV and JSON (with every seed's summary); returns the paths."""
+    print_table(rows, columns)
+    md, csv = write_table(rows, columns, Path(out) / stem, title)
+    return [md, csv, dump({"rows": rows, "per_seed": per_seed}, Path(out) / "summary.json")]
 
 
 def print_table(rows: list, columns: list) -> None:

@@ -35,7 +35,8 @@ from hypercolumns.pipelines.paste import paste_heatmaps
 from hypercolumns.pipelines.superpixels import (THRESHOLD, SuperpixelCache, SuperpixelSettings,
                                                 heatmaps_to_masks)
 
-DEFAULT_SUPERPIXELS = SuperpixelSettings()
+# Felzenszwalb projection measured best on the shared val images (results/sds, README)
+DEFAULT_SUPERPIXELS = SuperpixelSettings(method="felzenszwalb")
 
 
 @dataclass
@@ -178,13 +179,9 @@ def _per_box(categories, count: int) -> list:
 
 def read_detections(path) -> list:
     """A COCO results list (``image_id``, ``category_id``, ``bbox`` [x, y, w, h], ``score``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"detections not found: {path}")
-    try:
-        entries = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON ({error})") from None
+    from hypercolumns.eval.coco import read_json
+
+    entries = read_json(path)
     if not isinstance(entries, list):
         raise ValueError(f"{path}: expected a list of detections (COCO results format)")
     for index, entry in enumerate(entries):
@@ -199,8 +196,9 @@ def read_detections(path) -> list:
 
 def category_names(annotations_path) -> dict:
     """``{category id: name}`` from a COCO JSON (ids themselves if it lists no categories)."""
-    data = json.loads(Path(annotations_path).read_text())
-    return {c["id"]: c["name"] for c in data.get("categories", [])}
+    from hypercolumns.data.coco import read_coco_json
+
+    return {c["id"]: c["name"] for c in read_coco_json(annotations_path)["categories"]}
 
 
 def write_json_atomic(data, path) -> Path:
@@ -261,8 +259,9 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, type=Path, help="results JSON (detections + RLE)")
     parser.add_argument("--weights", default=None, help="network weights (default: cached VGG16)")
     parser.add_argument("--no-superpixels", action="store_true", help="threshold each pixel")
-    parser.add_argument("--superpixels", default="slic", choices=["slic", "felzenszwalb"],
-                        help="superpixel method when projection is on")
+    parser.add_argument("--superpixels", default=DEFAULT_SUPERPIXELS.method,
+                        choices=["slic", "felzenszwalb"],
+                        help="superpixel method when projection is on (default %(default)s)")
     parser.add_argument("--threshold", type=float, default=THRESHOLD)
     parser.add_argument("--viz", type=Path, default=None, help="write a picture per image here")
     parser.add_argument("--device", default=None)

@@ -18,14 +18,15 @@ comparable in level, see README).
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from hypercolumns.classifiers.train import TrainOptions, train_grids
 from hypercolumns.eval.permutation import paired_permutation_test
-from hypercolumns.pipelines.evaluation import (System, dump, mean_over_seeds, print_table,
-                                               run_oracle_evaluation, write_table)
+from hypercolumns.pipelines.evaluation import (System, mean_over_seeds, report_table,
+                                               run_oracle_evaluation)
 from hypercolumns.pipelines.superpixels import SuperpixelSettings
 
 # (row name, blocks, K, paper's row, paper AP^r@0.5, paper AP^r@0.7) — tables.md, Table 1
@@ -44,23 +45,24 @@ COLUMNS = ["system", "APr@0.5", "APr@0.7", "mean IoU", "p vs full", "paper row",
            "paper APr@0.5", "paper APr@0.7"]
 
 
-def model_folder(work: Path, blocks) -> Path:
-    return work / ("full" if blocks is None else "_".join(blocks))
+def model_folder(work: Path, models: Path, blocks) -> Path:
+    """Full-hypercolumn grids live with ``make train-grid``'s; ablations under ``work``."""
+    return models if blocks is None else work / "_".join(blocks)
 
 
-def train_missing(shards: Path, work: Path, options: TrainOptions) -> dict:
+def train_missing(shards: Path, work: Path, models: Path, options: TrainOptions) -> dict:
     """Train the grids the rows need unless their files exist; ``{row name: model path}``."""
     paths = {}
     by_blocks: dict = {}
     for name, blocks, K, *_ in ROWS:
-        paths[name] = model_folder(work, blocks) / f"grid-K{K}.h5"
+        paths[name] = model_folder(work, models, blocks) / f"grid-K{K}.h5"
         by_blocks.setdefault(blocks, []).append(K)
     for blocks, Ks in by_blocks.items():
-        missing = [K for K in Ks if not (model_folder(work, blocks) / f"grid-K{K}.h5").is_file()]
+        folder = model_folder(work, models, blocks)
+        missing = [K for K in Ks if not (folder / f"grid-K{K}.h5").is_file()]
         if missing:
             print(f"training {'full hypercolumn' if blocks is None else ' + '.join(blocks)}, K = {missing}")
-            train_grids(shards, model_folder(work, blocks),
-                        TrainOptions(**{**vars(options), "Ks": tuple(missing), "blocks": blocks}))
+            train_grids(shards, folder, replace(options, Ks=tuple(missing), blocks=blocks))
     return paths
 
 
@@ -88,17 +90,20 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="hypercolumns reproduce-table1", description=__doc__.split("\n")[0])
     parser.add_argument("--data-root", type=Path, required=True)
     parser.add_argument("--shards", type=Path, default=Path("work/features"))
-    parser.add_argument("--work", type=Path, default=Path("work/table1"), help="folder for the rows' grids")
+    parser.add_argument("--models", type=Path, default=Path("work/models"),
+                        help="full-hypercolumn grids (from train-grid; trained here if missing)")
+    parser.add_argument("--work", type=Path, default=Path("work/table1"), help="folder for the ablations' grids")
     parser.add_argument("--out", type=Path, default=Path("results/table1"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--superpixels", default="none", choices=["none", "slic", "felzenszwalb"])
+    parser.add_argument("--superpixels", default="felzenszwalb",
+                        choices=["none", "slic", "felzenszwalb"])
     parser.add_argument("--weights", default=None)
     parser.add_argument("--device", default=None)
     args = parser.parse_args(argv)
 
     from hypercolumns.data.datasets import load_val_records
 
-    paths = train_missing(args.shards, args.work, TrainOptions())
+    paths = train_missing(args.shards, args.work, args.models, TrainOptions())
     projection = SuperpixelSettings(method=args.superpixels)
     systems = [System(name, paths[name], projection) for name, *_ in ROWS]
     systems.append(System("whole box", None))
@@ -109,8 +114,6 @@ def main(argv=None) -> int:
     print(f"Table 1 on the shared val images ({sum(len(r.instances) for r in records)} instances), "
           f"oracle boxes, mean over seeds {args.seeds}, superpixels: {args.superpixels}; "
           "paper: VOC2012 val, T-Net, MCG candidates")
-    print_table(rows, COLUMNS)
-    md, csv = write_table(rows, COLUMNS, args.out / "table1", "Table 1 ablations on the shared data")
-    summary_path = dump({"rows": rows, "per_seed": summaries}, args.out / "summary.json")
-    print(f"wrote {md}, {csv}, {summary_path}, {args.out}/results/")
+    paths = report_table(rows, COLUMNS, args.out, "table1", "Table 1 ablations on the shared data", summaries)
+    print(f"wrote {', '.join(map(str, paths))}, {args.out}/results/")
     return 0

@@ -1,0 +1,53 @@
+"""Oracle boxes and the evaluation driver on the real val images (whole-box system: no CNN)."""
+import json
+
+import numpy as np
+import pytest
+
+from hypercolumns.data.datasets import load_val_records
+from hypercolumns.extract.box_sampling import box_iou
+from hypercolumns.pipelines.evaluation import System, run_oracle_evaluation, write_table
+from hypercolumns.pipelines.oracle import coco_annotations, oracle_detections
+
+
+@pytest.fixture(scope="module")
+def val(data_root):
+    records = load_val_records(data_root)
+    return records, coco_annotations(records, data_root)
+
+
+def test_oracle_boxes_overlap_their_instance_by_0_7_to_0_9(val):
+    records, coco = val
+    assert len(coco["annotations"]) == sum(len(r.instances) for r in records) == 39
+    detections = oracle_detections(records, coco, seed=1)
+    assert detections == oracle_detections(records, coco, seed=1)
+    assert detections != oracle_detections(records, coco, seed=2)
+    for detection, annotation in zip(detections, coco["annotations"], strict=True):
+        assert detection["image_id"] == annotation["image_id"]
+        x, y, w, h = detection["bbox"]
+        gx, gy, gw, gh = annotation["bbox"]
+        iou = box_iou(np.array([[x, y, x + w, y + h]]), np.array([[gx, gy, gx + gw, gy + gh]]))[0, 0]
+        assert 0.7 <= iou <= 0.9
+
+
+def test_whole_box_rows_score_the_box_masks(val, data_root, tmp_path):
+    records, coco = val
+    summaries = run_oracle_evaluation([System("whole box", None)], records, data_root, tmp_path,
+                                      seeds=(0,), viz=False)
+    summary = summaries["whole box"][0]
+    detections = json.loads((tmp_path / "oracle_boxes_seed0.json").read_text())
+    # independent IoU of each box (the pixels whose centre it holds) with its instance's mask
+    expected = []
+    for detection, annotation in zip(detections, coco["annotations"]):
+        record = records[annotation["image_id"] - 1]
+        instance = record.instances[[a["id"] for a in coco["annotations"]
+                                     if a["image_id"] == annotation["image_id"]].index(annotation["id"])]
+        x, y, w, h = detection["bbox"]
+        rows = np.arange(record.height)[:, None] + 0.5
+        cols = np.arange(record.width)[None, :] + 0.5
+        box = (rows >= y) & (rows < y + h) & (cols >= x) & (cols < x + w)
+        expected.append((box & instance.mask).sum() / (box | instance.mask).sum())
+    np.testing.assert_allclose(summary["instance_iou"], expected, atol=1e-9)
+    assert 0 < summary["APr@0.5"] <= 100
+    md, csv = write_table([{"a": 1.0, "b": "x"}], ["a", "b"], tmp_path / "t", "title")
+    assert csv.read_text() == "a,b\n1.0,x\n"

@@ -125,34 +125,47 @@ def sample_hypercolumns(layer_outputs: dict, spec: LayerSpec, network_name: str,
     Returns
     -------
     tensor of shape (B, L, D), float32
-        Equal to ``dense_hypercolumns(...)`` at those locations.
+        Equal to ``dense_hypercolumns(...)`` at those locations.  Map blocks
+        read only the units the bilinear weights touch (and, for an n x n
+        neighbourhood, their windows), never the whole upsampled map.
     """
     rows, cols = locations // size, locations % size
     parts = []
-    for block, native in zip(spec.blocks, block_inputs(layer_outputs, spec, network_name)):
+    for block in spec.blocks:
         if block.kind == "map":
-            parts.append(_bilinear_gather(native, rows, cols, size))
+            parts.append(_bilinear_gather(layer_outputs[block.name], block.n, rows, cols, size))
+        elif block.name == "global":
+            vector = global_descriptor(layer_outputs[GLOBAL_SOURCE[network_name]])
+            parts.append(vector[:, None, :].expand(-1, locations.shape[1], -1))
         elif block.kind == "vector":
-            parts.append(native[:, None, :].expand(-1, locations.shape[1], -1))
+            parts.append(layer_outputs[block.name][:, None, :].expand(-1, locations.shape[1], -1))
         else:
             parts.append(torch.stack([(cols + 0.5) / size, (rows + 0.5) / size], dim=-1).float())
     return torch.cat(parts, dim=-1)
 
 
-def _bilinear_gather(maps: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
+def _bilinear_gather(maps: torch.Tensor, n: int, rows: torch.Tensor, cols: torch.Tensor,
                      size: int) -> torch.Tensor:
-    """Bilinear read of ``maps (B, C, h, w)`` at grid cells ``(rows, cols)`` -> ``(B, L, C)``."""
-    _, _, height, width = maps.shape
-    device = maps.device
+    """Bilinear read of the n x n neighbourhoods of ``maps (B, C, h, w)`` at grid cells -> ``(B, L, C*n*n)``."""
+    batch, channels, height, width = maps.shape
+    device, pad = maps.device, n // 2
     y = torch.as_tensor(source_coordinates(size, height), dtype=torch.float32, device=device)[rows]
     x = torch.as_tensor(source_coordinates(size, width), dtype=torch.float32, device=device)[cols]
     y0, x0 = y.floor().long(), x.floor().long()
     y1, x1 = (y0 + 1).clamp(max=height - 1), (x0 + 1).clamp(max=width - 1)
     fy, fx = (y - y0)[..., None], (x - x0)[..., None]
-    flat = maps.flatten(2).transpose(1, 2)  # (B, h*w, C)
+    padded = F.pad(maps, (pad, pad, pad, pad)) if pad else maps
+    padded_width = width + 2 * pad
+    flat = padded.permute(0, 2, 3, 1).reshape(batch, -1, channels)  # (B, positions, C)
+    offsets = torch.arange(n, device=device)
+    window = (offsets[:, None] * padded_width + offsets[None, :]).reshape(-1)  # (n*n,) row-major
 
     def read(r, c):
-        return torch.gather(flat, 1, (r * width + c)[..., None].expand(-1, -1, flat.shape[2]))
+        # unit (r, c)'s window starts at padded (r, c): (B, L, n*n) positions -> (B, L, C*n*n)
+        index = ((r * padded_width + c)[..., None] + window).reshape(batch, -1)
+        values = torch.gather(flat, 1, index[..., None].expand(-1, -1, channels))
+        return values.view(batch, r.shape[1], n * n, channels).transpose(2, 3).reshape(
+            batch, r.shape[1], channels * n * n)
 
     top = read(y0, x0) * (1 - fx) + read(y0, x1) * fx
     bottom = read(y1, x0) * (1 - fx) + read(y1, x1) * fx

@@ -14,7 +14,7 @@ TORCH_SPEC  ?= torch==2.13.0
 export HYPERCOLUMNS_CACHE ?= $(CURDIR)/$(WORK)/cache
 HC := $(BIN)/hypercolumns
 
-.PHONY: setup weights test demo data features train-grid eval-sds reproduce-table1 \
+.PHONY: setup weights test demo data features train-grid eval-sds reproduce-table1 finetune \
         bench-features bench-inference clean
 
 setup: $(BIN)/python
@@ -46,6 +46,9 @@ eval-sds:
 reproduce-table1:
 	$(HC) reproduce-table1 --data-root $(DATA_ROOT) --shards $(WORK)/features \
 	    --models $(WORK)/models --work $(WORK)/table1 --out $(RESULTS)/table1
+
+finetune:
+	$(HC) finetune --data-root $(DATA_ROOT) --model $(WORK)/models/grid-K10.h5 --out $(WORK)/finetune
 
 demo: features train-grid eval-sds
 

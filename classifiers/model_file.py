@@ -78,21 +78,31 @@ def load_grid(path: Path, expected_config: dict | None = None) -> GridModel:
         Not a ``hypercolumns.grid/1`` file, or its feature config differs from
         ``expected_config`` (naming each differing key).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"grid model not found: {path} (run `hypercolumns train-grid`)")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as error:
-        raise ValueError(f"{path}: not a grid model (not an HDF5 file: {error})") from None
-    with f:
-        schema = _text(f.attrs.get("schema"))
-        if schema != SCHEMA:
-            raise ValueError(f"{path}: not a grid model (schema {schema!r}, expected {SCHEMA!r})")
+    with open_schema_file(path, SCHEMA, "grid model", "run `hypercolumns train-grid`") as f:
         feature_config = json.loads(_text(f.attrs["feature_config"]))
         if expected_config is not None:
             check_feature_config(feature_config, expected_config, path)
         return _read_model(f, feature_config)
+
+
+def open_schema_file(path, schema: str, what: str, hint: str = "") -> h5py.File:
+    """Open an HDF5 file of ours for reading, checking its ``schema`` attribute.
+
+    Raises FileNotFoundError (with ``hint``) if it is missing and ValueError
+    naming the file if it is not HDF5 or has another schema.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}" + (f" ({hint})" if hint else ""))
+    try:
+        f = h5py.File(path, "r")
+    except OSError as error:
+        raise ValueError(f"{path}: not a {what} (not an HDF5 file: {error})") from None
+    found = _text(f.attrs.get("schema"))
+    if found != schema:
+        f.close()
+        raise ValueError(f"{path}: not a {what} (schema {found!r}, expected {schema!r})")
+    return f
 
 
 def check_feature_config(stored: dict, expected: dict, path: Path) -> None:

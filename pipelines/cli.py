@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "evaluate": ("hypercolumns.eval.evaluate", "AP^r of a results file against COCO annotations"),
     "eval-sds": ("hypercolumns.pipelines.eval_sds", "segment oracle boxes of the val images and score them"),
     "reproduce-table1": ("hypercolumns.pipelines.table1", "the paper's Table 1 ablations on the shared data"),
+    "finetune": ("hypercolumns.pipelines.finetune", "fine-tune CNN and grid together (Hyp+FT)"),
     "data": ("hypercolumns.data.download", "download VOC2012 + SBD into DATA_ROOT"),
     "bench-features": ("hypercolumns.extract.bench", "bare CNN forward vs whole extraction"),
     "bench-inference": ("hypercolumns.pipelines.bench", "conv-trick vs explicit inference per box"),

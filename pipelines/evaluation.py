@@ -23,7 +23,8 @@ from hypercolumns.extract.cnn import FrozenCNN
 from hypercolumns.extract.weights import resolve_weights
 from hypercolumns.pipelines.conv_trick import ConvTrickPredictor
 from hypercolumns.pipelines.oracle import coco_annotations, oracle_detections
-from hypercolumns.pipelines.segment import check_weights_match, mask_scores, write_json_atomic
+from hypercolumns.pipelines.segment import (check_weights_match, mask_scores, model_weights_file,
+                                            write_json_atomic)
 from hypercolumns.pipelines.superpixels import SuperpixelCache, SuperpixelSettings, heatmaps_to_masks
 
 
@@ -42,11 +43,13 @@ def load_systems(systems: list, weights_spec=None, device=None):
     if not models:
         return {}, None
     configs = [m.feature_config for m in models.values()]
-    for key in ("network", "weights_sha256", "padding", "crop_size"):
+    for key in ("network", "padding", "crop_size"):
         if len({c[key] for c in configs}) > 1:
             raise ValueError(f"models differ in {key}; evaluate them in separate runs")
-    weights = resolve_weights(weights_spec)
-    check_weights_match(configs[0], weights)
+    first_path, first_model = next(iter(models.items()))
+    weights = resolve_weights(weights_spec or model_weights_file(first_model, first_path))
+    for model in models.values():
+        check_weights_match(model.feature_config, weights)
     cnn = FrozenCNN(weights, padding=configs[0]["padding"], device=device)
     predictors = {path: ConvTrickPredictor(model, cnn.name) for path, model in models.items()}
     return predictors, cnn

@@ -64,6 +64,12 @@ class Segmentation:
         return paste_heatmaps(self.heatmaps, self.expanded_boxes, image_shape)
 
 
+def model_weights_file(model, model_path) -> Path | None:
+    """The weights a fine-tuned grid names (saved beside it), or None for the ImageNet ones."""
+    name = model.info.get("weights_file")
+    return Path(model_path).parent / name if name else None
+
+
 def check_weights_match(model_config: dict, weights) -> None:
     if model_config["weights_sha256"] != weights.sha256:
         raise ValueError(f"the model was trained on features of weights sha256 "
@@ -94,7 +100,7 @@ class Segmenter:
                  threshold: float = THRESHOLD, batch_size: int = 16, device=None):
         self.model = load_grid(model_path)
         config = self.model.feature_config
-        weights = resolve_weights(weights)
+        weights = resolve_weights(weights or model_weights_file(self.model, model_path))
         check_weights_match(config, weights)
         self.cnn = FrozenCNN(weights, padding=config["padding"], device=device)
         if self.cnn.crop_size != config["crop_size"] or self.cnn.name != config["network"]:

@@ -51,6 +51,18 @@ from hypercolumns.data.voc import (
 )
 from hypercolumns.data.yolo import load_yolo, read_class_names, read_yolo_label_file
 
+from hypercolumns.data.keypoint_names import (
+    COCO_KEYPOINTS, KEYPOINT_TABLE, PAPER_KEYPOINT_LABELS, PAPER_KEYPOINTS,
+    POSELETS_PERSON_KEYPOINTS, apply_to_records, paper_keypoint_array, to_paper_keypoints,
+)
+from hypercolumns.data.part_groups import (
+    PART_GROUPS, PART_TABLE, group_of, group_part_masks, part_label_map,
+)
+from hypercolumns.data.voc2009_keypoints import (
+    KeypointPerson, load_voc2009_keypoints, read_person_file, read_voc_class_list, split_halves,
+    write_person_file,
+)
+
 __all__ = [
     "VOC_CLASSES", "ImageRecord", "Instance", "mask_to_box", "read_image", "read_image_size",
     "read_split", "polygon_to_mask", "polygons_to_mask",
@@ -62,4 +74,23 @@ __all__ = [
     "CocoImage", "load_coco", "read_coco_images", "coco_image_id", "keypoints_to_coco",
     "load_yolo", "read_class_names", "read_yolo_label_file",
     "COCO_TO_VOC_NAMES", "to_voc_names", "load_training_records", "load_val_records",
+    "COCO_KEYPOINTS",
+    "KEYPOINT_TABLE",
+    "PAPER_KEYPOINT_LABELS",
+    "PAPER_KEYPOINTS",
+    "POSELETS_PERSON_KEYPOINTS",
+    "apply_to_records",
+    "paper_keypoint_array",
+    "to_paper_keypoints",
+    "PART_GROUPS",
+    "PART_TABLE",
+    "group_of",
+    "group_part_masks",
+    "part_label_map",
+    "KeypointPerson",
+    "load_voc2009_keypoints",
+    "read_person_file",
+    "read_voc_class_list",
+    "split_halves",
+    "write_person_file",
 ]

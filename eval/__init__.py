@@ -45,6 +45,14 @@ from hypercolumns.eval.masks import (
 from hypercolumns.eval.mean_iu import VOID_LABEL, confusion_matrix, iu_per_class, mean_iu, paste_instances
 from hypercolumns.eval.permutation import paired_permutation_test, per_class_apr_permutation_test
 
+from hypercolumns.eval.apk import (
+    KEYPOINT_LABELS, KeypointPrediction, PersonKeypoints, evaluate_apk, person_keypoints,
+    persons_from_record, torso_height,
+)
+from hypercolumns.eval.apr_part import (
+    ImagePartGroundTruth, PartDetection, PartInstance, evaluate_apr_part, part_overlap,
+)
+
 __all__ = [
     # apr
     "APR_THRESHOLDS", "RULES", "Accumulation", "ClassAccumulation", "ClassMatch", "ImageMatch",
@@ -59,4 +67,16 @@ __all__ = [
     # mean_iu, permutation
     "VOID_LABEL", "confusion_matrix", "iu_per_class", "mean_iu", "paste_instances",
     "paired_permutation_test", "per_class_apr_permutation_test",
+    "KEYPOINT_LABELS",
+    "KeypointPrediction",
+    "PersonKeypoints",
+    "evaluate_apk",
+    "person_keypoints",
+    "persons_from_record",
+    "torso_height",
+    "ImagePartGroundTruth",
+    "PartDetection",
+    "PartInstance",
+    "evaluate_apr_part",
+    "part_overlap",
 ]

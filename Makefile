@@ -14,8 +14,8 @@ TORCH_SPEC  ?= torch==2.13.0
 export HYPERCOLUMNS_CACHE ?= $(CURDIR)/$(WORK)/cache
 HC := $(BIN)/hypercolumns
 
-.PHONY: setup weights test demo data features train-grid eval-sds reproduce-table1 finetune \
-        bench-features bench-inference clean
+.PHONY: setup weights test demo data features train-grid eval-sds reproduce-table1 finetune train-bbox-reg \
+        bench-features bench-inference bench-finetune clean
 
 setup: $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check "$(TORCH_SPEC)"
@@ -45,7 +45,11 @@ eval-sds:
 
 reproduce-table1:
 	$(HC) reproduce-table1 --data-root $(DATA_ROOT) --shards $(WORK)/features \
-	    --models $(WORK)/models --work $(WORK)/table1 --out $(RESULTS)/table1
+	    --models $(WORK)/models --work $(WORK)/table1 --finetuned $(WORK)/finetune \
+	    --out $(RESULTS)/table1
+
+train-bbox-reg:
+	$(HC) train-bbox-reg --data-root $(DATA_ROOT) --shards $(WORK)/features --out $(WORK)/models
 
 finetune:
 	$(HC) finetune --data-root $(DATA_ROOT) --model $(WORK)/models/grid-K10.h5 --out $(WORK)/finetune
@@ -54,6 +58,9 @@ demo: features train-grid eval-sds
 
 bench-features:
 	$(HC) bench-features --data-root $(DATA_ROOT) --out $(RESULTS)/bench
+
+bench-finetune:
+	$(HC) bench-finetune --data-root $(DATA_ROOT) --model $(WORK)/models/grid-K10.h5 --out $(RESULTS)/bench
 
 bench-inference:
 	$(HC) bench-inference --data-root $(DATA_ROOT) --out $(RESULTS)/bench

@@ -75,8 +75,12 @@ def _images_by_id(data: dict, json_path: Path) -> dict[int, CocoImage]:
     images = {}
     for entry in data["images"]:
         try:
+            # ids are kept as the file has them (int or str), as the evaluator keys them:
+            # int("2008_000652") would silently read 2008000652
+            if not isinstance(entry["id"], (int, str)) or isinstance(entry["id"], bool):
+                raise TypeError(f"id must be an integer or a string, got {entry['id']!r}")
             image = CocoImage(
-                int(entry["id"]), str(entry["file_name"]), int(entry["width"]), int(entry["height"])
+                entry["id"], str(entry["file_name"]), int(entry["width"]), int(entry["height"])
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"{json_path}: malformed image entry {entry!r} ({error})") from error

@@ -23,7 +23,8 @@ from hypercolumns.extract.box_sampling import image_rng, sample_training_boxes, 
 from hypercolumns.extract.cnn import FrozenCNN
 from hypercolumns.extract.hypercolumn import HEATMAP_SIZE, sample_hypercolumns
 from hypercolumns.extract.layer_spec import LayerSpec
-from hypercolumns.extract.shards import check_shard, shard_path, write_shard
+from hypercolumns.extract.shards import (boxes_hash, check_shard, check_shard_boxes, shard_path,
+                                         write_shard)
 from hypercolumns.extract.targets import figure_ground_target
 from hypercolumns.extract.weights import resolve_weights
 
@@ -145,11 +146,18 @@ def run_features(records: list, out: Path, cnn: FrozenCNN, spec: LayerSpec, conf
     if not jobs:
         raise ValueError("no training boxes: the records have no instances large enough")
     chunks = [jobs[i:i + boxes_per_shard] for i in range(0, len(jobs), boxes_per_shard)]
+    hashes = [boxes_hash([records[j.record].image_id for j in chunk], np.stack([j.box for j in chunk]))
+              for chunk in chunks]
+    extra = [p for p in out.glob("shard-*.h5") if p not in {shard_path(out, i) for i in range(len(chunks))}]
+    if extra:
+        raise ValueError(f"{extra[0]} is beyond the {len(chunks)} shards this run plans; the data or "
+                         "--boxes-per-shard changed: use another --out folder or delete the shards")
     todo = []
     for index, chunk in enumerate(chunks):
         path = shard_path(out, index)
         if path.is_file():
             check_shard(path, config)
+            check_shard_boxes(path, hashes[index])
         else:
             todo.append((index, chunk))
     images = ImageCache(records)
@@ -158,7 +166,7 @@ def run_features(records: list, out: Path, cnn: FrozenCNN, spec: LayerSpec, conf
               desc="features") as progress:
         for index, chunk in todo:
             rows, boxes = extract_shard(chunk, records, cnn, spec, config, batch_size, images, progress)
-            write_shard(shard_path(out, index), config, rows, boxes)
+            write_shard(shard_path(out, index), config, rows, boxes, hashes[index])
             crops_done += len(chunk)
     seconds = time.perf_counter() - start
     paths = [shard_path(out, i) for i in range(len(chunks))]

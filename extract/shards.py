@@ -18,7 +18,8 @@ Datasets (N rows, B boxes):
 ``boxes/iou``              (B,) float32    box IoU with that instance
 =========================  ==============  =====================================
 
-Attributes: ``schema``, ``config_hash`` and every key of the feature config
+Attributes: ``schema``, ``config_hash``, ``boxes_hash`` (which boxes the
+shard holds) and every key of the feature config
 (:data:`CONFIG_KEYS`: network, weights_sha256, layer_spec, blocks (JSON with
 offsets and sizes), feature_dim, crop_size, padding, heatmap_size,
 sample_grid, rows_per_cell, seed, targets, boxes_per_instance,
@@ -57,7 +58,7 @@ def shard_path(folder: Path, index: int) -> Path:
     return Path(folder) / f"shard-{index:05d}.h5"
 
 
-def write_shard(path: Path, config: dict, rows: dict, boxes: dict) -> Path:
+def write_shard(path: Path, config: dict, rows: dict, boxes: dict, boxes_hash: str = "") -> Path:
     """Write one complete shard atomically.
 
     Parameters
@@ -70,6 +71,9 @@ def write_shard(path: Path, config: dict, rows: dict, boxes: dict) -> Path:
     boxes : dict
         ``image_id``, ``dataset``, ``category`` (lists of str), ``box``,
         ``expanded_box`` (B, 4), ``instance`` (B,), ``iou`` (B,).
+    boxes_hash : str
+        Identifies which boxes the shard holds (see :func:`boxes_hash`), so a
+        rerun that plans other boxes for this shard can tell.
     """
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
@@ -77,6 +81,7 @@ def write_shard(path: Path, config: dict, rows: dict, boxes: dict) -> Path:
     with h5py.File(tmp, "w") as f:
         f.attrs["schema"] = SCHEMA
         f.attrs["config_hash"] = config_hash(config)
+        f.attrs["boxes_hash"] = boxes_hash
         for key in CONFIG_KEYS:
             f.attrs[key] = _attr(config[key])
         n_rows = len(rows["location"])
@@ -96,6 +101,23 @@ def write_shard(path: Path, config: dict, rows: dict, boxes: dict) -> Path:
         f.attrs["complete"] = 1
     tmp.replace(path)
     return path
+
+
+def boxes_hash(image_ids: list, boxes: np.ndarray) -> str:
+    """sha256 (16 hex digits) of a shard's planned boxes: their images and coordinates."""
+    digest = hashlib.sha256("\n".join(image_ids).encode())
+    digest.update(np.asarray(boxes, np.float64).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def check_shard_boxes(path: Path, expected_hash: str) -> None:
+    """ValueError if a shard holds other boxes than the ones planned for it."""
+    with h5py.File(path, "r") as f:
+        stored = f.attrs.get("boxes_hash", "")
+    if stored != expected_hash:
+        raise ValueError(f"{path} holds other boxes than this run plans for it (the data, "
+                         "--limit-images or --boxes-per-shard changed since it was written); "
+                         "use another --out folder, or delete the shards to recompute them")
 
 
 def _attr(value):

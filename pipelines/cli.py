@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "weights": ("hypercolumns.extract.weights", "fetch and convert the ImageNet VGG16 weights"),
     "features": ("hypercolumns.extract.features", "stage one: hypercolumns into HDF5 shards"),
     "train-grid": ("hypercolumns.classifiers.train", "stage two: the KxK liblinear grid"),
+    "train-bbox-reg": ("hypercolumns.classifiers.train_bbox", "R-CNN box regression from the shards"),
     "segment": ("hypercolumns.pipelines.segment", "segment detections into instance masks"),
     "evaluate": ("hypercolumns.eval.evaluate", "AP^r of a results file against COCO annotations"),
     "eval-sds": ("hypercolumns.pipelines.eval_sds", "segment oracle boxes of the val images and score them"),
@@ -23,10 +24,12 @@ SUBCOMMANDS = {
     "finetune": ("hypercolumns.pipelines.finetune", "fine-tune CNN and grid together (Hyp+FT)"),
     "data": ("hypercolumns.data.download", "download VOC2012 + SBD into DATA_ROOT"),
     "bench-features": ("hypercolumns.extract.bench", "bare CNN forward vs whole extraction"),
+    "bench-finetune": ("hypercolumns.pipelines.bench_finetune", "seconds per fine-tuning iteration"),
     "bench-inference": ("hypercolumns.pipelines.bench", "conv-trick vs explicit inference per box"),
 }
 
-USER_ERRORS = (ValueError, TypeError, FileNotFoundError, KeyError, RuntimeError)
+# Errors our code raises for bad input; anything else is a bug and keeps its traceback.
+USER_ERRORS = (ValueError, FileNotFoundError)
 
 
 def usage() -> str:

@@ -1,8 +1,9 @@
 """Segment the oracle boxes of the val images with several models at once, and score them.
 
-The CNN runs once per box; every model's grid then reads the same maps (all
-models must share the stage-one config's network, weights and crop), and
-every superpixel setting projects the same heatmaps.  Results are written as
+The CNN runs once per box and set of weights; every model's grid made from
+those weights reads the same maps (a fine-tuned model brings its own CNN),
+and every superpixel setting projects the same heatmaps.  Systems with a box
+regressor segment the refined boxes.  Results are written as
 COCO results JSON per (system, seed) and scored with ``eval.evaluate_coco``,
 exactly what ``hypercolumns segment`` + ``hypercolumns evaluate`` do on files.
 """
@@ -30,43 +31,89 @@ from hypercolumns.pipelines.superpixels import SuperpixelCache, SuperpixelSettin
 
 @dataclass
 class System:
-    """One row of a results table: a model (or None for the whole-box baseline) and a projection."""
+    """One row of a results table.
+
+    ``model_path`` None is the whole-box baseline; ``box_regressor`` (a
+    ``train-bbox-reg`` file) refines each box before it is segmented.
+    """
 
     name: str
     model_path: Path | None
     superpixels: SuperpixelSettings = SuperpixelSettings()
+    box_regressor: Path | None = None
 
 
-def load_systems(systems: list, weights_spec=None, device=None):
-    """Grid models, their predictors and one shared CNN."""
-    models = {s.model_path: load_grid(s.model_path) for s in systems if s.model_path}
-    if not models:
-        return {}, None
-    configs = [m.feature_config for m in models.values()]
-    for key in ("network", "padding", "crop_size"):
-        if len({c[key] for c in configs}) > 1:
-            raise ValueError(f"models differ in {key}; evaluate them in separate runs")
-    first_path, first_model = next(iter(models.items()))
-    weights = resolve_weights(weights_spec or model_weights_file(first_model, first_path))
-    for model in models.values():
-        check_weights_match(model.feature_config, weights)
-    cnn = FrozenCNN(weights, padding=configs[0]["padding"], device=device)
-    predictors = {path: ConvTrickPredictor(model, cnn.name) for path, model in models.items()}
-    return predictors, cnn
+@dataclass
+class Engines:
+    """What the systems need, loaded once: CNNs by weights sha256, grids, box regressors."""
+
+    cnns: dict
+    predictors: dict      # model path -> (ConvTrickPredictor, weights sha256)
+    regressors: dict      # regressor path -> (BoxRegressor, weights sha256 of its features)
+
+    def cnn_of(self, model_path):
+        return self.cnns[self.predictors[model_path][1]]
+
+
+def load_systems(systems: list, weights_spec=None, device=None) -> Engines:
+    """Grid models and box regressors with the CNN(s) whose features they read.
+
+    Models made from the same weights share one CNN; a fine-tuned model
+    brings its own.  ``weights_spec`` overrides the weights of models that
+    name none (default: the cached ImageNet VGG16).
+    """
+    from hypercolumns.classifiers.bbox_regression import BoxRegressor
+
+    cnns, predictors, regressors = {}, {}, {}
+
+    def cnn_for(config: dict, weights_file):
+        sha = config["weights_sha256"]
+        if sha not in cnns:
+            weights = resolve_weights(weights_file or weights_spec)
+            check_weights_match(config, weights)
+            cnns[sha] = FrozenCNN(weights, padding=config["padding"], device=device)
+        return sha
+
+    for system in systems:
+        if system.model_path and system.model_path not in predictors:
+            model = load_grid(system.model_path)
+            sha = cnn_for(model.feature_config, model_weights_file(model, system.model_path))
+            predictors[system.model_path] = (ConvTrickPredictor(model, cnns[sha].name), sha)
+        if system.box_regressor and system.box_regressor not in regressors:
+            regressor = BoxRegressor.load(system.box_regressor)
+            regressors[system.box_regressor] = (regressor, cnn_for(regressor.feature_config_, None))
+    return Engines(cnns, predictors, regressors)
+
+
+def refine_boxes(engines: Engines, regressor_path, image, boxes, categories, batch_size: int = 16):
+    """Boxes after box regression (clipped to the image), or the boxes themselves."""
+    if regressor_path is None:
+        return boxes
+    from hypercolumns.classifiers.train_bbox import box_descriptors
+
+    regressor, sha = engines.regressors[regressor_path]
+    descriptors = box_descriptors(engines.cnns[sha], image, boxes, regressor.feature_block_, batch_size)
+    refined = regressor.transform(descriptors, boxes, categories)
+    height, width = image.shape[:2]
+    refined[:, [0, 2]] = np.clip(refined[:, [0, 2]], 0, width)
+    refined[:, [1, 3]] = np.clip(refined[:, [1, 3]], 0, height)
+    degenerate = (refined[:, 2] - refined[:, 0] < 1) | (refined[:, 3] - refined[:, 1] < 1)
+    refined[degenerate] = boxes[degenerate]   # pushed off the image: keep the detection
+    return refined
 
 
 def segment_systems(systems: list, records: list, coco: dict, detections: list, data_root,
-                    predictors: dict, cnn, batch_size: int = 16, viz_dir=None,
+                    engines: Engines, batch_size: int = 16, viz_dir=None,
                     viz_system: str | None = None) -> dict:
     """``{system name: results list}`` for one set of detections (input order kept).
 
-    With ``viz_dir``, a picture per image of ``viz_system`` (default: the first system with a model).
+    Each distinct (box regressor, CNN) pair runs the CNN once per box, and
+    every grid reading that CNN scores the same maps.  With ``viz_dir``, a
+    picture per image of ``viz_system`` (default: the first system with a model).
     """
     if viz_system is None:
         viz_system = next((s.name for s in systems if s.model_path is not None), None)
     names = {c["id"]: c["name"] for c in coco["categories"]}
-    layers = sorted({layer for p in predictors.values()
-                     for layer in p.model.spec.network_layers(cnn.name)}) if cnn else []
     caches = {s.name: SuperpixelCache(s.superpixels) for s in systems}
     results = {s.name: [dict(d) for d in detections] for s in systems}
     by_image: dict = {}
@@ -76,38 +123,55 @@ def segment_systems(systems: list, records: list, coco: dict, detections: list, 
         info = coco["images"][image_id - 1]
         image = read_image(Path(data_root) / info["file_name"])
         xywh = np.array([detections[i]["bbox"] for i in indices], dtype=np.float64)
-        boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+        detected = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
         categories = [names[detections[i]["category_id"]] for i in indices]
-        heatmaps = _heatmaps(image, boxes, categories, predictors, cnn, layers, batch_size)
+        boxes = {key: refine_boxes(engines, key, image, detected, categories, batch_size)
+                 for key in {s.box_regressor for s in systems}}
+        heatmaps = _heatmaps(image, boxes, categories, systems, engines, batch_size)
         for system in systems:
+            system_boxes = boxes[system.box_regressor]
             if system.model_path is None:
-                masks = np.stack([box_to_mask(b, *image.shape[:2]) for b in boxes])
-                scores = np.ones(len(boxes))
+                masks = np.stack([box_to_mask(b, *image.shape[:2]) for b in system_boxes])
+                scores = np.ones(len(system_boxes))
             else:
-                expanded = cnn.expand(boxes)
+                maps = heatmaps[(system.box_regressor, system.model_path)]
+                expanded = engines.cnn_of(system.model_path).expand(system_boxes)
                 labels = caches[system.name].labels(str(image_id), image)
-                masks = heatmaps_to_masks(heatmaps[system.model_path], expanded, image.shape, labels)
-                scores = mask_scores(heatmaps[system.model_path], expanded, masks)
-            for index, mask, score in zip(indices, masks, scores):
-                results[system.name][index]["segmentation"] = encode_rle(mask)
-                results[system.name][index]["score"] = float(score)
-            if viz_dir is not None and system.name == viz_system and system.model_path is not None:
-                _save_picture(image, boxes, heatmaps[system.model_path], cnn.expand(boxes), masks,
-                              categories, scores, Path(viz_dir) / f"{Path(info['file_name']).stem}.png")
+                masks = heatmaps_to_masks(maps, expanded, image.shape, labels)
+                scores = mask_scores(maps, expanded, masks)
+                if viz_dir is not None and system.name == viz_system:
+                    _save_picture(image, system_boxes, maps, expanded, masks, categories, scores,
+                                  Path(viz_dir) / f"{Path(info['file_name']).stem}.png")
+            for index, box, mask, score in zip(indices, system_boxes, masks, scores):
+                result = results[system.name][index]
+                result["segmentation"] = encode_rle(mask)
+                result["score"] = float(score)
+                result["bbox"] = [float(box[0]), float(box[1]), float(box[2] - box[0]),
+                                  float(box[3] - box[1])]
     return results
 
 
-def _heatmaps(image, boxes, categories, predictors, cnn, layers, batch_size) -> dict:
-    if cnn is None:
-        return {}
-    expanded = cnn.expand(boxes)
-    heatmaps = {path: [] for path in predictors}
-    for start in range(0, len(boxes), batch_size):
-        batch = slice(start, start + batch_size)
-        outputs = cnn.forward(cnn.crops(image, expanded[batch]), layers)
-        for path, predictor in predictors.items():
-            heatmaps[path].append(predictor(outputs, categories[batch]).cpu().numpy())
-    return {path: np.concatenate(maps) for path, maps in heatmaps.items()}
+def _heatmaps(image, boxes: dict, categories, systems, engines: Engines, batch_size) -> dict:
+    """``{(box regressor, model path): (N, 50, 50)}``: one CNN pass per (box set, CNN)."""
+    wanted: dict = {}   # (box key, sha) -> model paths
+    for system in systems:
+        if system.model_path is not None:
+            sha = engines.predictors[system.model_path][1]
+            wanted.setdefault((system.box_regressor, sha), set()).add(system.model_path)
+    heatmaps = {}
+    for (box_key, sha), paths in wanted.items():
+        cnn = engines.cnns[sha]
+        layers = sorted({layer for path in paths
+                         for layer in engines.predictors[path][0].model.spec.network_layers(cnn.name)})
+        expanded = cnn.expand(boxes[box_key])
+        maps = {path: [] for path in paths}
+        for start in range(0, len(expanded), batch_size):
+            batch = slice(start, start + batch_size)
+            outputs = cnn.forward(cnn.crops(image, expanded[batch]), layers)
+            for path in paths:
+                maps[path].append(engines.predictors[path][0](outputs, categories[batch]).cpu().numpy())
+        heatmaps.update({(box_key, path): np.concatenate(m) for path, m in maps.items()})
+    return heatmaps
 
 
 def _save_picture(image, boxes, heatmaps, expanded, masks, categories, scores, path):
@@ -130,13 +194,13 @@ def run_oracle_evaluation(systems: list, records: list, data_root, out, seeds=(0
     out = Path(out)
     coco = coco_annotations(records, data_root)
     annotations_path = write_json_atomic(coco, out / "val_annotations.json")
-    predictors, cnn = load_systems(systems, weights, device)
+    engines = load_systems(systems, weights, device)
     summaries = {s.name: {} for s in systems}
     for seed in seeds:
         detections = oracle_detections(records, coco, seed)
         write_json_atomic(detections, out / f"oracle_boxes_seed{seed}.json")
         viz_dir = out / "pictures" if viz and seed == seeds[0] else None
-        results = segment_systems(systems, records, coco, detections, data_root, predictors, cnn,
+        results = segment_systems(systems, records, coco, detections, data_root, engines,
                                   viz_dir=viz_dir, viz_system=viz_system)
         for system in systems:
             path = write_json_atomic(results[system.name],

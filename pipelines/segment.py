@@ -140,9 +140,17 @@ class Segmenter:
         """
         image = _check_image(image)
         heatmaps, expanded = self.heatmaps(image, boxes, categories)
-        labels = self.superpixels.labels(image_key or str(id(image)), image)
+        labels = self.superpixels.labels(image_key or content_key(image), image)
         masks = heatmaps_to_masks(heatmaps, expanded, image.shape, labels, self.threshold)
         return Segmentation(masks, heatmaps, expanded, mask_scores(heatmaps, expanded, masks))
+
+
+def content_key(image: np.ndarray) -> str:
+    """A cache key from the pixels themselves (``id()`` of an array is reused once it is freed)."""
+    import hashlib
+
+    digest = hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).hexdigest()
+    return f"{image.shape}:{digest}"
 
 
 def mask_scores(heatmaps: np.ndarray, expanded_boxes: np.ndarray, masks: np.ndarray) -> np.ndarray:
@@ -230,6 +238,9 @@ def segment_detections(segmenter: Segmenter, annotations, image_root, detections
     for index, entry in enumerate(detections):
         if entry["image_id"] not in images:
             raise ValueError(f"detection {index} has image_id {entry['image_id']}, which "
+                             f"{annotations} does not list")
+        if names and entry["category_id"] not in names:
+            raise ValueError(f"detection {index} has category_id {entry['category_id']}, which "
                              f"{annotations} does not list")
         by_image.setdefault(entry["image_id"], []).append(index)
     results = [dict(entry) for entry in detections]

@@ -3,7 +3,9 @@
 Rows (the paper's names in brackets): *Only global* [Only fc7], *global +
 pool3* [fc7 + pool2], *global + conv4_3* [fc7 + conv4], *pool3 + conv4_3*
 [pool2 + conv4], the *full hypercolumn* [Hyp] with a 10x10 grid, the same
-with *1x1, 2x2, 5x5* grids, and a *whole box* baseline (mask = the box).
+with *1x1, 2x2, 5x5* grids, *Hyp + bbox-reg* and *Hyp + FT + bbox-reg*
+(R-CNN box regression applied to the boxes before segmenting; the network
+fine-tuned by ``finetune``), and a *whole box* baseline (mask = the box).
 Every grid is trained (stage two) on the same stage-one shards, selecting
 the blocks of the row; all rows are evaluated on the same oracle boxes of the
 val images (3 jitter seeds), the CNN running once per box.
@@ -23,7 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from hypercolumns.classifiers.model_file import load_grid
 from hypercolumns.classifiers.train import TrainOptions, train_grids
+from hypercolumns.extract.shards import list_shards, shards_config
 from hypercolumns.eval.permutation import paired_permutation_test
 from hypercolumns.pipelines.evaluation import (System, mean_over_seeds, report_table,
                                                run_oracle_evaluation)
@@ -41,6 +45,11 @@ ROWS = [
     ("5x5 grid", None, 5, "5x5 grid", 51.3, 31.8),
 ]
 FULL = "full hypercolumn"
+# rows on top of the full K = 10 system: (row name, fine-tuned?, paper's row, @0.5, @0.7)
+REFINED_ROWS = [
+    ("Hyp + bbox-reg", False, "Hyp + bbox-reg", 51.9, 32.4),
+    ("Hyp + FT + bbox-reg", True, "Hyp + FT + bbox-reg", 52.8, 33.7),
+]
 COLUMNS = ["system", "APr@0.5", "APr@0.7", "mean IoU", "p vs full", "paper row",
            "paper APr@0.5", "paper APr@0.7"]
 
@@ -50,8 +59,24 @@ def model_folder(work: Path, models: Path, blocks) -> Path:
     return models if blocks is None else work / "_".join(blocks)
 
 
+def made_from(path: Path, shards_hash: str) -> bool:
+    """Whether a grid or box-regression file exists and was made from these shards."""
+    if not path.is_file():
+        return False
+    if path.name.startswith("bbox-reg"):
+        from hypercolumns.classifiers.bbox_regression import BoxRegressor
+        config = BoxRegressor.load(path).feature_config_
+    else:
+        config = load_grid(path).feature_config
+    if config.get("config_hash") != shards_hash:
+        print(f"{path} was made from other shards: making it again")
+        return False
+    return True
+
+
 def train_missing(shards: Path, work: Path, models: Path, options: TrainOptions) -> dict:
-    """Train the grids the rows need unless their files exist; ``{row name: model path}``."""
+    """Train the grids the rows need unless made from these shards; ``{row name: model path}``."""
+    shards_hash = shards_config(list_shards(shards))["config_hash"]
     paths = {}
     by_blocks: dict = {}
     for name, blocks, K, *_ in ROWS:
@@ -59,17 +84,34 @@ def train_missing(shards: Path, work: Path, models: Path, options: TrainOptions)
         by_blocks.setdefault(blocks, []).append(K)
     for blocks, Ks in by_blocks.items():
         folder = model_folder(work, models, blocks)
-        missing = [K for K in Ks if not (folder / f"grid-K{K}.h5").is_file()]
+        missing = [K for K in Ks if not made_from(folder / f"grid-K{K}.h5", shards_hash)]
         if missing:
             print(f"training {'full hypercolumn' if blocks is None else ' + '.join(blocks)}, K = {missing}")
             train_grids(shards, folder, replace(options, Ks=tuple(missing), blocks=blocks))
     return paths
 
 
+def refinement_models(args) -> tuple[Path, Path]:
+    """The box regressor and the fine-tuned K = 10 grid, made first if missing."""
+    shards_hash = shards_config(list_shards(args.shards))["config_hash"]
+    regressor = args.models / "bbox-reg.h5"
+    if not made_from(regressor, shards_hash):
+        from hypercolumns.classifiers import train_bbox
+        train_bbox.main(["--data-root", str(args.data_root), "--shards", str(args.shards),
+                         "--out", str(args.models)])
+    finetuned = args.finetuned / "grid-K10-ft.h5"
+    if not made_from(finetuned, shards_hash):
+        from hypercolumns.pipelines import finetune
+        finetune.main(["--data-root", str(args.data_root), "--model", str(args.models / "grid-K10.h5"),
+                       "--out", str(args.finetuned)])
+    return regressor, finetuned
+
+
 def table_rows(summaries: dict, systems: list) -> list:
     full_iou = _instance_iou(summaries[FULL])
     rows = []
     paper = {name: (row, a, b) for name, _, _, row, a, b in ROWS}
+    paper.update({name: (row, a, b) for name, _, row, a, b in REFINED_ROWS})
     for system in systems:
         per_seed = summaries[system.name]
         iou = _instance_iou(per_seed)
@@ -93,6 +135,8 @@ def main(argv=None) -> int:
     parser.add_argument("--models", type=Path, default=Path("work/models"),
                         help="full-hypercolumn grids (from train-grid; trained here if missing)")
     parser.add_argument("--work", type=Path, default=Path("work/table1"), help="folder for the ablations' grids")
+    parser.add_argument("--finetuned", type=Path, default=Path("work/finetune"),
+                        help="fine-tuning folder (from `make finetune`; run here if missing)")
     parser.add_argument("--out", type=Path, default=Path("results/table1"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--superpixels", default="felzenszwalb",
@@ -104,8 +148,11 @@ def main(argv=None) -> int:
     from hypercolumns.data.datasets import load_val_records
 
     paths = train_missing(args.shards, args.work, args.models, TrainOptions())
+    regressor, finetuned = refinement_models(args)
     projection = SuperpixelSettings(method=args.superpixels)
     systems = [System(name, paths[name], projection) for name, *_ in ROWS]
+    systems += [System(name, finetuned if tuned else paths[FULL], projection, regressor)
+                for name, tuned, *_ in REFINED_ROWS]
     systems.append(System("whole box", None))
     records = load_val_records(args.data_root)
     summaries = run_oracle_evaluation(systems, records, args.data_root, args.out, tuple(args.seeds),

@@ -191,3 +191,17 @@ def test_gpu_rows_agree_with_cpu_rows(tmp_path, tiny_cnn):
         np.testing.assert_array_equal(rows_cpu["labels"], rows_gpu["labels"])
         np.testing.assert_allclose(rows_cpu["features"].astype(np.float32),
                                    rows_gpu["features"].astype(np.float32), rtol=1e-2, atol=1e-2)
+
+
+def test_a_rerun_planning_other_boxes_is_refused(tmp_path, tiny_cnn):
+    cnn, spec = tiny_cnn
+    records = synthetic_records(tmp_path)
+    config = make_config(cnn, spec)
+    folder = tmp_path / "shards"
+    run(records[1:2], folder, cnn, spec, config)          # image 1's 2 boxes in shard 0
+    with pytest.raises(ValueError, match="other boxes"):   # now shard 0 would hold image 0's
+        run(records, folder, cnn, spec, config)
+    run(records[1:2], folder, cnn, spec, config)          # the same plan again is fine
+    (folder / "shard-00007.h5").write_bytes(b"")          # a shard no plan of this run makes
+    with pytest.raises(ValueError, match="beyond"):
+        run(records[1:2], folder, cnn, spec, config)

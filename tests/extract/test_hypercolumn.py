@@ -81,3 +81,15 @@ def test_layer_spec_parsing_and_errors():
     for bad in ("pool3:2", "pool3:x", "global:3", "pool3,pool3", ""):
         with pytest.raises(ValueError):
             LayerSpec.parse(bad)
+
+
+def test_spatial_descriptor_averages_each_third_of_the_map():
+    from hypercolumns.extract.hypercolumn import spatial_descriptor
+
+    maps = torch.arange(2 * 6 * 6, dtype=torch.float32).view(1, 2, 6, 6)
+    descriptor = spatial_descriptor(maps, 3)
+    assert descriptor.shape == (1, 18)
+    # channel 0, grid cell (1, 2) covers rows 2..3, columns 4..5
+    expected = maps[0, 0, 2:4, 4:6].mean()
+    assert descriptor[0, 1 * 3 + 2].item() == pytest.approx(expected.item())
+    assert descriptor[0, 9].item() == pytest.approx(maps[0, 1, 0:2, 0:2].mean().item())

@@ -1,0 +1,75 @@
+"""``hypercolumns bench-finetune``: seconds per fine-tuning iteration, with the device named.
+
+Runs a few iterations of :func:`pipelines.finetune.finetune` (forward,
+composite loss, backward, SGD step) on the training boxes at a stated batch
+size, after one warm-up iteration, on the CPU and, when CUDA is available, on
+the GPU, in one run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from hypercolumns.classifiers.model_file import load_grid
+from hypercolumns.extract.cnn import FrozenCNN
+from hypercolumns.extract.features import plan_boxes
+from hypercolumns.extract.weights import resolve_weights
+from hypercolumns.pipelines.finetune import FinetuneOptions, finetune, trainable_network
+from hypercolumns.pipelines.network import HypercolumnNet
+
+
+def seconds_per_iteration(device: str, model, records, jobs, options: FinetuneOptions) -> float:
+    cnn = FrozenCNN(resolve_weights(None), padding=model.feature_config["padding"], device=device)
+    network = trainable_network(cnn.network.to(memory_format=torch.contiguous_format), options.train_from)
+    net = HypercolumnNet(network, model).to(cnn.device)
+    with tempfile.TemporaryDirectory() as folder:
+        warm = replace(options, iterations=1, checkpoint_every=10**9)
+        finetune(net, cnn, jobs, records, Path(folder) / "warm", warm, log=lambda *_: None)
+        if cnn.device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        finetune(net, cnn, jobs, records, Path(folder) / "run", replace(options, checkpoint_every=10**9),
+                 log=lambda *_: None)
+        if cnn.device.type == "cuda":
+            torch.cuda.synchronize()
+    return (time.perf_counter() - start) / options.iterations
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="hypercolumns bench-finetune", description=__doc__.split("\n")[0])
+    parser.add_argument("--data-root", type=Path, required=True)
+    parser.add_argument("--model", type=Path, default=Path("work/models/grid-K10.h5"))
+    parser.add_argument("--out", type=Path, default=Path("results/bench"))
+    parser.add_argument("--iterations", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=8)
+    args = parser.parse_args(argv)
+
+    from hypercolumns.data.datasets import load_training_records
+
+    model = load_grid(args.model)
+    records = load_training_records(args.data_root)
+    jobs = plan_boxes(records, model.feature_config)
+    options = FinetuneOptions(iterations=args.iterations, batch_size=args.batch_size)
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    result = {"batch_size": args.batch_size, "train_from": options.train_from, "K": model.K}
+    for device in devices:
+        name = torch.cuda.get_device_name() if device == "cuda" else (platform.processor() or "cpu")
+        seconds = seconds_per_iteration(device, model, records, jobs, options)
+        result[device] = {"device_name": name, "seconds_per_iteration": seconds,
+                          "threads": torch.get_num_threads()}
+        print(f"{device} ({name}, {torch.get_num_threads()} threads): {seconds:.2f} s per iteration "
+              f"of {args.batch_size} boxes (K = {model.K}, trainable from {options.train_from})")
+    if len(devices) == 1:
+        print("no CUDA device here: GPU figure not measured")
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / "bench-finetune.json"
+    path.write_text(json.dumps(result, indent=2))
+    print(f"wrote {path}")
+    return 0

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from hypercolumns.extract.cnn import FrozenCNN
+from hypercolumns.extract.cnn import FrozenCNN, device_name
 from hypercolumns.extract.features import DEFAULT_LAYERS, feature_config, plan_boxes, run_features
 from hypercolumns.extract.layer_spec import LayerSpec
 from hypercolumns.extract.weights import resolve_weights
@@ -58,7 +57,7 @@ def main(argv=None) -> int:
         run_features(records, Path(folder), cnn, spec, config, boxes_per_shard=args.boxes,
                      batch_size=args.batch_size, show_progress=False)
         extraction = (time.perf_counter() - start) / len(jobs)
-    device = torch.cuda.get_device_name() if cnn.device.type == "cuda" else platform.processor() or "cpu"
+    device = device_name(cnn.device)
     result = {"device": str(cnn.device), "device_name": device, "threads": torch.get_num_threads(),
               "boxes": len(jobs), "batch_size": args.batch_size, "layer_spec": str(spec),
               "bare_forward_ms_per_crop": bare * 1e3, "extraction_ms_per_crop": extraction * 1e3,

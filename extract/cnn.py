@@ -15,6 +15,21 @@ from hypercolumns.extract.crop import crop_and_warp, mean_fill_rgb, preprocess
 from hypercolumns.extract.weights import Weights, load_network
 
 
+def device_name(device) -> str:
+    """A readable name of a device: the GPU's, or the CPU model from /proc/cpuinfo."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+    return platform.processor() or "cpu"
+
+
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 

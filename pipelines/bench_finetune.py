@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from dataclasses import replace
@@ -18,7 +17,7 @@ from pathlib import Path
 import torch
 
 from hypercolumns.classifiers.model_file import load_grid
-from hypercolumns.extract.cnn import FrozenCNN
+from hypercolumns.extract.cnn import FrozenCNN, device_name
 from hypercolumns.extract.features import plan_boxes
 from hypercolumns.extract.weights import resolve_weights
 from hypercolumns.pipelines.finetune import FinetuneOptions, finetune, trainable_network
@@ -60,7 +59,7 @@ def main(argv=None) -> int:
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     result = {"batch_size": args.batch_size, "train_from": options.train_from, "K": model.K}
     for device in devices:
-        name = torch.cuda.get_device_name() if device == "cuda" else (platform.processor() or "cpu")
+        name = device_name(device)
         seconds = seconds_per_iteration(device, model, records, jobs, options)
         result[device] = {"device_name": name, "seconds_per_iteration": seconds,
                           "threads": torch.get_num_threads()}

@@ -15,6 +15,7 @@ export HYPERCOLUMNS_CACHE ?= $(CURDIR)/$(WORK)/cache
 HC := $(BIN)/hypercolumns
 
 .PHONY: setup weights test demo data features train-grid eval-sds reproduce-table1 finetune train-bbox-reg \
+        eval-keypoints eval-parts \
         bench-features bench-inference bench-finetune clean
 
 setup: $(BIN)/python
@@ -47,6 +48,13 @@ reproduce-table1:
 	$(HC) reproduce-table1 --data-root $(DATA_ROOT) --shards $(WORK)/features \
 	    --models $(WORK)/models --work $(WORK)/table1 --finetuned $(WORK)/finetune \
 	    --out $(RESULTS)/table1
+
+eval-keypoints:
+	$(HC) eval-keypoints --data-root $(DATA_ROOT) --work $(WORK)/keypoints --out $(RESULTS)/keypoints --viz
+
+eval-parts:
+	$(HC) eval-parts --data-root $(DATA_ROOT) --work $(WORK)/parts --out $(RESULTS)/parts \
+	    --sds-model $(WORK)/models/grid-K10.h5 --viz
 
 train-bbox-reg:
 	$(HC) train-bbox-reg --data-root $(DATA_ROOT) --shards $(WORK)/features --out $(WORK)/models

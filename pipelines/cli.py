@@ -22,6 +22,8 @@ SUBCOMMANDS = {
     "eval-sds": ("hypercolumns.pipelines.eval_sds", "segment oracle boxes of the val images and score them"),
     "reproduce-table1": ("hypercolumns.pipelines.table1", "the paper's Table 1 ablations on the shared data"),
     "finetune": ("hypercolumns.pipelines.finetune", "fine-tune CNN and grid together (Hyp+FT)"),
+    "eval-keypoints": ("hypercolumns.pipelines.keypoints", "keypoint APK, Hyp vs Only global (Table 3)"),
+    "eval-parts": ("hypercolumns.pipelines.parts", "part labelling AP^r_part, Hyp vs Only global (Table 4)"),
     "data": ("hypercolumns.data.download", "download VOC2012 + SBD into DATA_ROOT"),
     "bench-features": ("hypercolumns.extract.bench", "bare CNN forward vs whole extraction"),
     "bench-finetune": ("hypercolumns.pipelines.bench_finetune", "seconds per fine-tuning iteration"),

@@ -1,0 +1,166 @@
+"""Stage one for part labelling: hypercolumn rows with one label column per (class, part).
+
+Boxes are jittered around the instances of the seven Table 4 classes only
+(``extract.features.plan_boxes`` on records reduced to those instances), and
+every box writes its rows once, with a label for every part target
+``part:<class>:<group>`` of :data:`hypercolumns.data.part_groups.PART_GROUPS`:
+
+- ``1`` on the pixels of that part of the box's instance;
+- ``0`` on the other pixels of the *same* instance (its other parts and the
+  object pixels no part covers);
+- ``-1`` (ignored) outside the instance, on VOC void, and on every row of a
+  box of another class.
+
+Part classifiers are trained inside the object only because at prediction
+time they only label pixels inside the figure-ground mask: what they must
+tell apart is one part from the rest of the object, never object from
+background (the figure-ground grid does that). Shards are
+``extract.shards`` files (schema ``hypercolumns.shard/1``), readable by
+``classifiers.train.train_grids`` with ``target="part:<class>:<group>"``.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hypercolumns.data.part_groups import PART_GROUPS, group_part_masks
+from hypercolumns.extract.box_sampling import image_rng, stratified_locations
+from hypercolumns.extract.features import ImageCache, plan_boxes
+from hypercolumns.extract.hypercolumn import HEATMAP_SIZE, sample_hypercolumns
+from hypercolumns.extract.shards import (boxes_hash, check_shard, check_shard_boxes, shard_path,
+                                         write_shard)
+from hypercolumns.extract.targets import IGNORE, figure_ground_target, part_targets
+
+PART_CLASSES = ("person", "horse", "cow", "sheep", "cat", "dog", "bird")
+"""Table 4's classes, in its column order."""
+
+
+def target_name(category: str, group: str) -> str:
+    """The shard label name of one part grid, ``part:<class>:<group>``."""
+    return f"part:{category}:{group}"
+
+
+PART_TARGETS = tuple(target_name(c, g) for c in PART_CLASSES for g in PART_GROUPS[c])
+"""Every part target, class by class in Table 4's order, groups in PART_GROUPS order."""
+
+
+def part_rows_labels(mask: np.ndarray, group_masks: dict, box: np.ndarray, void=None,
+                     size: int = HEATMAP_SIZE) -> dict:
+    """One instance's part labels on the box grid: ``{group: int8 (size, size)}``.
+
+    1 on the group's pixels, 0 on the rest of the instance, -1 outside it (and on void).
+    """
+    inside = figure_ground_target(mask, box, void, size) == 1
+    return {group: np.where(inside, target, IGNORE).astype(np.int8)
+            for group, target in part_targets(group_masks, box, void, size).items()}
+
+
+def box_labels(instance, box: np.ndarray, void=None, size: int = HEATMAP_SIZE) -> dict:
+    """Every part target's ``(size, size)`` int8 labels for a box labelled by ``instance``."""
+    labels = {name: np.full((size, size), IGNORE, np.int8) for name in PART_TARGETS}
+    if instance.category in PART_GROUPS:
+        groups = group_part_masks(instance)
+        for group, target in part_rows_labels(instance.mask, groups, box, void, size).items():
+            labels[target_name(instance.category, group)] = target
+    return labels
+
+
+def part_class_records(records: list) -> list:
+    """The records reduced to their instances of the Table 4 classes (records without any dropped)."""
+    kept = []
+    for record in records:
+        instances = [inst for inst in record.instances if inst.category in PART_CLASSES]
+        if instances:
+            kept.append(replace(record, instances=instances))
+    return kept
+
+
+def _prepare(jobs, records, images, cnn, config):
+    crops, locations, labels, expanded = [], [], {name: [] for name in PART_TARGETS}, []
+    for job in jobs:
+        record = records[job.record]
+        box_expanded = cnn.expand(job.box[None])[0]
+        crops.append(cnn.crops(images.get(job.record), box_expanded[None]))
+        rng = image_rng(config["seed"], f"{record.image_id}:{job.box.tobytes().hex()}")
+        where = stratified_locations(rng, config["rows_per_cell"], config["sample_grid"])
+        for name, target in box_labels(record.instances[job.instance], box_expanded, record.void).items():
+            labels[name].append(target.reshape(-1)[where])
+        locations.append(where)
+        expanded.append(box_expanded)
+    return torch.cat(crops), np.stack(locations), labels, np.stack(expanded)
+
+
+def extract_part_shard(jobs, records, cnn, spec, config, batch_size: int, images: ImageCache) -> tuple:
+    """Rows (with every part target's labels) and box table of one shard."""
+    layers = spec.network_layers(cnn.name)
+    features, locations, expanded = [], [], []
+    labels = {name: [] for name in PART_TARGETS}
+    for start in range(0, len(jobs), batch_size):
+        crops, where, batch_labels, boxes_expanded = _prepare(jobs[start:start + batch_size], records,
+                                                              images, cnn, config)
+        outputs = cnn.forward(crops, layers)
+        rows = sample_hypercolumns(outputs, spec, cnn.name, torch.from_numpy(where).to(cnn.device))
+        features.append(rows.to(torch.float16).cpu().numpy().reshape(-1, spec.dim))
+        locations.append(where.reshape(-1))
+        expanded.append(boxes_expanded)
+        for name in PART_TARGETS:
+            labels[name].append(np.concatenate(batch_labels[name]))
+    rows_per_box = config["sample_grid"] ** 2 * config["rows_per_cell"]
+    rows = {"features": np.concatenate(features), "location": np.concatenate(locations),
+            "box_index": np.repeat(np.arange(len(jobs)), rows_per_box),
+            "labels": {name: np.concatenate(parts) for name, parts in labels.items()}}
+    boxes = {
+        "image_id": [records[j.record].image_id for j in jobs],
+        "dataset": ["pascal-part"] * len(jobs),
+        "category": [records[j.record].instances[j.instance].category for j in jobs],
+        "box": np.stack([j.box for j in jobs]), "expanded_box": np.concatenate(expanded),
+        "instance": [j.instance for j in jobs], "iou": [j.iou for j in jobs],
+    }
+    return rows, boxes
+
+
+def run_part_features(records: list, out: Path, cnn, spec, config: dict, boxes_per_shard: int = 64,
+                      batch_size: int = 8) -> dict:
+    """Write every part shard not already complete; ``config["targets"]`` must be PART_TARGETS.
+
+    ``records`` are training records; only their Table 4 instances give boxes.
+    Returns ``{"boxes", "shards", "shards_written", "positives": {target: rows labelled 1}}``.
+    """
+    if list(config["targets"]) != list(PART_TARGETS):
+        raise ValueError("the feature config's targets must be PART_TARGETS")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    records = part_class_records(records)
+    jobs = plan_boxes(records, config)
+    if not jobs:
+        raise ValueError("no training boxes: no instance of the Table 4 classes is large enough")
+    chunks = [jobs[i:i + boxes_per_shard] for i in range(0, len(jobs), boxes_per_shard)]
+    images = ImageCache(records)
+    written = 0
+    for index, chunk in enumerate(chunks):
+        path = shard_path(out, index)
+        digest = boxes_hash([records[j.record].image_id for j in chunk], np.stack([j.box for j in chunk]))
+        if path.is_file():
+            check_shard(path, config)
+            check_shard_boxes(path, digest)
+            continue
+        rows, boxes = extract_part_shard(chunk, records, cnn, spec, config, batch_size, images)
+        write_shard(path, config, rows, boxes, digest)
+        written += 1
+    return {"boxes": len(jobs), "shards": len(chunks), "shards_written": written,
+            "positives": count_positives([shard_path(out, i) for i in range(len(chunks))])}
+
+
+def count_positives(shards: list) -> dict:
+    """``{target: number of rows labelled 1}`` over the shards."""
+    import h5py
+
+    counts = dict.fromkeys(PART_TARGETS, 0)
+    for path in shards:
+        with h5py.File(path, "r") as f:
+            for name in PART_TARGETS:
+                counts[name] += int((f[f"labels/{name}"][:] == 1).sum())
+    return counts

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -86,47 +87,69 @@ class ImageCache:
         return self.images[index]
 
 
-def prepare_batch(jobs, records, images: ImageCache, cnn: FrozenCNN, config: dict):
-    """Crops, sampled locations and target labels of a batch of boxes (CPU work)."""
+def figure_ground_rows(record, instance, expanded_box: np.ndarray, rng: np.random.Generator,
+                       config: dict) -> tuple[np.ndarray, dict]:
+    """The SDS rows of one box: stratified locations and their figure-ground labels.
+
+    Every ``box_rows`` function has this signature and returns ``locations (L,)``
+    (flat grid cells) and ``{target: (L,) int8}``; keypoints and parts pass their own.
+    """
+    where = stratified_locations(rng, config["rows_per_cell"], config["sample_grid"])
+    target = figure_ground_target(instance.mask, expanded_box, record.void)
+    return where, {"figure_ground": target.reshape(-1)[where]}
+
+
+def prepare_batch(jobs, records, images: ImageCache, cnn: FrozenCNN, config: dict,
+                  box_rows=figure_ground_rows):
+    """Crops, each box's locations and labels, and the expanded boxes of a batch (CPU work)."""
     crops, locations, labels, expanded = [], [], [], []
     for job in jobs:
         record = records[job.record]
         box_expanded = cnn.expand(job.box[None])[0]
         crops.append(cnn.crops(images.get(job.record), box_expanded[None]))
         rng = image_rng(config["seed"], f"{record.image_id}:{job.box.tobytes().hex()}")
-        where = stratified_locations(rng, config["rows_per_cell"], config["sample_grid"])
-        instance = record.instances[job.instance]
-        target = figure_ground_target(instance.mask, box_expanded, record.void)
+        where, box_labels = box_rows(record, record.instances[job.instance], box_expanded, rng, config)
         locations.append(where)
-        labels.append(target.reshape(-1)[where])
+        labels.append(box_labels)
         expanded.append(box_expanded)
-    return torch.cat(crops), np.stack(locations), np.stack(labels), np.stack(expanded)
+    return torch.cat(crops), locations, labels, np.stack(expanded)
+
+
+def sample_batch(outputs: dict, spec: LayerSpec, network: str, locations: list, device) -> list:
+    """Each box's rows ``(L_i, D)`` float16; one gather for the batch when the L_i agree."""
+    if len({len(where) for where in locations}) == 1:
+        where = torch.from_numpy(np.stack(locations)).to(device)
+        rows = sample_hypercolumns(outputs, spec, network, where).to(torch.float16).cpu().numpy()
+        return list(rows)
+    return [sample_hypercolumns({k: v[i:i + 1] for k, v in outputs.items()}, spec, network,
+                                torch.from_numpy(where)[None].to(device))[0]
+            .to(torch.float16).cpu().numpy() for i, where in enumerate(locations)]
 
 
 def extract_shard(jobs, records, cnn: FrozenCNN, spec: LayerSpec, config: dict,
-                  batch_size: int, images: ImageCache, progress) -> tuple[dict, dict]:
+                  batch_size: int, images: ImageCache, progress,
+                  box_rows=figure_ground_rows) -> tuple[dict, dict]:
     """Rows and box table of one shard; CPU preparation of batch i+1 overlaps the forward of i."""
     layers = spec.network_layers(cnn.name)
     batches = [jobs[i:i + batch_size] for i in range(0, len(jobs), batch_size)]
     features, locations, labels, expanded = [], [], [], []
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(prepare_batch, batches[0], records, images, cnn, config)
+        pending = pool.submit(prepare_batch, batches[0], records, images, cnn, config, box_rows)
         for index in range(len(batches)):
-            crops, where, target, boxes_expanded = pending.result()
+            crops, where, box_labels, boxes_expanded = pending.result()
             if index + 1 < len(batches):
-                pending = pool.submit(prepare_batch, batches[index + 1], records, images, cnn, config)
+                pending = pool.submit(prepare_batch, batches[index + 1], records, images, cnn,
+                                      config, box_rows)
             outputs = cnn.forward(crops, layers)
-            where_t = torch.from_numpy(where).to(cnn.device)
-            rows = sample_hypercolumns(outputs, spec, cnn.name, where_t)
-            features.append(rows.to(torch.float16).cpu().numpy().reshape(-1, spec.dim))
-            locations.append(where.reshape(-1))
-            labels.append(target.reshape(-1))
+            features += sample_batch(outputs, spec, cnn.name, where, cnn.device)
+            locations += where
+            labels += box_labels
             expanded.append(boxes_expanded)
             progress.update(len(batches[index]))
-    rows_per_box = locations[0].size // len(batches[0])
-    box_index = np.repeat(np.arange(len(jobs)), rows_per_box)
     rows = {"features": np.concatenate(features), "location": np.concatenate(locations),
-            "box_index": box_index, "labels": {"figure_ground": np.concatenate(labels)}}
+            "box_index": np.repeat(np.arange(len(jobs)), [len(w) for w in locations]),
+            "labels": {target: np.concatenate([box[target] for box in labels])
+                       for target in labels[0]}}
     boxes = {
         "image_id": [records[j.record].image_id for j in jobs],
         "dataset": [getattr(records[j.record], "dataset", "") or "" for j in jobs],
@@ -138,8 +161,12 @@ def extract_shard(jobs, records, cnn: FrozenCNN, spec: LayerSpec, config: dict,
 
 
 def run_features(records: list, out: Path, cnn: FrozenCNN, spec: LayerSpec, config: dict,
-                 boxes_per_shard: int = 128, batch_size: int = 16, show_progress: bool = True) -> dict:
-    """Write every shard not already complete; returns a summary dict."""
+                 boxes_per_shard: int = 128, batch_size: int = 16, show_progress: bool = True,
+                 box_rows=figure_ground_rows) -> dict:
+    """Write every shard not already complete; returns a summary dict (counts read from the shards).
+
+    ``box_rows`` gives each box's locations and labels (:func:`figure_ground_rows`).
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     jobs = plan_boxes(records, config)
@@ -165,17 +192,23 @@ def run_features(records: list, out: Path, cnn: FrozenCNN, spec: LayerSpec, conf
     with tqdm(total=sum(len(c) for _, c in todo), unit="crop", disable=not show_progress,
               desc="features") as progress:
         for index, chunk in todo:
-            rows, boxes = extract_shard(chunk, records, cnn, spec, config, batch_size, images, progress)
+            rows, boxes = extract_shard(chunk, records, cnn, spec, config, batch_size, images,
+                                        progress, box_rows)
             write_shard(shard_path(out, index), config, rows, boxes, hashes[index])
             crops_done += len(chunk)
     seconds = time.perf_counter() - start
     paths = [shard_path(out, i) for i in range(len(chunks))]
     return {
         "boxes": len(jobs), "shards": len(chunks), "shards_written": len(todo),
-        "rows": len(jobs) * config["sample_grid"] ** 2 * config["rows_per_cell"],
+        "rows": sum(_row_count(p) for p in paths), "paths": [str(p) for p in paths],
         "bytes": sum(p.stat().st_size for p in paths), "seconds": seconds,
         "crops_per_s": crops_done / seconds if crops_done else 0.0, "out": str(out),
     }
+
+
+def _row_count(path: Path) -> int:
+    with h5py.File(path, "r") as f:
+        return int(f["location"].shape[0])
 
 
 def main(argv=None) -> int:

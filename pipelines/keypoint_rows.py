@@ -25,14 +25,11 @@ import copy
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from hypercolumns.data.keypoint_names import PAPER_KEYPOINTS
-from hypercolumns.extract.box_sampling import image_rng, stratified_locations
-from hypercolumns.extract.features import ImageCache, plan_boxes
-from hypercolumns.extract.hypercolumn import HEATMAP_SIZE, sample_hypercolumns
-from hypercolumns.extract.shards import (boxes_hash, check_shard, check_shard_boxes, shard_path,
-                                         write_shard)
+from hypercolumns.extract.box_sampling import stratified_locations
+from hypercolumns.extract.features import run_features
+from hypercolumns.extract.hypercolumn import HEATMAP_SIZE
 from hypercolumns.extract.targets import keypoint_target
 
 TARGETS = tuple(f"kp:{name}" for name in PAPER_KEYPOINTS)
@@ -75,64 +72,19 @@ def box_rows(instance, expanded_box: np.ndarray, rng: np.random.Generator, confi
     return locations, {target: m.reshape(-1)[locations].astype(np.int8) for target, m in maps.items()}
 
 
-def extract_keypoint_shard(jobs, records, cnn, spec, config: dict, images: ImageCache,
-                           batch_size: int = 8) -> tuple[dict, dict]:
-    """Rows and box table of one shard of keypoint boxes."""
-    layers = spec.network_layers(cnn.name)
-    features, locations, box_index, expanded = [], [], [], []
-    labels = {target: [] for target in config["targets"]}
-    for start in range(0, len(jobs), batch_size):
-        batch = jobs[start:start + batch_size]
-        boxes_expanded = cnn.expand(np.stack([job.box for job in batch]))
-        crops = torch.cat([cnn.crops(images.get(job.record), box[None])
-                           for job, box in zip(batch, boxes_expanded)])
-        outputs = cnn.forward(crops, layers)
-        for offset, (job, box) in enumerate(zip(batch, boxes_expanded)):
-            record = records[job.record]
-            rng = image_rng(config["seed"], f"{record.image_id}:{job.box.tobytes().hex()}")
-            where, box_labels = box_rows(record.instances[job.instance], box, rng, config)
-            one = {name: tensor[offset:offset + 1] for name, tensor in outputs.items()}
-            rows = sample_hypercolumns(one, spec, cnn.name, torch.from_numpy(where)[None].to(cnn.device))
-            features.append(rows[0].to(torch.float16).cpu().numpy())
-            locations.append(where)
-            box_index.append(np.full(len(where), start + offset, np.int32))
-            for target in labels:
-                labels[target].append(box_labels[target])
-        expanded.append(boxes_expanded)
-    rows = {"features": np.concatenate(features), "location": np.concatenate(locations),
-            "box_index": np.concatenate(box_index),
-            "labels": {target: np.concatenate(values) for target, values in labels.items()}}
-    boxes = {
-        "image_id": [records[j.record].image_id for j in jobs],
-        "dataset": [getattr(records[j.record], "dataset", "") or "" for j in jobs],
-        "category": [records[j.record].instances[j.instance].category for j in jobs],
-        "box": np.stack([j.box for j in jobs]), "expanded_box": np.concatenate(expanded),
-        "instance": [j.instance for j in jobs], "iou": [j.iou for j in jobs],
-    }
-    return rows, boxes
+def keypoint_box_rows(record, instance, expanded_box, rng, config) -> tuple[np.ndarray, dict]:
+    """:func:`box_rows` in stage one's ``box_rows`` signature."""
+    return box_rows(instance, expanded_box, rng, config)
 
 
 def run_keypoint_features(records: list, out: Path, cnn, spec, config: dict,
                           boxes_per_shard: int = 128, log=print) -> list:
-    """Write the keypoint shards not already complete (checked like ``run_features``); returns their paths."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    """Write the keypoint shards not already complete (stage one's ``run_features``); returns their paths."""
     records = keypoint_person_records(records)
-    jobs = plan_boxes(records, config)
-    if not jobs:
+    if not records:
         raise ValueError("no person boxes with keypoints to train on")
-    chunks = [jobs[i:i + boxes_per_shard] for i in range(0, len(jobs), boxes_per_shard)]
-    images = ImageCache(records)
-    paths = []
-    for index, chunk in enumerate(chunks):
-        path = shard_path(out, index)
-        digest = boxes_hash([records[j.record].image_id for j in chunk], np.stack([j.box for j in chunk]))
-        if path.is_file():
-            check_shard(path, config)
-            check_shard_boxes(path, digest)
-        else:
-            rows, boxes = extract_keypoint_shard(chunk, records, cnn, spec, config, images)
-            write_shard(path, config, rows, boxes, digest)
-            log(f"keypoint features: {len(chunk)} boxes, {len(rows['location'])} rows -> {path}")
-        paths.append(path)
-    return paths
+    summary = run_features(records, out, cnn, spec, config, boxes_per_shard, batch_size=8,
+                           show_progress=False, box_rows=keypoint_box_rows)
+    log(f"keypoint features: {summary['boxes']} boxes, {summary['rows']} rows, "
+        f"{summary['shards_written']} of {summary['shards']} shards written")
+    return [Path(p) for p in summary["paths"]]

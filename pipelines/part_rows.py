@@ -24,14 +24,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from hypercolumns.data.part_groups import PART_GROUPS, group_part_masks
-from hypercolumns.extract.box_sampling import image_rng, stratified_locations
-from hypercolumns.extract.features import ImageCache, plan_boxes
-from hypercolumns.extract.hypercolumn import HEATMAP_SIZE, sample_hypercolumns
-from hypercolumns.extract.shards import (boxes_hash, check_shard, check_shard_boxes, shard_path,
-                                         write_shard)
+from hypercolumns.extract.box_sampling import stratified_locations
+from hypercolumns.extract.features import run_features
+from hypercolumns.extract.hypercolumn import HEATMAP_SIZE
 from hypercolumns.extract.targets import IGNORE, figure_ground_target, part_targets
 
 PART_CLASSES = ("person", "horse", "cow", "sheep", "cat", "dog", "bird")
@@ -78,48 +75,11 @@ def part_class_records(records: list) -> list:
     return kept
 
 
-def _prepare(jobs, records, images, cnn, config):
-    crops, locations, labels, expanded = [], [], {name: [] for name in PART_TARGETS}, []
-    for job in jobs:
-        record = records[job.record]
-        box_expanded = cnn.expand(job.box[None])[0]
-        crops.append(cnn.crops(images.get(job.record), box_expanded[None]))
-        rng = image_rng(config["seed"], f"{record.image_id}:{job.box.tobytes().hex()}")
-        where = stratified_locations(rng, config["rows_per_cell"], config["sample_grid"])
-        for name, target in box_labels(record.instances[job.instance], box_expanded, record.void).items():
-            labels[name].append(target.reshape(-1)[where])
-        locations.append(where)
-        expanded.append(box_expanded)
-    return torch.cat(crops), np.stack(locations), labels, np.stack(expanded)
-
-
-def extract_part_shard(jobs, records, cnn, spec, config, batch_size: int, images: ImageCache) -> tuple:
-    """Rows (with every part target's labels) and box table of one shard."""
-    layers = spec.network_layers(cnn.name)
-    features, locations, expanded = [], [], []
-    labels = {name: [] for name in PART_TARGETS}
-    for start in range(0, len(jobs), batch_size):
-        crops, where, batch_labels, boxes_expanded = _prepare(jobs[start:start + batch_size], records,
-                                                              images, cnn, config)
-        outputs = cnn.forward(crops, layers)
-        rows = sample_hypercolumns(outputs, spec, cnn.name, torch.from_numpy(where).to(cnn.device))
-        features.append(rows.to(torch.float16).cpu().numpy().reshape(-1, spec.dim))
-        locations.append(where.reshape(-1))
-        expanded.append(boxes_expanded)
-        for name in PART_TARGETS:
-            labels[name].append(np.concatenate(batch_labels[name]))
-    rows_per_box = config["sample_grid"] ** 2 * config["rows_per_cell"]
-    rows = {"features": np.concatenate(features), "location": np.concatenate(locations),
-            "box_index": np.repeat(np.arange(len(jobs)), rows_per_box),
-            "labels": {name: np.concatenate(parts) for name, parts in labels.items()}}
-    boxes = {
-        "image_id": [records[j.record].image_id for j in jobs],
-        "dataset": ["pascal-part"] * len(jobs),
-        "category": [records[j.record].instances[j.instance].category for j in jobs],
-        "box": np.stack([j.box for j in jobs]), "expanded_box": np.concatenate(expanded),
-        "instance": [j.instance for j in jobs], "iou": [j.iou for j in jobs],
-    }
-    return rows, boxes
+def part_box_rows(record, instance, expanded_box, rng, config) -> tuple[np.ndarray, dict]:
+    """Stratified locations of one box and every part target's labels there (stage one's ``box_rows``)."""
+    where = stratified_locations(rng, config["rows_per_cell"], config["sample_grid"])
+    return where, {name: target.reshape(-1)[where]
+                   for name, target in box_labels(instance, expanded_box, record.void).items()}
 
 
 def run_part_features(records: list, out: Path, cnn, spec, config: dict, boxes_per_shard: int = 64,
@@ -127,31 +87,16 @@ def run_part_features(records: list, out: Path, cnn, spec, config: dict, boxes_p
     """Write every part shard not already complete; ``config["targets"]`` must be PART_TARGETS.
 
     ``records`` are training records; only their Table 4 instances give boxes.
-    Returns ``{"boxes", "shards", "shards_written", "positives": {target: rows labelled 1}}``.
+    Returns stage one's summary plus ``"positives": {target: rows labelled 1}``.
     """
     if list(config["targets"]) != list(PART_TARGETS):
         raise ValueError("the feature config's targets must be PART_TARGETS")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     records = part_class_records(records)
-    jobs = plan_boxes(records, config)
-    if not jobs:
-        raise ValueError("no training boxes: no instance of the Table 4 classes is large enough")
-    chunks = [jobs[i:i + boxes_per_shard] for i in range(0, len(jobs), boxes_per_shard)]
-    images = ImageCache(records)
-    written = 0
-    for index, chunk in enumerate(chunks):
-        path = shard_path(out, index)
-        digest = boxes_hash([records[j.record].image_id for j in chunk], np.stack([j.box for j in chunk]))
-        if path.is_file():
-            check_shard(path, config)
-            check_shard_boxes(path, digest)
-            continue
-        rows, boxes = extract_part_shard(chunk, records, cnn, spec, config, batch_size, images)
-        write_shard(path, config, rows, boxes, digest)
-        written += 1
-    return {"boxes": len(jobs), "shards": len(chunks), "shards_written": written,
-            "positives": count_positives([shard_path(out, i) for i in range(len(chunks))])}
+    if not records:
+        raise ValueError("no training boxes: no instance of the Table 4 classes")
+    summary = run_features(records, out, cnn, spec, config, boxes_per_shard, batch_size,
+                           show_progress=False, box_rows=part_box_rows)
+    return {**summary, "positives": count_positives([Path(p) for p in summary["paths"]])}
 
 
 def count_positives(shards: list) -> dict:

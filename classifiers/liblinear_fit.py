@@ -170,17 +170,27 @@ def fit_logistic_path(features: np.ndarray, labels: np.ndarray, C_values: list, 
     n_positive = int(labels.sum())
     if n_positive in (0, len(labels)):
         return [constant_fit(n_positive, len(labels), features.shape[1]) for _ in C_values]
-    rows = problem(labels.astype(np.float64), _dense_csr(features))
-    return [_train(rows, option, seed) for option in options]
+    rows = liblinear_rows(features, labels)
+    return [LogisticFit(*train_class1(rows, option, seed)) for option in options]
 
 
-def _train(rows: problem, options: str, seed: int | None) -> LogisticFit:
+def liblinear_rows(features: np.ndarray, labels: np.ndarray) -> problem:
+    """liblinear's copy of dense rows ``(n, D)`` and 0/1 labels ``(n,)`` (made once, reusable)."""
+    return problem(np.asarray(labels, np.float64), dense_csr(np.asarray(features, np.float32)))
+
+
+def train_class1(rows: problem, options: str, seed: int | None = 0) -> tuple[np.ndarray, float]:
+    """Train one liblinear model; its weights ``(D,)`` float64 and intercept for class 1.
+
+    ``seed`` is passed to C's ``srand`` first (the dual solvers' coordinate order), so
+    the same rows give the same model in any process; None leaves ``rand()`` as it is.
+    """
     if seed is not None:
         _C_LIBRARY.srand(ctypes.c_uint(seed))
     model = train(rows, parameter(options))
     # liblinear's decision function is for its first-seen label; ask for class 1's.
     weights, intercept = model.get_decfun(model.get_labels().index(1))
-    return LogisticFit(np.asarray(weights, np.float64), float(intercept))
+    return np.asarray(weights, np.float64), float(intercept)
 
 
 def constant_fit(n_positive: int, n_rows: int, n_features: int) -> LogisticFit:
@@ -216,7 +226,7 @@ def _checked(features, labels) -> tuple[np.ndarray, np.ndarray]:
     return features, labels.astype(np.int8)
 
 
-def _dense_csr(features: np.ndarray) -> sparse.csr_matrix:
+def dense_csr(features: np.ndarray) -> sparse.csr_matrix:
     """A CSR view of dense rows that keeps zeros (liblinear-official copies CSR vectorised)."""
     n_rows, n_features = features.shape
     features = np.ascontiguousarray(features)

@@ -15,7 +15,7 @@ export HYPERCOLUMNS_CACHE ?= $(CURDIR)/$(WORK)/cache
 HC := $(BIN)/hypercolumns
 
 .PHONY: setup weights test demo data features train-grid eval-sds reproduce-table1 finetune train-bbox-reg \
-        eval-keypoints eval-parts \
+        eval-keypoints eval-parts reproduce-table2 \
         bench-features bench-inference bench-finetune clean
 
 setup: $(BIN)/python
@@ -48,6 +48,10 @@ reproduce-table1:
 	$(HC) reproduce-table1 --data-root $(DATA_ROOT) --shards $(WORK)/features \
 	    --models $(WORK)/models --work $(WORK)/table1 --finetuned $(WORK)/finetune \
 	    --out $(RESULTS)/table1
+
+reproduce-table2:
+	$(HC) reproduce-table2 --data-root $(DATA_ROOT) --models $(WORK)/models \
+	    --only-global $(WORK)/table1/global/grid-K10.h5 --work $(WORK)/table2 --out $(RESULTS)/table2
 
 eval-keypoints:
 	$(HC) eval-keypoints --data-root $(DATA_ROOT) --work $(WORK)/keypoints --out $(RESULTS)/keypoints --viz

@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "weights": ("hypercolumns.extract.weights", "fetch and convert the ImageNet VGG16 weights"),
     "features": ("hypercolumns.extract.features", "stage one: hypercolumns into HDF5 shards"),
     "train-grid": ("hypercolumns.classifiers.train", "stage two: the KxK liblinear grid"),
+    "reproduce-table2": ("hypercolumns.pipelines.table2", "System 2 with pool expansion and rescoring (Table 2)"),
     "train-bbox-reg": ("hypercolumns.classifiers.train_bbox", "R-CNN box regression from the shards"),
     "segment": ("hypercolumns.pipelines.segment", "segment detections into instance masks"),
     "evaluate": ("hypercolumns.eval.evaluate", "AP^r of a results file against COCO annotations"),

@@ -104,13 +104,19 @@ def refine_boxes(engines: Engines, regressor_path, image, boxes, categories, bat
 
 def segment_systems(systems: list, records: list, coco: dict, detections: list, data_root,
                     engines: Engines, batch_size: int = 16, viz_dir=None,
-                    viz_system: str | None = None) -> dict:
+                    viz_system: str | None = None, score: str = "mask") -> dict:
     """``{system name: results list}`` for one set of detections (input order kept).
+
+    ``score="mask"`` scores each region by the mean probability inside its mask
+    (oracle boxes carry no score); ``"detection"`` keeps the detection's score.
 
     Each distinct (box regressor, CNN) pair runs the CNN once per box, and
     every grid reading that CNN scores the same maps.  With ``viz_dir``, a
     picture per image of ``viz_system`` (default: the first system with a model).
     """
+    if score not in ("mask", "detection"):
+        raise ValueError(f"score must be 'mask' or 'detection', got {score!r}")
+    score_by_mask = score == "mask"
     if viz_system is None:
         viz_system = next((s.name for s in systems if s.model_path is not None), None)
     names = {c["id"]: c["name"] for c in coco["categories"]}
@@ -142,10 +148,11 @@ def segment_systems(systems: list, records: list, coco: dict, detections: list, 
                 if viz_dir is not None and system.name == viz_system:
                     _save_picture(image, system_boxes, maps, expanded, masks, categories, scores,
                                   Path(viz_dir) / f"{Path(info['file_name']).stem}.png")
-            for index, box, mask, score in zip(indices, system_boxes, masks, scores):
+            for index, box, mask, region_score in zip(indices, system_boxes, masks, scores):
                 result = results[system.name][index]
                 result["segmentation"] = encode_rle(mask)
-                result["score"] = float(score)
+                if score_by_mask:
+                    result["score"] = float(region_score)
                 result["bbox"] = [float(box[0]), float(box[1]), float(box[2] - box[0]),
                                   float(box[3] - box[1])]
     return results

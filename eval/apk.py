@@ -69,6 +69,7 @@ from typing import NamedTuple
 import numpy as np
 
 from hypercolumns.data.keypoint_names import PAPER_KEYPOINT_LABELS, PAPER_KEYPOINTS
+from hypercolumns.eval.apr import indices_by_image
 from hypercolumns.eval.assignment import assign_detections
 from hypercolumns.eval.average_precision import average_precision
 
@@ -448,12 +449,7 @@ def match_all(ground_truth: Mapping[Hashable, Sequence[PersonKeypoints]],
     ValueError
         A prediction names an image that ``ground_truth`` lacks.
     """
-    by_image = {image_id: [] for image_id in ground_truth}
-    for index, prediction in enumerate(predictions):
-        if prediction.image_id not in by_image:
-            raise ValueError(f"prediction {index}: image_id {prediction.image_id!r} has no ground-truth entry; "
-                             "give images without persons an empty list")
-        by_image[prediction.image_id].append(index)
+    by_image = indices_by_image(ground_truth, predictions, "an empty list", what="prediction")
     for image_id, persons in ground_truth.items():
         indices = by_image[image_id]
         yield match_image(persons, [predictions[i] for i in indices], prediction_ids=indices, **options)

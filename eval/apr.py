@@ -327,20 +327,31 @@ def match_all(ground_truth: Mapping[Hashable, ImageGroundTruth], detections: Seq
         A detection names an image that ``ground_truth`` lacks, or has a
         score that is not a finite number.
     """
-    by_image = {image_id: [] for image_id in ground_truth}
-    for index, detection in enumerate(detections):
-        if detection.image_id not in by_image:
-            raise ValueError(
-                f"detection {index}: image_id {detection.image_id!r} has no ground-truth entry; "
-                "give images without objects an ImageGroundTruth with no instances"
-            )
-        if not np.isfinite(detection.score):
-            raise ValueError(f"detection {index}: score {detection.score!r} is not a finite number")
-        by_image[detection.image_id].append(index)
+    by_image = indices_by_image(ground_truth, detections, "an ImageGroundTruth with no instances")
     for image_id, image_gt in ground_truth.items():
         indices = by_image[image_id]
         yield match_image(image_gt, [detections[i] for i in indices], thresholds=thresholds,
                           rule=rule, detection_ids=indices)
+
+
+def indices_by_image(ground_truth: Mapping, items: Sequence, empty_entry: str,
+                     what: str = "detection") -> dict:
+    """``{image_id: [indices of items]}`` for every image of ``ground_truth``.
+
+    Raises ValueError naming the item if its image has no ground-truth entry
+    (``empty_entry`` says what to give an image without objects) or, when the
+    items have scores, a score that is not a finite number.
+    """
+    by_image = {image_id: [] for image_id in ground_truth}
+    for index, item in enumerate(items):
+        if item.image_id not in by_image:
+            raise ValueError(f"{what} {index}: image_id {item.image_id!r} has no ground-truth entry; "
+                             f"give images without objects {empty_entry}")
+        score = getattr(item, "score", 0.0)
+        if not np.isfinite(score):
+            raise ValueError(f"{what} {index}: score {score!r} is not a finite number")
+        by_image[item.image_id].append(index)
+    return by_image
 
 
 def per_instance_best_iou(accumulation: Accumulation) -> np.ndarray:

@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from hypercolumns.eval import apr
-from hypercolumns.eval.apr import ClassMatch, ImageMatch, accumulate
+from hypercolumns.eval.apr import ClassMatch, ImageMatch, accumulate, indices_by_image
 from hypercolumns.eval.assignment import assign_detections
 from hypercolumns.eval.masks import _intersections, as_mask_stack
 
@@ -236,14 +236,7 @@ def match_all(ground_truth: Mapping[Hashable, ImagePartGroundTruth], detections:
         A detection names an image that ``ground_truth`` lacks, or has a
         score that is not a finite number.
     """
-    by_image = {image_id: [] for image_id in ground_truth}
-    for index, detection in enumerate(detections):
-        if detection.image_id not in by_image:
-            raise ValueError(f"detection {index}: image_id {detection.image_id!r} has no ground-truth entry; "
-                             "give images without objects an ImagePartGroundTruth with no instances")
-        if not np.isfinite(detection.score):
-            raise ValueError(f"detection {index}: score {detection.score!r} is not a finite number")
-        by_image[detection.image_id].append(index)
+    by_image = indices_by_image(ground_truth, detections, "an ImagePartGroundTruth with no instances")
     for image_id, image_gt in ground_truth.items():
         indices = by_image[image_id]
         yield match_image(image_gt, [detections[i] for i in indices], thresholds=thresholds, rule=rule,

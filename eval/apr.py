@@ -318,8 +318,11 @@ def evaluate_apr(ground_truth: Mapping[Hashable, ImageGroundTruth], detections: 
 
 
 def match_all(ground_truth: Mapping[Hashable, ImageGroundTruth], detections: Sequence[Detection], *,
-              thresholds=APR_THRESHOLDS, rule: str = "sds"):
+              thresholds=APR_THRESHOLDS, rule: str = "sds", match=None,
+              empty_entry: str = "an ImageGroundTruth with no instances"):
     """:func:`match_image` over every image of ``ground_truth``, lazily (one image in memory).
+
+    ``match`` replaces :func:`match_image` (AP^r_part passes its own).
 
     Raises
     ------
@@ -327,11 +330,12 @@ def match_all(ground_truth: Mapping[Hashable, ImageGroundTruth], detections: Seq
         A detection names an image that ``ground_truth`` lacks, or has a
         score that is not a finite number.
     """
-    by_image = indices_by_image(ground_truth, detections, "an ImageGroundTruth with no instances")
+    match = match or match_image
+    by_image = indices_by_image(ground_truth, detections, empty_entry)
     for image_id, image_gt in ground_truth.items():
         indices = by_image[image_id]
-        yield match_image(image_gt, [detections[i] for i in indices], thresholds=thresholds,
-                          rule=rule, detection_ids=indices)
+        yield match(image_gt, [detections[i] for i in indices], thresholds=thresholds,
+                    rule=rule, detection_ids=indices)
 
 
 def indices_by_image(ground_truth: Mapping, items: Sequence, empty_entry: str,

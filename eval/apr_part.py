@@ -37,8 +37,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from hypercolumns.eval import apr
-from hypercolumns.eval.apr import ClassMatch, ImageMatch, accumulate, indices_by_image
+from hypercolumns.eval.apr import ClassMatch, ImageMatch, accumulate
 from hypercolumns.eval.assignment import assign_detections
+from hypercolumns.eval.instances import ImageGroundTruth
 from hypercolumns.eval.masks import _intersections, as_mask_stack
 
 PART_THRESHOLDS = np.array([0.5])
@@ -75,7 +76,7 @@ class PartInstance(NamedTuple):
 
 
 @dataclass
-class ImagePartGroundTruth:
+class ImagePartGroundTruth(ImageGroundTruth):
     """The part-labelled ground truth of one image.
 
     Attributes
@@ -86,25 +87,13 @@ class ImagePartGroundTruth:
     void : ndarray of shape (H, W), bool, or None
         Pixels excluded from every overlap.
     ignore : sequence of bool, one per instance, or None
-        As :class:`hypercolumns.eval.instances.ImageGroundTruth`'s.
+        As :class:`hypercolumns.eval.instances.ImageGroundTruth`'s (whose
+        checks of ``ignore`` and ``void`` this shares).
     """
-
-    height: int
-    width: int
-    instances: list
-    void: np.ndarray | None = None
-    ignore: Sequence[bool] | None = None
 
     def __post_init__(self):
         self.instances = [PartInstance(*instance) for instance in self.instances]
-        n_instances = len(self.instances)
-        self.ignore = np.zeros(n_instances, bool) if self.ignore is None else np.asarray(self.ignore, bool)
-        if self.ignore.shape != (n_instances,):
-            raise ValueError(f"ignore has {self.ignore.size} flags for {n_instances} instances")
-        if self.void is not None:
-            self.void = np.asarray(self.void, dtype=bool)
-            if self.void.shape != (self.height, self.width):
-                raise ValueError(f"void is {self.void.shape} but the image is {(self.height, self.width)}")
+        super().__post_init__()
 
 
 def part_overlap(labels_a, labels_b, masks_a=None, masks_b=None, void=None) -> np.ndarray:
@@ -228,7 +217,7 @@ def _class_overlap(ground_truth, detections, det_rows, gt_rows, ids) -> np.ndarr
 
 def match_all(ground_truth: Mapping[Hashable, ImagePartGroundTruth], detections: Sequence[PartDetection], *,
               thresholds=PART_THRESHOLDS, rule: str = "sds"):
-    """:func:`match_image` over every image of ``ground_truth``, lazily.
+    """:func:`match_image` over every image of ``ground_truth``, lazily (``apr.match_all``'s loop).
 
     Raises
     ------
@@ -236,11 +225,8 @@ def match_all(ground_truth: Mapping[Hashable, ImagePartGroundTruth], detections:
         A detection names an image that ``ground_truth`` lacks, or has a
         score that is not a finite number.
     """
-    by_image = indices_by_image(ground_truth, detections, "an ImagePartGroundTruth with no instances")
-    for image_id, image_gt in ground_truth.items():
-        indices = by_image[image_id]
-        yield match_image(image_gt, [detections[i] for i in indices], thresholds=thresholds, rule=rule,
-                          detection_ids=indices)
+    return apr.match_all(ground_truth, detections, thresholds=thresholds, rule=rule,
+                         match=match_image, empty_entry="an ImagePartGroundTruth with no instances")
 
 
 def summarize(accumulation: apr.Accumulation) -> dict:

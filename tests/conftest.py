@@ -31,3 +31,29 @@ def imagenet_weights():
     if not path.is_file():
         pytest.fail(f"{path} is missing: run `make weights` (part of `make setup`) first")
     return load_weights(path)
+
+
+@pytest.fixture(scope="session")
+def random_vgg16():
+    """A factory of randomly initialised VGG16 conv weights (``Weights``), seeded: ``random_vgg16(seed)``."""
+    import torch
+
+    from hypercolumns.extract.networks import build_network
+    from hypercolumns.extract.weights import CAFFE_BGR_INPUT, Weights, state_dict_sha256
+
+    def make(seed: int = 0):
+        torch.manual_seed(seed)
+        state = build_network("vgg16", with_classifier=False).state_dict()
+        return Weights("vgg16", state, dict(CAFFE_BGR_INPUT), state_dict_sha256(state), "random")
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_cnn(random_vgg16):
+    """A random VGG16 on the CPU and the spec ``pool3:3,conv4_3,global`` resolved on it."""
+    from hypercolumns.extract.cnn import FrozenCNN
+    from hypercolumns.extract.layer_spec import LayerSpec
+
+    cnn = FrozenCNN(random_vgg16(0), padding=16, device="cpu")
+    return cnn, LayerSpec.parse("pool3:3,conv4_3,global").resolve(cnn.network)

@@ -12,11 +12,8 @@ from hypercolumns.data.records import ImageRecord, Instance
 from hypercolumns.extract.box_sampling import box_iou, image_rng, sample_training_boxes, stratified_locations
 from hypercolumns.extract.cnn import FrozenCNN
 from hypercolumns.extract.features import feature_config, plan_boxes, run_features
-from hypercolumns.extract.layer_spec import LayerSpec
-from hypercolumns.extract.networks import build_network
 from hypercolumns.extract.shards import check_shard, list_shards, read_rows, shards_config
 from hypercolumns.extract.targets import IGNORE, figure_ground_target, keypoint_target
-from hypercolumns.extract.weights import CAFFE_BGR_INPUT, Weights, state_dict_sha256
 
 
 def test_figure_ground_of_a_box_sticking_out_of_the_image():
@@ -78,16 +75,6 @@ def synthetic_records(tmp_path, count=3):
         cv2.imwrite(str(path), image[..., ::-1])
         records.append(ImageRecord(f"img{index}", path, 90, 120, [Instance(mask, "thing")]))
     return records
-
-
-@pytest.fixture(scope="module")
-def tiny_cnn():
-    torch.manual_seed(0)
-    state = build_network("vgg16", with_classifier=False).state_dict()
-    weights = Weights("vgg16", state, dict(CAFFE_BGR_INPUT), state_dict_sha256(state), "random")
-    cnn = FrozenCNN(weights, padding=16, device="cpu")
-    spec = LayerSpec.parse("pool3:3,conv4_3,global").resolve(cnn.network)
-    return cnn, spec
 
 
 def make_config(cnn, spec, **overrides):

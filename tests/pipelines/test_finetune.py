@@ -10,8 +10,6 @@ from hypercolumns.data.records import ImageRecord, Instance
 from hypercolumns.extract.cnn import FrozenCNN
 from hypercolumns.extract.features import feature_config, plan_boxes
 from hypercolumns.extract.layer_spec import LayerSpec
-from hypercolumns.extract.networks import build_network
-from hypercolumns.extract.weights import CAFFE_BGR_INPUT, Weights, state_dict_sha256
 from hypercolumns.pipelines.finetune import (FinetuneOptions, checkpoint_path, export, finetune,
                                              trainable_network)
 from hypercolumns.pipelines.network import HypercolumnNet
@@ -34,11 +32,8 @@ def records(tmp_path):
     return out
 
 
-def fresh_net(seed=0):
-    torch.manual_seed(seed)
-    state = build_network("vgg16", with_classifier=False).state_dict()
-    weights = Weights("vgg16", state, dict(CAFFE_BGR_INPUT), state_dict_sha256(state), "random")
-    cnn = FrozenCNN(weights, device="cpu")
+def fresh_net(random_vgg16, seed=0):
+    cnn = FrozenCNN(random_vgg16(seed), device="cpu")
     spec = LayerSpec.parse("conv5_3,global").resolve(cnn.network)
     K = 2
     rng = np.random.default_rng(1)
@@ -49,24 +44,24 @@ def fresh_net(seed=0):
     return cnn, model, HypercolumnNet(network, model)
 
 
-def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_run(tmp_path):
+def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_run(tmp_path, random_vgg16):
     data = records(tmp_path)
-    cnn, model, net = fresh_net()
+    cnn, model, net = fresh_net(random_vgg16)
     jobs = plan_boxes(data, model.feature_config)
     uninterrupted = finetune(net, cnn, jobs, data, tmp_path / "a", OPTIONS, log=lambda *_: None)
     assert len(uninterrupted) == 4 and np.isfinite(uninterrupted).all()
     expected = {k: v.clone() for k, v in net.state_dict().items()}
 
-    cnn, model, net = fresh_net()
+    cnn, model, net = fresh_net(random_vgg16)
     finetune(net, cnn, jobs, data, tmp_path / "b", OPTIONS, stop_after=3, log=lambda *_: None)  # "killed" at 3
     assert torch.load(checkpoint_path(tmp_path / "b"), weights_only=False)["iteration"] == 2
-    cnn, model, net = fresh_net()   # a new process: everything rebuilt from scratch
+    cnn, model, net = fresh_net(random_vgg16)   # a new process: everything rebuilt from scratch
     resumed = finetune(net, cnn, jobs, data, tmp_path / "b", OPTIONS, log=lambda *_: None)
     assert resumed == pytest.approx(uninterrupted, rel=1e-5)
     for key, value in net.state_dict().items():
         torch.testing.assert_close(value, expected[key], rtol=1e-5, atol=1e-6)
     # the heads and the trained conv layers moved; the frozen ones did not
-    _, _, start = fresh_net()
+    _, _, start = fresh_net(random_vgg16)
     assert not torch.equal(start.bias, net.bias)
     assert not torch.equal(start.cnn.features[28].weight, net.cnn.features[28].weight)
     assert torch.equal(start.cnn.features[0].weight, net.cnn.features[0].weight)

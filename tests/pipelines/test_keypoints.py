@@ -5,15 +5,10 @@ import cv2
 import h5py
 import numpy as np
 import pytest
-import torch
 
 from hypercolumns.data.records import ImageRecord, Instance
-from hypercolumns.extract.cnn import FrozenCNN
 from hypercolumns.extract.features import feature_config, plan_boxes
-from hypercolumns.extract.layer_spec import LayerSpec
-from hypercolumns.extract.networks import build_network
 from hypercolumns.extract.shards import list_shards, read_rows
-from hypercolumns.extract.weights import CAFFE_BGR_INPUT, Weights, state_dict_sha256
 from hypercolumns.pipelines.keypoint_rows import (TARGETS, keypoint_person_records,
                                                   run_keypoint_features)
 from hypercolumns.pipelines.keypoints import (heatmap_argmax_to_image, keypoint_score,
@@ -38,16 +33,6 @@ def synthetic_records(tmp_path, count=2):
         bare = Instance(np.roll(mask, -30, axis=1), "person")    # dropped: no keypoints
         records.append(ImageRecord(f"img{index}", path, 90, 120, [person, other, bare]))
     return records
-
-
-@pytest.fixture(scope="module")
-def tiny_cnn():
-    torch.manual_seed(0)
-    state = build_network("vgg16", with_classifier=False).state_dict()
-    weights = Weights("vgg16", state, dict(CAFFE_BGR_INPUT), state_dict_sha256(state), "random")
-    cnn = FrozenCNN(weights, padding=16, device="cpu")
-    spec = LayerSpec.parse("pool3:3,conv4_3,global").resolve(cnn.network)
-    return cnn, spec
 
 
 def test_rows_hold_every_positive_and_no_negative_in_the_ring(tmp_path, tiny_cnn):

@@ -2,16 +2,10 @@
 import cv2
 import h5py
 import numpy as np
-import pytest
-import torch
 
 from hypercolumns.data.records import ImageRecord, Instance
-from hypercolumns.extract.cnn import FrozenCNN
 from hypercolumns.extract.features import feature_config
-from hypercolumns.extract.layer_spec import LayerSpec
-from hypercolumns.extract.networks import build_network
 from hypercolumns.extract.shards import list_shards, read_rows
-from hypercolumns.extract.weights import CAFFE_BGR_INPUT, Weights, state_dict_sha256
 from hypercolumns.pipelines.part_rows import (PART_TARGETS, box_labels, part_rows_labels,
                                               run_part_features)
 from hypercolumns.pipelines.parts import label_parts
@@ -52,12 +46,8 @@ def test_box_labels_cover_every_target_and_ignore_other_classes_and_void():
     assert all((labels[t] == -1).all() for t in PART_TARGETS if not t.startswith("part:person:"))
 
 
-def test_shards_carry_part_rows(tmp_path):
-    torch.manual_seed(0)
-    state = build_network("vgg16", with_classifier=False).state_dict()
-    weights = Weights("vgg16", state, dict(CAFFE_BGR_INPUT), state_dict_sha256(state), "random")
-    cnn = FrozenCNN(weights, padding=16, device="cpu")
-    spec = LayerSpec.parse("pool3:3,conv4_3,global").resolve(cnn.network)
+def test_shards_carry_part_rows(tmp_path, tiny_cnn):
+    cnn, spec = tiny_cnn
     inst = person(60, 60)
     image = np.random.default_rng(0).integers(0, 255, (60, 60, 3), dtype=np.uint8)
     cv2.imwrite(str(tmp_path / "a.png"), image)

@@ -6,10 +6,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 from sklearn.svm import LinearSVC
 
-from hypercolumns.extract.cnn import FrozenCNN
 from hypercolumns.extract.crop import preprocess
-from hypercolumns.extract.networks import build_network
-from hypercolumns.extract.weights import CAFFE_BGR_INPUT, Weights, state_dict_sha256
 from hypercolumns.pipelines.region_descriptor import (region_and_box_crops, region_descriptors,
                                                       region_feature_config, region_rgb, warp_mask)
 from hypercolumns.pipelines.rescoring import (RegionRescorer, fit_svm, load_rescorer,
@@ -17,11 +14,8 @@ from hypercolumns.pipelines.rescoring import (RegionRescorer, fit_svm, load_resc
 
 
 @pytest.fixture(scope="module")
-def tiny_cnn():
-    torch.manual_seed(0)
-    state = build_network("vgg16", with_classifier=False).state_dict()
-    weights = Weights("vgg16", state, dict(CAFFE_BGR_INPUT), state_dict_sha256(state), "random")
-    return FrozenCNN(weights, padding=16, device="cpu")
+def cnn(tiny_cnn):
+    return tiny_cnn[0]
 
 
 @pytest.fixture(scope="module")
@@ -48,40 +42,40 @@ def test_warp_mask_nearest_by_pixel_centres():
     assert warped[2:4, 4:6].all() and warped.sum() == 4
 
 
-def test_region_background_is_exactly_the_mean(tiny_cnn, scene):
+def test_region_background_is_exactly_the_mean(cnn, scene):
     image, box, mask = scene
-    expanded = tiny_cnn.expand(box)
-    regions, boxes, warped = region_and_box_crops(tiny_cnn, image, expanded, mask[None])
+    expanded = cnn.expand(box)
+    regions, boxes, warped = region_and_box_crops(cnn, image, expanded, mask[None])
     outside = ~warped[0]
     assert outside.any() and warped[0].any()
     assert (regions[0][:, torch.from_numpy(outside)] == 0).all()       # exactly zero
     assert torch.equal(regions[0][:, torch.from_numpy(~outside)],
                        boxes[0][:, torch.from_numpy(~outside)])
     # the RGB region crop is the network's mean colour there, and preprocesses to the same tensor
-    rgb = region_rgb(tiny_cnn, image, expanded[0], mask)
-    fill = np.asarray(tiny_cnn.fill_rgb, np.float32)
+    rgb = region_rgb(cnn, image, expanded[0], mask)
+    fill = np.asarray(cnn.fill_rgb, np.float32)
     assert (rgb[outside] == fill).all()
-    assert torch.equal(preprocess(rgb[None], tiny_cnn.weights.input), regions)
+    assert torch.equal(preprocess(rgb[None], cnn.weights.input), regions)
     # the hole of the mask (centre of the crop) is background too
     centre = warped.shape[1] // 2
     assert not warped[0, centre, centre]
 
 
-def test_region_descriptor_follows_the_mask_not_only_the_box(tiny_cnn, scene):
+def test_region_descriptor_follows_the_mask_not_only_the_box(cnn, scene):
     image, box, mask = scene
     smaller = np.zeros_like(mask)
     smaller[30:60, 40:80] = True
     boxes = np.repeat(box, 2, axis=0)
-    descriptors = region_descriptors(tiny_cnn, image, boxes, np.stack([mask, smaller]),
+    descriptors = region_descriptors(cnn, image, boxes, np.stack([mask, smaller]),
                                      batch_size=1)
     half = descriptors.shape[1] // 2
     assert descriptors.shape == (2, 2048) and descriptors.dtype == np.float32
     assert not np.allclose(descriptors[0, :half], descriptors[1, :half])    # region part
     np.testing.assert_allclose(descriptors[0, half:], descriptors[1, half:], rtol=1e-5)  # box part
-    assert region_descriptors(tiny_cnn, image, box[:0], mask[None][:0]).shape == (0, 2048)
+    assert region_descriptors(cnn, image, box[:0], mask[None][:0]).shape == (0, 2048)
     with pytest.raises(ValueError, match="masks must have shape"):
-        region_descriptors(tiny_cnn, image, box, mask)
-    assert region_feature_config(tiny_cnn)["feature_dim"] == 2048
+        region_descriptors(cnn, image, box, mask)
+    assert region_feature_config(cnn)["feature_dim"] == 2048
 
 
 # --------------------------------------------------------------------- labels, SVM, mining
@@ -176,9 +170,9 @@ def test_liblinear_svm_matches_scikit_learn():
 
 # --------------------------------------------------------------------- file
 
-def test_save_load_round_trip_and_config_refusal(tmp_path, tiny_cnn):
+def test_save_load_round_trip_and_config_refusal(tmp_path, cnn):
     X, names, ious = separable(np.random.default_rng(5), dim=2048 // 64)
-    config = region_feature_config(tiny_cnn)
+    config = region_feature_config(cnn)
     rescorer = RegionRescorer(C=1e-2, initial_negatives=50).fit(X, names, ious, config)
     path = rescorer.save(tmp_path / "rescorer.h5")
     assert not (tmp_path / "rescorer.h5.tmp").exists()

@@ -4,7 +4,6 @@ import json
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from hypercolumns.classifiers.grid_model import AGNOSTIC, GridModel
 from hypercolumns.classifiers.model_file import save_grid
@@ -12,19 +11,16 @@ from hypercolumns.eval.masks import decode_rle
 from hypercolumns.extract.cnn import FrozenCNN
 from hypercolumns.extract.features import feature_config
 from hypercolumns.extract.layer_spec import LayerSpec
-from hypercolumns.extract.networks import build_network
-from hypercolumns.extract.weights import CAFFE_BGR_INPUT, Weights, save_weights, state_dict_sha256
+from hypercolumns.extract.weights import save_weights
 from hypercolumns.pipelines.cli import main as cli
 from hypercolumns.pipelines.segment import Segmenter
 from hypercolumns.pipelines.superpixels import SuperpixelSettings
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, random_vgg16):
     folder = tmp_path_factory.mktemp("segment")
-    torch.manual_seed(0)
-    state = build_network("vgg16", with_classifier=False).state_dict()
-    weights = Weights("vgg16", state, dict(CAFFE_BGR_INPUT), state_dict_sha256(state), "random")
+    weights = random_vgg16(0)
     weights_path = save_weights(weights, "random-vgg16", folder)
     cnn = FrozenCNN(weights, device="cpu")
     spec = LayerSpec.parse("conv4_3,global").resolve(cnn.network)

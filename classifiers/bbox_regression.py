@@ -56,7 +56,7 @@ import scipy.linalg
 from sklearn.exceptions import NotFittedError
 
 from hypercolumns.classifiers.grid_model import AGNOSTIC
-from hypercolumns.classifiers.model_file import open_schema_file
+from hypercolumns.classifiers.model_file import attr_text, open_schema_file
 from hypercolumns.classifiers.standardize import floored_scale
 from hypercolumns.extract.box_sampling import box_iou
 from hypercolumns.extract.shards import CONFIG_KEYS, config_differences, shards_config
@@ -351,17 +351,17 @@ class BoxRegressor:
         """
         path = Path(path)
         with open_schema_file(path, SCHEMA, "box regressor") as f:
-            feature_config = json.loads(_text(f.attrs["feature_config"]))
+            feature_config = json.loads(attr_text(f.attrs["feature_config"]))
             if expected_config is not None:
-                _check_config(path, feature_config, _text(f.attrs["feature_config_hash"]),
+                _check_config(path, feature_config, attr_text(f.attrs["feature_config_hash"]),
                               expected_config)
             model = cls(alpha=float(f.attrs["alpha"]), min_iou=float(f.attrs["min_iou"]),
                         class_specific=bool(f.attrs["class_specific"]),
                         standardize=bool(f.attrs["standardize"]),
                         min_boxes=int(f.attrs["min_boxes"]))
-            model.categories_ = json.loads(_text(f.attrs["categories"]))
+            model.categories_ = json.loads(attr_text(f.attrs["categories"]))
             coef, intercept, n_boxes = f["coef"][:], f["intercept"][:], f["n_boxes"][:]
-            model.feature_block_ = _text(f.attrs["feature_block"])
+            model.feature_block_ = attr_text(f.attrs["feature_block"])
         model.coef_ = dict(zip(model.categories_, coef))
         model.intercept_ = dict(zip(model.categories_, intercept))
         model.n_boxes_ = {c: int(n) for c, n in zip(model.categories_, n_boxes)}
@@ -395,8 +395,6 @@ def _check_config(path: Path, stored: dict, stored_hash: str, expected) -> None:
                      "retrain the box regressor on shards of this config")
 
 
-def _text(value):
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def read_box_descriptors(shard_paths, block: str = "global") -> dict:

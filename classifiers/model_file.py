@@ -79,7 +79,7 @@ def load_grid(path: Path, expected_config: dict | None = None) -> GridModel:
         ``expected_config`` (naming each differing key).
     """
     with open_schema_file(path, SCHEMA, "grid model", "run `hypercolumns train-grid`") as f:
-        feature_config = json.loads(_text(f.attrs["feature_config"]))
+        feature_config = json.loads(attr_text(f.attrs["feature_config"]))
         if expected_config is not None:
             check_feature_config(feature_config, expected_config, path)
         return _read_model(f, feature_config)
@@ -98,7 +98,7 @@ def open_schema_file(path, schema: str, what: str, hint: str = "") -> h5py.File:
         f = h5py.File(path, "r")
     except OSError as error:
         raise ValueError(f"{path}: not a {what} (not an HDF5 file: {error})") from None
-    found = _text(f.attrs.get("schema"))
+    found = attr_text(f.attrs.get("schema"))
     if found != schema:
         f.close()
         raise ValueError(f"{path}: not a {what} (schema {found!r}, expected {schema!r})")
@@ -147,7 +147,7 @@ def _write_attributes(f: h5py.File, model: GridModel) -> None:
     f.attrs["network"] = str(config.get("network", ""))
     f.attrs["weights_sha256"] = str(config.get("weights_sha256", ""))
     f.attrs["categories"] = json.dumps(list(model.categories))
-    f.attrs["info"] = json.dumps(_info_without_cells(model.info), default=_json_default)
+    f.attrs["info"] = json.dumps(_info_without_cells(model.info), default=json_default)
 
 
 def _write_grid(group: h5py.Group, model: GridModel, category: str) -> None:
@@ -165,9 +165,9 @@ def _write_grid(group: h5py.Group, model: GridModel, category: str) -> None:
 
 
 def _read_model(f: h5py.File, feature_config: dict) -> GridModel:
-    spec = LayerSpec.from_json(_text(f.attrs["blocks"]))
-    categories = json.loads(_text(f.attrs["categories"]))
-    info = json.loads(_text(f.attrs["info"]))
+    spec = LayerSpec.from_json(attr_text(f.attrs["blocks"]))
+    categories = json.loads(attr_text(f.attrs["categories"]))
+    info = json.loads(attr_text(f.attrs["info"]))
     coef, intercept = {}, {}
     for category in categories:
         group = f[f"grids/{category}"]
@@ -190,13 +190,15 @@ def _info_without_cells(info: dict) -> dict:
     return info
 
 
-def _json_default(value):
+def json_default(value):
+    """``json.dumps(default=...)`` for numpy arrays and scalars in the files' info JSON."""
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):
         return value.item()
-    raise TypeError(f"cannot write {type(value).__name__} into the model's info JSON")
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
-def _text(value) -> str | None:
+def attr_text(value) -> str | None:
+    """An HDF5 string attribute as str (h5py may give bytes)."""
     return value.decode() if isinstance(value, bytes) else value

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hypercolumns.classifiers.model_file import json_default
 from hypercolumns.classifiers.rows import RowIndex
 
 
@@ -51,7 +52,7 @@ def report_line(K: int, facts: dict) -> str:
 def write_json(path: Path, value: dict) -> Path:
     """Write ``value`` as JSON atomically (``<name>.tmp``, then rename)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2, default=_plain))
+    tmp.write_text(json.dumps(value, indent=2, default=json_default))
     tmp.replace(path)
     return path
 
@@ -60,9 +61,3 @@ def _accuracy(value) -> str:
     return "n/a" if value is None or np.isnan(value) else f"{value:.3f}"
 
 
-def _plain(value):
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")

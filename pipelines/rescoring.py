@@ -66,7 +66,7 @@ import h5py
 import numpy as np
 
 from hypercolumns.classifiers.liblinear_fit import BIAS_FEATURE, liblinear_rows, train_class1
-from hypercolumns.classifiers.model_file import open_schema_file
+from hypercolumns.classifiers.model_file import attr_text, json_default, open_schema_file
 from hypercolumns.classifiers.standardize import standardization_of, standardize
 
 SCHEMA = "hypercolumns.rescorer/1"
@@ -345,7 +345,7 @@ def save_rescorer(rescorer: RegionRescorer, path) -> Path:
         f.attrs["feature_config"] = json.dumps(rescorer.feature_config_)
         f.attrs["feature_config_hash"] = str(rescorer.feature_config_.get("config_hash", ""))
         f.attrs["categories"] = json.dumps(list(rescorer.coef_))
-        f.attrs["info"] = json.dumps(_info_for_file(rescorer.info_), default=_json_default)
+        f.attrs["info"] = json.dumps(_info_for_file(rescorer.info_), default=json_default)
         f.create_dataset("standardization/mean", data=rescorer.mean_)
         f.create_dataset("standardization/scale", data=rescorer.scale_)
         for name, coef in rescorer.coef_.items():
@@ -368,17 +368,17 @@ def load_rescorer(path, expected_config: dict | None = None) -> RegionRescorer:
     """
     with open_schema_file(path, SCHEMA, "region rescorer",
                           "fit a RegionRescorer and save it") as f:
-        stored = json.loads(_text(f.attrs["feature_config"]))
+        stored = json.loads(attr_text(f.attrs["feature_config"]))
         if expected_config is not None:
             _check_config(stored, expected_config, path)
-        rescorer = RegionRescorer(**json.loads(_text(f.attrs["params"])))
+        rescorer = RegionRescorer(**json.loads(attr_text(f.attrs["params"])))
         rescorer.mean_ = f["standardization/mean"][:]
         rescorer.scale_ = f["standardization/scale"][:]
-        names = json.loads(_text(f.attrs["categories"]))
+        names = json.loads(attr_text(f.attrs["categories"]))
         rescorer.coef_ = {name: f[f"svms/{name}/coef"][:] for name in names}
         rescorer.intercept_ = {name: float(f[f"svms/{name}"].attrs["intercept"]) for name in names}
         rescorer.feature_config_ = stored
-        rescorer.info_ = json.loads(_text(f.attrs["info"]))
+        rescorer.info_ = json.loads(attr_text(f.attrs["info"]))
     return rescorer
 
 
@@ -404,13 +404,5 @@ def _info_for_file(info: dict) -> dict:
                   if isinstance(facts, dict) else facts) for key, facts in info.items()}
 
 
-def _json_default(value):
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"cannot write {type(value).__name__} into the rescorer's info JSON")
 
 
-def _text(value):
-    return value.decode() if isinstance(value, bytes) else value

@@ -112,16 +112,22 @@ class LogisticFit(NamedTuple):
 
 
 def liblinear_options(C: float, solver: str = DEFAULT_SOLVER, bias: float = BIAS_FEATURE,
-                      tol: float | None = None) -> str:
-    """The liblinear command-line options of one fit (recorded with models)."""
-    if solver not in SOLVERS:
-        raise ValueError(f"solver must be one of {sorted(SOLVERS)}, got {solver!r}")
+                      tol: float | None = None, solvers: dict = SOLVERS,
+                      tolerances: dict = DEFAULT_TOLERANCE) -> str:
+    """The liblinear command-line options of one fit (recorded with models).
+
+    ``solvers`` maps our solver names to liblinear's ``-s`` numbers and
+    ``tolerances`` gives each one's default ``-e`` (logistic regression by
+    default; the rescoring SVM passes its own).
+    """
+    if solver not in solvers:
+        raise ValueError(f"solver must be one of {sorted(solvers)}, got {solver!r}")
     if not C > 0:
         raise ValueError(f"C must be > 0, got {C!r}")
     if not bias > 0:
         raise ValueError(f"bias feature value must be > 0, got {bias!r}")
-    tol = DEFAULT_TOLERANCE[solver] if tol is None else tol
-    return f"-s {SOLVERS[solver]} -c {C!r} -B {bias!r} -e {tol!r} -q"
+    tol = tolerances[solver] if tol is None else tol
+    return f"-s {solvers[solver]} -c {C!r} -B {bias!r} -e {tol!r} -q"
 
 
 def fit_logistic(features: np.ndarray, labels: np.ndarray, C: float, *,

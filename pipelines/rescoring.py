@@ -65,7 +65,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from hypercolumns.classifiers.liblinear_fit import BIAS_FEATURE, liblinear_rows, train_class1
+from hypercolumns.classifiers.liblinear_fit import (BIAS_FEATURE, liblinear_options, liblinear_rows,
+                                                   train_class1)
 from hypercolumns.classifiers.model_file import attr_text, json_default, open_schema_file
 from hypercolumns.classifiers.standardize import standardization_of, standardize
 
@@ -108,14 +109,7 @@ def rescoring_labels(ious: np.ndarray, positive: float = POSITIVE_IOU,
 def svm_options(C: float, solver: str = "dual", bias: float = BIAS_FEATURE,
                 tol: float | None = None) -> str:
     """liblinear options of one L2-loss SVM fit (recorded with the model)."""
-    if solver not in SVM_SOLVERS:
-        raise ValueError(f"solver must be one of {sorted(SVM_SOLVERS)}, got {solver!r}")
-    if not C > 0:
-        raise ValueError(f"C must be > 0, got {C!r}")
-    if not bias > 0:
-        raise ValueError(f"bias feature value must be > 0, got {bias!r}")
-    tol = SVM_TOLERANCE[solver] if tol is None else tol
-    return f"-s {SVM_SOLVERS[solver]} -c {C!r} -B {bias!r} -e {tol!r} -q"
+    return liblinear_options(C, solver, bias, tol, SVM_SOLVERS, SVM_TOLERANCE)
 
 
 def fit_svm(features: np.ndarray, labels: np.ndarray, options: str,

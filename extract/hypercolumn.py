@@ -19,6 +19,11 @@ whose values are its own coordinates.
 Neighbourhoods are flattened on the native map, before upsampling (see
 :mod:`hypercolumns.extract.layer_spec` for the order), so that a linear
 classifier over them is an n x n convolution on the native map.
+
+System 1's candidate blocks read no network layer: their inputs come in the
+layer outputs under the block names (``"inout"``: ``(B, 1, 50, 50)`` already on
+the box grid, ``"candidate"``: ``(B, 100)``), as
+:func:`hypercolumns.extract.candidate_features.candidate_inputs` makes them.
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hypercolumns.extract.layer_spec import GLOBAL_SOURCE, LayerSpec
+from hypercolumns.extract.layer_spec import CANDIDATE_BLOCKS, GLOBAL_SOURCE, Block, LayerSpec
 
 HEATMAP_SIZE = 50
 
@@ -78,7 +83,8 @@ def block_inputs(layer_outputs: dict, spec: LayerSpec, network_name: str) -> lis
     """Per block of ``spec``: its native-resolution input.
 
     Map blocks give ``(B, C*n*n, h, w)`` (neighbourhood flattened), vector
-    blocks ``(B, C)``, the ``xy`` block ``None`` (it is computed on the grid).
+    blocks ``(B, C)``, the ``xy`` block ``None`` (it is computed on the grid),
+    ``inout`` its grid ``(B, 1, 50, 50)`` and ``candidate`` ``(B, 100)``.
     """
     inputs = []
     for block in spec.blocks:
@@ -88,9 +94,30 @@ def block_inputs(layer_outputs: dict, spec: LayerSpec, network_name: str) -> lis
             inputs.append(global_descriptor(layer_outputs[GLOBAL_SOURCE[network_name]]))
         elif block.kind == "vector":
             inputs.append(layer_outputs[block.name])
+        elif block.kind in CANDIDATE_BLOCKS:
+            inputs.append(candidate_input(layer_outputs, block))
         else:
             inputs.append(None)
     return inputs
+
+
+def candidate_input(layer_outputs: dict, block: Block, size: int = HEATMAP_SIZE) -> torch.Tensor:
+    """The input of a candidate block, checked: ``inout`` ``(B, 1, size, size)``, ``candidate`` ``(B, 100)``.
+
+    Raises
+    ------
+    ValueError
+        When the layer outputs carry no candidate: the model needs candidate masks.
+    """
+    if block.name not in layer_outputs:
+        raise ValueError(f"the layer spec's {block.name!r} block describes a region candidate: "
+                         "the model refines region candidates and needs candidate masks, one per box")
+    tensor = layer_outputs[block.name]
+    expected = ((1, size, size) if block.kind == "inout" else (CANDIDATE_BLOCKS[block.kind],))
+    if tuple(tensor.shape[1:]) != expected:
+        raise ValueError(f"the {block.name!r} input must be (B, {', '.join(map(str, expected))}), "
+                         f"got {tuple(tensor.shape)}")
+    return tensor
 
 
 def dense_hypercolumns(layer_outputs: dict, spec: LayerSpec, network_name: str,
@@ -105,8 +132,10 @@ def dense_hypercolumns(layer_outputs: dict, spec: LayerSpec, network_name: str,
     for block, native in zip(spec.blocks, block_inputs(layer_outputs, spec, network_name)):
         if block.kind == "map":
             parts.append(upsample(native, size))
-        elif block.kind == "vector":
+        elif block.kind in ("vector", "candidate"):
             parts.append(native[:, :, None, None].expand(-1, -1, size, size))
+        elif block.kind == "inout":
+            parts.append(native)  # already on the box grid
         else:
             device = next(iter(layer_outputs.values())).device
             parts.append(xy_map(size, device).expand(batch, -1, -1, -1))
@@ -139,6 +168,12 @@ def sample_hypercolumns(layer_outputs: dict, spec: LayerSpec, network_name: str,
             parts.append(vector[:, None, :].expand(-1, locations.shape[1], -1))
         elif block.kind == "vector":
             parts.append(layer_outputs[block.name][:, None, :].expand(-1, locations.shape[1], -1))
+        elif block.kind == "candidate":
+            vector = candidate_input(layer_outputs, block, size)
+            parts.append(vector[:, None, :].expand(-1, locations.shape[1], -1))
+        elif block.kind == "inout":
+            grid = candidate_input(layer_outputs, block, size).flatten(1)  # (B, size * size)
+            parts.append(torch.gather(grid, 1, locations)[..., None])
         else:
             parts.append(torch.stack([(cols + 0.5) / size, (rows + 0.5) / size], dim=-1).float())
     return torch.cat(parts, dim=-1)

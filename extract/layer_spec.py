@@ -15,6 +15,15 @@ A spec is a comma-separated list of blocks, e.g. ``"pool3:3,conv4_3:1,global"``:
 - ``xy`` — the location's own coordinates ``((x + 0.5) / 50, (y + 0.5) / 50)``.
   Appended to every spec (the paper's "location" features), unless the spec
   names it already.
+- ``inout`` / ``candidate`` — System 1's features of the region candidate
+  being refined (the paper's §4.1): ``inout`` is 1 value per location, 1 if
+  the candidate mask covers the location's cell centre, else 0; ``candidate``
+  is the candidate mask over the expanded box averaged down to 10 x 10 (100
+  values, row-major, the same at every location).  Never appended: a spec
+  names them like any block, and a model whose spec has them needs one
+  candidate mask per box (see :mod:`hypercolumns.extract.candidate_features`).
+  They read no network layer: their inputs go in the layer outputs under the
+  block's name.
 
 Blocks keep the spec's order in the feature vector; :meth:`LayerSpec.resolve`
 gives each block's offset and size for a network.
@@ -26,6 +35,9 @@ from dataclasses import asdict, dataclass
 
 VECTOR_BLOCKS = ("global", "fc6", "fc7")
 GLOBAL_SOURCE = {"vgg16": "conv5_3", "alexnet": "conv5"}
+CANDIDATE_GRID = 10  # the candidate block's side: 10 x 10 = 100 values
+# block name -> its size; the name is also the block's kind and its layer-outputs key
+CANDIDATE_BLOCKS = {"inout": 1, "candidate": CANDIDATE_GRID * CANDIDATE_GRID}
 
 
 @dataclass(frozen=True)
@@ -35,11 +47,11 @@ class Block:
     Attributes
     ----------
     name : str
-        Layer name, ``"global"``, ``"fc7"`` or ``"xy"``.
+        Layer name, ``"global"``, ``"fc7"``, ``"xy"``, ``"inout"`` or ``"candidate"``.
     n : int
-        Neighbourhood side (odd; 1 for vector blocks and ``xy``).
+        Neighbourhood side (odd; 1 for all but map blocks).
     kind : str
-        ``"map"``, ``"vector"`` or ``"xy"``.
+        ``"map"``, ``"vector"``, ``"xy"``, ``"inout"`` or ``"candidate"``.
     offset, size : int
         Where the block's features sit in the hypercolumn (set by ``resolve``).
     channels : int
@@ -52,6 +64,15 @@ class Block:
     offset: int = -1
     size: int = -1
     channels: int = -1
+
+
+def block_kind(name: str) -> str:
+    """The kind of the block called ``name`` (any other name is a network map)."""
+    if name in VECTOR_BLOCKS:
+        return "vector"
+    if name == "xy" or name in CANDIDATE_BLOCKS:
+        return name
+    return "map"
 
 
 @dataclass(frozen=True)
@@ -75,7 +96,7 @@ class LayerSpec:
             if name in seen:
                 raise ValueError(f"layer spec {text!r}: {name!r} appears twice")
             seen.add(name)
-            kind = "vector" if name in VECTOR_BLOCKS else "xy" if name == "xy" else "map"
+            kind = block_kind(name)
             if kind != "map" and n != 1:
                 raise ValueError(f"layer spec {text!r}: {name!r} takes no neighbourhood")
             blocks.append(Block(name, n, kind))
@@ -94,6 +115,8 @@ class LayerSpec:
         for block in self.blocks:
             if block.kind == "xy":
                 channels = 2
+            elif block.kind in CANDIDATE_BLOCKS:
+                channels = CANDIDATE_BLOCKS[block.kind]
             elif block.name == "global":
                 channels = 2 * network.channels(GLOBAL_SOURCE[network.name])
             else:
@@ -102,6 +125,11 @@ class LayerSpec:
             resolved.append(Block(block.name, block.n, block.kind, offset, size, channels))
             offset += size
         return LayerSpec(tuple(resolved))
+
+    @property
+    def needs_candidates(self) -> bool:
+        """Whether the spec has System 1's candidate blocks (``inout``, ``candidate``)."""
+        return any(block.kind in CANDIDATE_BLOCKS for block in self.blocks)
 
     @property
     def dim(self) -> int:

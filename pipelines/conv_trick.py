@@ -15,6 +15,13 @@ once:
   a matmul, the same at every location.
 - **xy block**: ``w_x * X + w_y * Y`` on the grid, the same for every box; it is
   folded with the biases into one ``(K*K, size, size)`` constant.
+- **inout block** (System 1): each cell's one weight times the box's in/out
+  grid, added at grid resolution.
+- **candidate block** (System 1): the box's 10 x 10 candidate ``(B, 100)``
+  times the cells' weights, a matmul like a vector block.
+
+The candidate blocks' inputs come in the layer outputs under the block names
+(:func:`hypercolumns.extract.candidate_features.candidate_inputs`).
 
 Scores are summed over blocks, passed through the sigmoid, and blended with
 Eq. 3 (:mod:`hypercolumns.pipelines.interpolate`).  :func:`explicit_heatmaps`
@@ -32,9 +39,9 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from hypercolumns.extract.hypercolumn import (HEATMAP_SIZE, dense_hypercolumns,
+from hypercolumns.extract.hypercolumn import (HEATMAP_SIZE, candidate_input, dense_hypercolumns,
                                               global_descriptor, upsample, xy_map)
-from hypercolumns.extract.layer_spec import GLOBAL_SOURCE, Block, LayerSpec
+from hypercolumns.extract.layer_spec import CANDIDATE_BLOCKS, GLOBAL_SOURCE, Block, LayerSpec
 from hypercolumns.pipelines.interpolate import axis_weights, interpolate_probabilities
 
 
@@ -79,6 +86,8 @@ class ConvTrickHead:
         layer_outputs : dict of str to tensor
             The network's outputs for the boxes' crops: map layers ``(B, C, h, w)``
             at their native size, ``fc6``/``fc7`` ``(B, C)``; all on one device.
+            A model with candidate blocks also needs ``"inout"`` and
+            ``"candidate"`` (``candidate_features.candidate_inputs``).
         return_cell_probabilities : bool
             Also return every cell's probability map.
 
@@ -107,6 +116,8 @@ class ConvTrickHead:
                 score_map = F.conv2d(native, kernel, padding=block.n // 2)
                 size = tuple(score_map.shape[2:])
                 map_scores[size] = score_map + map_scores[size] if size in map_scores else score_map
+            elif block.kind == "inout":
+                scores = scores + kernel[None, :, :, None] * native  # (1, K*K, 1, 1) * (B, 1, S, S)
             else:
                 scores = scores + (native @ kernel.T)[:, :, None, None]
         for score_map in map_scores.values():
@@ -229,7 +240,8 @@ def explicit_heatmaps(layer_outputs: dict, spec: LayerSpec, network_name: str, m
     missing = [name for name in layers if name not in layer_outputs]
     if missing:
         raise ValueError(f"layer outputs lack {missing}; the spec {spec} needs {layers}")
-    promoted = {name: layer_outputs[name].to(dtype) for name in layers}
+    promoted = {name: tensor.to(dtype) for name, tensor in layer_outputs.items()
+                if name in layers or name in CANDIDATE_BLOCKS}
 
     def run(key: str, outputs: dict):
         hypercolumns = dense_hypercolumns(outputs, spec, network_name).to(dtype)
@@ -280,7 +292,9 @@ def _as_kernel(block: Block, weights) -> torch.Tensor:
 
 
 def _native_input(layer_outputs: dict, block: Block, network_name: str) -> torch.Tensor:
-    """The tensor a block reads: a native map ``(B, C, h, w)`` or a vector ``(B, C)``."""
+    """The tensor a block reads: a native map ``(B, C, h, w)``, a vector ``(B, C)``, or an in/out grid."""
+    if block.kind in CANDIDATE_BLOCKS:
+        return candidate_input(layer_outputs, block)
     source = GLOBAL_SOURCE[network_name] if block.name == "global" else block.name
     if source not in layer_outputs:
         raise ValueError(f"block {block.name!r} needs layer {source!r}, but the layer outputs "

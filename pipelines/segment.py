@@ -9,6 +9,11 @@ From Python (load once, segment many images)::
     result.heatmaps   # (N, 50, 50) float32, probabilities over the expanded boxes
     result.scores     # (N,) mean heatmap probability inside each mask
 
+A System 1 model (layer spec with ``inout`` / ``candidate`` blocks) refines
+region candidates: pass one image-sized bool mask per box,
+``segmenter.segment(image, boxes, categories, candidates=masks)``; the CLI
+reads each detection's ``segmentation`` (COCO RLE or polygons) as its candidate.
+
 Each box is expanded, cropped, warped and passed through the frozen CNN
 (``extract.cnn``, the same crops as stage one); the grid runs as convolutions
 on the native maps (``conv_trick``), its probabilities are interpolated by
@@ -28,6 +33,7 @@ import torch
 from tqdm import tqdm
 
 from hypercolumns.classifiers.model_file import load_grid
+from hypercolumns.extract.candidate_features import candidate_inputs
 from hypercolumns.extract.cnn import FrozenCNN
 from hypercolumns.extract.weights import resolve_weights
 from hypercolumns.pipelines.conv_trick import ConvTrickPredictor
@@ -116,30 +122,57 @@ class Segmenter:
         """The CNN's maps for the boxes (for callers that run several models on them)."""
         return self.cnn.forward(self.cnn.crops(image, expanded_boxes), self.layers)
 
-    def heatmaps(self, image: np.ndarray, boxes: np.ndarray, categories) -> tuple[np.ndarray, np.ndarray]:
-        """Interpolated probabilities ``(N, 50, 50)`` and the expanded boxes ``(N, 4)``."""
+    @property
+    def needs_candidates(self) -> bool:
+        """Whether the model refines region candidates (System 1's blocks in its spec)."""
+        return self.model.spec.needs_candidates
+
+    def heatmaps(self, image: np.ndarray, boxes: np.ndarray, categories,
+                 candidates=None) -> tuple[np.ndarray, np.ndarray]:
+        """Interpolated probabilities ``(N, 50, 50)`` and the expanded boxes ``(N, 4)``.
+
+        ``candidates``: one ``(H, W)`` bool mask per box, needed by a model
+        with candidate blocks, ignored by any other.
+        """
         boxes = _check_boxes(boxes)
         categories = _per_box(categories, len(boxes))
+        candidates = self._candidates(candidates, np.shape(image)[:2], len(boxes))
         expanded = self.cnn.expand(boxes)
         heatmaps = []
         for start in range(0, len(boxes), self.batch_size):
             batch = slice(start, start + self.batch_size)
             outputs = self.layer_outputs(image, expanded[batch])
+            if candidates is not None:
+                outputs.update(candidate_inputs(candidates[batch], expanded[batch], self.cnn.device))
             heatmaps.append(self.predictor(outputs, categories[batch]).cpu().numpy())
         size = self.model.feature_config["heatmap_size"]
         heatmaps = np.concatenate(heatmaps) if heatmaps else np.zeros((0, size, size), np.float32)
         return heatmaps, expanded
 
+    def _candidates(self, candidates, image_shape: tuple, count: int) -> np.ndarray | None:
+        """The candidate masks as a checked ``(N, H, W)`` bool stack, or None when the model takes none."""
+        if not self.needs_candidates:
+            return None
+        if candidates is None:
+            raise ValueError(f"the model's layer spec {self.model.spec} has candidate blocks: it "
+                             "refines region candidates and needs candidate masks, one per box")
+        stack = np.asarray(candidates, dtype=bool)
+        if stack.shape != (count, *image_shape):
+            raise ValueError(f"expected {count} candidate masks of the image's size {image_shape}, "
+                             f"got an array of shape {stack.shape}")
+        return stack
+
     def segment(self, image: np.ndarray, boxes: np.ndarray, categories="__all__",
-                image_key: str | None = None) -> Segmentation:
+                image_key: str | None = None, candidates=None) -> Segmentation:
         """Masks for ``boxes (N, 4)`` (x0, y0, x1, y1) of ``image`` (HWC uint8 RGB).
 
         ``categories`` is one name or one per box (it picks each box's grid
         in a per-category model). ``image_key`` lets superpixels be cached
-        across calls on the same image.
+        across calls on the same image. ``candidates`` are the region
+        candidates a System 1 model refines, one ``(H, W)`` bool mask per box.
         """
         image = _check_image(image)
-        heatmaps, expanded = self.heatmaps(image, boxes, categories)
+        heatmaps, expanded = self.heatmaps(image, boxes, categories, candidates)
         labels = self.superpixels.labels(image_key or content_key(image), image)
         masks = heatmaps_to_masks(heatmaps, expanded, image.shape, labels, self.threshold)
         return Segmentation(masks, heatmaps, expanded, mask_scores(heatmaps, expanded, masks))
@@ -225,9 +258,14 @@ def write_json_atomic(data, path) -> Path:
 
 
 def segment_detections(segmenter: Segmenter, annotations, image_root, detections: list,
-                       viz_dir=None, show_progress: bool = True) -> list:
-    """Add ``segmentation`` (COCO RLE) to each detection; returns the new list, input order kept."""
-    from hypercolumns.data.coco import read_coco_images
+                       viz_dir=None, show_progress: bool = True, source="detections") -> list:
+    """Add ``segmentation`` (COCO RLE) to each detection; returns the new list, input order kept.
+
+    A model that refines region candidates reads each detection's own
+    ``segmentation`` (RLE or polygons) as its candidate and replaces it with
+    the refined mask.  ``source`` names the detections in error messages.
+    """
+    from hypercolumns.data.coco import read_coco_images, segmentation_to_mask
     from hypercolumns.data.images import read_image
     from hypercolumns.eval.masks import encode_rle
     from hypercolumns.pipelines.viz import save_visualization
@@ -242,6 +280,10 @@ def segment_detections(segmenter: Segmenter, annotations, image_root, detections
         if names and entry["category_id"] not in names:
             raise ValueError(f"detection {index} has category_id {entry['category_id']}, which "
                              f"{annotations} does not list")
+        if segmenter.needs_candidates and "segmentation" not in entry:
+            raise ValueError(f"{source}: detection {index} has no `segmentation`, but the model "
+                             "refines region candidates and needs candidate masks: give each "
+                             "detection its candidate as a COCO RLE or polygons")
         by_image.setdefault(entry["image_id"], []).append(index)
     results = [dict(entry) for entry in detections]
     for image_id, indices in tqdm(by_image.items(), desc="segment", unit="image",
@@ -255,7 +297,13 @@ def segment_detections(segmenter: Segmenter, annotations, image_root, detections
         boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
         categories = [names.get(detections[i]["category_id"], str(detections[i]["category_id"]))
                       for i in indices]
-        result = segmenter.segment(image, boxes, categories, image_key=str(image_id))
+        candidates = None
+        if segmenter.needs_candidates:
+            candidates = np.stack([segmentation_to_mask(detections[i]["segmentation"], info.height,
+                                                        info.width, f"{source}: detection {i}")
+                                   for i in indices])
+        result = segmenter.segment(image, boxes, categories, image_key=str(image_id),
+                                   candidates=candidates)
         for mask, index in zip(result.masks, indices):
             results[index]["segmentation"] = encode_rle(mask)
         if viz_dir is not None:
@@ -271,7 +319,9 @@ def main(argv=None) -> int:
     parser.add_argument("--annotations", required=True, type=Path,
                         help="COCO JSON whose `images` list (id, file_name, width, height) names the images")
     parser.add_argument("--image-root", required=True, type=Path)
-    parser.add_argument("--detections", required=True, type=Path, help="COCO results list")
+    parser.add_argument("--detections", required=True, type=Path,
+                        help="COCO results list (for a model that refines region candidates, "
+                             "each entry's `segmentation` is its candidate)")
     parser.add_argument("--model", required=True, type=Path, help="grid file from train-grid")
     parser.add_argument("--out", required=True, type=Path, help="results JSON (detections + RLE)")
     parser.add_argument("--weights", default=None, help="network weights (default: cached VGG16)")
@@ -287,7 +337,8 @@ def main(argv=None) -> int:
     detections = read_detections(args.detections)
     settings = SuperpixelSettings(method="none" if args.no_superpixels else args.superpixels)
     segmenter = Segmenter(args.model, args.weights, settings, args.threshold, device=args.device)
-    results = segment_detections(segmenter, args.annotations, args.image_root, detections, args.viz)
+    results = segment_detections(segmenter, args.annotations, args.image_root, detections, args.viz,
+                                 source=str(args.detections))
     write_json_atomic(results, args.out)
     print(f"segmented {len(results)} detections on {segmenter.cnn.device}")
     print(f"wrote {args.out}")

@@ -93,3 +93,52 @@ def test_spatial_descriptor_averages_each_third_of_the_map():
     expected = maps[0, 0, 2:4, 4:6].mean()
     assert descriptor[0, 1 * 3 + 2].item() == pytest.approx(expected.item())
     assert descriptor[0, 9].item() == pytest.approx(maps[0, 1, 0:2, 0:2].mean().item())
+
+
+def test_candidate_blocks_parse_resolve_and_are_never_appended():
+    spec = LayerSpec.parse("conv4_3,inout,candidate").resolve(FakeNetwork())
+    assert str(spec) == "conv4_3:1,inout,candidate,xy"
+    assert [(b.kind, b.offset, b.size) for b in spec.blocks] == [
+        ("map", 0, 3), ("inout", 3, 1), ("candidate", 4, 100), ("xy", 104, 2)]
+    assert spec.needs_candidates and spec.network_layers("vgg16") == ["conv4_3"]
+    assert not LayerSpec.parse("conv4_3,global").needs_candidates
+    assert LayerSpec.from_json(spec.to_json()) == spec
+    for bad in ("inout:3", "candidate:5", "inout,inout"):
+        with pytest.raises(ValueError):
+            LayerSpec.parse(bad)
+
+
+def candidate_outputs(batch=2, seed=0):
+    """Random maps and random candidate inputs (an in/out grid of 0/1 and a 100-vector)."""
+    generator = torch.Generator().manual_seed(seed)
+    return {"pool3": torch.randn(batch, 4, 28, 28, generator=generator),
+            "conv4_3": torch.randn(batch, 3, 28, 28, generator=generator),
+            "inout": (torch.rand(batch, 1, 50, 50, generator=generator) > 0.5).float(),
+            "candidate": torch.rand(batch, 100, generator=generator)}
+
+
+def test_sampled_candidate_rows_equal_the_dense_ones_and_hold_the_inputs():
+    spec = LayerSpec.parse("pool3:3,inout,conv4_3,candidate").resolve(FakeNetwork())
+    outputs = candidate_outputs()
+    dense = dense_hypercolumns(outputs, spec, "vgg16")
+    assert dense.shape == (2, 36 + 1 + 3 + 100 + 2, 50, 50)
+    locations = torch.tensor([[0, 49, 1275, 2499], [7, 50, 1000, 2450]])
+    sampled = sample_hypercolumns(outputs, spec, "vgg16", locations)
+    expected = dense.flatten(2).transpose(1, 2)[torch.arange(2)[:, None], locations]
+    torch.testing.assert_close(sampled, expected, atol=1e-5, rtol=1e-5)
+    # column 36 is the in/out bit of the location's own cell: box 1, location 1000 = (20, 0)
+    assert sampled[1, 2, 36].item() == outputs["inout"][1, 0, 20, 0].item()
+    # columns 40..139 are the box's 10 x 10 candidate, at every location
+    torch.testing.assert_close(sampled[1, :, 40:140], outputs["candidate"][1].expand(4, -1))
+
+
+def test_a_candidate_spec_without_candidates_says_it_needs_candidate_masks():
+    spec = LayerSpec.parse("conv4_3,inout,candidate").resolve(FakeNetwork())
+    outputs = candidate_outputs()
+    without = {"conv4_3": outputs["conv4_3"]}
+    with pytest.raises(ValueError, match="needs candidate masks"):
+        dense_hypercolumns(without, spec, "vgg16")
+    with pytest.raises(ValueError, match="needs candidate masks"):
+        sample_hypercolumns(without, spec, "vgg16", torch.zeros(2, 3, dtype=torch.int64))
+    with pytest.raises(ValueError, match=r"'inout' input must be \(B, 1, 50, 50\)"):
+        dense_hypercolumns(dict(outputs, inout=outputs["inout"][:, :, :10]), spec, "vgg16")

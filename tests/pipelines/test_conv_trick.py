@@ -38,9 +38,9 @@ def random_layer_outputs(seed, batch=BATCH, device="cpu"):
     return {name: tensor.to(device) for name, tensor in outputs.items()}
 
 
-def random_model(K, layer_outputs, categories=("cat", "dog"), seed=0):
+def random_model(K, layer_outputs, categories=("cat", "dog"), seed=0, spec_text=SPEC_TEXT):
     """A grid whose standardisation roughly whitens these features, so logits are O(1-5)."""
-    spec = LayerSpec.parse(SPEC_TEXT).resolve(FakeVGG())
+    spec = LayerSpec.parse(spec_text).resolve(FakeVGG())
     rng = np.random.default_rng(seed)
     features = dense_hypercolumns(layer_outputs, spec, NETWORK).double()
     mean = features.mean(dim=(0, 2, 3)).numpy() + 0.1 * rng.standard_normal(spec.dim)
@@ -132,3 +132,51 @@ def test_errors_name_the_problem():
     with pytest.raises(ValueError, match="channels"):
         wrong = dict(outputs, conv4_3=outputs["conv4_3"][:, :8])
         conv_trick_heatmaps(wrong, model.spec, NETWORK, model, "cat")
+
+
+CANDIDATE_SPEC = "pool3:3,inout,conv5_3:5,global,candidate"
+
+
+def random_candidates(seed, batch=BATCH):
+    """In/out grids of random blobs (0/1) and 10 x 10 candidates of cell fractions."""
+    generator = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(batch, 1, 6, 6, generator=generator)
+    inout = (torch.nn.functional.interpolate(coarse, size=(50, 50), mode="bilinear") > 0.5).float()
+    return {"inout": inout, "candidate": torch.rand(batch, 100, generator=generator)}
+
+
+@pytest.mark.parametrize("K", [1, 5])
+def test_conv_trick_equals_explicit_with_candidate_blocks(K):
+    outputs = {**random_layer_outputs(seed=10 + K), **random_candidates(seed=K)}
+    model = random_model(K, outputs, spec_text=CANDIDATE_SPEC)
+    inout, candidate = model.spec.blocks[1], model.spec.blocks[4]
+    assert (inout.kind, candidate.kind, candidate.size) == ("inout", "candidate", 100)
+    rng = np.random.default_rng(K)
+    for coef in model.coef.values():  # weights the candidate blocks enough to matter
+        coef[..., inout.offset] = rng.normal(0, 2, (K, K))
+        coef[..., candidate.offset:candidate.offset + 100] = rng.normal(0, 0.3, (K, K, 100))
+    categories = ["dog", "cat", "dog"]
+    fast, fast_cells = conv_trick_heatmaps(outputs, model.spec, NETWORK, model, categories,
+                                           return_cell_probabilities=True)
+    slow, slow_cells = explicit_heatmaps(outputs, model.spec, NETWORK, model, categories,
+                                         return_cell_probabilities=True)
+    assert (fast.double() - slow).abs().max().item() < 1e-4
+    assert (fast_cells.double() - slow_cells).abs().max().item() < 1e-4
+    # not vacuous: both candidate inputs move the heatmaps, in both paths
+    for name, changed in (("inout", 1 - outputs["inout"]), ("candidate", outputs["candidate"].flip(1))):
+        other = dict(outputs, **{name: changed})
+        moved = conv_trick_heatmaps(other, model.spec, NETWORK, model, categories)
+        assert (moved - fast).abs().max() > 0.05
+        reference = explicit_heatmaps(other, model.spec, NETWORK, model, categories)
+        assert (moved.double() - reference).abs().max().item() < 1e-4
+
+
+def test_candidate_blocks_without_candidates_need_candidate_masks():
+    outputs = {**random_layer_outputs(seed=8), **random_candidates(seed=8)}
+    model = random_model(2, outputs, spec_text=CANDIDATE_SPEC)
+    for missing in ("inout", "candidate"):
+        partial = {k: v for k, v in outputs.items() if k != missing}
+        with pytest.raises(ValueError, match="needs candidate masks"):
+            conv_trick_heatmaps(partial, model.spec, NETWORK, model, "cat")
+        with pytest.raises(ValueError, match="needs candidate masks"):
+            explicit_heatmaps(partial, model.spec, NETWORK, model, "cat")

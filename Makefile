@@ -10,6 +10,8 @@ K           ?= 1 2 5 10
 # torch: `pip install torch==2.13.0` takes the local CPU wheel here; elsewhere
 # set TORCH_SPEC to the CUDA build you want (e.g. TORCH_SPEC='torch --index-url ...').
 TORCH_SPEC  ?= torch==2.13.0
+# a Dask scheduler (tcp://host:8786) for `features` and `train-grid`; empty: this machine
+SCHEDULER   ?=
 
 export HYPERCOLUMNS_CACHE ?= $(CURDIR)/$(WORK)/cache
 HC := $(BIN)/hypercolumns
@@ -36,10 +38,11 @@ data:
 	$(HC) data --root $(DATA_ROOT)
 
 features:
-	$(HC) features --data-root $(DATA_ROOT) --out $(WORK)/features
+	$(HC) features --data-root $(DATA_ROOT) --out $(WORK)/features $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 train-grid:
-	$(HC) train-grid --shards $(WORK)/features --out $(WORK)/models --K $(K)
+	$(HC) train-grid --shards $(WORK)/features --out $(WORK)/models --K $(K) \
+	    $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 eval-sds:
 	$(HC) eval-sds --data-root $(DATA_ROOT) --models $(WORK)/models --out $(RESULTS)/sds

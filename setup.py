@@ -9,6 +9,7 @@ package (it has no folder of its own).
 from setuptools import setup
 
 STAGES = ["extract", "classifiers", "pipelines", "eval", "data"]
+DASK = ["dask[distributed]>=2024.1"]
 
 setup(
     name="hypercolumns",
@@ -39,7 +40,9 @@ setup(
         # onnx reads the ImageNet VGG16 conv weights; onnxruntime checks the
         # conversion against the original graph.
         "weights": ["onnx>=1.15", "onnxruntime>=1.17"],
-        "test": ["pytest>=7.4"],
+        # `--scheduler ADDRESS` of `features` and `train-grid`; the tests run a local cluster.
+        "dask": DASK,
+        "test": ["pytest>=7.4", *DASK],
     },
     entry_points={"console_scripts": ["hypercolumns=hypercolumns.pipelines.cli:main"]},
 )

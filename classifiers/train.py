@@ -45,6 +45,9 @@ Cells run in parallel worker processes (joblib/loky; processes, because the
 HDF5 reads of a cell job serialise under h5py's lock in threads, and the
 liblinear dual's ``rand()`` is process-wide, see ``grid``).  A C search with
 fewer cells than workers splits each cell's C grid over several jobs.
+With ``--scheduler ADDRESS`` the cell jobs run on that Dask cluster instead
+(joblib's Dask backend); its workers must read the shards at the same paths
+and have one thread each, for the same reason.
 Outputs: ``<out>/grid-K<K>.h5`` per K (``model_file``, atomic) and
 ``<out>/train-summary.json``.
 
@@ -73,11 +76,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from joblib import Parallel, delayed, effective_n_jobs
+from joblib import Parallel, delayed, effective_n_jobs, parallel_config
 from tqdm import tqdm
 
 from hypercolumns.classifiers.cell_jobs import CellTask, fit_cell, search_cell
@@ -90,6 +94,7 @@ from hypercolumns.classifiers.rows import RowIndex
 from hypercolumns.classifiers.standardize import floored_scale, standardization_from_shards
 from hypercolumns.classifiers.train_report import (report_line, split_summary, weighted_accuracy,
                                                    write_json)
+from hypercolumns.extract.distributed import connect
 from hypercolumns.extract.layer_spec import LayerSpec
 from hypercolumns.extract.shards import list_shards, shards_config
 
@@ -102,7 +107,8 @@ class TrainOptions:
     """Everything ``train-grid`` is told (recorded in every model's ``info``).
 
     One field per flag of :func:`main` (``--K`` is ``Ks``, ``--C-grid`` is
-    ``C_grid``); ``show_progress`` switches the tqdm bars.
+    ``C_grid``); ``show_progress`` switches the tqdm bars.  ``scheduler``:
+    a Dask scheduler's address to run the cell jobs on (None: local processes).
     """
 
     Ks: tuple = DEFAULT_KS
@@ -118,6 +124,7 @@ class TrainOptions:
     solver: str = DEFAULT_SOLVER
     show_progress: bool = True
     blocks: tuple | None = None  # train on these blocks of the shards (+ xy); None: all
+    scheduler: str | None = None
 
     def fit_options(self) -> dict:
         return {"solver": self.solver, "bias": BIAS_FEATURE, "tol": DEFAULT_TOLERANCE[self.solver]}
@@ -146,27 +153,53 @@ def train_grids(shards_dir: Path, out_dir: Path, options: TrainOptions, log=prin
     _check_options(options)
     out_dir = Path(out_dir)
     start = time.perf_counter()
-    data = load_training_set(Path(shards_dir), options)
-    summary = {"shards": str(shards_dir), "feature_config_hash": data.config["config_hash"],
-               "options": asdict(options), "rows": int(len(data.index.label)),
-               "index_and_standardization": {"rows": data.standardization_rows,
-                                             "seconds": round(time.perf_counter() - start, 2)},
-               "split": split_summary(data.index), "grids": {}, "files": []}
-    log(f"{summary['rows']} labelled rows indexed, {data.standardization_rows} rows "
-        f"standardised ({data.spec.dim} dims): {summary['index_and_standardization']['seconds']} s")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with Parallel(n_jobs=options.n_jobs, return_as="generator_unordered") as parallel:
-        for K in options.Ks:
-            model, facts = train_grid(K, data, options, parallel)
-            path = save_grid(model, out_dir / f"grid-K{K}.h5")
-            facts["file"] = str(path)
-            summary["grids"][str(K)] = facts
-            summary["files"].append(str(path))
-            log(report_line(K, facts))
+    # connected first: a bad address fails before the pass over every row
+    with cells_on_dask(options.scheduler):
+        # absolute: the cell jobs carry shard paths, and workers may run in another folder
+        data = load_training_set(Path(shards_dir).absolute(), options)
+        summary = {"shards": str(shards_dir), "feature_config_hash": data.config["config_hash"],
+                   "options": asdict(options), "rows": int(len(data.index.label)),
+                   "index_and_standardization": {"rows": data.standardization_rows,
+                                                 "seconds": round(time.perf_counter() - start, 2)},
+                   "split": split_summary(data.index), "grids": {}, "files": []}
+        log(f"{summary['rows']} labelled rows indexed, {data.standardization_rows} rows "
+            f"standardised ({data.spec.dim} dims): "
+            f"{summary['index_and_standardization']['seconds']} s")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with Parallel(n_jobs=options.n_jobs, return_as="generator_unordered") as parallel:
+            for K in options.Ks:
+                model, facts = train_grid(K, data, options, parallel)
+                path = save_grid(model, out_dir / f"grid-K{K}.h5")
+                facts["file"] = str(path)
+                summary["grids"][str(K)] = facts
+                summary["files"].append(str(path))
+                log(report_line(K, facts))
     summary["seconds"] = round(time.perf_counter() - start, 2)
     summary_path = write_json(out_dir / "train-summary.json", summary)
     summary["files"].append(str(summary_path))
     return summary
+
+
+@contextmanager
+def cells_on_dask(address: str | None):
+    """Inside, joblib runs its jobs on the Dask cluster at ``address``; None changes nothing.
+
+    ValueError naming the address if it cannot be reached, or naming the
+    workers with more than one thread: liblinear's dual draws from the
+    process-wide ``rand()`` (see ``grid``), so two fits sharing a process
+    would make the weights depend on scheduling.
+    """
+    if address is None:
+        yield
+        return
+    with connect(address) as client:
+        threaded = {worker: n for worker, n in client.nthreads().items() if n > 1}
+        if threaded:
+            raise ValueError(f"the Dask workers of {address} must have one thread each "
+                             f"(`dask worker {address} --nthreads 1 --nworkers N`); "
+                             f"these have more: {threaded}")
+        with parallel_config(backend="dask", client=client):
+            yield
 
 
 def load_training_set(shards_dir: Path, options: TrainOptions) -> TrainingSet:
@@ -366,7 +399,8 @@ def main(argv=None) -> int:
     parser.add_argument("--max-rows-per-cell", type=int, default=20000,
                         help="deterministic sample of at most this many rows per cell")
     parser.add_argument("--target", default="figure_ground", help="labels/<target> of the shards")
-    parser.add_argument("--n-jobs", type=int, default=-1, help="worker processes (-1: all cores)")
+    parser.add_argument("--n-jobs", type=int, default=-1,
+                        help="worker processes (-1: all cores; ignored with --scheduler)")
     parser.add_argument("--seed", type=int, default=0,
                         help="of the held-out split and the row samples")
     parser.add_argument("--search-cells", type=int, default=9,
@@ -377,11 +411,15 @@ def main(argv=None) -> int:
     parser.add_argument("--blocks", nargs="+", default=None,
                         help="train on these blocks of the shards' layer spec (xy is kept); "
                         "default: all")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="a Dask scheduler (tcp://host:8786) to fit the cells on; its "
+                        "workers must read --shards at the same path (default: local processes)")
     args = parser.parse_args(argv)
     options = TrainOptions(tuple(args.K), args.category_mode, tuple(args.C_grid), args.holdout,
                            args.max_rows_per_cell, args.target, args.n_jobs, args.seed,
                            args.search_cells, args.min_rows_per_cell, args.solver,
-                           blocks=tuple(args.blocks) if args.blocks else None)
+                           blocks=tuple(args.blocks) if args.blocks else None,
+                           scheduler=args.scheduler)
     summary = train_grids(args.shards, args.out, options)
     for path in summary["files"]:
         print(f"wrote {path}")

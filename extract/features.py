@@ -21,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 from hypercolumns.extract.box_sampling import image_rng, sample_training_boxes, stratified_locations
+from hypercolumns.extract.candidate_features import candidate_inputs, degraded_candidate
 from hypercolumns.extract.cnn import FrozenCNN
 from hypercolumns.extract.hypercolumn import HEATMAP_SIZE, sample_hypercolumns
 from hypercolumns.extract.layer_spec import LayerSpec
@@ -100,19 +101,32 @@ def figure_ground_rows(record, instance, expanded_box: np.ndarray, rng: np.rando
 
 
 def prepare_batch(jobs, records, images: ImageCache, cnn: FrozenCNN, config: dict,
-                  box_rows=figure_ground_rows):
-    """Crops, each box's locations and labels, and the expanded boxes of a batch (CPU work)."""
-    crops, locations, labels, expanded = [], [], [], []
+                  box_rows=figure_ground_rows, candidates: bool = False):
+    """Crops, each box's locations and labels, the expanded boxes, and candidate inputs (CPU work).
+
+    With ``candidates`` (a spec with System 1's blocks) each box gets a
+    stand-in region candidate, its instance's mask degraded
+    (:func:`candidate_features.degraded_candidate`), drawn from the box's
+    generator after its locations so that these stay those of a spec without
+    candidate blocks; the last item is then :func:`candidate_features.candidate_inputs`
+    of the batch, else an empty dict.
+    """
+    crops, locations, labels, expanded, masks = [], [], [], [], []
     for job in jobs:
         record = records[job.record]
+        instance = record.instances[job.instance]
         box_expanded = cnn.expand(job.box[None])[0]
         crops.append(cnn.crops(images.get(job.record), box_expanded[None]))
         rng = image_rng(config["seed"], f"{record.image_id}:{job.box.tobytes().hex()}")
-        where, box_labels = box_rows(record, record.instances[job.instance], box_expanded, rng, config)
+        where, box_labels = box_rows(record, instance, box_expanded, rng, config)
+        if candidates:
+            masks.append(degraded_candidate(instance.mask, rng))
         locations.append(where)
         labels.append(box_labels)
         expanded.append(box_expanded)
-    return torch.cat(crops), locations, labels, np.stack(expanded)
+    expanded = np.stack(expanded)
+    inputs = candidate_inputs(masks, expanded) if candidates else {}
+    return torch.cat(crops), locations, labels, expanded, inputs
 
 
 def sample_batch(outputs: dict, spec: LayerSpec, network: str, locations: list, device) -> list:
@@ -134,13 +148,15 @@ def extract_shard(jobs, records, cnn: FrozenCNN, spec: LayerSpec, config: dict,
     batches = [jobs[i:i + batch_size] for i in range(0, len(jobs), batch_size)]
     features, locations, labels, expanded = [], [], [], []
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(prepare_batch, batches[0], records, images, cnn, config, box_rows)
+        pending = pool.submit(prepare_batch, batches[0], records, images, cnn, config, box_rows,
+                              spec.needs_candidates)
         for index in range(len(batches)):
-            crops, where, box_labels, boxes_expanded = pending.result()
+            crops, where, box_labels, boxes_expanded, candidates = pending.result()
             if index + 1 < len(batches):
                 pending = pool.submit(prepare_batch, batches[index + 1], records, images, cnn,
-                                      config, box_rows)
+                                      config, box_rows, spec.needs_candidates)
             outputs = cnn.forward(crops, layers)
+            outputs.update({name: tensor.to(cnn.device) for name, tensor in candidates.items()})
             features += sample_batch(outputs, spec, cnn.name, where, cnn.device)
             locations += where
             labels += box_labels
@@ -162,10 +178,15 @@ def extract_shard(jobs, records, cnn: FrozenCNN, spec: LayerSpec, config: dict,
 
 def run_features(records: list, out: Path, cnn: FrozenCNN, spec: LayerSpec, config: dict,
                  boxes_per_shard: int = 128, batch_size: int = 16, show_progress: bool = True,
-                 box_rows=figure_ground_rows) -> dict:
+                 box_rows=figure_ground_rows, scheduler: str | None = None,
+                 worker_device: str | None = None) -> dict:
     """Write every shard not already complete; returns a summary dict (counts read from the shards).
 
     ``box_rows`` gives each box's locations and labels (:func:`figure_ground_rows`).
+    With ``scheduler`` (a Dask scheduler's address) the missing shards are
+    written by that cluster's workers, one task each, on ``worker_device``
+    (default: each worker's own), see :mod:`~hypercolumns.extract.distributed`;
+    without it, here, one after the other.  The shards are the same either way.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -187,15 +208,15 @@ def run_features(records: list, out: Path, cnn: FrozenCNN, spec: LayerSpec, conf
             check_shard_boxes(path, hashes[index])
         else:
             todo.append((index, chunk))
-    images = ImageCache(records)
-    start, crops_done = time.perf_counter(), 0
-    with tqdm(total=sum(len(c) for _, c in todo), unit="crop", disable=not show_progress,
-              desc="features") as progress:
-        for index, chunk in todo:
-            rows, boxes = extract_shard(chunk, records, cnn, spec, config, batch_size, images,
-                                        progress, box_rows)
-            write_shard(shard_path(out, index), config, rows, boxes, hashes[index])
-            crops_done += len(chunk)
+    start, crops_done = time.perf_counter(), sum(len(chunk) for _, chunk in todo)
+    if scheduler and todo:
+        from hypercolumns.extract.distributed import write_shards_on_dask
+
+        write_shards_on_dask(scheduler, todo, records, hashes, out, cnn, spec, config, batch_size,
+                             box_rows, worker_device, show_progress)
+    else:
+        _write_shards_here(todo, records, hashes, out, cnn, spec, config, batch_size, box_rows,
+                           show_progress)
     seconds = time.perf_counter() - start
     paths = [shard_path(out, i) for i in range(len(chunks))]
     return {
@@ -204,6 +225,18 @@ def run_features(records: list, out: Path, cnn: FrozenCNN, spec: LayerSpec, conf
         "bytes": sum(p.stat().st_size for p in paths), "seconds": seconds,
         "crops_per_s": crops_done / seconds if crops_done else 0.0, "out": str(out),
     }
+
+
+def _write_shards_here(todo, records, hashes, out, cnn, spec, config, batch_size, box_rows,
+                       show_progress) -> None:
+    """The shards of ``todo`` (index, boxes) in this process, one after the other."""
+    images = ImageCache(records)
+    with tqdm(total=sum(len(chunk) for _, chunk in todo), unit="crop", disable=not show_progress,
+              desc="features") as progress:
+        for index, chunk in todo:
+            rows, boxes = extract_shard(chunk, records, cnn, spec, config, batch_size, images,
+                                        progress, box_rows)
+            write_shard(shard_path(out, index), config, rows, boxes, hashes[index])
 
 
 def _row_count(path: Path) -> int:
@@ -227,22 +260,33 @@ def main(argv=None) -> int:
     parser.add_argument("--boxes-per-shard", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--limit-images", type=int, default=None, help="first N training images only")
-    parser.add_argument("--device", default=None)
+    parser.add_argument("--device", default=None,
+                        help="default: CUDA when available (with --scheduler: on each worker)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="a Dask scheduler (tcp://host:8786) whose workers write the shards; "
+                        "they must see --data-root and --out at the same paths")
     args = parser.parse_args(argv)
 
     from hypercolumns.data.datasets import load_training_records
 
-    records = load_training_records(args.data_root)
+    if args.scheduler:  # an unreachable address should fail now, not after loading the data
+        from hypercolumns.extract.distributed import connect
+        connect(args.scheduler).close()
+    records = load_training_records(args.data_root.absolute())
     if args.limit_images:
         records = records[:args.limit_images]
-    cnn = FrozenCNN(resolve_weights(args.weights), args.padding, args.device)
+    # with a scheduler this CNN only describes the config: the workers build their own
+    cnn = FrozenCNN(resolve_weights(args.weights), args.padding,
+                    "cpu" if args.scheduler else args.device)
     spec = LayerSpec.parse(args.layers).resolve(cnn.network)
     config = feature_config(cnn, spec, rows_per_cell=args.rows_per_cell, seed=args.seed,
                             boxes_per_instance=args.boxes_per_instance, min_iou=args.min_iou)
-    summary = run_features(records, args.out, cnn, spec, config, args.boxes_per_shard, args.batch_size)
+    summary = run_features(records, args.out, cnn, spec, config, args.boxes_per_shard,
+                           args.batch_size, scheduler=args.scheduler, worker_device=args.device)
+    where = f"the Dask cluster at {args.scheduler}" if args.scheduler else cnn.device
     print(f"features: {summary['boxes']} boxes, {summary['rows']} rows, "
           f"{summary['bytes'] / 1e6:.1f} MB, {summary['seconds']:.1f} s, "
           f"{summary['crops_per_s']:.2f} crops/s ({summary['shards_written']} of "
-          f"{summary['shards']} shards written) on {cnn.device}")
+          f"{summary['shards']} shards written) on {where}")
     print(f"wrote {summary['out']}/shard-*.h5")
     return 0

@@ -52,6 +52,16 @@ times (2), score every negative, add those not yet used whose decision value
 is > -1 (inside the margin or on the wrong side: their hinge loss is non-zero)
 and retrain; stop early when a round adds none.
 
+Combining with the detector (:meth:`RegionRescorer.fit_combiner`): the
+detector's score carries what the box classifier saw, which the region SVM
+alone throws away.  A two-feature logistic regression, ``P(IoU > 0.7) =
+sigmoid(a * logit(detection score) + b * SVM margin + c)``, is fitted on the
+training regions with *cross-fitted* margins (the SVMs refitted on each half
+of the training images score the other half), so that it weighs the margins
+as they behave on unseen images; :meth:`RegionRescorer.score` gives that
+probability.  This stacking is ours (SDS's region classifier was itself the
+detector); README, Deviations.
+
 Categories: a class with positives and negatives among the training rows gets
 its own SVM; the class-agnostic SVM (``__all__``, trained the same way on all
 rows) scores every other category (unseen, or one-class in training), and every
@@ -291,6 +301,44 @@ class RegionRescorer:
             scores[rows] = z[rows] @ self.coef_[name] + self.intercept_[name]
         return scores
 
+    def fit_combiner(self, descriptors: np.ndarray, categories, ious: np.ndarray,
+                     detection_scores: np.ndarray, groups: np.ndarray,
+                     folds: int = 2) -> "RegionRescorer":
+        """Fit ``combiner_ = (a, b, c)`` of ``sigmoid(a * logit(det) + b * margin + c)``.
+
+        Margins are cross-fitted: ``groups (N,)`` (image ids) are dealt into
+        ``folds`` folds; the SVMs fitted (with this rescorer's parameters) on
+        the other folds score each fold.  Call after :meth:`fit`.
+        """
+        from sklearn.linear_model import LogisticRegression
+
+        descriptors, categories = _checked_rows(descriptors, categories)
+        groups = np.asarray(groups)
+        _, group_index = np.unique(groups, return_inverse=True)
+        fold_of = group_index % folds
+        margins = np.zeros(len(descriptors))
+        for fold in range(folds):
+            held = fold_of == fold
+            partial = RegionRescorer(**self.params()).fit(descriptors[~held], categories[~held],
+                                                          np.asarray(ious)[~held])
+            margins[held] = partial.decision_function(descriptors[held], categories[held])
+        labels = rescoring_labels(ious, self.positive_iou, self.negative_iou)
+        labelled = labels != IGNORED
+        features = np.c_[detection_logit(detection_scores), margins]
+        model = LogisticRegression().fit(features[labelled], labels[labelled])
+        self.combiner_ = (float(model.coef_[0, 0]), float(model.coef_[0, 1]),
+                          float(model.intercept_[0]))
+        self.cross_fitted_margins_ = margins
+        return self
+
+    def score(self, descriptors: np.ndarray, categories, detection_scores: np.ndarray) -> np.ndarray:
+        """``P(IoU > positive_iou)`` of each region from its SVM margin and detection score, (N,)."""
+        if getattr(self, "combiner_", None) is None:
+            raise ValueError("this RegionRescorer has no combiner; call fit_combiner(...) first")
+        a, b, c = self.combiner_
+        margins = self.decision_function(descriptors, categories)
+        return 1.0 / (1.0 + np.exp(-(a * detection_logit(detection_scores) + b * margins + c)))
+
     def save(self, path) -> Path:
         """Write to HDF5 (schema ``hypercolumns.rescorer/1``), atomically; returns the path."""
         return save_rescorer(self, path)
@@ -299,6 +347,15 @@ class RegionRescorer:
     def load(cls, path, expected_config: dict | None = None) -> "RegionRescorer":
         """Read a rescorer file (see :func:`load_rescorer`)."""
         return load_rescorer(path, expected_config)
+
+
+def detection_logit(scores, eps: float = 1e-4) -> np.ndarray:
+    """``log(s / (1 - s))`` of detection scores in [0, 1] (clipped to [eps, 1 - eps])."""
+    scores = np.asarray(scores, np.float64)
+    if scores.ndim != 1 or ((scores < 0) | (scores > 1)).any():
+        raise ValueError("detection scores must be a 1-D array of probabilities in [0, 1]")
+    scores = np.clip(scores, eps, 1 - eps)
+    return np.log(scores / (1 - scores))
 
 
 def _checked_rows(descriptors, categories) -> tuple[np.ndarray, np.ndarray]:
@@ -323,7 +380,8 @@ def save_rescorer(rescorer: RegionRescorer, path) -> Path:
     Root attributes: ``schema``, ``params`` (JSON), ``feature_config`` (JSON),
     ``feature_config_hash``, ``categories`` (JSON), ``info`` (JSON).  Datasets:
     ``standardization/mean``, ``standardization/scale`` (2D,) float64;
-    ``svms/<category>/coef`` (2D,) float64 with attribute ``intercept``.
+    ``svms/<category>/coef`` (2D,) float64 with attribute ``intercept``;
+    ``combiner`` (JSON ``[a, b, c]`` or ``null``, see :meth:`RegionRescorer.fit_combiner`).
     """
     path = Path(path)
     if not hasattr(rescorer, "coef_"):
@@ -340,6 +398,7 @@ def save_rescorer(rescorer: RegionRescorer, path) -> Path:
         f.attrs["feature_config_hash"] = str(rescorer.feature_config_.get("config_hash", ""))
         f.attrs["categories"] = json.dumps(list(rescorer.coef_))
         f.attrs["info"] = json.dumps(_info_for_file(rescorer.info_), default=json_default)
+        f.attrs["combiner"] = json.dumps(getattr(rescorer, "combiner_", None))
         f.create_dataset("standardization/mean", data=rescorer.mean_)
         f.create_dataset("standardization/scale", data=rescorer.scale_)
         for name, coef in rescorer.coef_.items():
@@ -373,6 +432,8 @@ def load_rescorer(path, expected_config: dict | None = None) -> RegionRescorer:
         rescorer.intercept_ = {name: float(f[f"svms/{name}"].attrs["intercept"]) for name in names}
         rescorer.feature_config_ = stored
         rescorer.info_ = json.loads(attr_text(f.attrs["info"]))
+        combiner = json.loads(attr_text(f.attrs["combiner"])) if "combiner" in f.attrs else None
+        rescorer.combiner_ = tuple(combiner) if combiner else None
     return rescorer
 
 

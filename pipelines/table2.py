@@ -6,12 +6,14 @@ removed, scored above ``--pool-threshold`` and overlapping every kept box by
 < 0.7, then NMS at 0.7; sizes printed per class), every pool box is segmented
 by a grid (``segment_systems``, detection scores kept), and three rows are
 scored on the val images: *Only global* and *Hyp* (their grids' masks, the
-detector's scores) and *Hyp + rescoring* (each region rescored by a linear
-SVM on region descriptors, trained on the training images' pools, then
-region NMS at mask IoU 0.3).  Columns: AP^r at 0.5 / 0.7 (official rule),
-mean IU of the semantic segmentation made by pasting the regions (score above
-a threshold: 0.5 for detection scores, 0 for SVM margins), and pool sizes;
-the paper's Table 2 (O-Net rows) beside.
+detector's scores) and *Hyp + rescoring* (linear SVMs on region descriptors,
+trained on the training images' pools, combined with the detection score
+into ``P(IoU > 0.7)`` (:meth:`RegionRescorer.fit_combiner`), then region NMS
+at mask IoU 0.3).  Columns: AP^r at 0.5 / 0.7 (official rule), mean IU of
+the semantic segmentation made by pasting the regions whose score is above a
+threshold chosen on the training images' pools (one for detection scores,
+one for rescored probabilities), and pool sizes; the paper's Table 2 (O-Net
+rows) beside.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from hypercolumns.pipelines.evaluation import (System, dump, load_systems, print
 from hypercolumns.pipelines.oracle import coco_annotations
 from hypercolumns.pipelines.region_descriptor import region_descriptors, region_feature_config
 from hypercolumns.pipelines.region_nms import region_nms
-from hypercolumns.pipelines.rescoring import RegionRescorer, load_rescorer
+from hypercolumns.pipelines.rescoring import RegionRescorer, detection_logit
 from hypercolumns.pipelines.segment import write_json_atomic
 from hypercolumns.pipelines.semantic import ground_truth_labels, predicted_labels, semantic_mean_iu
 from hypercolumns.pipelines.superpixels import SuperpixelSettings
@@ -39,9 +41,8 @@ from hypercolumns.pipelines.synthetic_detections import synthetic_detections
 
 PAPER = {"Only global": ("O-Net, only fc7", 52.6, 22.4), "Hyp": ("O-Net, Hyp", 56.5, 37.0),
          "Hyp + rescoring": ("O-Net, Hyp + rescoring", 60.0, 40.4)}
-COLUMNS = ["system", "APr@0.5", "APr@0.7", "mean IU", "pool", "paper row", "paper APr@0.5",
+COLUMNS = ["system", "APr@0.5", "APr@0.7", "mean IU", "paste threshold", "pool", "paper row", "paper APr@0.5",
            "paper APr@0.7"]
-PASTE_THRESHOLD = {"detection": 0.5, "svm": 0.0}
 
 
 def voc_records(records: list) -> list:
@@ -122,23 +123,73 @@ def mean_iu_of(records: list, coco: dict, results: list, threshold: float) -> fl
     return semantic_mean_iu(pairs)["mean_iu"]
 
 
-def train_rescorer(path: Path, engines, hyp: System, records, data_root, seed, pool_threshold):
-    """Fit (or load, when made by the same network) the rescoring SVM on the training pools."""
+PASTE_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def training_regions(path: Path, engines, hyp: System, records, data_root, seed: int,
+                     pool_threshold: float) -> dict:
+    """Hyp's regions on the training pools with their descriptors and IoUs, cached in ``path``.
+
+    The cache (JSON) is reused only when made from the same model, descriptor
+    config, images, seed and pool threshold.
+    """
+    import json
+
     cnn = engines.cnn_of(hyp.model_path)
-    config = region_feature_config(cnn)
+    key = {"model": str(hyp.model_path), "model_mtime": Path(hyp.model_path).stat().st_mtime,
+           "descriptor_config_hash": region_feature_config(cnn)["config_hash"], "seed": seed,
+           "pool_threshold": pool_threshold, "images": [str(r.image_id) for r in records]}
     if path.is_file():
-        return load_rescorer(path, expected_config=config)
+        cached = json.loads(path.read_text())
+        if cached["key"] == key:
+            return {**cached, "descriptors": np.asarray(cached["descriptors"], np.float32),
+                    "ious": np.asarray(cached["ious"])}
     coco = coco_annotations(records, data_root)
     detections, _ = pool_detections(records, coco, seed, pool_threshold)
     results = segment_systems([hyp], records, coco, detections, data_root, engines,
                               score="detection")[hyp.name]
-    descriptors = describe_regions(cnn, coco, data_root, results)
+    regions = {"key": key, "coco": coco, "results": results,
+               "descriptors": describe_regions(cnn, coco, data_root, results),
+               "ious": best_ious(coco, results)}
+    write_json_atomic({**regions, "descriptors": regions["descriptors"].tolist(),
+                       "ious": regions["ious"].tolist()}, path)
+    return regions
+
+
+def train_rescorer(regions: dict, path: Path, config: dict) -> RegionRescorer:
+    """The SVMs on every training region, then the combiner with the detector's score."""
+    results = regions["results"]
     categories = [r["category_id"] for r in results]
-    rescorer = RegionRescorer().fit(descriptors, categories, best_ious(coco, results),
+    scores = np.array([r["score"] for r in results])
+    rescorer = RegionRescorer().fit(regions["descriptors"], categories, regions["ious"],
                                     feature_config=config)
+    rescorer.fit_combiner(regions["descriptors"], categories, regions["ious"], scores,
+                          groups=[r["image_id"] for r in results])
     rescorer.save(path)
-    print(f"rescoring SVM trained on {len(results)} training regions -> {path}")
+    a, b, c = rescorer.combiner_
+    print(f"rescoring SVMs trained on {len(results)} training regions; combiner "
+          f"sigmoid({a:.2f} * logit(detection) + {b:.2f} * margin + {c:.2f}) -> {path}")
     return rescorer
+
+
+def choose_paste_threshold(records: list, coco: dict, results: list) -> tuple[float, float]:
+    """The threshold of :data:`PASTE_THRESHOLDS` with the best mean IU on training regions."""
+    ious = [mean_iu_of(records, coco, results, t) for t in PASTE_THRESHOLDS]
+    best = int(np.argmax(ious))
+    return PASTE_THRESHOLDS[best], ious[best]
+
+
+def paste_thresholds(regions: dict, records: list, rescorer: RegionRescorer) -> dict:
+    """Per score kind, the paste threshold chosen on the training images (cross-fitted scores)."""
+    results = regions["results"]
+    a, b, c = rescorer.combiner_
+    logits = a * detection_logit([r["score"] for r in results]) + b * rescorer.cross_fitted_margins_ + c
+    rescored = rescore(results, 1.0 / (1.0 + np.exp(-logits)))
+    chosen = {"detection": choose_paste_threshold(records, regions["coco"], results),
+              "rescored": choose_paste_threshold(records, regions["coco"], rescored)}
+    print("paste thresholds chosen on the training images (mean IU there): " +
+          ", ".join(f"{kind} {t:g} ({iu:.1f})" for kind, (t, iu) in chosen.items()))
+    return {kind: t for kind, (t, _) in chosen.items()}
 
 
 def main(argv=None) -> int:
@@ -150,8 +201,9 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=Path("results/table2"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pool-threshold", type=float, default=0.3)
-    parser.add_argument("--train-images", type=int, default=30,
-                        help="training images whose pools train the rescoring SVM")
+    parser.add_argument("--train-images", type=int, default=None,
+                        help="first N training images whose pools train the rescoring SVM "
+                        "(default: all with VOC classes)")
     args = parser.parse_args(argv)
 
     from hypercolumns.data.datasets import load_training_records, load_val_records
@@ -162,27 +214,31 @@ def main(argv=None) -> int:
     engines = load_systems(systems)
     args.work.mkdir(parents=True, exist_ok=True)
     train = voc_records(load_training_records(args.data_root))[:args.train_images]
-    rescorer = train_rescorer(args.work / "rescorer.h5", engines, hyp, train, args.data_root,
-                              args.seed, args.pool_threshold)
+    regions = training_regions(args.work / "train-regions.json", engines, hyp, train, args.data_root,
+                               args.seed, args.pool_threshold)
+    cnn = engines.cnn_of(hyp.model_path)
+    rescorer = train_rescorer(regions, args.work / "rescorer.h5", region_feature_config(cnn))
+    thresholds = paste_thresholds(regions, train, rescorer)
     val = voc_records(load_val_records(args.data_root))
     coco = coco_annotations(val, args.data_root)
     annotations = write_json_atomic(coco, args.out / "val_annotations.json")
     detections, sizes = pool_detections(val, coco, args.seed, args.pool_threshold)
     results = segment_systems(systems, val, coco, detections, args.data_root, engines, score="detection")
-    cnn = engines.cnn_of(hyp.model_path)
-    svm_scores = rescorer.decision_function(describe_regions(cnn, coco, args.data_root, results["Hyp"]),
-                                            [r["category_id"] for r in results["Hyp"]])
-    results["Hyp + rescoring"] = rescore(results["Hyp"], svm_scores)
+    probabilities = rescorer.score(describe_regions(cnn, coco, args.data_root, results["Hyp"]),
+                                   [r["category_id"] for r in results["Hyp"]],
+                                   np.array([r["score"] for r in results["Hyp"]]))
+    results["Hyp + rescoring"] = rescore(results["Hyp"], probabilities)
     pool = sum(s["after"] for s in sizes.values())
     rows = []
     for name, entries in results.items():
         path = write_json_atomic(entries, args.out / "results" / f"{name.replace(' ', '_')}.json")
         summary = evaluate_coco(annotations, path)
-        kind = "svm" if name.endswith("rescoring") else "detection"
+        kind = "rescored" if name.endswith("rescoring") else "detection"
         paper_row, paper_05, paper_07 = PAPER[name]
         rows.append({"system": name, "APr@0.5": summary["APr@0.5"], "APr@0.7": summary["APr@0.7"],
-                     "mean IU": mean_iu_of(val, coco, entries, PASTE_THRESHOLD[kind]),
-                     "pool": len(entries) if kind == "svm" else pool, "paper row": paper_row,
+                     "mean IU": mean_iu_of(val, coco, entries, thresholds[kind]),
+                     "paste threshold": thresholds[kind],
+                     "pool": len(entries) if kind == "rescored" else pool, "paper row": paper_row,
                      "paper APr@0.5": paper_05, "paper APr@0.7": paper_07})
     print("pool sizes per class (detections after the detector's NMS -> expanded pool): " +
           ", ".join(f"{c} {s['before']}->{s['after']}" for c, s in sorted(sizes.items())))

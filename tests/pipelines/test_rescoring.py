@@ -9,8 +9,9 @@ from sklearn.svm import LinearSVC
 from hypercolumns.extract.crop import preprocess
 from hypercolumns.pipelines.region_descriptor import (region_and_box_crops, region_descriptors,
                                                       region_feature_config, region_rgb, warp_mask)
-from hypercolumns.pipelines.rescoring import (RegionRescorer, fit_svm, load_rescorer,
-                                              mine_hard_negatives, rescoring_labels, svm_options)
+from hypercolumns.pipelines.rescoring import (RegionRescorer, detection_logit, fit_svm,
+                                              load_rescorer, mine_hard_negatives, rescoring_labels,
+                                              svm_options)
 
 
 @pytest.fixture(scope="module")
@@ -191,3 +192,40 @@ def test_save_load_round_trip_and_config_refusal(tmp_path, cnn):
         load_rescorer(tmp_path / "missing.h5")
     with pytest.raises(ValueError, match="not fitted"):
         RegionRescorer().decision_function(X, names)
+
+
+# --------------------------------------------------------------------- combiner
+
+def test_detection_logit_by_hand_and_refusal():
+    np.testing.assert_allclose(detection_logit([0.5, 0.8, 1.0]),
+                               [0.0, np.log(4.0), np.log((1 - 1e-4) / 1e-4)])
+    with pytest.raises(ValueError, match="probabilities"):
+        detection_logit([1.5])
+
+
+def test_combiner_uses_margins_of_svms_that_never_saw_the_image(tmp_path):
+    rng = np.random.default_rng(7)
+    X, names, ious = separable(rng, n_pos=40, n_neg=80)
+    images = np.arange(len(X)) % 10            # ten "images"; folds by image id
+    detection = np.clip(np.where(ious > 0.7, 0.7, 0.3) + rng.normal(0, 0.15, len(X)), 0.01, 0.99)
+    rescorer = RegionRescorer(C=1e-2, initial_negatives=40).fit(X, names, ious)
+    rescorer.fit_combiner(X, names, ious, detection, groups=images)
+    held = images % 2 == 1                     # np.unique order: image k is in fold k % 2
+    other_half = RegionRescorer(C=1e-2, initial_negatives=40).fit(X[~held], names[~held], ious[~held])
+    np.testing.assert_allclose(rescorer.cross_fitted_margins_[held],
+                               other_half.decision_function(X[held], names[held]))
+    # the combiner is the logistic regression of the labels on (logit(det), margin)
+    from sklearn.linear_model import LogisticRegression
+    labelled = rescoring_labels(ious) != -1
+    features = np.c_[detection_logit(detection), rescorer.cross_fitted_margins_]
+    reference = LogisticRegression().fit(features[labelled], ious[labelled] > 0.7)
+    np.testing.assert_allclose(rescorer.combiner_[:2], reference.coef_[0], rtol=1e-6)
+    a, b, c = rescorer.combiner_
+    assert a > 0 and b > 0                     # both cues raise the probability
+    expected = 1 / (1 + np.exp(-(a * detection_logit(detection)
+                                 + b * rescorer.decision_function(X, names) + c)))
+    np.testing.assert_allclose(rescorer.score(X, names, detection), expected)
+    loaded = RegionRescorer.load(rescorer.save(tmp_path / "combined.h5"))
+    np.testing.assert_allclose(loaded.score(X, names, detection), expected)
+    with pytest.raises(ValueError, match="fit_combiner"):
+        RegionRescorer(C=1e-2).fit(X, names, ious).score(X, names, detection)

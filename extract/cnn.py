@@ -79,3 +79,11 @@ class FrozenCNN:
         """
         batch = crops.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
         return self.network(batch, layers)
+
+    def box_outputs(self, image: np.ndarray, expanded_boxes: np.ndarray, layers: list[str]) -> dict:
+        """Layer outputs of each box's warped crop: ``forward(crops(image, expanded_boxes), layers)``.
+
+        The per-box path; :class:`hypercolumns.extract.shared_features.SharedImageCNN`
+        has the same method on one whole-image forward, so callers can hold either.
+        """
+        return self.forward(self.crops(image, expanded_boxes), layers)

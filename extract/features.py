@@ -25,6 +25,7 @@ from hypercolumns.extract.candidate_features import candidate_inputs, degraded_c
 from hypercolumns.extract.cnn import FrozenCNN
 from hypercolumns.extract.hypercolumn import HEATMAP_SIZE, sample_hypercolumns
 from hypercolumns.extract.layer_spec import LayerSpec
+from hypercolumns.extract.shared_features import SharedImageCNN
 from hypercolumns.extract.shards import (boxes_hash, check_shard, check_shard_boxes, shard_path,
                                          write_shard)
 from hypercolumns.extract.targets import figure_ground_target
@@ -46,8 +47,9 @@ class BoxJob:
 def feature_config(cnn: FrozenCNN, spec: LayerSpec, *, rows_per_cell=1, sample_grid=10,
                    seed=0, boxes_per_instance=4, min_iou=0.7,
                    targets=("figure_ground",)) -> dict:
-    """The config every shard records (keys of ``shards.CONFIG_KEYS``)."""
+    """The config every shard records (keys of ``shards.CONFIG_KEYS``, and ``feature_source``)."""
     return {
+        "feature_source": getattr(cnn, "feature_source", "per-box"),
         "network": cnn.name, "weights_sha256": cnn.weights.sha256, "layer_spec": str(spec),
         "blocks": [
             {"name": b.name, "n": b.n, "kind": b.kind, "offset": b.offset, "size": b.size,
@@ -112,11 +114,13 @@ def prepare_batch(jobs, records, images: ImageCache, cnn: FrozenCNN, config: dic
     of the batch, else an empty dict.
     """
     crops, locations, labels, expanded, masks = [], [], [], [], []
+    shared = getattr(cnn, "feature_source", "per-box") != "per-box"  # one forward per image
     for job in jobs:
         record = records[job.record]
         instance = record.instances[job.instance]
         box_expanded = cnn.expand(job.box[None])[0]
-        crops.append(cnn.crops(images.get(job.record), box_expanded[None]))
+        if not shared:
+            crops.append(cnn.crops(images.get(job.record), box_expanded[None]))
         rng = image_rng(config["seed"], f"{record.image_id}:{job.box.tobytes().hex()}")
         where, box_labels = box_rows(record, instance, box_expanded, rng, config)
         if candidates:
@@ -126,7 +130,7 @@ def prepare_batch(jobs, records, images: ImageCache, cnn: FrozenCNN, config: dic
         expanded.append(box_expanded)
     expanded = np.stack(expanded)
     inputs = candidate_inputs(masks, expanded) if candidates else {}
-    return torch.cat(crops), locations, labels, expanded, inputs
+    return (torch.cat(crops) if crops else None), locations, labels, expanded, inputs
 
 
 def sample_batch(outputs: dict, spec: LayerSpec, network: str, locations: list, device) -> list:
@@ -138,6 +142,14 @@ def sample_batch(outputs: dict, spec: LayerSpec, network: str, locations: list, 
     return [sample_hypercolumns({k: v[i:i + 1] for k, v in outputs.items()}, spec, network,
                                 torch.from_numpy(where)[None].to(device))[0]
             .to(torch.float16).cpu().numpy() for i, where in enumerate(locations)]
+
+
+def image_grouped_outputs(cnn, jobs, images: ImageCache, expanded: np.ndarray, layers) -> dict:
+    """Layer outputs of a batch from ``cnn.box_outputs``, one call per run of boxes of one image."""
+    starts = [0] + [i for i in range(1, len(jobs)) if jobs[i].record != jobs[i - 1].record]
+    parts = [cnn.box_outputs(images.get(jobs[a].record), expanded[a:b], layers)
+             for a, b in zip(starts, starts[1:] + [len(jobs)])]
+    return {name: torch.cat([part[name] for part in parts]) for name in parts[0]}
 
 
 def extract_shard(jobs, records, cnn: FrozenCNN, spec: LayerSpec, config: dict,
@@ -155,7 +167,8 @@ def extract_shard(jobs, records, cnn: FrozenCNN, spec: LayerSpec, config: dict,
             if index + 1 < len(batches):
                 pending = pool.submit(prepare_batch, batches[index + 1], records, images, cnn,
                                       config, box_rows, spec.needs_candidates)
-            outputs = cnn.forward(crops, layers)
+            outputs = (cnn.forward(crops, layers) if crops is not None else
+                       image_grouped_outputs(cnn, batches[index], images, boxes_expanded, layers))
             outputs.update({name: tensor.to(cnn.device) for name, tensor in candidates.items()})
             features += sample_batch(outputs, spec, cnn.name, where, cnn.device)
             locations += where
@@ -265,10 +278,16 @@ def main(argv=None) -> int:
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="a Dask scheduler (tcp://host:8786) whose workers write the shards; "
                         "they must see --data-root and --out at the same paths")
+    parser.add_argument("--shared-features", type=float, default=None, metavar="SCALE",
+                        help="one CNN forward per image resized to SCALE px (shorter side) and "
+                        "each box's maps by RoIAlign, instead of one forward per box "
+                        "(not the paper's default; see extract/shared_features.py)")
     args = parser.parse_args(argv)
 
     from hypercolumns.data.datasets import load_training_records
 
+    if args.scheduler and args.shared_features:
+        raise ValueError("--shared-features runs in one process; drop --scheduler or it")
     if args.scheduler:  # an unreachable address should fail now, not after loading the data
         from hypercolumns.extract.distributed import connect
         connect(args.scheduler).close()
@@ -278,6 +297,8 @@ def main(argv=None) -> int:
     # with a scheduler this CNN only describes the config: the workers build their own
     cnn = FrozenCNN(resolve_weights(args.weights), args.padding,
                     "cpu" if args.scheduler else args.device)
+    if args.shared_features:
+        cnn = SharedImageCNN(cnn, scale=args.shared_features)
     spec = LayerSpec.parse(args.layers).resolve(cnn.network)
     config = feature_config(cnn, spec, rows_per_cell=args.rows_per_cell, seed=args.seed,
                             boxes_per_instance=args.boxes_per_instance, min_iou=args.min_iou)

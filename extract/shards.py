@@ -23,7 +23,9 @@ shard holds) and every key of the feature config
 (:data:`CONFIG_KEYS`: network, weights_sha256, layer_spec, blocks (JSON with
 offsets and sizes), feature_dim, crop_size, padding, heatmap_size,
 sample_grid, rows_per_cell, seed, targets, boxes_per_instance,
-min_iou) plus ``complete = 1``.
+min_iou), the optional keys of :data:`OPTIONAL_KEYS` where they differ from
+their default (``feature_source``: ``"per-box"`` or ``"shared:..."``, see
+:mod:`~hypercolumns.extract.shared_features`), plus ``complete = 1``.
 
 A shard is written to ``<name>.tmp`` and renamed when complete, so a shard
 on disk under its final name is whole; a leftover ``.tmp`` is a crash and is
@@ -45,12 +47,21 @@ CONFIG_KEYS = (
     "padding", "heatmap_size", "sample_grid", "rows_per_cell", "seed", "targets",
     "boxes_per_instance", "min_iou",
 )
+# Keys added after shards existed: absent means the default, and a default value is
+# left out of the hash, so older shards and models keep their config hash.
+OPTIONAL_KEYS = {"feature_source": "per-box"}
 STRING = h5py.string_dtype()
+
+
+def config_keys(config: dict) -> list[str]:
+    """:data:`CONFIG_KEYS` and the optional keys ``config`` sets to a non-default value."""
+    return list(CONFIG_KEYS) + [key for key, default in OPTIONAL_KEYS.items()
+                                if config.get(key, default) != default]
 
 
 def config_hash(config: dict) -> str:
     """sha256 (first 16 hex digits) of the canonical JSON of the config keys."""
-    canonical = json.dumps({key: config[key] for key in CONFIG_KEYS}, sort_keys=True)
+    canonical = json.dumps({key: config[key] for key in config_keys(config)}, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
@@ -82,7 +93,7 @@ def write_shard(path: Path, config: dict, rows: dict, boxes: dict, boxes_hash: s
         f.attrs["schema"] = SCHEMA
         f.attrs["config_hash"] = config_hash(config)
         f.attrs["boxes_hash"] = boxes_hash
-        for key in CONFIG_KEYS:
+        for key in config_keys(config):
             f.attrs[key] = _attr(config[key])
         n_rows = len(rows["location"])
         f.create_dataset("features", data=np.asarray(rows["features"], np.float16),
@@ -140,13 +151,19 @@ def read_config(path: Path) -> dict:
             elif isinstance(value, np.generic):
                 value = value.item()
             config[key] = value
+        for key, default in OPTIONAL_KEYS.items():
+            value = f.attrs.get(key, default)
+            config[key] = value.decode() if isinstance(value, bytes) else value
         config["config_hash"] = f.attrs["config_hash"]
     return config
 
 
 def config_differences(stored: dict, expected: dict) -> list[str]:
-    return [f"{key}: shard has {stored.get(key)!r}, current config {expected[key]!r}"
-            for key in CONFIG_KEYS if _normal(stored.get(key)) != _normal(expected[key])]
+    keys = list(CONFIG_KEYS) + list(OPTIONAL_KEYS)
+    value = {key: OPTIONAL_KEYS.get(key) for key in keys}
+    return [f"{key}: shard has {stored.get(key, value[key])!r}, current config "
+            f"{expected.get(key, value[key])!r}" for key in keys
+            if _normal(stored.get(key, value[key])) != _normal(expected.get(key, value[key]))]
 
 
 def _normal(value):

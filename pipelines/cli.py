@@ -25,9 +25,12 @@ SUBCOMMANDS = {
     "finetune": ("hypercolumns.pipelines.finetune", "fine-tune CNN and grid together (Hyp+FT)"),
     "eval-keypoints": ("hypercolumns.pipelines.keypoints", "keypoint APK, Hyp vs Only global (Table 3)"),
     "eval-parts": ("hypercolumns.pipelines.parts", "part labelling AP^r_part, Hyp vs Only global (Table 4)"),
+    "compare-shared": ("hypercolumns.pipelines.compare_shared", "per-box vs shared whole-image features: cost and AP^r"),
     "data": ("hypercolumns.data.download", "download VOC2012 + SBD into DATA_ROOT"),
+    "bench": ("hypercolumns.pipelines.bench_suite", "every speed figure in one run, as ratios, to JSON"),
     "bench-features": ("hypercolumns.extract.bench", "bare CNN forward vs whole extraction"),
     "bench-finetune": ("hypercolumns.pipelines.bench_finetune", "seconds per fine-tuning iteration"),
+    "bench-shared": ("hypercolumns.extract.bench_shared", "per-box crops vs one shared whole-image forward, per box"),
     "bench-inference": ("hypercolumns.pipelines.bench", "conv-trick vs explicit inference per box"),
 }
 

@@ -21,6 +21,7 @@ from hypercolumns.data.images import read_image
 from hypercolumns.eval.evaluate import evaluate_coco
 from hypercolumns.eval.masks import box_to_mask, encode_rle, rle_iou
 from hypercolumns.extract.cnn import FrozenCNN
+from hypercolumns.extract.shared_features import feature_cnn
 from hypercolumns.extract.weights import resolve_weights
 from hypercolumns.pipelines.conv_trick import ConvTrickPredictor
 from hypercolumns.pipelines.oracle import coco_annotations, oracle_detections
@@ -45,11 +46,11 @@ class System:
 
 @dataclass
 class Engines:
-    """What the systems need, loaded once: CNNs by weights sha256, grids, box regressors."""
+    """What the systems need, loaded once: CNNs by weights sha256 and feature source, grids, box regressors."""
 
     cnns: dict
-    predictors: dict      # model path -> (ConvTrickPredictor, weights sha256)
-    regressors: dict      # regressor path -> (BoxRegressor, weights sha256 of its features)
+    predictors: dict      # model path -> (ConvTrickPredictor, CNN key "<sha256>|<feature source>")
+    regressors: dict      # regressor path -> (BoxRegressor, CNN key of its features)
 
     def cnn_of(self, model_path):
         return self.cnns[self.predictors[model_path][1]]
@@ -67,18 +68,20 @@ def load_systems(systems: list, weights_spec=None, device=None) -> Engines:
     cnns, predictors, regressors = {}, {}, {}
 
     def cnn_for(config: dict, weights_file):
-        sha = config["weights_sha256"]
-        if sha not in cnns:
+        source = config.get("feature_source", "per-box")
+        key = f"{config['weights_sha256']}|{source}"
+        if key not in cnns:
             weights = resolve_weights(weights_file or weights_spec)
             check_weights_match(config, weights)
-            cnns[sha] = FrozenCNN(weights, padding=config["padding"], device=device)
-        return sha
+            cnns[key] = feature_cnn(FrozenCNN(weights, padding=config["padding"], device=device),
+                                    source)
+        return key
 
     for system in systems:
         if system.model_path and system.model_path not in predictors:
             model = load_grid(system.model_path)
-            sha = cnn_for(model.feature_config, model_weights_file(model, system.model_path))
-            predictors[system.model_path] = (ConvTrickPredictor(model, cnns[sha].name), sha)
+            cnn_key = cnn_for(model.feature_config, model_weights_file(model, system.model_path))
+            predictors[system.model_path] = (ConvTrickPredictor(model, cnns[cnn_key].name), cnn_key)
         if system.box_regressor and system.box_regressor not in regressors:
             regressor = BoxRegressor.load(system.box_regressor)
             regressors[system.box_regressor] = (regressor, cnn_for(regressor.feature_config_, None))
@@ -91,8 +94,8 @@ def refine_boxes(engines: Engines, regressor_path, image, boxes, categories, bat
         return boxes
     from hypercolumns.classifiers.train_bbox import box_descriptors
 
-    regressor, sha = engines.regressors[regressor_path]
-    descriptors = box_descriptors(engines.cnns[sha], image, boxes, regressor.feature_block_, batch_size)
+    regressor, cnn_key = engines.regressors[regressor_path]
+    descriptors = box_descriptors(engines.cnns[cnn_key], image, boxes, regressor.feature_block_, batch_size)
     refined = regressor.transform(descriptors, boxes, categories)
     height, width = image.shape[:2]
     refined[:, [0, 2]] = np.clip(refined[:, [0, 2]], 0, width)
@@ -160,21 +163,21 @@ def segment_systems(systems: list, records: list, coco: dict, detections: list, 
 
 def _heatmaps(image, boxes: dict, categories, systems, engines: Engines, batch_size) -> dict:
     """``{(box regressor, model path): (N, 50, 50)}``: one CNN pass per (box set, CNN)."""
-    wanted: dict = {}   # (box key, sha) -> model paths
+    wanted: dict = {}   # (box key, CNN key) -> model paths
     for system in systems:
         if system.model_path is not None:
-            sha = engines.predictors[system.model_path][1]
-            wanted.setdefault((system.box_regressor, sha), set()).add(system.model_path)
+            cnn_key = engines.predictors[system.model_path][1]
+            wanted.setdefault((system.box_regressor, cnn_key), set()).add(system.model_path)
     heatmaps = {}
-    for (box_key, sha), paths in wanted.items():
-        cnn = engines.cnns[sha]
+    for (box_key, cnn_key), paths in wanted.items():
+        cnn = engines.cnns[cnn_key]
         layers = sorted({layer for path in paths
                          for layer in engines.predictors[path][0].model.spec.network_layers(cnn.name)})
         expanded = cnn.expand(boxes[box_key])
         maps = {path: [] for path in paths}
         for start in range(0, len(expanded), batch_size):
             batch = slice(start, start + batch_size)
-            outputs = cnn.forward(cnn.crops(image, expanded[batch]), layers)
+            outputs = cnn.box_outputs(image, expanded[batch], layers)
             for path in paths:
                 maps[path].append(engines.predictors[path][0](outputs, categories[batch]).cpu().numpy())
         heatmaps.update({(box_key, path): np.concatenate(m) for path, m in maps.items()})

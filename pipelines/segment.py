@@ -35,6 +35,7 @@ from tqdm import tqdm
 from hypercolumns.classifiers.model_file import load_grid
 from hypercolumns.extract.candidate_features import candidate_inputs
 from hypercolumns.extract.cnn import FrozenCNN
+from hypercolumns.extract.shared_features import feature_cnn
 from hypercolumns.extract.weights import resolve_weights
 from hypercolumns.pipelines.conv_trick import ConvTrickPredictor
 from hypercolumns.pipelines.paste import paste_heatmaps
@@ -108,7 +109,8 @@ class Segmenter:
         config = self.model.feature_config
         weights = resolve_weights(weights or model_weights_file(self.model, model_path))
         check_weights_match(config, weights)
-        self.cnn = FrozenCNN(weights, padding=config["padding"], device=device)
+        self.cnn = feature_cnn(FrozenCNN(weights, padding=config["padding"], device=device),
+                               config.get("feature_source", "per-box"))
         if self.cnn.crop_size != config["crop_size"] or self.cnn.name != config["network"]:
             raise ValueError(f"{model_path}: made for {config['network']} at {config['crop_size']} px, "
                              f"the weights are {self.cnn.name} at {self.cnn.crop_size} px")
@@ -120,7 +122,7 @@ class Segmenter:
 
     def layer_outputs(self, image: np.ndarray, expanded_boxes: np.ndarray) -> dict:
         """The CNN's maps for the boxes (for callers that run several models on them)."""
-        return self.cnn.forward(self.cnn.crops(image, expanded_boxes), self.layers)
+        return self.cnn.box_outputs(image, expanded_boxes, self.layers)
 
     @property
     def needs_candidates(self) -> bool:

@@ -192,3 +192,33 @@ def test_a_rerun_planning_other_boxes_is_refused(tmp_path, tiny_cnn):
     (folder / "shard-00007.h5").write_bytes(b"")          # a shard no plan of this run makes
     with pytest.raises(ValueError, match="beyond"):
         run(records[1:2], folder, cnn, spec, config)
+
+
+def test_shared_mode_rows_are_the_shared_maps_sampled_and_the_mode_is_recorded(tmp_path, tiny_cnn):
+    from hypercolumns.extract.hypercolumn import sample_hypercolumns
+    from hypercolumns.extract.shared_features import SharedImageCNN
+
+    cnn, spec = tiny_cnn
+    shared = SharedImageCNN(cnn, scale=96)
+    records = synthetic_records(tmp_path)
+    config = make_config(shared, spec)
+    assert config["feature_source"] == shared.feature_source
+    # batches of 3 boxes span two images: the rows must not depend on how batches fall
+    run_features(records, tmp_path / "shared", shared, spec, config, boxes_per_shard=6,
+                 batch_size=3, show_progress=False)
+    rows = read_rows(list_shards(tmp_path / "shared")[0])
+    with h5py.File(list_shards(tmp_path / "shared")[0]) as f:
+        assert f.attrs["feature_source"] == shared.feature_source
+        expanded = f["boxes/expanded_box"][:].astype(np.float64)
+    jobs = plan_boxes(records, config)
+    for box in (0, 3, 5):                      # one independent recomputation per image
+        image = records[jobs[box].record].load_image()
+        outputs = SharedImageCNN(cnn, scale=96).box_outputs(
+            image, expanded[box:box + 1], spec.network_layers(cnn.name))
+        where = rows["location"][rows["box_index"] == box]
+        expected = sample_hypercolumns(outputs, spec, cnn.name, torch.from_numpy(where)[None].long())
+        np.testing.assert_allclose(rows["features"][rows["box_index"] == box].astype(np.float32),
+                                   expected[0].numpy(), rtol=1e-2, atol=1e-2)
+    # per-box shards are not shared-mode shards: the config check names the key
+    with pytest.raises(ValueError, match="feature_source"):
+        check_shard(list_shards(tmp_path / "shared")[0], make_config(cnn, spec))

@@ -1,0 +1,72 @@
+"""``hypercolumns compare-shared``: per-box crops vs shared whole-image features, cost and AP^r in one run.
+
+Two grids, one trained on per-box shards and one on shards of
+``features --shared-features`` (each model records its feature source, and
+inference follows it), segment the same oracle boxes of the val images; the
+same run times both modes' CNN work on the val images with 1, 10 and 50
+boxes per image (:func:`~hypercolumns.extract.bench_shared.bench_shared_vs_per_box`).
+Goal of issue 10: >= 5x fewer CNN FLOPs per box at >= 10 boxes per image,
+AP^r within 2 points of the per-box mode.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hypercolumns.pipelines.evaluation import (System, dump, mean_over_seeds, print_table,
+                                               run_oracle_evaluation, write_table)
+from hypercolumns.pipelines.segment import DEFAULT_SUPERPIXELS
+
+COLUMNS = ["mode", "APr@0.5", "APr@0.7", "mean best IoU", "feature source"]
+
+
+def apr_rows(summaries: dict, models: dict) -> list:
+    from hypercolumns.classifiers.model_file import load_grid
+
+    rows = []
+    for name, model in models.items():
+        source = load_grid(model).feature_config.get("feature_source", "per-box")
+        per_seed = summaries[name]
+        rows.append({"mode": name, "APr@0.5": mean_over_seeds(per_seed, "APr@0.5"),
+                     "APr@0.7": mean_over_seeds(per_seed, "APr@0.7"),
+                     "mean best IoU": mean_over_seeds(per_seed, "mean_best_iou"),
+                     "feature source": source})
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="hypercolumns compare-shared", description=__doc__.split("\n")[0])
+    parser.add_argument("--data-root", type=Path, required=True)
+    parser.add_argument("--per-box", type=Path, default=Path("work/models/grid-K10.h5"))
+    parser.add_argument("--shared", type=Path, default=Path("work/shared/models/grid-K10.h5"))
+    parser.add_argument("--out", type=Path, default=Path("results/shared"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--images", type=int, default=4, help="val images of the cost measurement")
+    parser.add_argument("--device", default=None)
+    args = parser.parse_args(argv)
+    for path in (args.per_box, args.shared):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no grid model (see `make compare-shared`)")
+
+    from hypercolumns.data.datasets import load_val_records
+    from hypercolumns.extract.bench_shared import bench_shared_vs_per_box, print_rows
+    from hypercolumns.extract.cnn import FrozenCNN
+    from hypercolumns.extract.weights import resolve_weights
+
+    records = load_val_records(args.data_root)
+    cost = bench_shared_vs_per_box(FrozenCNN(resolve_weights(None), device=args.device),
+                                   records[:args.images])
+    print_rows(cost)
+    models = {"per-box": args.per_box, "shared": args.shared}
+    systems = [System(name, path, DEFAULT_SUPERPIXELS) for name, path in models.items()]
+    summaries = run_oracle_evaluation(systems, records, args.data_root, args.out, tuple(args.seeds),
+                                      device=args.device, viz=False)
+    rows = apr_rows(summaries, models)
+    print(f"AP^r on {len(records)} val images, oracle boxes, mean over seeds {args.seeds}, "
+          f"superpixels {DEFAULT_SUPERPIXELS.method}")
+    print_table(rows, COLUMNS)
+    md, csv = write_table(rows, COLUMNS, args.out / "compare-shared",
+                          "Per-box vs shared whole-image features")
+    json_path = dump({"cost": cost, "apr": rows, "per_seed": summaries}, args.out / "compare-shared.json")
+    print(f"wrote {md}, {csv}, {json_path}")
+    return 0

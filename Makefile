@@ -18,7 +18,7 @@ HC := $(BIN)/hypercolumns
 
 .PHONY: setup weights test demo data features train-grid eval-sds reproduce-table1 finetune train-bbox-reg \
         eval-keypoints eval-parts reproduce-table2 \
-        bench-features bench-inference bench-finetune clean
+        bench bench-shared compare-shared bench-features bench-inference bench-finetune clean
 
 setup: $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check "$(TORCH_SPEC)"
@@ -70,6 +70,22 @@ finetune:
 	$(HC) finetune --data-root $(DATA_ROOT) --model $(WORK)/models/grid-K10.h5 --out $(WORK)/finetune
 
 demo: features train-grid eval-sds
+
+bench:
+	$(HC) bench --data-root $(DATA_ROOT) --model $(WORK)/models/grid-K10.h5 --shards $(WORK)/features \
+	    --out $(RESULTS)/bench
+
+bench-shared:
+	$(HC) bench-shared --data-root $(DATA_ROOT) --out $(RESULTS)/bench
+
+# issue 10's shared whole-image features: their own shards and K=10 grid, then cost and AP^r
+# of both modes in one run
+SHARED_SCALE ?= 224
+compare-shared:
+	$(HC) features --data-root $(DATA_ROOT) --out $(WORK)/shared/features --shared-features $(SHARED_SCALE)
+	$(HC) train-grid --shards $(WORK)/shared/features --out $(WORK)/shared/models --K 10
+	$(HC) compare-shared --data-root $(DATA_ROOT) --per-box $(WORK)/models/grid-K10.h5 \
+	    --shared $(WORK)/shared/models/grid-K10.h5 --out $(RESULTS)/shared
 
 bench-features:
 	$(HC) bench-features --data-root $(DATA_ROOT) --out $(RESULTS)/bench

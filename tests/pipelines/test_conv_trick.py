@@ -114,7 +114,8 @@ def test_runs_on_the_device_of_the_tensors():
     head = ConvTrickHead(model, "cat", NETWORK)
     on_gpu = head({name: t.cuda() for name, t in cpu_outputs.items()})
     assert on_gpu.is_cuda
-    torch.testing.assert_close(on_gpu.cpu(), head(cpu_outputs), rtol=0, atol=1e-4)
+    # cuDNN convolutions run in TF32 on Ampere and later (torch's default): measured 7e-4 on an H100
+    torch.testing.assert_close(on_gpu.cpu(), head(cpu_outputs), rtol=0, atol=2e-3)
 
 
 def test_errors_name_the_problem():

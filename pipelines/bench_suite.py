@@ -1,0 +1,138 @@
+"""``hypercolumns bench``: every speed figure of the project in one run, as ratios, to one JSON file.
+
+Sections (``--sections``, default all):
+
+- ``extraction``: stage one end to end vs the bare CNN forward, ms per crop;
+- ``inference``: per box, the conv trick and the explicit hypercolumn
+  computation vs the CNN forward;
+- ``training``: liblinear rows/s per grid cell with 1 and 2 processes;
+- ``shared``: shared whole-image features vs one forward per box, CNN GFLOP and
+  seconds per box at 1, 10 and 50 boxes per image.
+
+Each run writes ``bench-<UTC time>.json`` and ``bench.json`` (the latest) to
+``--out`` with the machine (CPU model, cores, torch threads, GPU name), so
+runs can be compared; ``--compare OLD.json`` prints new / old for every figure.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+SECTIONS = ("extraction", "inference", "training", "shared")
+
+
+def machine() -> dict:
+    """CPU model, cores, torch threads and version, GPU name (None without CUDA)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "gpu": gpu, "host": platform.node()}
+
+
+def run_sections(args, sections) -> dict:
+    from hypercolumns.data.datasets import load_training_records, load_val_records
+    from hypercolumns.extract.cnn import FrozenCNN
+    from hypercolumns.extract.weights import resolve_weights
+
+    results = {}
+    weights = resolve_weights(args.weights)
+    if "extraction" in sections:
+        from hypercolumns.extract.bench import measure_extraction, print_extraction
+
+        cnn = FrozenCNN(weights, device=args.device)
+        results["extraction"] = measure_extraction(cnn, load_training_records(args.data_root),
+                                                   args.boxes, args.batch_size)
+        print_extraction(results["extraction"], cnn.crop_size)
+    if "inference" in sections:
+        from hypercolumns.pipelines.bench import measure_inference, print_inference
+        from hypercolumns.pipelines.segment import Segmenter
+
+        segmenter = Segmenter(args.model, weights=args.weights, device=args.device)
+        results["inference"] = measure_inference(segmenter, load_val_records(args.data_root))
+        print_inference(results["inference"])
+    if "training" in sections:
+        from hypercolumns.classifiers.bench_training import measure_grid_training, print_grid_training
+
+        results["training"] = measure_grid_training(args.shards)
+        print_grid_training(results["training"])
+    if "shared" in sections:
+        from hypercolumns.extract.bench_shared import bench_shared_vs_per_box, print_rows
+
+        cnn = FrozenCNN(weights, device=args.device)
+        results["shared"] = bench_shared_vs_per_box(cnn, load_val_records(args.data_root)[:args.images])
+        print_rows(results["shared"])
+    return results
+
+
+def compare(new: dict, old: dict, prefix: str = "") -> list[str]:
+    """``key: new / old = ratio`` for every number both runs have."""
+    lines = []
+    for key, value in new.items():
+        if key not in old:
+            continue
+        if isinstance(value, dict) and isinstance(old[key], dict):
+            lines += compare(value, old[key], f"{prefix}{key}.")
+        elif (isinstance(value, (int, float)) and isinstance(old[key], (int, float))
+              and not isinstance(value, bool) and old[key]):
+            lines.append(f"{prefix}{key}: {value:.4g} / {old[key]:.4g} = {value / old[key]:.3f}")
+    return lines
+
+
+def parse_sections(text: str) -> tuple:
+    sections = tuple(s.strip() for s in text.split(",") if s.strip())
+    unknown = [s for s in sections if s not in SECTIONS]
+    if unknown or not sections:
+        raise ValueError(f"--sections {text!r}: choose from {', '.join(SECTIONS)}")
+    return sections
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="hypercolumns bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--data-root", type=Path, required=True)
+    parser.add_argument("--model", type=Path, default=Path("work/models/grid-K10.h5"))
+    parser.add_argument("--shards", type=Path, default=Path("work/features"),
+                        help="stage-one shards for the training section")
+    parser.add_argument("--weights", default=None)
+    parser.add_argument("--out", type=Path, default=Path("results/bench"))
+    parser.add_argument("--sections", default=",".join(SECTIONS))
+    parser.add_argument("--boxes", type=int, default=96, help="crops of the extraction section")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--images", type=int, default=4, help="val images of the shared section")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--compare", type=Path, default=None, help="an earlier bench JSON")
+    args = parser.parse_args(argv)
+    sections = parse_sections(args.sections)
+    if "inference" in sections and not args.model.is_file():
+        raise FileNotFoundError(f"{args.model}: no grid model for the inference section; "
+                                "run `make train-grid` or pass --sections without inference")
+    if "training" in sections and not any(args.shards.glob("shard-*.h5")):
+        raise FileNotFoundError(f"{args.shards}: no shards for the training section; run "
+                                "`make features` or pass --sections without training")
+    old = json.loads(args.compare.read_text()) if args.compare else None
+    print(f"machine: {machine()}")
+    start = time.perf_counter()
+    report = {"machine": machine(), "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              **run_sections(args, sections)}
+    report["seconds"] = time.perf_counter() - start
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamped = args.out / f"bench-{report['time_utc'].replace(':', '')}.json"
+    for path in (stamped, args.out / "bench.json"):
+        path.write_text(json.dumps(report, indent=2))
+    if old is not None:
+        print(f"new / old ({args.compare}):")
+        print("\n".join(f"  {line}" for line in compare(report, old)))
+    print(f"wrote {stamped}, {args.out / 'bench.json'}")
+    return 0

@@ -14,8 +14,7 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from hypercolumns.classifiers.cell_jobs import fit_cell
-from hypercolumns.classifiers.train import TrainOptions, load_training_set
-from hypercolumns.classifiers.train import _task as cell_task  # TODO rename
+from hypercolumns.classifiers.train import TrainOptions, cell_task, load_training_set
 
 
 def measure_grid_training(shards_dir: Path, K: int = 5, cells: int = 4, C: float = 3e-4,

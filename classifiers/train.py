@@ -264,7 +264,7 @@ def choose_C(K: int, positions: list, data: TrainingSet, options: TrainOptions, 
     # fewer cells than workers: each cell's C grid is split over several jobs
     n_groups = min(len(C_grid), -(-effective_n_jobs(options.n_jobs) // len(cells)))
     groups = [[float(C) for C in group] for group in np.array_split(C_grid, n_groups)]
-    jobs = [delayed(search_cell)(_task(k, positions[k], data, options), group)
+    jobs = [delayed(search_cell)(cell_task(k, positions[k], data, options), group)
             for k in cells for group in groups]
     results = list(tqdm(parallel(jobs), total=len(jobs), desc=f"K={K} C search", unit="job",
                         disable=not options.show_progress))
@@ -310,7 +310,7 @@ def fit_grid(K: int, positions: list, C: float, data: TrainingSet, options: Trai
             grid["notes"][_cell_name(k, K)] = (f"{len(positions[k])} rows (< "
                                                f"{options.min_rows_per_cell}): agnostic classifier")
         else:
-            todo.append(_task(k, positions[k], data, options))
+            todo.append(cell_task(k, positions[k], data, options))
     results = parallel(delayed(fit_cell)(task, C) for task in todo)
     for result in tqdm(results, total=len(todo), desc=description, unit="cell",
                        disable=not options.show_progress):
@@ -338,7 +338,8 @@ def fit_category_grids(K: int, agnostic: dict, C: float, data: TrainingSet,
     return grids, skipped
 
 
-def _task(k: int, positions: np.ndarray, data: TrainingSet, options: TrainOptions) -> CellTask:
+def cell_task(k: int, positions: np.ndarray, data: TrainingSet, options: TrainOptions) -> CellTask:
+    """The job of cell ``k``: its rows (``positions`` in the row index) and how to fit them."""
     return CellTask(k, data.index.parts(positions), data.index.heldout[np.sort(positions)],
                     options.target, data.mean, data.scale, options.fit_options(), data.columns)
 

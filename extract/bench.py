@@ -31,6 +31,15 @@ def time_bare_forward(cnn: FrozenCNN, crops: torch.Tensor, layers: list, batch_s
     return (time.perf_counter() - start) / len(crops)
 
 
+def write_bench_json(result: dict, folder: Path, name: str) -> Path:
+    """``result`` as ``folder/<name>.json`` (the folder made if needed); prints and returns the path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(result, indent=2))
+    print(f"wrote {path}")
+    return path
+
+
 def measure_extraction(cnn: FrozenCNN, records: list, boxes: int = 96, batch_size: int = 16) -> dict:
     """Bare forward and whole extraction, ms per crop, on the first ``boxes`` training boxes."""
     spec = LayerSpec.parse(DEFAULT_LAYERS).resolve(cnn.network)
@@ -79,8 +88,5 @@ def main(argv=None) -> int:
     cnn = FrozenCNN(resolve_weights(None), device=args.device)
     result = measure_extraction(cnn, load_training_records(args.data_root), args.boxes, args.batch_size)
     print_extraction(result, cnn.crop_size)
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "bench-features.json"
-    path.write_text(json.dumps(result, indent=2))
-    print(f"wrote {path}")
+    write_bench_json(result, args.out, "bench-features")
     return 0

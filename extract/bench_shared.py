@@ -13,7 +13,6 @@ block of the layer spec.  Goal (issue 10): >= 5x fewer CNN FLOPs per box at
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hypercolumns.extract.bench import write_bench_json
 from hypercolumns.extract.cnn import FrozenCNN, device_name
 from hypercolumns.extract.features import DEFAULT_LAYERS
 from hypercolumns.extract.hypercolumn import HEATMAP_SIZE, sample_hypercolumns
@@ -229,8 +229,5 @@ def main(argv=None) -> int:
     result = bench_shared_vs_per_box(cnn, records, args.boxes_per_image, args.scales, args.max_size,
                                      args.margin, args.layers, args.batch_size, args.seed)
     print_rows(result)
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "bench-shared.json"
-    path.write_text(json.dumps(result, indent=2))
-    print(f"wrote {path}")
+    write_bench_json(result, args.out, "bench-shared")
     return 0

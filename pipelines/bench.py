@@ -9,13 +9,13 @@ are timed in this one run; the outputs are compared.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from hypercolumns.extract.bench import write_bench_json
 from hypercolumns.pipelines.conv_trick import ConvTrickPredictor, explicit_heatmaps
 from hypercolumns.pipelines.segment import Segmenter
 
@@ -97,8 +97,5 @@ def main(argv=None) -> int:
     segmenter = Segmenter(args.model, device=args.device)
     result = measure_inference(segmenter, load_val_records(args.data_root), args.boxes)
     print_inference(result)
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "bench-inference.json"
-    path.write_text(json.dumps(result, indent=2))
-    print(f"wrote {path}")
+    write_bench_json(result, args.out, "bench-inference")
     return 0

@@ -8,7 +8,6 @@ the GPU, in one run.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from dataclasses import replace
@@ -17,6 +16,7 @@ from pathlib import Path
 import torch
 
 from hypercolumns.classifiers.model_file import load_grid
+from hypercolumns.extract.bench import write_bench_json
 from hypercolumns.extract.cnn import FrozenCNN, device_name
 from hypercolumns.extract.features import plan_boxes
 from hypercolumns.extract.weights import resolve_weights
@@ -67,8 +67,5 @@ def main(argv=None) -> int:
               f"of {args.batch_size} boxes (K = {model.K}, trainable from {options.train_from})")
     if len(devices) == 1:
         print("no CUDA device here: GPU figure not measured")
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "bench-finetune.json"
-    path.write_text(json.dumps(result, indent=2))
-    print(f"wrote {path}")
+    write_bench_json(result, args.out, "bench-finetune")
     return 0

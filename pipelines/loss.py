@@ -33,7 +33,6 @@ least one finite term, so no NaN appears.
 from __future__ import annotations
 
 import functools
-import math
 
 import torch
 import torch.nn.functional as F

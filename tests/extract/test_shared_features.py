@@ -17,7 +17,6 @@ import torch
 from torch import nn
 
 from hypercolumns.extract.cnn import FrozenCNN
-from hypercolumns.extract.crop import mean_fill_rgb
 from hypercolumns.extract.networks import VGG16_CONV_PLAN, TappedNetwork, build_network
 from hypercolumns.extract.shared_features import (SharedImageCNN, UnitGrid, cnn_gflops, layer_grids,
                                                   map_sizes, roi_maps, scaled_size, trace_features)

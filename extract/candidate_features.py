@@ -46,6 +46,12 @@ WOBBLE_SCALE = 0.5  # spacing of the displacement field's random values
 BLOCK = 0.06        # up to this coarse a resampling (blocky, like a union of superpixels)
 
 
+def standin_source() -> str:
+    """How stage one's training candidates are made, as shards record it (``candidate_source``)."""
+    return (f"degraded-ground-truth:grow={GROW:g},wobble={WOBBLE:g},"
+            f"wobble_scale={WOBBLE_SCALE:g},block={BLOCK:g}")
+
+
 def inout_grid(mask: np.ndarray, expanded_box: np.ndarray, size: int = HEATMAP_SIZE) -> np.ndarray:
     """The in/out bit of every cell of the box grid, float32 ``(size, size)`` of 0 and 1."""
     return sample_mask(np.asarray(mask, bool), expanded_box, size).astype(np.float32)

@@ -21,7 +21,8 @@ import torch
 from tqdm import tqdm
 
 from hypercolumns.extract.box_sampling import image_rng, sample_training_boxes, stratified_locations
-from hypercolumns.extract.candidate_features import candidate_inputs, degraded_candidate
+from hypercolumns.extract.candidate_features import (candidate_inputs, degraded_candidate,
+                                                    standin_source)
 from hypercolumns.extract.cnn import FrozenCNN
 from hypercolumns.extract.hypercolumn import HEATMAP_SIZE, sample_hypercolumns
 from hypercolumns.extract.layer_spec import LayerSpec
@@ -47,9 +48,10 @@ class BoxJob:
 def feature_config(cnn: FrozenCNN, spec: LayerSpec, *, rows_per_cell=1, sample_grid=10,
                    seed=0, boxes_per_instance=4, min_iou=0.7,
                    targets=("figure_ground",)) -> dict:
-    """The config every shard records (keys of ``shards.CONFIG_KEYS``, and ``feature_source``)."""
+    """The config every shard records (``shards.CONFIG_KEYS`` and ``shards.OPTIONAL_KEYS``)."""
     return {
         "feature_source": getattr(cnn, "feature_source", "per-box"),
+        "candidate_source": standin_source() if spec.needs_candidates else "none",
         "network": cnn.name, "weights_sha256": cnn.weights.sha256, "layer_spec": str(spec),
         "blocks": [
             {"name": b.name, "n": b.n, "kind": b.kind, "offset": b.offset, "size": b.size,

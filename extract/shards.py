@@ -25,7 +25,9 @@ offsets and sizes), feature_dim, crop_size, padding, heatmap_size,
 sample_grid, rows_per_cell, seed, targets, boxes_per_instance,
 min_iou), the optional keys of :data:`OPTIONAL_KEYS` where they differ from
 their default (``feature_source``: ``"per-box"`` or ``"shared:..."``, see
-:mod:`~hypercolumns.extract.shared_features`), plus ``complete = 1``.
+:mod:`~hypercolumns.extract.shared_features`; ``candidate_source``: ``"none"``
+or how the stand-in candidates of System 1's blocks are made, see
+:func:`~hypercolumns.extract.candidate_features.standin_source`), plus ``complete = 1``.
 
 A shard is written to ``<name>.tmp`` and renamed when complete, so a shard
 on disk under its final name is whole; a leftover ``.tmp`` is a crash and is
@@ -49,7 +51,7 @@ CONFIG_KEYS = (
 )
 # Keys added after shards existed: absent means the default, and a default value is
 # left out of the hash, so older shards and models keep their config hash.
-OPTIONAL_KEYS = {"feature_source": "per-box"}
+OPTIONAL_KEYS = {"feature_source": "per-box", "candidate_source": "none"}
 STRING = h5py.string_dtype()
 
 

@@ -123,3 +123,12 @@ def test_stage_one_rows_carry_each_box_candidate(tmp_path, tiny_cnn):
     run_features(records, rerun, cnn, spec, config, boxes_per_shard=4, batch_size=2,
                  show_progress=False)
     np.testing.assert_array_equal(read_rows(list_shards(rerun)[0])["features"], rows["features"])
+    # the shards record how their training candidates were made; another stand-in is refused
+    from hypercolumns.extract.candidate_features import standin_source
+    from hypercolumns.extract.shards import check_shard, read_config
+
+    assert read_config(list_shards(rerun)[0])["candidate_source"] == standin_source()
+    assert "grow=0.08" in standin_source()
+    assert read_config(list_shards(folders["plain"])[0])["candidate_source"] == "none"
+    with pytest.raises(ValueError, match="candidate_source"):
+        check_shard(list_shards(rerun)[0], {**config, "candidate_source": "mcg"})

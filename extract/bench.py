@@ -1,5 +1,8 @@
 """``hypercolumns bench-features``: the bare CNN forward vs the whole stage-one extraction, per crop.
 
+Also the CPU preparation of the batches alone (crops, locations, labels;
+:func:`prepare_batch` on decoded images, one thread), per box.
+
 Both are timed in one run on the same training boxes: the bare forward
 passes pre-made crops through the frozen network (``channels_last`` on the
 CPU, as stage one runs it); the extraction is :func:`run_features` end to end
@@ -17,7 +20,8 @@ from pathlib import Path
 import torch
 
 from hypercolumns.extract.cnn import FrozenCNN, device_name
-from hypercolumns.extract.features import DEFAULT_LAYERS, feature_config, plan_boxes, run_features
+from hypercolumns.extract.features import (DEFAULT_LAYERS, ImageCache, feature_config, plan_boxes,
+                                           prepare_batch, run_features)
 from hypercolumns.extract.layer_spec import LayerSpec
 from hypercolumns.extract.weights import resolve_weights
 
@@ -29,6 +33,20 @@ def time_bare_forward(cnn: FrozenCNN, crops: torch.Tensor, layers: list, batch_s
     for index in range(0, len(crops), batch_size):
         cnn.forward(crops[index:index + batch_size], layers)
     return (time.perf_counter() - start) / len(crops)
+
+
+def time_preparation(cnn: FrozenCNN, records: list, jobs: list, config: dict, batch_size: int,
+                     spec: LayerSpec | None = None) -> float:
+    """Seconds per box of :func:`prepare_batch` alone (one thread, images already decoded, after one warm-up pass)."""
+    images = ImageCache(records, keep=len(records) + 1)
+    batches = [jobs[i:i + batch_size] for i in range(0, len(jobs), batch_size)]
+    candidates = bool(spec and spec.needs_candidates)
+    for batch in batches:
+        prepare_batch(batch, records, images, cnn, config, candidates=candidates)
+    start = time.perf_counter()
+    for batch in batches:
+        prepare_batch(batch, records, images, cnn, config, candidates=candidates)
+    return (time.perf_counter() - start) / len(jobs)
 
 
 def write_bench_json(result: dict, folder: Path, name: str) -> Path:
@@ -49,6 +67,7 @@ def measure_extraction(cnn: FrozenCNN, records: list, boxes: int = 96, batch_siz
     jobs = plan_boxes(records, config)[:boxes]
     crops = torch.cat([cnn.crops(records[j.record].load_image(), cnn.expand(j.box[None])) for j in jobs])
     bare = time_bare_forward(cnn, crops, spec.network_layers(cnn.name), batch_size)
+    prepare = time_preparation(cnn, records, jobs, config, batch_size, spec)
     with tempfile.TemporaryDirectory() as folder:
         # one untimed batch first, as for the bare forward: on a GPU the first gathers and
         # copies load their kernels, which would otherwise count against a few boxes
@@ -62,13 +81,15 @@ def measure_extraction(cnn: FrozenCNN, records: list, boxes: int = 96, batch_siz
     return {"device": str(cnn.device), "device_name": device_name(cnn.device),
             "threads": torch.get_num_threads(), "boxes": len(jobs), "batch_size": batch_size,
             "layer_spec": str(spec), "bare_forward_ms_per_crop": bare * 1e3,
-            "extraction_ms_per_crop": extraction * 1e3, "extraction_rate_vs_forward": bare / extraction}
+            "prepare_ms_per_box": prepare * 1e3, "extraction_ms_per_crop": extraction * 1e3,
+            "extraction_rate_vs_forward": bare / extraction}
 
 
 def print_extraction(result: dict, crop_size: int) -> None:
     print(f"{result['boxes']} crops of {crop_size}px, batch {result['batch_size']}, "
           f"{result['device_name']} ({result['threads']} threads)")
     print(f"bare CNN forward   {result['bare_forward_ms_per_crop']:7.1f} ms/crop")
+    print(f"batch preparation  {result['prepare_ms_per_box']:7.1f} ms/box (CPU, one thread)")
     print(f"whole extraction   {result['extraction_ms_per_crop']:7.1f} ms/crop")
     print(f"extraction rate = {result['extraction_rate_vs_forward']:.0%} of the bare forward's "
           "(target >= 80%)")

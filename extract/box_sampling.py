@@ -102,6 +102,10 @@ def stratified_locations(rng: np.random.Generator, rows_per_cell: int, sample_gr
     step = size // sample_grid
     if not 1 <= rows_per_cell <= step * step:
         raise ValueError(f"rows_per_cell must be in 1..{step * step}, got {rows_per_cell}")
+    if rows_per_cell == 1:
+        fast = _one_per_cell(rng, sample_grid, step, size)
+        if fast is not None:
+            return fast
     locations = []
     for cell_row in range(sample_grid):
         for cell_col in range(sample_grid):
@@ -110,3 +114,45 @@ def stratified_locations(rng: np.random.Generator, rows_per_cell: int, sample_gr
             cols = cell_col * step + picks % step
             locations.append(rows * size + cols)
     return np.concatenate(locations).astype(np.int64)
+
+
+def _one_per_cell(rng: np.random.Generator, sample_grid: int, step: int, size: int,
+                  force_fallback: bool = False):
+    """:func:`stratified_locations` for one row per cell, from the same draws as its ``rng.choice`` loop.
+
+    ``Generator.choice(n, 1, replace=False)`` (n <= 10000) is Floyd's algorithm
+    with one draw, ``random_bounded_uint64(0, n - 1)``, i.e. Lemire's bounded
+    draw on one ``next_uint32`` (the shuffle of one element draws nothing).  A
+    PCG64 with no buffered half-word gives its ``next_uint32``s as the low then
+    high halves of its raw 64-bit outputs, so ``sample_grid``² (even) draws are
+    ``random_raw(sample_grid² / 2)`` split in halves, and leave the generator in
+    the same state.  Lemire's draw keeps ``(x * n) >> 32`` unless the low word
+    ``(x * n) mod 2^32 < (2^32 - n) mod n``, where it draws again: then (about
+    once in 10^8 boxes) the state is restored and ``None`` returned for the loop.
+    Also ``None`` for any other generator or state.
+    """
+    cells = sample_grid * sample_grid
+    bit_generator = rng.bit_generator
+    if cells % 2 or type(bit_generator) is not np.random.PCG64:
+        return None
+    state = bit_generator.state
+    if state["has_uint32"]:
+        return None
+    raw = bit_generator.random_raw(cells // 2)
+    words = np.empty(cells, np.uint64)
+    words[0::2] = raw & np.uint64(0xFFFFFFFF)
+    words[1::2] = raw >> np.uint64(32)
+    n = step * step
+    product = words * np.uint64(n)                      # < 2^32 * n: no overflow
+    if force_fallback or (product & np.uint64(0xFFFFFFFF) < np.uint64(n)).any():
+        bit_generator.state = state                     # rejection possible: redo with choice
+        return None
+    # the last next_uint32 leaves its high half as the (unused) buffered word: keep even that
+    state["state"] = bit_generator.state["state"]
+    state["uinteger"] = int(words[-1])
+    bit_generator.state = state
+    picks = (product >> np.uint64(32)).astype(np.int64)
+    cell = np.arange(cells)
+    rows = (cell // sample_grid) * step + picks // step
+    cols = (cell % sample_grid) * step + picks % step
+    return (rows * size + cols).astype(np.int64)

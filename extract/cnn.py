@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from hypercolumns.extract.box_expansion import expand_boxes
-from hypercolumns.extract.crop import crop_and_warp, mean_fill_rgb, preprocess
+from hypercolumns.extract.crop import mean_fill_rgb, preprocess, warp_boxes
 from hypercolumns.extract.weights import Weights, load_network
 
 
@@ -65,9 +65,19 @@ class FrozenCNN:
         return expand_boxes(boxes, self.crop_size, self.padding)
 
     def crops(self, image: np.ndarray, expanded_boxes: np.ndarray) -> torch.Tensor:
-        """Preprocessed crops of ``expanded_boxes (N, 4)`` -> ``(N, 3, S, S)`` on the CPU."""
-        warped = np.stack([crop_and_warp(image, box, self.crop_size, self.fill_rgb)
-                           for box in np.asarray(expanded_boxes).reshape(-1, 4)])
+        """Preprocessed crops of ``expanded_boxes (N, 4)`` -> ``(N, 3, S, S)`` on the CPU.
+
+        ``image`` is uint8 or (the same values) float32; converting it once and
+        passing the float32 copy saves the conversion on every call.
+        """
+        return self.preprocess(self.warp(image, expanded_boxes))
+
+    def warp(self, image: np.ndarray, expanded_boxes: np.ndarray, out: np.ndarray | None = None):
+        """Warped RGB 0..255 crops ``(N, S, S, 3)`` float32 (into ``out`` if given), not preprocessed."""
+        return warp_boxes(image, expanded_boxes, self.crop_size, self.fill_rgb, out)
+
+    def preprocess(self, warped: np.ndarray) -> torch.Tensor:
+        """Warped crops ``(N, S, S, 3)`` -> network input ``(N, 3, S, S)``."""
         return preprocess(warped, self.weights.input)
 
     @torch.no_grad()

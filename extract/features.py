@@ -10,6 +10,8 @@ are complete and redoes a half-written one.
 from __future__ import annotations
 
 import argparse
+import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from hypercolumns.extract.box_sampling import image_rng, sample_training_boxes, 
 from hypercolumns.extract.candidate_features import (candidate_inputs, degraded_candidate,
                                                     standin_source)
 from hypercolumns.extract.cnn import FrozenCNN
+from hypercolumns.extract.crop import float_image
 from hypercolumns.extract.hypercolumn import HEATMAP_SIZE, sample_hypercolumns
 from hypercolumns.extract.layer_spec import LayerSpec
 from hypercolumns.extract.shared_features import SharedImageCNN
@@ -79,17 +82,41 @@ def plan_boxes(records: list, config: dict) -> list:
 
 
 class ImageCache:
-    """The last few decoded images (boxes come grouped by image)."""
+    """The last few decoded images (boxes come grouped by image); safe to share between threads.
 
-    def __init__(self, records, keep: int = 4):
-        self.records, self.keep, self.images = records, keep, {}
+    :meth:`get` gives the decoded uint8 image, :meth:`get_float` its float32
+    copy (made once per image, not once per box: the warp sees the same values).
+    """
+
+    def __init__(self, records, keep: int = 16):
+        self.records, self.keep, self.images, self.floats = records, keep, {}, {}
+        self.lock = threading.Lock()
 
     def get(self, index: int) -> np.ndarray:
-        if index not in self.images:
-            if len(self.images) >= self.keep:
-                self.images.pop(next(iter(self.images)))
-            self.images[index] = self.records[index].load_image()
-        return self.images[index]
+        with self.lock:
+            image = self.images.get(index)
+        if image is None:
+            image = self.records[index].load_image()   # outside the lock: threads decode in parallel
+            with self.lock:
+                if index not in self.images:
+                    while len(self.images) >= self.keep:
+                        evicted = next(iter(self.images))
+                        self.images.pop(evicted)
+                        self.floats.pop(evicted, None)
+                    self.images[index] = image
+                image = self.images[index]
+        return image
+
+    def get_float(self, index: int) -> np.ndarray:
+        image = self.get(index)
+        with self.lock:
+            floats = self.floats.get(index)
+        if floats is None:
+            floats = float_image(image)
+            with self.lock:
+                if self.images.get(index) is image:
+                    floats = self.floats.setdefault(index, floats)
+        return floats
 
 
 def figure_ground_rows(record, instance, expanded_box: np.ndarray, rng: np.random.Generator,
@@ -115,14 +142,12 @@ def prepare_batch(jobs, records, images: ImageCache, cnn: FrozenCNN, config: dic
     candidate blocks; the last item is then :func:`candidate_features.candidate_inputs`
     of the batch, else an empty dict.
     """
-    crops, locations, labels, expanded, masks = [], [], [], [], []
+    locations, labels, expanded, masks = [], [], [], []
     shared = getattr(cnn, "feature_source", "per-box") != "per-box"  # one forward per image
     for job in jobs:
         record = records[job.record]
         instance = record.instances[job.instance]
         box_expanded = cnn.expand(job.box[None])[0]
-        if not shared:
-            crops.append(cnn.crops(images.get(job.record), box_expanded[None]))
         rng = image_rng(config["seed"], f"{record.image_id}:{job.box.tobytes().hex()}")
         where, box_labels = box_rows(record, instance, box_expanded, rng, config)
         if candidates:
@@ -131,8 +156,20 @@ def prepare_batch(jobs, records, images: ImageCache, cnn: FrozenCNN, config: dic
         labels.append(box_labels)
         expanded.append(box_expanded)
     expanded = np.stack(expanded)
+    crops = None
+    if not shared:  # each run of boxes of one image warped from one float32 copy, into one batch
+        warped = np.empty((len(jobs), cnn.crop_size, cnn.crop_size, 3), np.float32)
+        for start, stop in image_runs(jobs):
+            cnn.warp(images.get_float(jobs[start].record), expanded[start:stop], warped[start:stop])
+        crops = cnn.preprocess(warped)
     inputs = candidate_inputs(masks, expanded) if candidates else {}
-    return (torch.cat(crops) if crops else None), locations, labels, expanded, inputs
+    return crops, locations, labels, expanded, inputs
+
+
+def image_runs(jobs) -> list:
+    """``(start, stop)`` of each run of consecutive jobs on one image."""
+    starts = [0] + [i for i in range(1, len(jobs)) if jobs[i].record != jobs[i - 1].record]
+    return list(zip(starts, starts[1:] + [len(jobs)]))
 
 
 def sample_batch(outputs: dict, spec: LayerSpec, network: str, locations: list, device) -> list:
@@ -154,21 +191,42 @@ def image_grouped_outputs(cnn, jobs, images: ImageCache, expanded: np.ndarray, l
     return {name: torch.cat([part[name] for part in parts]) for name in parts[0]}
 
 
+def prepare_threads() -> int:
+    """Threads preparing batches: ``$HYPERCOLUMNS_PREPARE_THREADS``, else half the CPUs (1..8)."""
+    value = os.environ.get("HYPERCOLUMNS_PREPARE_THREADS")
+    if value:
+        return max(1, int(value))
+    return max(1, min(8, (os.cpu_count() or 2) // 2))
+
+
 def extract_shard(jobs, records, cnn: FrozenCNN, spec: LayerSpec, config: dict,
                   batch_size: int, images: ImageCache, progress,
                   box_rows=figure_ground_rows) -> tuple[dict, dict]:
-    """Rows and box table of one shard; CPU preparation of batch i+1 overlaps the forward of i."""
+    """Rows and box table of one shard; CPU preparation of the next batches overlaps the forward.
+
+    ``PREPARE_THREADS`` threads prepare consecutive batches (cv2 and numpy
+    release the GIL), up to two per thread ahead of the forward; results are
+    taken in batch order, and each batch's preparation depends only on its
+    own boxes, so the rows are the same as with one thread.
+    """
     layers = spec.network_layers(cnn.name)
     batches = [jobs[i:i + batch_size] for i in range(0, len(jobs), batch_size)]
     features, locations, labels, expanded = [], [], [], []
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(prepare_batch, batches[0], records, images, cnn, config, box_rows,
-                              spec.needs_candidates)
+    threads = max(1, min(prepare_threads(), len(batches)))
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        pending = []
+
+        def submit_up_to(count):
+            while len(pending) < count and submitted[0] < len(batches):
+                pending.append(pool.submit(prepare_batch, batches[submitted[0]], records, images,
+                                           cnn, config, box_rows, spec.needs_candidates))
+                submitted[0] += 1
+
+        submitted = [0]
+        submit_up_to(2 * threads)
         for index in range(len(batches)):
-            crops, where, box_labels, boxes_expanded, candidates = pending.result()
-            if index + 1 < len(batches):
-                pending = pool.submit(prepare_batch, batches[index + 1], records, images, cnn,
-                                      config, box_rows, spec.needs_candidates)
+            crops, where, box_labels, boxes_expanded, candidates = pending.pop(0).result()
+            submit_up_to(2 * threads)
             outputs = (cnn.forward(crops, layers) if crops is not None else
                        image_grouped_outputs(cnn, batches[index], images, boxes_expanded, layers))
             outputs.update({name: tensor.to(cnn.device) for name, tensor in candidates.items()})

@@ -222,3 +222,98 @@ def test_shared_mode_rows_are_the_shared_maps_sampled_and_the_mode_is_recorded(t
     # per-box shards are not shared-mode shards: the config check names the key
     with pytest.raises(ValueError, match="feature_source"):
         check_shard(list_shards(tmp_path / "shared")[0], make_config(cnn, spec))
+
+
+def reference_locations(rng, rows_per_cell, sample_grid=10, size=50):
+    """``stratified_locations`` as first written: one ``rng.choice`` per cell."""
+    step, locations = size // sample_grid, []
+    for cell_row in range(sample_grid):
+        for cell_col in range(sample_grid):
+            picks = rng.choice(step * step, rows_per_cell, replace=False)
+            locations.append((cell_row * step + picks // step) * size + cell_col * step + picks % step)
+    return np.concatenate(locations).astype(np.int64)
+
+
+def test_stratified_locations_are_the_per_cell_choice_draws():
+    for seed in range(1500):
+        for rows_per_cell, grid, size in [(1, 10, 50), (1, 5, 50), (2, 10, 50), (1, 1, 50), (1, 25, 50)]:
+            fast, slow = np.random.default_rng(seed), np.random.default_rng(seed)
+            got = stratified_locations(fast, rows_per_cell, grid, size)
+            want = reference_locations(slow, rows_per_cell, grid, size)
+            assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+            assert fast.bit_generator.state == slow.bit_generator.state     # later draws agree too
+    # a generator holding a buffered half word, and the rejection fallback, give the same draws
+    from hypercolumns.extract.box_sampling import _one_per_cell
+    fast, slow = np.random.default_rng(3), np.random.default_rng(3)
+    fast.integers(5, dtype=np.uint32), slow.integers(5, dtype=np.uint32)
+    assert stratified_locations(fast, 1).tobytes() == reference_locations(slow, 1).tobytes()
+    fast, slow = np.random.default_rng(4), np.random.default_rng(4)
+    assert _one_per_cell(fast, 10, 5, 50, force_fallback=True) is None
+    assert fast.bit_generator.state == slow.bit_generator.state
+
+
+def test_warping_a_float32_copy_and_batched_preprocessing_equal_the_per_box_path(tiny_cnn):
+    from hypercolumns.extract.crop import crop_and_warp, float_image, preprocess, warp_boxes
+
+    cnn, _ = tiny_cnn
+    image = np.random.default_rng(1).integers(0, 256, (70, 95, 3), dtype=np.uint8)
+    boxes = np.array([[-20.3, -5.1, 60.7, 80.2], [10.0, 3.5, 40.25, 33.0], [50.5, 20.1, 130.9, 99.9]])
+    per_box = [cv2.warpAffine(image.astype(np.float32), np.array(
+        [[(b[2] - b[0]) / 224, 0, b[0] + 0.5 * (b[2] - b[0]) / 224 - 0.5],
+         [0, (b[3] - b[1]) / 224, b[1] + 0.5 * (b[3] - b[1]) / 224 - 0.5]]), (224, 224),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT,
+        borderValue=tuple(cnn.fill_rgb)) for b in boxes]
+    batch = warp_boxes(float_image(image), boxes, 224, cnn.fill_rgb)
+    for index, box in enumerate(boxes):
+        assert batch[index].tobytes() == per_box[index].tobytes()
+        assert crop_and_warp(image, box, 224, cnn.fill_rgb).tobytes() == per_box[index].tobytes()
+    for spec in (cnn.weights.input, {"channel_order": "RGB", "scale": 1 / 255,
+                                     "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}):
+        crops = np.stack(per_box)
+        flipped = crops[..., ::-1] if spec["channel_order"] == "BGR" else crops
+        want = ((flipped * np.float32(spec["scale"]) - np.asarray(spec["mean"], np.float32))
+                / np.asarray(spec["std"], np.float32)).transpose(0, 3, 1, 2)
+        got = preprocess(crops, spec).numpy()
+        assert got.shape == want.shape and got.tobytes() == np.ascontiguousarray(want).tobytes()
+    assert cnn.crops(image, boxes).numpy().tobytes() == cnn.crops(float_image(image), boxes).numpy().tobytes()
+
+
+def test_shards_equal_the_per_box_reference_with_several_preparation_threads(tmp_path, tiny_cnn,
+                                                                             monkeypatch):
+    from hypercolumns.extract.crop import crop_and_warp, preprocess
+    from hypercolumns.extract.features import sample_batch
+
+    monkeypatch.setenv("HYPERCOLUMNS_PREPARE_THREADS", "3")
+    cnn, spec = tiny_cnn
+    records = synthetic_records(tmp_path)
+    config = make_config(cnn, spec)
+    run_features(records, tmp_path / "shards", cnn, spec, config, boxes_per_shard=4, batch_size=3,
+                 show_progress=False)
+    jobs = plan_boxes(records, config)
+    layers = spec.network_layers(cnn.name)
+    for shard_index, path in enumerate(list_shards(tmp_path / "shards")):
+        chunk = jobs[4 * shard_index:4 * shard_index + 4]
+        features, locations, labels, expanded = [], [], [], []
+        for start in range(0, len(chunk), 3):            # the same batches, each box on its own
+            crops = []
+            for job in chunk[start:start + 3]:
+                record = records[job.record]
+                box = cnn.expand(job.box[None])[0]
+                crops.append(preprocess(crop_and_warp(record.load_image().astype(np.float32), box,
+                                                      cnn.crop_size, cnn.fill_rgb)[None],
+                                        cnn.weights.input))
+                rng = image_rng(config["seed"], f"{record.image_id}:{job.box.tobytes().hex()}")
+                where = reference_locations(rng, config["rows_per_cell"], config["sample_grid"])
+                target = figure_ground_target(record.instances[job.instance].mask, box, record.void)
+                locations.append(where)
+                labels.append(target.reshape(-1)[where])
+                expanded.append(box)
+            outputs = cnn.forward(torch.cat(crops), layers)
+            features += sample_batch(outputs, spec, cnn.name, locations[start:], cnn.device)
+        with h5py.File(path) as f:
+            assert f["features"][:].tobytes() == np.concatenate(features).tobytes()
+            assert f["location"][:].tobytes() == np.concatenate(locations).astype(f["location"].dtype).tobytes()
+            assert (f["box_index"][:] == np.repeat(np.arange(len(chunk)), [len(w) for w in locations])).all()
+            assert (f["labels/figure_ground"][:] == np.concatenate(labels)).all()
+            assert (f["boxes/expanded_box"][:] == np.stack(expanded).astype(f["boxes/expanded_box"].dtype)).all()
+            assert (f["boxes/box"][:] == np.stack([j.box for j in chunk]).astype(f["boxes/box"].dtype)).all()

@@ -58,6 +58,7 @@ from sklearn.exceptions import NotFittedError
 from hypercolumns.classifiers.grid_model import AGNOSTIC
 from hypercolumns.classifiers.model_file import attr_text, open_schema_file
 from hypercolumns.classifiers.standardize import floored_scale
+from hypercolumns.extract.atomic_file import atomic_file
 from hypercolumns.extract.box_sampling import box_iou
 from hypercolumns.extract.shards import CONFIG_KEYS, config_differences, shards_config
 
@@ -311,9 +312,7 @@ class BoxRegressor:
         """Write the fitted model to ``path`` (HDF5, atomically); returns the path."""
         self._check_fitted()
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.unlink(missing_ok=True)
-        with h5py.File(tmp, "w") as f:
+        with atomic_file(path) as tmp, h5py.File(tmp, "w") as f:
             f.attrs["schema"] = SCHEMA
             for name in ("alpha", "min_iou", "min_boxes"):
                 f.attrs[name] = getattr(self, name)
@@ -329,7 +328,6 @@ class BoxRegressor:
                              data=np.stack([self.intercept_[c] for c in self.categories_]))
             f.create_dataset("n_boxes", data=np.array([self.n_boxes_[c] for c in self.categories_],
                                                       np.int64))
-        tmp.replace(path)
         return path
 
     @classmethod

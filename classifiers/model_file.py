@@ -36,6 +36,7 @@ import h5py
 import numpy as np
 
 from hypercolumns.classifiers.grid_model import GridModel
+from hypercolumns.extract.atomic_file import atomic_file
 from hypercolumns.extract.layer_spec import LayerSpec
 from hypercolumns.extract.shards import CONFIG_KEYS, config_differences
 
@@ -47,15 +48,12 @@ def save_grid(model: GridModel, path: Path) -> Path:
     """Write ``model`` to ``path`` (atomically); returns the path."""
     path = Path(path)
     _check_model(model, path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    with h5py.File(tmp, "w") as f:
+    with atomic_file(path) as tmp, h5py.File(tmp, "w") as f:
         _write_attributes(f, model)
         f.create_dataset("standardization/mean", data=np.asarray(model.mean, np.float32))
         f.create_dataset("standardization/scale", data=np.asarray(model.scale, np.float32))
         for category in model.categories:
             _write_grid(f.create_group(f"grids/{category}"), model, category)
-    tmp.replace(path)
     return path
 
 

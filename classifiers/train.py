@@ -89,11 +89,11 @@ from hypercolumns.classifiers.feature_blocks import select_blocks
 from hypercolumns.classifiers.grid_model import AGNOSTIC, GridModel
 from hypercolumns.classifiers.liblinear_fit import (BIAS_FEATURE, DEFAULT_SOLVER,
                                                    DEFAULT_TOLERANCE, SOLVERS, liblinear_options)
-from hypercolumns.classifiers.model_file import save_grid
+from hypercolumns.classifiers.model_file import json_default, save_grid
 from hypercolumns.classifiers.rows import RowIndex
 from hypercolumns.classifiers.standardize import floored_scale, standardization_from_shards
-from hypercolumns.classifiers.train_report import (report_line, split_summary, weighted_accuracy,
-                                                   write_json)
+from hypercolumns.classifiers.train_report import report_line, split_summary, weighted_accuracy
+from hypercolumns.extract.atomic_file import write_json_atomic
 from hypercolumns.extract.distributed import connect
 from hypercolumns.extract.layer_spec import LayerSpec
 from hypercolumns.extract.shards import list_shards, shards_config
@@ -175,7 +175,8 @@ def train_grids(shards_dir: Path, out_dir: Path, options: TrainOptions, log=prin
                 summary["files"].append(str(path))
                 log(report_line(K, facts))
     summary["seconds"] = round(time.perf_counter() - start, 2)
-    summary_path = write_json(out_dir / "train-summary.json", summary)
+    summary_path = write_json_atomic(summary, out_dir / "train-summary.json", indent=2,
+                                     default=json_default)
     summary["files"].append(str(summary_path))
     return summary
 

@@ -1,12 +1,8 @@
-"""What ``train-grid`` reports: the per-K line it prints and the summary JSON it writes."""
+"""What ``train-grid`` reports: the per-K line it prints and the summary it records."""
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import numpy as np
 
-from hypercolumns.classifiers.model_file import json_default
 from hypercolumns.classifiers.rows import RowIndex
 
 
@@ -47,14 +43,6 @@ def report_line(K: int, facts: dict) -> str:
                  + ", ".join(f"{name} ({rows})" for name, rows
                              in facts["categories_without_grid"].items()))
     return line
-
-
-def write_json(path: Path, value: dict) -> Path:
-    """Write ``value`` as JSON atomically (``<name>.tmp``, then rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2, default=json_default))
-    tmp.replace(path)
-    return path
 
 
 def _accuracy(value) -> str:

@@ -43,6 +43,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from hypercolumns.extract.atomic_file import atomic_file
+
 SCHEMA = "hypercolumns.shard/1"
 CONFIG_KEYS = (
     "network", "weights_sha256", "layer_spec", "blocks", "feature_dim", "crop_size",
@@ -89,9 +91,7 @@ def write_shard(path: Path, config: dict, rows: dict, boxes: dict, boxes_hash: s
         rerun that plans other boxes for this shard can tell.
     """
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    with h5py.File(tmp, "w") as f:
+    with atomic_file(path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["schema"] = SCHEMA
         f.attrs["config_hash"] = config_hash(config)
         f.attrs["boxes_hash"] = boxes_hash
@@ -112,7 +112,6 @@ def write_shard(path: Path, config: dict, rows: dict, boxes: dict, boxes_hash: s
         f.create_dataset("boxes/instance", data=np.asarray(boxes["instance"], np.int32))
         f.create_dataset("boxes/iou", data=np.asarray(boxes["iou"], np.float32))
         f.attrs["complete"] = 1
-    tmp.replace(path)
     return path
 
 

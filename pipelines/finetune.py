@@ -17,7 +17,6 @@ schema, so ``segment`` and ``eval-sds`` use it unchanged, plus a loss curve.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 import torch
 
 from hypercolumns.classifiers.model_file import load_grid, save_grid
+from hypercolumns.extract.atomic_file import atomic_file
 from hypercolumns.extract.box_sampling import image_rng
 from hypercolumns.extract.cnn import FrozenCNN
 from hypercolumns.extract.features import ImageCache, plan_boxes
@@ -90,10 +90,9 @@ def checkpoint_path(out: Path) -> Path:
 
 def save_checkpoint(out: Path, net, optimizer, iteration: int, losses: list) -> None:
     path = checkpoint_path(out)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"model": net.state_dict(), "optimizer": optimizer.state_dict(),
-                "iteration": iteration, "losses": losses}, tmp)
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        torch.save({"model": net.state_dict(), "optimizer": optimizer.state_dict(),
+                    "iteration": iteration, "losses": losses}, tmp)
 
 
 def finetune(net: HypercolumnNet, cnn: FrozenCNN, jobs: list, records: list, out: Path,

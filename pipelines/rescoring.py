@@ -79,6 +79,7 @@ from hypercolumns.classifiers.liblinear_fit import (BIAS_FEATURE, liblinear_opti
                                                    train_class1)
 from hypercolumns.classifiers.model_file import attr_text, json_default, open_schema_file
 from hypercolumns.classifiers.standardize import standardization_of, standardize
+from hypercolumns.extract.atomic_file import atomic_file
 
 SCHEMA = "hypercolumns.rescorer/1"
 AGNOSTIC = "__all__"
@@ -389,9 +390,7 @@ def save_rescorer(rescorer: RegionRescorer, path) -> Path:
     for name in rescorer.coef_:
         if "/" in name or not name:
             raise ValueError(f"{path}: category {name!r} cannot name an HDF5 group")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    with h5py.File(tmp, "w") as f:
+    with atomic_file(path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["schema"] = SCHEMA
         f.attrs["params"] = json.dumps(rescorer.params())
         f.attrs["feature_config"] = json.dumps(rescorer.feature_config_)
@@ -404,7 +403,6 @@ def save_rescorer(rescorer: RegionRescorer, path) -> Path:
         for name, coef in rescorer.coef_.items():
             f.create_dataset(f"svms/{name}/coef", data=np.asarray(coef, np.float64))
             f[f"svms/{name}"].attrs["intercept"] = float(rescorer.intercept_[name])
-    tmp.replace(path)
     return path
 
 

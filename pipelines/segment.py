@@ -23,8 +23,6 @@ superpixels when those are on.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from hypercolumns.classifiers.model_file import load_grid
+from hypercolumns.extract.atomic_file import write_json_atomic
 from hypercolumns.extract.candidate_features import candidate_inputs
 from hypercolumns.extract.cnn import FrozenCNN
 from hypercolumns.extract.shared_features import feature_cnn
@@ -247,15 +246,6 @@ def category_names(annotations_path) -> dict:
     from hypercolumns.data.coco import read_coco_json
 
     return {c["id"]: c["name"] for c in read_coco_json(annotations_path)["categories"]}
-
-
-def write_json_atomic(data, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
-    return path
 
 
 def segment_detections(segmenter: Segmenter, annotations, image_root, detections: list,

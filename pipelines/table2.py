@@ -27,6 +27,7 @@ from hypercolumns.data.images import read_image
 from hypercolumns.data.records import VOC_CLASSES
 from hypercolumns.eval.evaluate import evaluate_coco
 from hypercolumns.eval.masks import decode_rle, rle_iou
+from hypercolumns.extract.atomic_file import write_json_atomic
 from hypercolumns.pipelines.detections import expand_detections
 from hypercolumns.pipelines.evaluation import (System, dump, load_systems, print_table,
                                                segment_systems, write_table)
@@ -34,7 +35,6 @@ from hypercolumns.pipelines.oracle import coco_annotations
 from hypercolumns.pipelines.region_descriptor import region_descriptors, region_feature_config
 from hypercolumns.pipelines.region_nms import region_nms
 from hypercolumns.pipelines.rescoring import RegionRescorer, detection_logit
-from hypercolumns.pipelines.segment import write_json_atomic
 from hypercolumns.pipelines.semantic import ground_truth_labels, predicted_labels, semantic_mean_iu
 from hypercolumns.pipelines.superpixels import SuperpixelSettings
 from hypercolumns.pipelines.synthetic_detections import synthetic_detections

@@ -46,6 +46,9 @@ class FrozenCNN:
         Default: CUDA when available, else CPU.
     """
 
+    # how its maps are made, as shards record it; SharedImageCNN has "shared:..."
+    feature_source = "per-box"
+
     def __init__(self, weights: Weights, padding: int = 16, device=None):
         self.weights = weights
         self.device = torch.device(device) if device is not None else default_device()

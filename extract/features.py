@@ -53,7 +53,7 @@ def feature_config(cnn: FrozenCNN, spec: LayerSpec, *, rows_per_cell=1, sample_g
                    targets=("figure_ground",)) -> dict:
     """The config every shard records (``shards.CONFIG_KEYS`` and ``shards.OPTIONAL_KEYS``)."""
     return {
-        "feature_source": getattr(cnn, "feature_source", "per-box"),
+        "feature_source": cnn.feature_source,
         "candidate_source": standin_source() if spec.needs_candidates else "none",
         "network": cnn.name, "weights_sha256": cnn.weights.sha256, "layer_spec": str(spec),
         "blocks": [
@@ -143,7 +143,7 @@ def prepare_batch(jobs, records, images: ImageCache, cnn: FrozenCNN, config: dic
     of the batch, else an empty dict.
     """
     locations, labels, expanded, masks = [], [], [], []
-    shared = getattr(cnn, "feature_source", "per-box") != "per-box"  # one forward per image
+    shared = cnn.feature_source != FrozenCNN.feature_source  # one forward per image, no crops
     for job in jobs:
         record = records[job.record]
         instance = record.instances[job.instance]

@@ -48,11 +48,12 @@ def run_sections(args, sections) -> dict:
     from hypercolumns.extract.weights import resolve_weights
 
     results = {}
-    weights = resolve_weights(args.weights)
+    cnn = None  # one network for the sections that run it directly
+    if {"extraction", "shared"} & set(sections):
+        cnn = FrozenCNN(resolve_weights(args.weights), device=args.device)
     if "extraction" in sections:
         from hypercolumns.extract.bench import measure_extraction, print_extraction
 
-        cnn = FrozenCNN(weights, device=args.device)
         results["extraction"] = measure_extraction(cnn, load_training_records(args.data_root),
                                                    args.boxes, args.batch_size)
         print_extraction(results["extraction"], cnn.crop_size)
@@ -71,7 +72,6 @@ def run_sections(args, sections) -> dict:
     if "shared" in sections:
         from hypercolumns.extract.bench_shared import bench_shared_vs_per_box, print_rows
 
-        cnn = FrozenCNN(weights, device=args.device)
         results["shared"] = bench_shared_vs_per_box(cnn, load_val_records(args.data_root)[:args.images])
         print_rows(results["shared"])
     return results

@@ -66,15 +66,18 @@ def load_systems(systems: list, weights_spec=None, device=None) -> Engines:
     from hypercolumns.classifiers.bbox_regression import BoxRegressor
 
     cnns, predictors, regressors = {}, {}, {}
+    networks: dict = {}   # (weights sha256, padding) -> FrozenCNN, shared by the feature sources
 
     def cnn_for(config: dict, weights_file):
-        source = config.get("feature_source", "per-box")
+        source = config.get("feature_source", FrozenCNN.feature_source)
         key = f"{config['weights_sha256']}|{source}"
         if key not in cnns:
-            weights = resolve_weights(weights_file or weights_spec)
-            check_weights_match(config, weights)
-            cnns[key] = feature_cnn(FrozenCNN(weights, padding=config["padding"], device=device),
-                                    source)
+            network_key = (config["weights_sha256"], config["padding"])
+            if network_key not in networks:
+                weights = resolve_weights(weights_file or weights_spec)
+                check_weights_match(config, weights)
+                networks[network_key] = FrozenCNN(weights, padding=config["padding"], device=device)
+            cnns[key] = feature_cnn(networks[network_key], source)
         return key
 
     for system in systems:

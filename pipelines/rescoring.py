@@ -334,11 +334,15 @@ class RegionRescorer:
 
     def score(self, descriptors: np.ndarray, categories, detection_scores: np.ndarray) -> np.ndarray:
         """``P(IoU > positive_iou)`` of each region from its SVM margin and detection score, (N,)."""
+        return self.combine(detection_scores, self.decision_function(descriptors, categories))
+
+    def combine(self, detection_scores: np.ndarray, margins: np.ndarray) -> np.ndarray:
+        """The combiner's probability of given detection scores and SVM margins, (N,)."""
         if getattr(self, "combiner_", None) is None:
             raise ValueError("this RegionRescorer has no combiner; call fit_combiner(...) first")
         a, b, c = self.combiner_
-        margins = self.decision_function(descriptors, categories)
-        return 1.0 / (1.0 + np.exp(-(a * detection_logit(detection_scores) + b * margins + c)))
+        logits = a * detection_logit(detection_scores) + b * np.asarray(margins) + c
+        return 1.0 / (1.0 + np.exp(-logits))
 
     def save(self, path) -> Path:
         """Write to HDF5 (schema ``hypercolumns.rescorer/1``), atomically; returns the path."""

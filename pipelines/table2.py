@@ -34,7 +34,7 @@ from hypercolumns.pipelines.evaluation import (System, dump, load_systems, print
 from hypercolumns.pipelines.oracle import coco_annotations
 from hypercolumns.pipelines.region_descriptor import region_descriptors, region_feature_config
 from hypercolumns.pipelines.region_nms import region_nms
-from hypercolumns.pipelines.rescoring import RegionRescorer, detection_logit
+from hypercolumns.pipelines.rescoring import RegionRescorer
 from hypercolumns.pipelines.semantic import ground_truth_labels, predicted_labels, semantic_mean_iu
 from hypercolumns.pipelines.superpixels import SuperpixelSettings
 from hypercolumns.pipelines.synthetic_detections import synthetic_detections
@@ -182,9 +182,8 @@ def choose_paste_threshold(records: list, coco: dict, results: list) -> tuple[fl
 def paste_thresholds(regions: dict, records: list, rescorer: RegionRescorer) -> dict:
     """Per score kind, the paste threshold chosen on the training images (cross-fitted scores)."""
     results = regions["results"]
-    a, b, c = rescorer.combiner_
-    logits = a * detection_logit([r["score"] for r in results]) + b * rescorer.cross_fitted_margins_ + c
-    rescored = rescore(results, 1.0 / (1.0 + np.exp(-logits)))
+    rescored = rescore(results, rescorer.combine([r["score"] for r in results],
+                                                 rescorer.cross_fitted_margins_))
     chosen = {"detection": choose_paste_threshold(records, regions["coco"], results),
               "rescored": choose_paste_threshold(records, regions["coco"], rescored)}
     print("paste thresholds chosen on the training images (mean IU there): " +

@@ -13,8 +13,10 @@ import argparse
 import os
 import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 import h5py
@@ -185,9 +187,8 @@ def sample_batch(outputs: dict, spec: LayerSpec, network: str, locations: list, 
 
 def image_grouped_outputs(cnn, jobs, images: ImageCache, expanded: np.ndarray, layers) -> dict:
     """Layer outputs of a batch from ``cnn.box_outputs``, one call per run of boxes of one image."""
-    starts = [0] + [i for i in range(1, len(jobs)) if jobs[i].record != jobs[i - 1].record]
-    parts = [cnn.box_outputs(images.get(jobs[a].record), expanded[a:b], layers)
-             for a, b in zip(starts, starts[1:] + [len(jobs)])]
+    parts = [cnn.box_outputs(images.get(jobs[start].record), expanded[start:stop], layers)
+             for start, stop in image_runs(jobs)]
     return {name: torch.cat([part[name] for part in parts]) for name in parts[0]}
 
 
@@ -204,7 +205,7 @@ def extract_shard(jobs, records, cnn: FrozenCNN, spec: LayerSpec, config: dict,
                   box_rows=figure_ground_rows) -> tuple[dict, dict]:
     """Rows and box table of one shard; CPU preparation of the next batches overlaps the forward.
 
-    ``PREPARE_THREADS`` threads prepare consecutive batches (cv2 and numpy
+    :func:`prepare_threads` threads prepare consecutive batches (cv2 and numpy
     release the GIL), up to two per thread ahead of the forward; results are
     taken in batch order, and each batch's preparation depends only on its
     own boxes, so the rows are the same as with one thread.
@@ -214,19 +215,12 @@ def extract_shard(jobs, records, cnn: FrozenCNN, spec: LayerSpec, config: dict,
     features, locations, labels, expanded = [], [], [], []
     threads = max(1, min(prepare_threads(), len(batches)))
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        pending = []
-
-        def submit_up_to(count):
-            while len(pending) < count and submitted[0] < len(batches):
-                pending.append(pool.submit(prepare_batch, batches[submitted[0]], records, images,
-                                           cnn, config, box_rows, spec.needs_candidates))
-                submitted[0] += 1
-
-        submitted = [0]
-        submit_up_to(2 * threads)
+        submissions = (pool.submit(prepare_batch, batch, records, images, cnn, config, box_rows,
+                                   spec.needs_candidates) for batch in batches)
+        pending = deque(islice(submissions, 2 * threads))
         for index in range(len(batches)):
-            crops, where, box_labels, boxes_expanded, candidates = pending.pop(0).result()
-            submit_up_to(2 * threads)
+            crops, where, box_labels, boxes_expanded, candidates = pending.popleft().result()
+            pending.extend(islice(submissions, 1))
             outputs = (cnn.forward(crops, layers) if crops is not None else
                        image_grouped_outputs(cnn, batches[index], images, boxes_expanded, layers))
             outputs.update({name: tensor.to(cnn.device) for name, tensor in candidates.items()})

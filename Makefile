@@ -85,7 +85,9 @@ compare-shared:
 	$(HC) features --data-root $(DATA_ROOT) --out $(WORK)/shared/features --shared-features $(SHARED_SCALE)
 	$(HC) train-grid --shards $(WORK)/shared/features --out $(WORK)/shared/models --K 10
 	$(HC) compare-shared --data-root $(DATA_ROOT) --per-box $(WORK)/models/grid-K10.h5 \
-	    --shared $(WORK)/shared/models/grid-K10.h5 --out $(RESULTS)/shared
+	    --shared $(WORK)/shared/models/grid-K10.h5 --out $(RESULTS)/shared \
+	    --cross-val-folds 2 --per-box-shards $(WORK)/features --shared-shards $(WORK)/shared/features \
+	    --cv-work $(WORK)/shared/cross-val
 
 bench-features:
 	$(HC) bench-features --data-root $(DATA_ROOT) --out $(RESULTS)/bench

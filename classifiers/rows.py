@@ -51,9 +51,13 @@ class RowIndex:
     heldout: np.ndarray
 
     @classmethod
-    def build(cls, shards: list, target: str, holdout: float, seed: int) -> "RowIndex":
-        """Read the labels, locations and box facts (not the features) of every shard."""
-        parts = [_shard_facts(Path(path), target) for path in shards]
+    def build(cls, shards: list, target: str, holdout: float, seed: int,
+              exclude_images=()) -> "RowIndex":
+        """Read the labels, locations and box facts (not the features) of every shard.
+
+        Rows of ``exclude_images`` (image ids) are left out, as if never extracted.
+        """
+        parts = [_shard_facts(Path(path), target, set(exclude_images)) for path in shards]
         shard = np.concatenate([np.full(len(p["row"]), i, np.int32) for i, p in enumerate(parts)])
         image_id = np.concatenate([p["image_id"] for p in parts])
         index = cls([Path(p) for p in shards], shard,
@@ -62,7 +66,8 @@ class RowIndex:
                     image_id, np.concatenate([p["category"] for p in parts]),
                     heldout_images(image_id, holdout, seed))
         if len(index.label) == 0:
-            raise ValueError(f"the shards have no rows with a known {target!r} label")
+            left_out = f" outside the {len(set(exclude_images))} excluded images" if exclude_images else ""
+            raise ValueError(f"the shards have no rows with a known {target!r} label{left_out}")
         return index
 
     def cell_rows(self, K: int, cell: int, max_rows: int | None, seed: int,
@@ -122,16 +127,21 @@ def _row_mask(rows: np.ndarray):
     return mask
 
 
-def _shard_facts(path: Path, target: str) -> dict:
+def _shard_facts(path: Path, target: str, exclude_images: set = frozenset()) -> dict:
     with h5py.File(path, "r") as f:
         if f"labels/{target}" not in f:
             raise ValueError(f"{path} has no labels for target {target!r}; "
                              f"it has {sorted(f['labels'])}")
         labels = f[f"labels/{target}"][:]
-        rows = np.flatnonzero(labels >= 0).astype(np.int32)
-        box_index = f["box_index"][:][rows]
+        image_of_box = f["boxes/image_id"].asstr()[:]
+        all_box_index = f["box_index"][:]
+        kept = labels >= 0
+        if exclude_images:
+            kept &= ~np.isin(image_of_box, list(exclude_images))[all_box_index]
+        rows = np.flatnonzero(kept).astype(np.int32)
+        box_index = all_box_index[rows]
         return {"row": rows, "location": f["location"][:][rows], "label": labels[rows],
-                "image_id": f["boxes/image_id"].asstr()[:][box_index].astype(object),
+                "image_id": image_of_box[box_index].astype(object),
                 "category": f["boxes/category"].asstr()[:][box_index].astype(object)}
 
 

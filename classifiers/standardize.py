@@ -123,7 +123,7 @@ def standardization_of(features: np.ndarray) -> Standardization:
 
 
 def standardization_from_shards(shards: list, chunk_rows: int = CHUNK_ROWS,
-                                progress=None) -> Standardization:
+                                progress=None, exclude_images=()) -> Standardization:
     """One streaming pass over the ``features`` of every shard.
 
     Parameters
@@ -134,7 +134,10 @@ def standardization_from_shards(shards: list, chunk_rows: int = CHUNK_ROWS,
         Rows read and merged at a time (memory: ``chunk_rows * D * 8`` bytes).
     progress : callable, optional
         Called with the number of rows of each merged chunk (e.g. ``tqdm.update``).
+    exclude_images : collection of str
+        Image ids whose rows are left out (a cross-validation fold's test images).
     """
+    exclude_images = set(exclude_images)
     moments = None
     for path in shards:
         with h5py.File(Path(path), "r") as f:
@@ -144,11 +147,20 @@ def standardization_from_shards(shards: list, chunk_rows: int = CHUNK_ROWS,
             elif features.shape[1] != moments.mean.shape[0]:
                 raise ValueError(f"{path} has {features.shape[1]} feature dims, the shards before "
                                  f"it {moments.mean.shape[0]}")
+            kept = _rows_outside(f, exclude_images) if exclude_images else None
             for start in range(0, features.shape[0], chunk_rows):
                 chunk = features[start:start + chunk_rows]
+                if kept is not None:
+                    chunk = chunk[kept[start:start + chunk_rows]]
                 moments.update(chunk)
                 if progress is not None:
                     progress(len(chunk))
     if moments is None:
         raise ValueError("no shards to compute the standardisation from")
     return moments.result()
+
+
+def _rows_outside(shard_file, exclude_images: set) -> np.ndarray:
+    """Whether each row of an open shard belongs to an image not in ``exclude_images``, (n,) bool."""
+    image_of_box = shard_file["boxes/image_id"].asstr()[:]
+    return ~np.isin(image_of_box, list(exclude_images))[shard_file["box_index"][:]]

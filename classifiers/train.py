@@ -125,6 +125,7 @@ class TrainOptions:
     show_progress: bool = True
     blocks: tuple | None = None  # train on these blocks of the shards (+ xy); None: all
     scheduler: str | None = None
+    exclude_images: tuple = ()  # image ids left out of training (a cross-validation fold)
 
     def fit_options(self) -> dict:
         return {"solver": self.solver, "bias": BIAS_FEATURE, "tol": DEFAULT_TOLERANCE[self.solver]}
@@ -212,10 +213,12 @@ def load_training_set(shards_dir: Path, options: TrainOptions) -> TrainingSet:
         raise ValueError(f"{shards[0]}: blocks add up to {shard_spec.dim} dims, feature_dim is "
                          f"{config['feature_dim']}")
     spec, columns = select_blocks(shard_spec, options.blocks)
-    index = RowIndex.build(shards, options.target, options.holdout, options.seed)
+    index = RowIndex.build(shards, options.target, options.holdout, options.seed,
+                           options.exclude_images)
     with tqdm(total=None, unit="row", desc="standardisation",
               disable=not options.show_progress) as progress:
-        standardization = standardization_from_shards(shards, progress=progress.update)
+        standardization = standardization_from_shards(shards, progress=progress.update,
+                                                      exclude_images=options.exclude_images)
     mean, scale = standardization.mean, standardization.scale
     if columns is not None:
         mean, scale = mean[columns], floored_scale(standardization.std[columns])

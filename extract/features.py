@@ -31,7 +31,7 @@ from hypercolumns.extract.cnn import FrozenCNN
 from hypercolumns.extract.crop import float_image
 from hypercolumns.extract.hypercolumn import HEATMAP_SIZE, sample_hypercolumns
 from hypercolumns.extract.layer_spec import LayerSpec
-from hypercolumns.extract.shared_features import SharedImageCNN
+from hypercolumns.extract.shared_features import SHARED_MARGIN, SharedImageCNN
 from hypercolumns.extract.shards import (boxes_hash, check_shard, check_shard_boxes, shard_path,
                                          write_shard)
 from hypercolumns.extract.targets import figure_ground_target
@@ -336,6 +336,9 @@ def main(argv=None) -> int:
                         help="one CNN forward per image resized to SCALE px (shorter side) and "
                         "each box's maps by RoIAlign, instead of one forward per box "
                         "(not the paper's default; see extract/shared_features.py)")
+    parser.add_argument("--shared-margin", type=int, default=SHARED_MARGIN, metavar="PX",
+                        help="with --shared-features: mean-coloured px around the resized image "
+                        f"(default {SHARED_MARGIN})")
     args = parser.parse_args(argv)
 
     from hypercolumns.data.datasets import load_training_records
@@ -352,7 +355,7 @@ def main(argv=None) -> int:
     cnn = FrozenCNN(resolve_weights(args.weights), args.padding,
                     "cpu" if args.scheduler else args.device)
     if args.shared_features:
-        cnn = SharedImageCNN(cnn, scale=args.shared_features)
+        cnn = SharedImageCNN(cnn, scale=args.shared_features, margin=args.shared_margin)
     spec = LayerSpec.parse(args.layers).resolve(cnn.network)
     config = feature_config(cnn, spec, rows_per_cell=args.rows_per_cell, seed=args.seed,
                             boxes_per_instance=args.boxes_per_instance, min_iou=args.min_iou)

@@ -78,6 +78,12 @@ from torch import nn
 from hypercolumns.extract.crop import preprocess
 
 
+SHARED_SCALE = 224
+"""Default shorter side of the resized image, px."""
+SHARED_MARGIN = 16
+"""Default mean-coloured px around the resized image."""
+
+
 # ------------------------------------------------------------------ geometry
 
 @dataclass(frozen=True)
@@ -384,7 +390,8 @@ class SharedImageCNN:
         What reads past the maps get.
     """
 
-    def __init__(self, cnn, scale: float = 224, max_size: float = 1000, margin: int = 16,
+    def __init__(self, cnn, scale: float = SHARED_SCALE, max_size: float = 1000,
+                 margin: int = SHARED_MARGIN,
                  padding_mode: str = "border"):
         if scale <= 0 or max_size <= 0:
             raise ValueError(f"scale {scale} and max_size {max_size} must be positive")

@@ -43,6 +43,14 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--images", type=int, default=4, help="val images of the cost measurement")
     parser.add_argument("--device", default=None)
+    parser.add_argument("--cross-val-folds", type=int, default=0, metavar="N",
+                        help="also AP^r of both modes on the training images, N-fold "
+                        "cross-validated from --per-box-shards and --shared-shards (0: off)")
+    parser.add_argument("--per-box-shards", type=Path, default=Path("work/features"))
+    parser.add_argument("--shared-shards", type=Path, default=Path("work/shared/features"))
+    parser.add_argument("--cv-work", type=Path, default=Path("work/shared/cross-val"),
+                        help="the folds' grids")
+    parser.add_argument("--cv-seeds", type=int, nargs="+", default=[0])
     args = parser.parse_args(argv)
     for path in (args.per_box, args.shared):
         if not path.is_file():
@@ -67,6 +75,53 @@ def main(argv=None) -> int:
     print_table(rows, COLUMNS)
     md, csv = write_table(rows, COLUMNS, args.out / "compare-shared",
                           "Per-box vs shared whole-image features")
-    json_path = dump({"cost": cost, "apr": rows, "per_seed": summaries}, args.out / "compare-shared.json")
-    print(f"wrote {md}, {csv}, {json_path}")
+    report = {"cost": cost, "apr": rows, "per_seed": summaries}
+    written = [md, csv]
+    if args.cross_val_folds:
+        report["cross_val"], cv_written = cross_validated_comparison(args)
+        written += cv_written
+    written.append(dump(report, args.out / "compare-shared.json"))
+    print("wrote " + ", ".join(map(str, written)))
     return 0
+
+
+def cross_validated_comparison(args) -> tuple[dict, list]:
+    """Both modes' AP^r on the training images, cross-validated; the rows and the files written."""
+    from hypercolumns.data.datasets import load_training_records
+    from hypercolumns.pipelines.cross_val import cross_validated_apr, train_fold_grids
+
+    for path in (args.per_box_shards, args.shared_shards):
+        if not path.is_dir():
+            raise FileNotFoundError(f"{path}: no shards (see `make features` and `make compare-shared`)")
+    records = load_training_records(args.data_root.absolute())
+    shards = {"per-box": args.per_box_shards.absolute(), "shared": args.shared_shards.absolute()}
+    models = train_fold_grids(shards, records, args.cross_val_folds, args.cv_work)
+    out = args.out / "cross-val"
+    report = cross_validated_apr(models, records, args.data_root.absolute(), out,
+                                 args.cross_val_folds, tuple(args.cv_seeds), device=args.device)
+    rows = cross_val_rows(report)
+    print(f"AP^r on {report['images']} training images ({report['instances']} instances, "
+          f"{report['classes_with_instances']} classes), {args.cross_val_folds}-fold cross-validated, "
+          f"oracle boxes, seeds {args.cv_seeds}; per-box - shared with its 95% bootstrap interval "
+          f"over images")
+    print_table(rows, CV_COLUMNS)
+    md, csv = write_table(rows, CV_COLUMNS, out / "cross-val",
+                          "Per-box vs shared features, cross-validated on the training images")
+    return rows, [md, csv, out / "cross-val.json"]
+
+
+CV_COLUMNS = ["seed", "threshold", "per-box", "shared", "per-box - shared", "95% interval",
+              "P(shared better)"]
+
+
+def cross_val_rows(report: dict) -> list:
+    rows = []
+    for seed, by_threshold in report["bootstrap"].items():
+        for key in ("APr@0.5", "APr@0.7"):
+            entry = by_threshold[key]
+            low, high = entry["interval"]
+            rows.append({"seed": seed, "threshold": key, "per-box": entry["a"], "shared": entry["b"],
+                         "per-box - shared": entry["difference"],
+                         "95% interval": f"[{low:.1f}, {high:.1f}]",
+                         "P(shared better)": f"{entry['share_a_lower']:.2f}"})
+    return rows

@@ -141,3 +141,36 @@ def test_training_on_some_blocks_gives_a_model_of_that_spec(shard_folder, tmp_pa
     full = standardization_from_shards(list_shards(shard_folder))
     np.testing.assert_allclose(model.mean, full.mean[36:], rtol=1e-6)
     assert summary["options"]["blocks"] == ("conv4_3", "global")
+
+
+def test_excluded_images_leave_the_row_index_and_the_standardisation(shard_folder):
+    shards = list_shards(shard_folder)
+    excluded = ("img0001", "img0004", "img0009")
+    full = RowIndex.build(shards, "figure_ground", 0.25, 0)
+    kept = ~np.isin(full.image_id.astype(str), excluded)
+    index = RowIndex.build(shards, "figure_ground", 0.25, 0, exclude_images=excluded)
+    assert not set(excluded) & set(index.image_id)
+    for name in ("shard", "row", "location", "label", "heldout"):
+        np.testing.assert_array_equal(getattr(index, name), getattr(full, name)[kept])
+    features = []
+    for path in shards:                          # every row (labelled or not) of the kept images
+        with h5py.File(path, "r") as f:
+            image_of_row = f["boxes/image_id"].asstr()[:][f["box_index"][:]]
+            features.append(f["features"][:][~np.isin(image_of_row, excluded)].astype(np.float64))
+    features = np.concatenate(features)
+    standardization = standardization_from_shards(shards, exclude_images=excluded)
+    assert standardization.n_rows == len(features)
+    np.testing.assert_allclose(standardization.mean, features.mean(axis=0), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(standardization.std, features.std(axis=0), rtol=1e-5, atol=1e-6)
+
+
+def test_training_without_some_images_never_sees_them(shard_folder, tmp_path):
+    excluded = ("img0000", "img0005")
+    summary = train_grids(shard_folder, tmp_path, TrainOptions(Ks=(2,), C_grid=(1e-3,), n_jobs=1,
+                                                              exclude_images=excluded,
+                                                              show_progress=False), log=lambda *_: None)
+    seen = set(summary["split"]["heldout_images"]) | set(summary["split"]["train_images"])
+    assert seen and not seen & set(excluded)
+    assert tuple(summary["options"]["exclude_images"]) == excluded
+    full = RowIndex.build(list_shards(shard_folder), "figure_ground", 0.2, 0)
+    assert summary["rows"] == int((~np.isin(full.image_id.astype(str), excluded)).sum())

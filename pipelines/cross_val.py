@@ -1,0 +1,135 @@
+"""Cross-validated AP^r of grids from several shard sets, on the training images.
+
+The val split holds 12 images (39 instances in 12 classes): one instance
+crossing an IoU threshold moves a single-instance class's AP by 100 points
+and the mean over classes by 8, so two feature sources (issue 10: per-box
+crops vs shared whole-image features) cannot be told apart there to within
+a few points.  The training images hold twenty times the instances.  They
+are split into folds by a hash of their id; each fold's oracle boxes are
+segmented by grids trained only on the other folds' rows of the same shards
+(``TrainOptions.exclude_images``: the fold's images leave the row index and
+the standardisation, so no grid sees the images it is scored on); the
+pooled held-out results are scored once, and the difference of the first
+two systems gets a paired bootstrap over images (:mod:`eval.bootstrap`).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from hypercolumns.classifiers.rows import _unit_hash
+from hypercolumns.classifiers.train import TrainOptions, train_grids
+from hypercolumns.eval.bootstrap import paired_image_bootstrap
+from hypercolumns.eval.coco import load_coco_ground_truth, load_coco_results
+from hypercolumns.eval.evaluate import evaluate_coco
+from hypercolumns.extract.atomic_file import write_json_atomic
+from hypercolumns.pipelines.evaluation import (System, _slug, dump, instance_ious, load_systems,
+                                               segment_systems)
+from hypercolumns.pipelines.oracle import coco_annotations, oracle_detections
+from hypercolumns.pipelines.segment import DEFAULT_SUPERPIXELS
+
+
+def image_folds(image_ids, folds: int, seed: int = 0) -> np.ndarray:
+    """The fold (0..folds-1) of each image id, from sha256 of ``"cv<seed>:<id>"``; shape (n,), int."""
+    if folds < 2:
+        raise ValueError(f"cross-validation needs at least 2 folds, got {folds}")
+    return np.array([min(int(_unit_hash(f"cv{seed}:{image_id}") * folds), folds - 1)
+                     for image_id in image_ids], dtype=np.int64)
+
+
+def train_fold_grids(shards: dict, records: list, folds: int, out: Path, K: int = 10,
+                     seed: int = 0, options: TrainOptions | None = None, log=print) -> dict:
+    """``{(name, fold): model path}``: a K grid per shard set and fold, trained without that fold.
+
+    ``options`` (default ``train-grid``'s) sets everything else of the training.
+
+    A model whose ``train-summary.json`` already names the same left-out
+    images and shards is kept (a rerun after a crash trains only what is missing).
+    """
+    ids = [record.image_id for record in records]
+    fold_of = image_folds(ids, folds, seed)
+    models = {}
+    for name, shards_dir in shards.items():
+        for fold in range(folds):
+            excluded = tuple(sorted(i for i, f in zip(ids, fold_of) if f == fold))
+            fold_dir = Path(out) / _slug(name) / f"fold-{fold}"
+            path = fold_dir / f"grid-K{K}.h5"
+            if not _trained(fold_dir, path, shards_dir, excluded):
+                log(f"{name}, fold {fold}: training K={K} without its {len(excluded)} images")
+                fold_options = replace(options or TrainOptions(), Ks=(K,), exclude_images=excluded)
+                train_grids(Path(shards_dir), fold_dir, fold_options, log=log)
+            models[(name, fold)] = path
+    return models
+
+
+def _trained(fold_dir: Path, path: Path, shards_dir, excluded: tuple) -> bool:
+    summary_path = fold_dir / "train-summary.json"
+    if not (path.is_file() and summary_path.is_file()):
+        return False
+    summary = json.loads(summary_path.read_text())
+    return (summary.get("shards") == str(shards_dir)
+            and tuple(summary["options"].get("exclude_images", ())) == excluded)
+
+
+def cross_validated_apr(models: dict, records: list, data_root, out: Path, folds: int,
+                        seeds=(0,), fold_seed: int = 0, superpixels=DEFAULT_SUPERPIXELS,
+                        device=None, replicates: int = 1000) -> dict:
+    """Segment every training image's oracle boxes with its fold's grids; score the pooled results.
+
+    Parameters
+    ----------
+    models : dict of (name, fold) to Path
+        From :func:`train_fold_grids`.
+    records : list of ImageRecord
+        The images the grids were trained on (the same list and order).
+    out : Path
+        Gets ``annotations.json``, ``oracle_boxes_seed<s>.json`` and
+        ``results/<name>_seed<s>.json``.
+
+    Returns
+    -------
+    dict
+        ``summaries``: ``{name: {seed: evaluate_coco summary}}``;
+        ``bootstrap``: ``{seed: paired_image_bootstrap of the first two names}``;
+        ``images``, ``instances``, ``folds``.
+    """
+    out = Path(out)
+    names = list(dict.fromkeys(name for name, _ in models))
+    fold_of = image_folds([record.image_id for record in records], folds, fold_seed)
+    coco = coco_annotations(records, data_root)
+    annotations_path = write_json_atomic(coco, out / "annotations.json")
+    engines = load_systems([System(f"{name}/{fold}", path) for (name, fold), path in models.items()],
+                           device=device)
+    summaries = {name: {} for name in names}
+    bootstrap = {}
+    for seed in seeds:
+        detections = oracle_detections(records, coco, seed)
+        write_json_atomic(detections, out / f"oracle_boxes_seed{seed}.json")
+        results = {name: [None] * len(detections) for name in names}
+        for fold in range(folds):
+            indices = [i for i, d in enumerate(detections) if fold_of[d["image_id"] - 1] == fold]
+            systems = [System(name, models[(name, fold)], superpixels) for name in names]
+            segmented = segment_systems(systems, records, coco, [detections[i] for i in indices],
+                                        data_root, engines)
+            for name in names:
+                for index, result in zip(indices, segmented[name]):
+                    results[name][index] = result
+        paths = {}
+        for name in names:
+            paths[name] = write_json_atomic(results[name], out / "results" / f"{_slug(name)}_seed{seed}.json")
+            summary = evaluate_coco(annotations_path, paths[name])
+            summary["instance_iou"] = instance_ious(coco, results[name]).tolist()
+            summaries[name][seed] = summary
+        if len(names) >= 2:
+            ground_truth, categories = load_coco_ground_truth(annotations_path)
+            a, b = (load_coco_results(paths[n], ground_truth, categories) for n in names[:2])
+            bootstrap[seed] = paired_image_bootstrap(ground_truth, a, b, replicates=replicates,
+                                                     seed=seed)
+    report = {"summaries": summaries, "bootstrap": bootstrap, "names": names, "folds": folds,
+              "images": len(records), "instances": len(coco["annotations"]),
+              "classes_with_instances": len({a["category_id"] for a in coco["annotations"]})}
+    dump(report, out / "cross-val.json")
+    return report

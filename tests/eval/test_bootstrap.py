@@ -1,0 +1,86 @@
+"""Paired image bootstrap of an AP^r difference, against evaluate_apr on explicitly resampled images."""
+import numpy as np
+import pytest
+
+from hypercolumns.eval.apr import Detection, ImageGroundTruth, evaluate_apr
+from hypercolumns.eval.bootstrap import paired_image_bootstrap
+
+WIDTH = 20
+
+
+def strip(start, stop):
+    mask = np.zeros((1, WIDTH), dtype=bool)
+    mask[0, start:stop] = True
+    return mask
+
+
+@pytest.fixture
+def two_systems():
+    """Four images; system A finds the dogs well, system B misses one and finds the cat."""
+    ground_truth = {
+        "i0": ImageGroundTruth(1, WIDTH, [("dog", strip(0, 10)), ("dog", strip(10, 20))]),
+        "i1": ImageGroundTruth(1, WIDTH, [("dog", strip(0, 8)), ("cat", strip(10, 20))]),
+        "i2": ImageGroundTruth(1, WIDTH, [("cat", strip(5, 15))]),
+        "i3": ImageGroundTruth(1, WIDTH, []),
+    }
+    a = [Detection("i0", "dog", 0.9, strip(0, 10)), Detection("i0", "dog", 0.5, strip(10, 17)),
+         Detection("i1", "dog", 0.8, strip(0, 8)), Detection("i1", "cat", 0.3, strip(10, 13)),
+         Detection("i2", "cat", 0.6, strip(5, 15)), Detection("i3", "dog", 0.95, strip(0, 5))]
+    b = [Detection("i0", "dog", 0.9, strip(0, 4)), Detection("i0", "dog", 0.5, strip(10, 20)),
+         Detection("i1", "dog", 0.4, strip(0, 8)), Detection("i1", "cat", 0.7, strip(10, 20)),
+         Detection("i2", "cat", 0.6, strip(6, 15)), Detection("i3", "cat", 0.2, strip(0, 5))]
+    return ground_truth, a, b
+
+
+def resampled(ground_truth, detections, draw):
+    """The drawn images as distinct images (copies renamed), with their detections."""
+    ids = list(ground_truth)
+    gt, dets = {}, []
+    for copy, index in enumerate(draw):
+        name = f"{ids[index]}#{copy}"
+        gt[name] = ground_truth[ids[index]]
+        dets += [d._replace(image_id=name) for d in detections if d.image_id == ids[index]]
+    return gt, dets
+
+
+def test_observed_values_are_evaluate_apr(two_systems):
+    ground_truth, a, b = two_systems
+    report = paired_image_bootstrap(ground_truth, a, b, replicates=5)
+    for threshold in (0.5, 0.7):
+        key = f"APr@{threshold:g}"
+        expected_a = evaluate_apr(ground_truth, a)[key]
+        expected_b = evaluate_apr(ground_truth, b)[key]
+        assert report[key]["a"] == pytest.approx(expected_a)
+        assert report[key]["b"] == pytest.approx(expected_b)
+        assert report[key]["difference"] == pytest.approx(expected_a - expected_b)
+    assert report["images"] == 4
+
+
+def test_replicates_are_the_apr_of_explicitly_resampled_images(two_systems):
+    ground_truth, a, b = two_systems
+    replicates, seed = 40, 3
+    rng = np.random.default_rng(seed)
+    differences = []
+    for _ in range(replicates):
+        draw = rng.integers(0, 4, 4)
+        gt, dets_a = resampled(ground_truth, a, draw)
+        _, dets_b = resampled(ground_truth, b, draw)
+        differences.append(evaluate_apr(gt, dets_a)["APr@0.5"] - evaluate_apr(gt, dets_b)["APr@0.5"])
+    differences = np.array(differences)
+    report = paired_image_bootstrap(ground_truth, a, b, replicates=replicates, seed=seed, level=0.8)
+    entry = report["APr@0.5"]
+    np.testing.assert_allclose(entry["interval"], np.nanpercentile(differences, [10, 90]))
+    assert entry["share_a_lower"] == pytest.approx(np.mean(differences < 0))
+    assert np.ptp(differences) > 0            # the draws do move the difference
+
+
+def test_a_system_against_itself_has_a_zero_interval(two_systems):
+    ground_truth, a, _ = two_systems
+    report = paired_image_bootstrap(ground_truth, a, list(a), replicates=30)
+    assert report["APr@0.7"]["interval"] == [0.0, 0.0] and report["APr@0.7"]["difference"] == 0
+
+
+def test_bad_arguments_are_refused(two_systems):
+    ground_truth, a, b = two_systems
+    with pytest.raises(ValueError, match="replicates"):
+        paired_image_bootstrap(ground_truth, a, b, replicates=0)

@@ -1,0 +1,62 @@
+"""Cross-validated AP^r: folds by image, grids that never see their fold, pooled results in order."""
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from hypercolumns.classifiers.train import TrainOptions
+from hypercolumns.data.datasets import load_val_records
+from hypercolumns.pipelines.cross_val import cross_validated_apr, image_folds, train_fold_grids
+from hypercolumns.pipelines.evaluation import System, run_oracle_evaluation
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "classifiers"))
+from synthetic_shards import write_synthetic_shards  # noqa: E402
+
+
+def test_folds_are_a_function_of_the_image_id():
+    ids = [f"image{i}" for i in range(300)]
+    folds = image_folds(ids, 3)
+    assert set(folds) == {0, 1, 2} and min(np.bincount(folds)) > 70
+    np.testing.assert_array_equal(folds, image_folds(ids, 3))
+    np.testing.assert_array_equal(image_folds(ids[::-1], 3), folds[::-1])
+    assert (image_folds(ids, 3, seed=1) != folds).any()
+
+
+def test_each_fold_grid_leaves_out_exactly_its_images_and_is_not_retrained(tmp_path):
+    shards = tmp_path / "shards"
+    write_synthetic_shards(shards, n_shards=2, boxes_per_shard=24)
+    records = [SimpleNamespace(image_id=f"img{i:04d}") for i in range(16)]
+    logged = []
+    options = TrainOptions(C_grid=(1e-3,), n_jobs=1, show_progress=False)
+    models = train_fold_grids({"synthetic": shards}, records, 2, tmp_path / "cv", K=2,
+                              options=options, log=logged.append)
+    folds = image_folds([r.image_id for r in records], 2)
+    for fold in range(2):
+        summary = json.loads((models[("synthetic", fold)].parent / "train-summary.json").read_text())
+        seen = set(summary["split"]["train_images"]) | set(summary["split"]["heldout_images"])
+        in_fold = {r.image_id for r, f in zip(records, folds) if f == fold}
+        assert set(summary["options"]["exclude_images"]) == in_fold
+        assert seen == {r.image_id for r in records} - in_fold
+    logged.clear()
+    again = train_fold_grids({"synthetic": shards}, records, 2, tmp_path / "cv", K=2,
+                             options=options, log=logged.append)
+    assert again == models and not logged
+
+
+def test_pooled_results_equal_one_run_over_all_images(data_root, tmp_path):
+    records = load_val_records(data_root)[:6]
+    models = {(name, fold): None for name in ("box a", "box b") for fold in range(2)}
+    report = cross_validated_apr(models, records, data_root, tmp_path / "cv", folds=2,
+                                 replicates=20)
+    reference = run_oracle_evaluation([System("whole box", None)], records, data_root,
+                                      tmp_path / "ref", seeds=(0,), viz=False)["whole box"][0]
+    for name in ("box a", "box b"):
+        summary = report["summaries"][name][0]
+        assert summary["APr@0.5"] == reference["APr@0.5"]
+        np.testing.assert_array_equal(summary["instance_iou"], reference["instance_iou"])
+    pooled = json.loads((tmp_path / "cv" / "results" / "box_a_seed0.json").read_text())
+    assert pooled == json.loads((tmp_path / "ref" / "results" / "whole_box_seed0.json").read_text())
+    assert report["bootstrap"][0]["APr@0.5"]["interval"] == [0.0, 0.0]
+    assert report["instances"] == sum(len(r.instances) for r in records)

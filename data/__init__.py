@@ -3,7 +3,7 @@
 One module per format: :mod:`voc` (VOC 2012 PNGs), :mod:`sbd` (SBD .mat),
 :mod:`pascal_part` (PASCAL-Part .mat), :mod:`poselets` (keypoint XML),
 :mod:`coco` (COCO JSON), :mod:`yolo` (YOLO-seg text); :mod:`datasets` gives the
-standard splits of the shared data and :mod:`download` the ``data`` command.
+standard splits (SBD's SDS splits or the shared data) and :mod:`download` the ``data`` command.
 """
 from hypercolumns.data.coco import (
     CocoImage,
@@ -14,6 +14,9 @@ from hypercolumns.data.coco import (
 )
 from hypercolumns.data.datasets import (
     COCO_TO_VOC_NAMES,
+    DATASET_KINDS,
+    dataset_kind,
+    load_sbd_split,
     load_training_records,
     load_val_records,
     to_voc_names,
@@ -74,6 +77,7 @@ __all__ = [
     "CocoImage", "load_coco", "read_coco_images", "coco_image_id", "keypoints_to_coco",
     "load_yolo", "read_class_names", "read_yolo_label_file",
     "COCO_TO_VOC_NAMES", "to_voc_names", "load_training_records", "load_val_records",
+    "DATASET_KINDS", "dataset_kind", "load_sbd_split",
     "COCO_KEYPOINTS",
     "KEYPOINT_TABLE",
     "PAPER_KEYPOINT_LABELS",

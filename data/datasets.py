@@ -1,21 +1,50 @@
-"""The standard train and val splits of the shared real data.
+"""The standard train and val records, from whichever data set ``data_root`` holds.
 
-- **train**: all of ``coco128-seg`` (YOLO-seg) + the ``pascal-part`` images
-  of the SDS train split.
-- **val**: the ``pascal-part`` images of the SDS val split + the 3
-  ``voc2011-relabeled`` images (read from their VOC PNGs).
+Two layouts are recognised (:func:`dataset_kind`):
 
-Category names are VOC's where a COCO class is a VOC class under another name
-(:data:`COCO_TO_VOC_NAMES`); other COCO names are kept as they are.
+- **SBD** (what ``make data`` downloads), when ``data_root/benchmark_RELEASE/dataset``
+  exists: the paper's SDS benchmark. Records are SBD's instance masks
+  (``dataset/inst/<id>.mat``, see :mod:`sbd`) of the ids in
+  ``data_root/sds-splits/{train,val}.txt`` (5,623 train and 5,732 val ids).
+  Without those lists SBD's own ``dataset/{train,val}.txt`` is used, with a
+  warning, since it is not the paper's split.
+- **shared** (the small shared data, ``../shared/datasets``), when
+  ``coco128-seg`` or ``pascal-part`` is there:
+
+  - **train**: all of ``coco128-seg`` (YOLO-seg) + the ``pascal-part`` images
+    of the SDS train split.
+  - **val**: the ``pascal-part`` images of the SDS val split + the 3
+    ``voc2011-relabeled`` images (read from their VOC PNGs).
+
+  Category names are VOC's where a COCO class is a VOC class under another
+  name (:data:`COCO_TO_VOC_NAMES`); other COCO names are kept as they are.
+
+The ``dataset`` keyword of the loaders, else ``$HYPERCOLUMNS_DATASET``, forces
+one of them (``"sbd"`` or ``"shared"``).
 """
 from __future__ import annotations
 
+import os
+import warnings
 from pathlib import Path
+
+from tqdm import tqdm
 
 from hypercolumns.data.pascal_part import load_pascal_part
 from hypercolumns.data.records import ImageRecord
+from hypercolumns.data.sbd import read_sbd_record
+from hypercolumns.data.splits import read_split
 from hypercolumns.data.voc import load_voc
 from hypercolumns.data.yolo import load_yolo
+
+DATASET_KINDS = ("sbd", "shared")
+"""The data sets the loaders read: SBD with the SDS splits, or the shared data."""
+
+DATASET_ENV = "HYPERCOLUMNS_DATASET"
+"""Environment variable that picks a data set when the ``dataset`` keyword is None."""
+
+SBD_ROOT = "benchmark_RELEASE"
+SHARED_FOLDERS = ("coco128-seg", "pascal-part")
 
 COCO_TO_VOC_NAMES = {
     "airplane": "aeroplane",
@@ -40,27 +69,124 @@ def to_voc_names(records: list[ImageRecord]) -> list[ImageRecord]:
     return records
 
 
-def load_training_records(data_root) -> list[ImageRecord]:
-    """The training records: coco128-seg, then PASCAL-Part's SDS-train images.
+def dataset_kind(data_root, dataset: str | None = None) -> str:
+    """Which data set the loaders read from ``data_root``: ``"sbd"`` or ``"shared"``.
 
     Parameters
     ----------
     data_root : str or Path
-        The shared data folder (``../shared/datasets``).
+        The data folder (``make data``'s ``DATA_ROOT`` or ``../shared/datasets``).
+    dataset : {"sbd", "shared"} or None
+        Forces the choice; None takes ``$HYPERCOLUMNS_DATASET``, and if that is
+        unset or empty, the layout found in ``data_root`` (SBD first).
+
+    Returns
+    -------
+    str
+        One of :data:`DATASET_KINDS`.
+
+    Raises
+    ------
+    ValueError
+        If the keyword or the environment variable is not one of :data:`DATASET_KINDS`.
+    FileNotFoundError
+        If nothing is forced and ``data_root`` holds neither layout.
+    """
+    if dataset is not None:
+        return _checked_kind(dataset, "dataset")
+    from_env = os.environ.get(DATASET_ENV)
+    if from_env:
+        return _checked_kind(from_env, f"${DATASET_ENV}")
+    return _detected_kind(Path(data_root))
+
+
+def _checked_kind(kind: str, source: str) -> str:
+    if kind not in DATASET_KINDS:
+        allowed = ", ".join(repr(k) for k in DATASET_KINDS)
+        raise ValueError(f"{source}={kind!r} is not a data set; expected one of {allowed}")
+    return kind
+
+
+def _detected_kind(data_root: Path) -> str:
+    if (data_root / SBD_ROOT / "dataset").is_dir():
+        return "sbd"
+    if any((data_root / folder).is_dir() for folder in SHARED_FOLDERS):
+        return "shared"
+    raise FileNotFoundError(
+        f"no data set found in {data_root}: looked for SBD ({data_root / SBD_ROOT / 'dataset'}, "
+        f"made by `make data DATA_ROOT={data_root}`) and for the shared data "
+        f"({' or '.join(str(data_root / folder) for folder in SHARED_FOLDERS)})"
+    )
+
+
+def sbd_split_path(data_root, split: str) -> Path:
+    """The id list of an SBD ``split`` (``"train"`` or ``"val"``) under ``data_root``.
+
+    The SDS list ``data_root/sds-splits/<split>.txt`` if it exists, else SBD's
+    own ``benchmark_RELEASE/dataset/<split>.txt`` with a warning (not the paper's split).
+    """
+    data_root = Path(data_root)
+    sds_path = data_root / "sds-splits" / f"{split}.txt"
+    if sds_path.is_file():
+        return sds_path
+    sbd_path = data_root / SBD_ROOT / "dataset" / f"{split}.txt"
+    warnings.warn(
+        f"SDS split list not found at {sds_path}; using SBD's own {split} split {sbd_path} "
+        f"instead, which is not the paper's SDS split (results are not comparable to it)",
+        stacklevel=4,  # the caller of load_training_records / load_val_records
+    )
+    return sbd_path
+
+
+def load_sbd_split(data_root, split: str) -> list[ImageRecord]:
+    """The SBD records of the ids of :func:`sbd_split_path`, in list order (progress bar on a tty).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the list, or an image or ``inst/<id>.mat`` of a listed id, is missing.
+    """
+    sbd_root = Path(data_root) / SBD_ROOT
+    image_ids = read_split(sbd_split_path(data_root, split))
+    # disable=None: the bar shows only on a terminal, not in logs or tests.
+    progress = tqdm(image_ids, desc=f"reading SBD {split}", unit="image", disable=None)
+    return [read_sbd_record(sbd_root, image_id) for image_id in progress]
+
+
+def load_training_records(data_root, dataset: str | None = None) -> list[ImageRecord]:
+    """The training records: SBD's SDS-train images, or the shared data's.
+
+    Parameters
+    ----------
+    data_root : str or Path
+        The data folder: ``make data``'s ``DATA_ROOT`` (SBD) or the shared data
+        (``../shared/datasets``).
+    dataset : {"sbd", "shared"} or None
+        Forces the data set; see :func:`dataset_kind`.
 
     Returns
     -------
     list of ImageRecord
-        coco128-seg's orphan files are reported with warnings (see :mod:`yolo`).
+        SBD: the ids of ``sds-splits/train.txt`` in list order. Shared:
+        coco128-seg, then PASCAL-Part's SDS-train images; coco128-seg's orphan
+        files are reported with warnings (see :mod:`yolo`).
     """
+    if dataset_kind(data_root, dataset) == "sbd":
+        return load_sbd_split(data_root, "train")
     data_root = Path(data_root)
     coco128 = to_voc_names(load_yolo(data_root / "coco128-seg", "train2017"))
     pascal_part = load_pascal_part(data_root / "pascal-part", "train", data_root / "sds-splits")
     return coco128 + pascal_part
 
 
-def load_val_records(data_root) -> list[ImageRecord]:
-    """The validation records: PASCAL-Part's SDS-val images, then voc2011-relabeled."""
+def load_val_records(data_root, dataset: str | None = None) -> list[ImageRecord]:
+    """The validation records: SBD's SDS-val images, or the shared data's.
+
+    Shared: PASCAL-Part's SDS-val images, then voc2011-relabeled. Parameters
+    as :func:`load_training_records`.
+    """
+    if dataset_kind(data_root, dataset) == "sbd":
+        return load_sbd_split(data_root, "val")
     data_root = Path(data_root)
     pascal_part = load_pascal_part(data_root / "pascal-part", "val", data_root / "sds-splits")
     return pascal_part + load_voc(data_root / "voc2011-relabeled")

@@ -107,11 +107,16 @@ def cross_validated_comparison(args) -> tuple[dict, list]:
     print_table(rows, CV_COLUMNS)
     md, csv = write_table(rows, CV_COLUMNS, out / "cross-val",
                           "Per-box vs shared features, cross-validated on the training images")
-    return rows, [md, csv, out / "cross-val.json"]
+    print("mean instance IoU by size (sqrt(box area / image area)), first seed:")
+    size_columns = ["relative size", "instances", "per-box", "shared"]
+    print_table(report["iou_by_size"], size_columns)
+    by_size = write_table(report["iou_by_size"], size_columns, out / "iou-by-size",
+                          "Mean instance IoU by relative size, cross-validated")
+    return rows, [md, csv, *by_size, out / "cross-val.json"]
 
 
 CV_COLUMNS = ["seed", "threshold", "per-box", "shared", "per-box - shared", "95% interval",
-              "P(shared better)"]
+              "P(shared better)", "mean best IoU per-box", "mean best IoU shared"]
 
 
 def cross_val_rows(report: dict) -> list:
@@ -123,5 +128,7 @@ def cross_val_rows(report: dict) -> list:
             rows.append({"seed": seed, "threshold": key, "per-box": entry["a"], "shared": entry["b"],
                          "per-box - shared": entry["difference"],
                          "95% interval": f"[{low:.1f}, {high:.1f}]",
-                         "P(shared better)": f"{entry['share_a_lower']:.2f}"})
+                         "P(shared better)": f"{entry['share_a_lower']:.2f}",
+                         **{f"mean best IoU {name}": report["summaries"][name][seed]["mean_best_iou"]
+                            for name in ("per-box", "shared")}})
     return rows

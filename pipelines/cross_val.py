@@ -129,7 +129,30 @@ def cross_validated_apr(models: dict, records: list, data_root, out: Path, folds
             bootstrap[seed] = paired_image_bootstrap(ground_truth, a, b, replicates=replicates,
                                                      seed=seed)
     report = {"summaries": summaries, "bootstrap": bootstrap, "names": names, "folds": folds,
+              "iou_by_size": iou_by_size(coco, {name: summaries[name][seeds[0]]["instance_iou"]
+                                                for name in names}),
               "images": len(records), "instances": len(coco["annotations"]),
               "classes_with_instances": len({a["category_id"] for a in coco["annotations"]})}
     dump(report, out / "cross-val.json")
     return report
+
+
+SIZE_BINS = (0.0, 0.05, 0.1, 0.2, 0.4, 1.0)
+"""Instance sizes as sqrt(box area / image area): the box's side as a fraction of the image's."""
+
+
+def iou_by_size(coco: dict, instance_iou: dict) -> list:
+    """Mean instance IoU of each system per size bin (:data:`SIZE_BINS`), one dict per bin."""
+    images = {image["id"]: image for image in coco["images"]}
+    sizes = np.array([np.sqrt(a["bbox"][2] * a["bbox"][3] /
+                              (images[a["image_id"]]["width"] * images[a["image_id"]]["height"]))
+                      for a in coco["annotations"]])
+    bins = np.clip(np.digitize(sizes, SIZE_BINS[1:-1]), 0, len(SIZE_BINS) - 2)
+    rows = []
+    for b, (low, high) in enumerate(zip(SIZE_BINS[:-1], SIZE_BINS[1:])):
+        chosen = bins == b
+        row = {"relative size": f"{low:g}-{high:g}", "instances": int(chosen.sum())}
+        for name, ious in instance_iou.items():
+            row[name] = float(np.mean(np.asarray(ious)[chosen]) * 100) if chosen.any() else float("nan")
+        rows.append(row)
+    return rows

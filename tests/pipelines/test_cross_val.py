@@ -60,3 +60,14 @@ def test_pooled_results_equal_one_run_over_all_images(data_root, tmp_path):
     assert pooled == json.loads((tmp_path / "ref" / "results" / "whole_box_seed0.json").read_text())
     assert report["bootstrap"][0]["APr@0.5"]["interval"] == [0.0, 0.0]
     assert report["instances"] == sum(len(r.instances) for r in records)
+
+
+def test_iou_by_size_bins_instances_by_their_side_relative_to_the_image():
+    from hypercolumns.pipelines.cross_val import iou_by_size
+
+    coco = {"images": [{"id": 1, "width": 100, "height": 100}],
+            "annotations": [{"image_id": 1, "bbox": [0, 0, w, w]} for w in (3, 4, 30, 30, 90)]}
+    rows = iou_by_size(coco, {"a": [0.1, 0.3, 0.5, 0.7, 0.9]})
+    assert [r["instances"] for r in rows] == [2, 0, 0, 2, 1]       # sides 0.03, 0.04 | 0.3, 0.3 | 0.9
+    assert rows[0]["a"] == 20.0 and rows[3]["a"] == 60.0 and rows[4]["a"] == 90.0
+    assert np.isnan(rows[1]["a"])

@@ -3,24 +3,51 @@
 A crash mid-write leaves only the ``.tmp`` (which the next write replaces),
 never a half-written file under the final name; ``os.replace`` is atomic on
 one file system.
+
+Two live writers of one file must not share a temporary name: the second
+would truncate the first's file, and the first's rename would then put the
+second's half-written file under the final name.  Dask can run a copy of a
+task while the first copy still runs (a worker thought lost that is only
+slow), so shards are written with ``private=True``: a temporary name of the
+writer's own, ``<name>.<pid>-<random>.tmp``.  Their leftovers are removed by
+the run that owns the folder (:func:`remove_leftovers`), not by the next writer.
 """
 from __future__ import annotations
 
 import json
 import os
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 
 @contextmanager
-def atomic_file(path) -> Iterator[Path]:
-    """Yield the temporary path to write; rename it onto ``path`` if the block ends without error."""
+def atomic_file(path, private: bool = False) -> Iterator[Path]:
+    """Yield the temporary path to write; rename it onto ``path`` if the block ends without error.
+
+    ``private``: a temporary name no other writer uses (see the module
+    docstring) instead of ``<name>.tmp``, which a new writer replaces.
+    """
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
+    if private:
+        tmp = path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    else:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.unlink(missing_ok=True)
     yield tmp
     os.replace(tmp, path)
+
+
+def remove_leftovers(folder, pattern: str) -> list[Path]:
+    """Delete the temporary files ``<folder>/<pattern>`` of writers that died; returns them.
+
+    Only for a folder whose writers have all ended (a rename of a live one would fail).
+    """
+    leftovers = sorted(Path(folder).glob(pattern))
+    for leftover in leftovers:
+        leftover.unlink(missing_ok=True)
+    return leftovers
 
 
 def write_json_atomic(data, path, *, indent: int | None = None, default=None) -> Path:

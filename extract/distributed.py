@@ -6,7 +6,8 @@ workers of an existing ``dask.distributed`` cluster:
 
 - **One task per shard.**  A task carries its boxes and only the records
   they come from; it extracts the rows and writes ``shard-<i>.h5`` itself
-  (``shards.write_shard``: a ``.tmp`` renamed when complete), so only a
+  (``shards.write_shard``: a ``.tmp`` of the writer's own, renamed when
+  complete; two live copies of a task never write one file), so only a
   small receipt travels back.  The shard layout is the single-process one.
 - **Weights once per worker.**  The weights are scattered to every worker
   once; a worker process builds its :class:`FrozenCNN` on its first task and

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from hypercolumns.extract.atomic_file import remove_leftovers
 from hypercolumns.extract.box_sampling import image_rng, sample_training_boxes, stratified_locations
 from hypercolumns.extract.candidate_features import (candidate_inputs, degraded_candidate,
                                                     standin_source)
@@ -32,8 +33,8 @@ from hypercolumns.extract.crop import float_image
 from hypercolumns.extract.hypercolumn import HEATMAP_SIZE, sample_hypercolumns
 from hypercolumns.extract.layer_spec import LayerSpec
 from hypercolumns.extract.shared_features import SHARED_MARGIN, SharedImageCNN
-from hypercolumns.extract.shards import (boxes_hash, check_shard, check_shard_boxes, shard_path,
-                                         write_shard)
+from hypercolumns.extract.shards import (LEFTOVER_PATTERN, boxes_hash, check_shard, check_shard_boxes,
+                                         shard_path, write_shard)
 from hypercolumns.extract.targets import figure_ground_target
 from hypercolumns.extract.weights import resolve_weights
 
@@ -276,6 +277,7 @@ def run_features(records: list, out: Path, cnn: FrozenCNN, spec: LayerSpec, conf
         else:
             todo.append((index, chunk))
     start, crops_done = time.perf_counter(), sum(len(chunk) for _, chunk in todo)
+    remove_leftovers(out, LEFTOVER_PATTERN)      # of an earlier run's dead writers
     if scheduler and todo:
         from hypercolumns.extract.distributed import write_shards_on_dask
 
@@ -284,6 +286,7 @@ def run_features(records: list, out: Path, cnn: FrozenCNN, spec: LayerSpec, conf
     else:
         _write_shards_here(todo, records, hashes, out, cnn, spec, config, batch_size, box_rows,
                            show_progress)
+    remove_leftovers(out, LEFTOVER_PATTERN)      # of this run's, e.g. a killed Dask worker's
     seconds = time.perf_counter() - start
     paths = [shard_path(out, i) for i in range(len(chunks))]
     return {

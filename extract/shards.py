@@ -29,9 +29,11 @@ their default (``feature_source``: ``"per-box"`` or ``"shared:..."``, see
 or how the stand-in candidates of System 1's blocks are made, see
 :func:`~hypercolumns.extract.candidate_features.standin_source`), plus ``complete = 1``.
 
-A shard is written to ``<name>.tmp`` and renamed when complete, so a shard
-on disk under its final name is whole; a leftover ``.tmp`` is a crash and is
-redone.  Opening a shard checks its attributes against the current config
+A shard is written to a temporary ``<name>.<pid>-<random>.tmp`` of its
+writer's own and renamed when complete (``atomic_file(private=True)``: two
+live copies of one Dask task must not share it), so a shard on disk under
+its final name is whole; a leftover ``.tmp`` is a crash, is redone, and is
+deleted by the next ``features`` run (:data:`LEFTOVER_PATTERN`).  Opening a shard checks its attributes against the current config
 and refuses a mismatch, naming each differing key.
 """
 from __future__ import annotations
@@ -69,6 +71,10 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+LEFTOVER_PATTERN = "shard-*.tmp"
+"""Temporary files of shard writers that died (``atomic_file(private=True)`` names)."""
+
+
 def shard_path(folder: Path, index: int) -> Path:
     return Path(folder) / f"shard-{index:05d}.h5"
 
@@ -91,7 +97,7 @@ def write_shard(path: Path, config: dict, rows: dict, boxes: dict, boxes_hash: s
         rerun that plans other boxes for this shard can tell.
     """
     path = Path(path)
-    with atomic_file(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_file(path, private=True) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["schema"] = SCHEMA
         f.attrs["config_hash"] = config_hash(config)
         f.attrs["boxes_hash"] = boxes_hash

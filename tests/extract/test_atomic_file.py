@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from hypercolumns.extract.atomic_file import atomic_file, write_json_atomic
+from hypercolumns.extract.atomic_file import atomic_file, remove_leftovers, write_json_atomic
 
 
 def test_an_error_mid_write_leaves_the_old_file_and_only_the_tmp(tmp_path):
@@ -28,3 +28,28 @@ def test_json_goes_into_new_folders_with_the_given_encoding(tmp_path):
     with pytest.raises(TypeError):
         write_json_atomic({"b": object()}, tmp_path / "z.json")
     assert not (tmp_path / "z.json").exists()
+
+
+def test_two_live_private_writers_never_share_a_file(tmp_path):
+    target = tmp_path / "shard-00000.h5"
+    # a Dask task and its rerun copy, interleaved: the first finishes after the second started
+    with atomic_file(target, private=True) as first:
+        first.write_text("first, whole")
+        with atomic_file(target, private=True) as second:
+            assert second != first and second.name.startswith("shard-00000.h5.")
+            assert first.read_text() == "first, whole"        # not truncated by the second
+            second.write_text("second, whole")
+        assert target.read_text() == "second, whole"
+    assert target.read_text() == "first, whole"               # the last rename wins, whole
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_leftovers_of_dead_writers_are_removed_and_named(tmp_path):
+    with pytest.raises(RuntimeError):
+        with atomic_file(tmp_path / "shard-00003.h5", private=True) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("worker killed")
+    (tmp_path / "other.tmp").write_text("not a shard's")
+    removed = remove_leftovers(tmp_path, "shard-*.tmp")
+    assert [p.name.split(".")[0] for p in removed] == ["shard-00003"]
+    assert not list(tmp_path.glob("shard-*.tmp")) and (tmp_path / "other.tmp").exists()

@@ -12,7 +12,9 @@ in the draw, as the benchmark's mean over classes with ground truth.
 
 The spread of ``A - B`` over replicates says how far the measured difference
 could move on another draw of images like these; its percentile interval is
-reported.
+reported.  Several runs of each system on the same images (oracle boxes
+jittered with other seeds) are averaged inside every replicate, on the same
+drawn images.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from hypercolumns.eval.apr import accumulate, match_all
+from hypercolumns.eval.coco import load_coco_ground_truth, load_coco_results
 
 
 def mean_apr(image_matches: Sequence) -> np.ndarray:
@@ -32,7 +35,7 @@ def mean_apr(image_matches: Sequence) -> np.ndarray:
     return 100.0 * np.mean(per_class, axis=0)
 
 
-def paired_image_bootstrap(ground_truth: Mapping, detections_a: Sequence, detections_b: Sequence, *,
+def paired_image_bootstrap(ground_truth: Mapping, runs_a: Sequence, runs_b: Sequence, *,
                            thresholds=(0.5, 0.7), replicates: int = 1000, seed: int = 0,
                            level: float = 0.95, rule: str = "sds") -> dict:
     """AP^r of two systems on the same images, their difference, and its bootstrap interval.
@@ -40,8 +43,10 @@ def paired_image_bootstrap(ground_truth: Mapping, detections_a: Sequence, detect
     Parameters
     ----------
     ground_truth : mapping of image_id to ImageGroundTruth
-    detections_a, detections_b : sequence of Detection
-        The two systems' detections of those images.
+    runs_a, runs_b : sequence of sequences of Detection
+        Each system's detections of those images, one sequence per run (e.g.
+        per oracle-box seed); a system's AP^r is the mean over its runs, and
+        every replicate draws the same images for every run and both systems.
     thresholds : sequence of float
         IoU thresholds.
     replicates : int
@@ -56,22 +61,31 @@ def paired_image_bootstrap(ground_truth: Mapping, detections_a: Sequence, detect
         Per threshold ``t`` (key ``"APr@t"``): ``a``, ``b``, ``difference``
         (a - b, percent points), ``interval`` [low, high] of the difference,
         ``share_a_lower`` (replicates where A scored below B); plus
-        ``images``, ``replicates``, ``level``.
+        ``images``, ``runs``, ``replicates``, ``level``.
     """
     if replicates < 1 or not 0.0 < level < 1.0:
         raise ValueError(f"replicates {replicates} must be >= 1 and level {level} in (0, 1)")
+    if not runs_a or len(runs_a) != len(runs_b):
+        raise ValueError(f"both systems need the same number of runs, got {len(runs_a)} and {len(runs_b)}")
     thresholds = np.asarray(thresholds, np.float64)
-    matches_a = list(match_all(ground_truth, detections_a, thresholds=thresholds, rule=rule))
-    matches_b = list(match_all(ground_truth, detections_b, thresholds=thresholds, rule=rule))
-    observed_a, observed_b = mean_apr(matches_a), mean_apr(matches_b)
+
+    def matched(runs):
+        return [list(match_all(ground_truth, run, thresholds=thresholds, rule=rule)) for run in runs]
+
+    def apr(matches, draw):
+        return np.mean([mean_apr([run[i] for i in draw]) for run in matches], axis=0)
+
+    matches_a, matches_b = matched(runs_a), matched(runs_b)
+    everything = np.arange(len(ground_truth))
+    observed_a, observed_b = apr(matches_a, everything), apr(matches_b, everything)
     rng = np.random.default_rng(seed)
     differences = np.empty((replicates, len(thresholds)))
     for r in range(replicates):
-        draw = rng.integers(0, len(matches_a), len(matches_a))
-        differences[r] = (mean_apr([matches_a[i] for i in draw]) -
-                          mean_apr([matches_b[i] for i in draw]))
+        draw = rng.integers(0, len(everything), len(everything))
+        differences[r] = apr(matches_a, draw) - apr(matches_b, draw)
     tail = 100.0 * (1.0 - level) / 2.0
-    report = {"images": len(matches_a), "replicates": replicates, "level": level}
+    report = {"images": len(everything), "runs": len(runs_a), "replicates": replicates,
+              "level": level}
     for t, threshold in enumerate(thresholds):
         low, high = np.nanpercentile(differences[:, t], [tail, 100.0 - tail])
         report[f"APr@{threshold:g}"] = {
@@ -81,3 +95,14 @@ def paired_image_bootstrap(ground_truth: Mapping, detections_a: Sequence, detect
             "share_a_lower": float(np.mean(differences[:, t] < 0)),
         }
     return report
+
+
+def paired_bootstrap_of_files(annotations_path, results_a: Sequence, results_b: Sequence,
+                              **options) -> dict:
+    """:func:`paired_image_bootstrap` of COCO results files (one per run) against a COCO instances file."""
+    ground_truth, categories = load_coco_ground_truth(annotations_path)
+
+    def runs(paths):
+        return [load_coco_results(path, ground_truth, categories) for path in paths]
+
+    return paired_image_bootstrap(ground_truth, runs(results_a), runs(results_b), **options)

@@ -36,7 +36,17 @@ def atomic_file(path, private: bool = False) -> Iterator[Path]:
         tmp = path.with_name(path.name + ".tmp")
         tmp.unlink(missing_ok=True)
     yield tmp
+    _flush_to_disk(tmp)
     os.replace(tmp, path)
+
+
+def _flush_to_disk(path: Path) -> None:
+    """fsync, so that a power loss cannot leave an empty file under the final name after the rename."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def remove_leftovers(folder, pattern: str) -> list[Path]:

@@ -15,17 +15,18 @@ two systems gets a paired bootstrap over images (:mod:`eval.bootstrap`).
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
+import h5py
 import numpy as np
 
 from hypercolumns.classifiers.rows import _unit_hash
 from hypercolumns.classifiers.train import TrainOptions, train_grids
-from hypercolumns.eval.bootstrap import paired_image_bootstrap
-from hypercolumns.eval.coco import load_coco_ground_truth, load_coco_results
+from hypercolumns.eval.bootstrap import paired_bootstrap_of_files
 from hypercolumns.eval.evaluate import evaluate_coco
 from hypercolumns.extract.atomic_file import write_json_atomic
+from hypercolumns.extract.shards import list_shards, shards_config
 from hypercolumns.pipelines.evaluation import (System, _slug, dump, instance_ious, load_systems,
                                                segment_systems)
 from hypercolumns.pipelines.oracle import coco_annotations, oracle_detections
@@ -41,37 +42,74 @@ def image_folds(image_ids, folds: int, seed: int = 0) -> np.ndarray:
 
 
 def train_fold_grids(shards: dict, records: list, folds: int, out: Path, K: int = 10,
-                     seed: int = 0, options: TrainOptions | None = None, log=print) -> dict:
+                     fold_seed: int = 0, options: TrainOptions | None = None, log=print) -> dict:
     """``{(name, fold): model path}``: a K grid per shard set and fold, trained without that fold.
 
     ``options`` (default ``train-grid``'s) sets everything else of the training.
 
-    A model whose ``train-summary.json`` already names the same left-out
-    images and shards is kept (a rerun after a crash trains only what is missing).
+    A model whose ``train-summary.json`` names the same shards (folder and
+    config hash), left-out images and options, with this K, is kept (a rerun
+    after a crash trains only what is missing).
+
+    Raises
+    ------
+    ValueError
+        If a shard set holds an image that is not one of ``records`` (shards
+        of another data set: leaving out a fold would then leave out nothing).
     """
     ids = [record.image_id for record in records]
-    fold_of = image_folds(ids, folds, seed)
+    fold_of = image_folds(ids, folds, fold_seed)
     models = {}
     for name, shards_dir in shards.items():
+        _check_shard_images(Path(shards_dir), set(ids))
         for fold in range(folds):
             excluded = tuple(sorted(i for i, f in zip(ids, fold_of) if f == fold))
+            fold_options = replace(options or TrainOptions(), Ks=(K,), exclude_images=excluded)
             fold_dir = Path(out) / _slug(name) / f"fold-{fold}"
             path = fold_dir / f"grid-K{K}.h5"
-            if not _trained(fold_dir, path, shards_dir, excluded):
+            if not _trained(fold_dir, path, Path(shards_dir), fold_options):
                 log(f"{name}, fold {fold}: training K={K} without its {len(excluded)} images")
-                fold_options = replace(options or TrainOptions(), Ks=(K,), exclude_images=excluded)
                 train_grids(Path(shards_dir), fold_dir, fold_options, log=log)
             models[(name, fold)] = path
     return models
 
 
-def _trained(fold_dir: Path, path: Path, shards_dir, excluded: tuple) -> bool:
+def _check_shard_images(shards_dir: Path, record_ids: set) -> None:
+    for shard in list_shards(shards_dir):
+        with h5py.File(shard, "r") as f:
+            strangers = set(f["boxes/image_id"].asstr()[:]) - record_ids
+        if strangers:
+            raise ValueError(f"{shard} holds boxes of images that are not among the {len(record_ids)} "
+                             f"records being cross-validated (e.g. {sorted(strangers)[0]!r}): the shards "
+                             "come from another data set or DATA_ROOT")
+
+
+def _check_left_out(model_path, fold_images: set) -> None:
+    """The grid at ``model_path`` was trained without exactly ``fold_images`` (None: no grid)."""
+    if model_path is None:
+        return
+    summary = json.loads((Path(model_path).parent / "train-summary.json").read_text())
+    left_out = set(summary["options"].get("exclude_images", ()))
+    if left_out != fold_images:
+        raise ValueError(f"{model_path} was trained without {len(left_out)} images, not its fold's "
+                         f"{len(fold_images)}: another fold split (fold_seed) or other records")
+
+
+# how the work is spread, not what is trained
+_RUN_OPTIONS = ("show_progress", "n_jobs", "scheduler")
+
+
+def _trained(fold_dir: Path, path: Path, shards_dir: Path, options: TrainOptions) -> bool:
     summary_path = fold_dir / "train-summary.json"
     if not (path.is_file() and summary_path.is_file()):
         return False
     summary = json.loads(summary_path.read_text())
-    return (summary.get("shards") == str(shards_dir)
-            and tuple(summary["options"].get("exclude_images", ())) == excluded)
+    wanted = {k: v for k, v in json.loads(json.dumps(asdict(options))).items() if k not in _RUN_OPTIONS}
+    recorded = {k: v for k, v in summary["options"].items() if k not in _RUN_OPTIONS}
+    grid = summary["grids"].get(str(options.Ks[0]), {})
+    return (summary.get("shards") == str(shards_dir) and recorded == wanted
+            and summary.get("feature_config_hash") == shards_config(list_shards(shards_dir))["config_hash"]
+            and grid.get("file") == str(path))
 
 
 def cross_validated_apr(models: dict, records: list, data_root, out: Path, folds: int,
@@ -93,18 +131,22 @@ def cross_validated_apr(models: dict, records: list, data_root, out: Path, folds
     -------
     dict
         ``summaries``: ``{name: {seed: evaluate_coco summary}}``;
-        ``bootstrap``: ``{seed: paired_image_bootstrap of the first two names}``;
+        ``bootstrap``: :func:`~hypercolumns.eval.bootstrap.paired_image_bootstrap` of the first two names,
+        their seeds as runs; ``iou_by_size``: mean instance IoU per size bin,
+        mean over seeds;
         ``images``, ``instances``, ``folds``.
     """
     out = Path(out)
     names = list(dict.fromkeys(name for name, _ in models))
     fold_of = image_folds([record.image_id for record in records], folds, fold_seed)
+    for (name, fold), path in models.items():
+        _check_left_out(path, {r.image_id for r, f in zip(records, fold_of) if f == fold})
     coco = coco_annotations(records, data_root)
     annotations_path = write_json_atomic(coco, out / "annotations.json")
     engines = load_systems([System(f"{name}/{fold}", path) for (name, fold), path in models.items()],
                            device=device)
     summaries = {name: {} for name in names}
-    bootstrap = {}
+    paths = {name: [] for name in names}
     for seed in seeds:
         detections = oracle_detections(records, coco, seed)
         write_json_atomic(detections, out / f"oracle_boxes_seed{seed}.json")
@@ -117,20 +159,20 @@ def cross_validated_apr(models: dict, records: list, data_root, out: Path, folds
             for name in names:
                 for index, result in zip(indices, segmented[name]):
                     results[name][index] = result
-        paths = {}
         for name in names:
-            paths[name] = write_json_atomic(results[name], out / "results" / f"{_slug(name)}_seed{seed}.json")
-            summary = evaluate_coco(annotations_path, paths[name])
+            path = write_json_atomic(results[name], out / "results" / f"{_slug(name)}_seed{seed}.json")
+            summary = evaluate_coco(annotations_path, path)
             summary["instance_iou"] = instance_ious(coco, results[name]).tolist()
             summaries[name][seed] = summary
-        if len(names) >= 2:
-            ground_truth, categories = load_coco_ground_truth(annotations_path)
-            a, b = (load_coco_results(paths[n], ground_truth, categories) for n in names[:2])
-            bootstrap[seed] = paired_image_bootstrap(ground_truth, a, b, replicates=replicates,
-                                                     seed=seed)
+            paths[name].append(path)
+    bootstrap = None
+    if len(names) >= 2:
+        bootstrap = paired_bootstrap_of_files(annotations_path, paths[names[0]], paths[names[1]],
+                                              replicates=replicates)
+    mean_iou = {name: np.mean([summaries[name][seed]["instance_iou"] for seed in seeds], axis=0)
+                for name in names}
     report = {"summaries": summaries, "bootstrap": bootstrap, "names": names, "folds": folds,
-              "iou_by_size": iou_by_size(coco, {name: summaries[name][seeds[0]]["instance_iou"]
-                                                for name in names}),
+              "seeds": list(seeds), "iou_by_size": iou_by_size(coco, mean_iou),
               "images": len(records), "instances": len(coco["annotations"]),
               "classes_with_instances": len({a["category_id"] for a in coco["annotations"]})}
     dump(report, out / "cross-val.json")

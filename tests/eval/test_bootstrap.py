@@ -45,7 +45,7 @@ def resampled(ground_truth, detections, draw):
 
 def test_observed_values_are_evaluate_apr(two_systems):
     ground_truth, a, b = two_systems
-    report = paired_image_bootstrap(ground_truth, a, b, replicates=5)
+    report = paired_image_bootstrap(ground_truth, [a], [b], replicates=5)
     for threshold in (0.5, 0.7):
         key = f"APr@{threshold:g}"
         expected_a = evaluate_apr(ground_truth, a)[key]
@@ -67,7 +67,7 @@ def test_replicates_are_the_apr_of_explicitly_resampled_images(two_systems):
         _, dets_b = resampled(ground_truth, b, draw)
         differences.append(evaluate_apr(gt, dets_a)["APr@0.5"] - evaluate_apr(gt, dets_b)["APr@0.5"])
     differences = np.array(differences)
-    report = paired_image_bootstrap(ground_truth, a, b, replicates=replicates, seed=seed, level=0.8)
+    report = paired_image_bootstrap(ground_truth, [a], [b], replicates=replicates, seed=seed, level=0.8)
     entry = report["APr@0.5"]
     np.testing.assert_allclose(entry["interval"], np.nanpercentile(differences, [10, 90]))
     assert entry["share_a_lower"] == pytest.approx(np.mean(differences < 0))
@@ -76,11 +76,65 @@ def test_replicates_are_the_apr_of_explicitly_resampled_images(two_systems):
 
 def test_a_system_against_itself_has_a_zero_interval(two_systems):
     ground_truth, a, _ = two_systems
-    report = paired_image_bootstrap(ground_truth, a, list(a), replicates=30)
+    report = paired_image_bootstrap(ground_truth, [a], [list(a)], replicates=30)
     assert report["APr@0.7"]["interval"] == [0.0, 0.0] and report["APr@0.7"]["difference"] == 0
 
 
 def test_bad_arguments_are_refused(two_systems):
     ground_truth, a, b = two_systems
     with pytest.raises(ValueError, match="replicates"):
-        paired_image_bootstrap(ground_truth, a, b, replicates=0)
+        paired_image_bootstrap(ground_truth, [a], [b], replicates=0)
+    with pytest.raises(ValueError, match="same number of runs"):
+        paired_image_bootstrap(ground_truth, [a, a], [b])
+
+
+def test_runs_are_averaged_on_the_same_drawn_images(two_systems):
+    ground_truth, a, b = two_systems
+    a_moved = [d._replace(mask=strip(0, 6)) if d.category == "dog" else d for d in a]
+    replicates, seed = 25, 5
+    rng = np.random.default_rng(seed)
+    differences = []
+    for _ in range(replicates):
+        draw = rng.integers(0, 4, 4)
+        values = []
+        for run_a in (a, a_moved):
+            gt, dets_a = resampled(ground_truth, run_a, draw)
+            _, dets_b = resampled(ground_truth, b, draw)
+            values.append(evaluate_apr(gt, dets_a)["APr@0.7"] - evaluate_apr(gt, dets_b)["APr@0.7"])
+        differences.append(np.mean(values))
+    report = paired_image_bootstrap(ground_truth, [a, a_moved], [b, b], replicates=replicates,
+                                    seed=seed, level=0.5)
+    expected_a = np.mean([evaluate_apr(ground_truth, run)["APr@0.7"] for run in (a, a_moved)])
+    assert report["APr@0.7"]["a"] == pytest.approx(expected_a) and report["runs"] == 2
+    np.testing.assert_allclose(report["APr@0.7"]["interval"], np.nanpercentile(differences, [25, 75]))
+
+
+def test_files_give_what_the_detections_give(two_systems, tmp_path):
+    import json
+
+    from hypercolumns.eval.bootstrap import paired_bootstrap_of_files
+    from hypercolumns.eval.masks import encode_rle
+
+    ground_truth, a, b = two_systems
+    ids = {name: i + 1 for i, name in enumerate(ground_truth)}
+    categories = [{"id": 1, "name": "dog"}, {"id": 2, "name": "cat"}]
+    category_id = {c["name"]: c["id"] for c in categories}
+    annotations = [{"id": n + 1, "image_id": ids[image], "category_id": category_id[c],
+                    "segmentation": encode_rle(mask), "area": int(mask.sum()), "iscrowd": 0,
+                    "bbox": [0, 0, 1, 1]}
+                   for n, (image, (c, mask)) in enumerate((image, instance) for image, gt in ground_truth.items()
+                                                          for instance in gt.instances)]
+    coco = {"images": [{"id": i, "file_name": f"{name}.jpg", "width": WIDTH, "height": 1}
+                       for name, i in ids.items()], "annotations": annotations, "categories": categories}
+    (tmp_path / "gt.json").write_text(json.dumps(coco))
+    paths = []
+    for name, detections in (("a", a), ("b", b)):
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(json.dumps([{"image_id": ids[d.image_id], "category_id": category_id[d.category],
+                                          "score": d.score, "segmentation": encode_rle(d.mask)}
+                                         for d in detections]))
+    from_files = paired_bootstrap_of_files(tmp_path / "gt.json", [paths[0]], [paths[1]], replicates=50)
+    direct = paired_image_bootstrap(ground_truth, [a], [b], replicates=50)
+    for key in ("APr@0.5", "APr@0.7"):
+        assert from_files[key]["difference"] == pytest.approx(direct[key]["difference"])
+        np.testing.assert_allclose(from_files[key]["interval"], direct[key]["interval"])

@@ -2,9 +2,11 @@
 import json
 import sys
 from pathlib import Path
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from hypercolumns.classifiers.train import TrainOptions
 from hypercolumns.data.datasets import load_val_records
@@ -41,8 +43,15 @@ def test_each_fold_grid_leaves_out_exactly_its_images_and_is_not_retrained(tmp_p
         assert seen == {r.image_id for r in records} - in_fold
     logged.clear()
     again = train_fold_grids({"synthetic": shards}, records, 2, tmp_path / "cv", K=2,
-                             options=options, log=logged.append)
-    assert again == models and not logged
+                             options=replace(options, n_jobs=2), log=logged.append)
+    assert again == models and not logged                  # how the work is spread changes nothing
+    train_fold_grids({"synthetic": shards}, records, 2, tmp_path / "cv", K=2,
+                     options=replace(options, C_grid=(1e-2,)), log=logged.append)
+    assert len(logged) > 2 and "fold 0: training" in logged[0]     # another C: trained again
+    with pytest.raises(ValueError, match="not among the 15 records"):
+        train_fold_grids({"synthetic": shards}, records[1:], 2, tmp_path / "cv2", K=2, options=options)
+    with pytest.raises(ValueError, match="another fold split"):
+        cross_validated_apr(models, records, "unused", tmp_path / "out", folds=2, fold_seed=1)
 
 
 def test_pooled_results_equal_one_run_over_all_images(data_root, tmp_path):
@@ -58,7 +67,7 @@ def test_pooled_results_equal_one_run_over_all_images(data_root, tmp_path):
         np.testing.assert_array_equal(summary["instance_iou"], reference["instance_iou"])
     pooled = json.loads((tmp_path / "cv" / "results" / "box_a_seed0.json").read_text())
     assert pooled == json.loads((tmp_path / "ref" / "results" / "whole_box_seed0.json").read_text())
-    assert report["bootstrap"][0]["APr@0.5"]["interval"] == [0.0, 0.0]
+    assert report["bootstrap"]["APr@0.5"]["interval"] == [0.0, 0.0]
     assert report["instances"] == sum(len(r.instances) for r in records)
 
 
@@ -71,3 +80,17 @@ def test_iou_by_size_bins_instances_by_their_side_relative_to_the_image():
     assert [r["instances"] for r in rows] == [2, 0, 0, 2, 1]       # sides 0.03, 0.04 | 0.3, 0.3 | 0.9
     assert rows[0]["a"] == 20.0 and rows[3]["a"] == 60.0 and rows[4]["a"] == 90.0
     assert np.isnan(rows[1]["a"])
+
+
+def test_compare_shared_rows_carry_the_bootstrap_and_the_mean_over_seeds():
+    from hypercolumns.pipelines.compare_shared import cross_val_rows
+
+    entry = {"a": 50.0, "b": 48.0, "difference": 2.0, "interval": [-1.04, 4.96], "share_a_lower": 0.1}
+    report = {"seeds": [0, 1], "bootstrap": {"APr@0.5": entry, "APr@0.7": dict(entry, a=30.0)},
+              "summaries": {"per-box": {0: {"mean_best_iou": 50.0}, 1: {"mean_best_iou": 52.0}},
+                            "shared": {0: {"mean_best_iou": 47.0}, 1: {"mean_best_iou": 48.0}}}}
+    rows = cross_val_rows(report)
+    assert [r["threshold"] for r in rows] == ["APr@0.5", "APr@0.7"] and rows[1]["per-box"] == 30.0
+    assert rows[0]["95% interval"] == "[-1.0, 5.0]" and rows[0]["seeds"] == "0 1"
+    assert rows[0]["replicates with shared > per-box"] == "10%"
+    assert rows[0]["mean best IoU per-box"] == 51.0 and rows[0]["mean best IoU shared"] == 47.5

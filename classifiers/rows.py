@@ -23,7 +23,7 @@ import h5py
 import numpy as np
 
 from hypercolumns.classifiers.grid import cell_of_location
-from hypercolumns.extract.shards import read_rows
+from hypercolumns.extract.shards import image_rows, read_rows
 
 
 @dataclass
@@ -133,15 +133,13 @@ def _shard_facts(path: Path, target: str, exclude_images: set = frozenset()) -> 
             raise ValueError(f"{path} has no labels for target {target!r}; "
                              f"it has {sorted(f['labels'])}")
         labels = f[f"labels/{target}"][:]
-        image_of_box = f["boxes/image_id"].asstr()[:]
-        all_box_index = f["box_index"][:]
         kept = labels >= 0
         if exclude_images:
-            kept &= ~np.isin(image_of_box, list(exclude_images))[all_box_index]
+            kept &= ~image_rows(f, exclude_images)
         rows = np.flatnonzero(kept).astype(np.int32)
-        box_index = all_box_index[rows]
+        box_index = f["box_index"][:][rows]
         return {"row": rows, "location": f["location"][:][rows], "label": labels[rows],
-                "image_id": image_of_box[box_index].astype(object),
+                "image_id": f["boxes/image_id"].asstr()[:][box_index].astype(object),
                 "category": f["boxes/category"].asstr()[:][box_index].astype(object)}
 
 

@@ -23,6 +23,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from hypercolumns.extract.shards import image_rows
+
 SCALE_FLOOR = 1e-3
 CHUNK_ROWS = 1024  # the shards' HDF5 chunk height
 
@@ -147,7 +149,7 @@ def standardization_from_shards(shards: list, chunk_rows: int = CHUNK_ROWS,
             elif features.shape[1] != moments.mean.shape[0]:
                 raise ValueError(f"{path} has {features.shape[1]} feature dims, the shards before "
                                  f"it {moments.mean.shape[0]}")
-            kept = _rows_outside(f, exclude_images) if exclude_images else None
+            kept = ~image_rows(f, exclude_images) if exclude_images else None
             for start in range(0, features.shape[0], chunk_rows):
                 chunk = features[start:start + chunk_rows]
                 if kept is not None:
@@ -158,9 +160,3 @@ def standardization_from_shards(shards: list, chunk_rows: int = CHUNK_ROWS,
     if moments is None:
         raise ValueError("no shards to compute the standardisation from")
     return moments.result()
-
-
-def _rows_outside(shard_file, exclude_images: set) -> np.ndarray:
-    """Whether each row of an open shard belongs to an image not in ``exclude_images``, (n,) bool."""
-    image_of_box = shard_file["boxes/image_id"].asstr()[:]
-    return ~np.isin(image_of_box, list(exclude_images))[shard_file["box_index"][:]]

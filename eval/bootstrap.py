@@ -106,3 +106,12 @@ def paired_bootstrap_of_files(annotations_path, results_a: Sequence, results_b: 
         return [load_coco_results(path, ground_truth, categories) for path in paths]
 
     return paired_image_bootstrap(ground_truth, runs(results_a), runs(results_b), **options)
+
+
+def paired_bootstrap_of_summaries(per_seed_a: Mapping, per_seed_b: Mapping, **options) -> dict:
+    """:func:`paired_bootstrap_of_files` of two systems' ``evaluate_coco`` summaries, one per seed
+    (the results files they name are the runs, the seeds of ``per_seed_a`` in order)."""
+    seeds = list(per_seed_a)
+    return paired_bootstrap_of_files(per_seed_a[seeds[0]]["annotations"],
+                                     [per_seed_a[seed]["results"] for seed in seeds],
+                                     [per_seed_b[seed]["results"] for seed in seeds], **options)

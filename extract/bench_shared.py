@@ -25,7 +25,7 @@ from hypercolumns.extract.cnn import FrozenCNN, device_name
 from hypercolumns.extract.features import DEFAULT_LAYERS
 from hypercolumns.extract.hypercolumn import HEATMAP_SIZE, sample_hypercolumns
 from hypercolumns.extract.layer_spec import LayerSpec
-from hypercolumns.extract.shared_features import SharedImageCNN, cnn_gflops
+from hypercolumns.extract.shared_features import SHARED_MARGIN, SharedImageCNN, cnn_gflops
 from hypercolumns.extract.weights import resolve_weights
 
 
@@ -90,7 +90,7 @@ def _timed(function, device, *args):
 
 
 def bench_shared_vs_per_box(cnn: FrozenCNN, records: list, boxes_per_image=(1, 10, 50),
-                            scales=(224,), max_size: float = 1000, margin: int = 16,
+                            scales=(224,), max_size: float = 1000, margin: int = SHARED_MARGIN,
                             spec: str = DEFAULT_LAYERS, batch_size: int = 16, seed: int = 0,
                             locations_per_box: int = 64) -> dict:
     """Both modes on the same boxes of ``records``: GFLOP and seconds per box, and agreement.
@@ -213,7 +213,7 @@ def main(argv=None) -> int:
     parser.add_argument("--scales", type=float, nargs="+", default=[224, 600],
                         help="shorter side of the whole image, one shared mode each (default 224 600)")
     parser.add_argument("--max-size", type=float, default=1000)
-    parser.add_argument("--margin", type=int, default=16)
+    parser.add_argument("--margin", type=int, default=SHARED_MARGIN)
     parser.add_argument("--layers", default=DEFAULT_LAYERS)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)

@@ -207,6 +207,12 @@ def shards_config(shards: list[Path]) -> dict:
     return first
 
 
+def image_rows(shard_file, image_ids) -> np.ndarray:
+    """Whether each row of an open shard comes from a box of one of ``image_ids``, shape (N,), bool."""
+    image_of_box = shard_file["boxes/image_id"].asstr()[:]
+    return np.isin(image_of_box, list(image_ids))[shard_file["box_index"][:]]
+
+
 def read_rows(path: Path, target: str = "figure_ground", mask=None) -> dict:
     """Rows of one shard with a known label for ``target``.
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from hypercolumns.pipelines.evaluation import (System, dump, mean_over_seeds, print_table,
                                                run_oracle_evaluation, write_table)
 from hypercolumns.pipelines.segment import DEFAULT_SUPERPIXELS
@@ -36,13 +34,11 @@ def apr_rows(summaries: dict, models: dict) -> list:
     return rows
 
 
-def difference_row(summaries: dict, seeds) -> dict:
+def difference_row(summaries: dict) -> dict:
     """per-box - shared on the val images, with the bootstrap interval over images (seeds as runs)."""
-    from hypercolumns.eval.bootstrap import paired_bootstrap_of_files
+    from hypercolumns.eval.bootstrap import paired_bootstrap_of_summaries
 
-    results = {name: [summaries[name][seed]["results"] for seed in seeds] for name in summaries}
-    bootstrap = paired_bootstrap_of_files(summaries["per-box"][seeds[0]]["annotations"],
-                                          results["per-box"], results["shared"])
+    bootstrap = paired_bootstrap_of_summaries(summaries["per-box"], summaries["shared"])
     row = {"mode": "per-box - shared", "mean best IoU":
            mean_over_seeds(summaries["per-box"], "mean_best_iou")
            - mean_over_seeds(summaries["shared"], "mean_best_iou")}
@@ -89,7 +85,7 @@ def main(argv=None) -> int:
     summaries = run_oracle_evaluation(systems, records, args.data_root, args.out, tuple(args.seeds),
                                       device=args.device, viz=False)
     rows = apr_rows(summaries, models)
-    rows.append(difference_row(summaries, args.seeds))
+    rows.append(difference_row(summaries))
     print(f"AP^r on {len(records)} val images, oracle boxes, mean over seeds {args.seeds}, "
           f"superpixels {DEFAULT_SUPERPIXELS.method}; the difference with its 95% bootstrap "
           "interval over images")
@@ -111,9 +107,6 @@ def cross_validated_comparison(args) -> tuple[dict, list]:
     from hypercolumns.data.datasets import load_training_records
     from hypercolumns.pipelines.cross_val import cross_validated_apr, train_fold_grids
 
-    for path in (args.per_box_shards, args.shared_shards):
-        if not path.is_dir():
-            raise FileNotFoundError(f"{path}: no shards (see `make features` and `make compare-shared`)")
     records = load_training_records(args.data_root.absolute())
     shards = {"per-box": args.per_box_shards.absolute(), "shared": args.shared_shards.absolute()}
     models = train_fold_grids(shards, records, args.cross_val_folds, args.cv_work)
@@ -150,7 +143,6 @@ def cross_val_rows(report: dict) -> list:
                      "shared": entry["b"], "per-box - shared": entry["difference"],
                      "95% interval": f"[{low:.1f}, {high:.1f}]",
                      "replicates with shared > per-box": f"{entry['share_a_lower']:.0%}",
-                     **{f"mean best IoU {name}": float(np.mean([report["summaries"][name][seed]["mean_best_iou"]
-                                                               for seed in seeds]))
+                     **{f"mean best IoU {name}": mean_over_seeds(report["summaries"][name], "mean_best_iou")
                         for name in ("per-box", "shared")}})
     return rows

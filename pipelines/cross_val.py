@@ -23,11 +23,10 @@ import numpy as np
 
 from hypercolumns.classifiers.rows import _unit_hash
 from hypercolumns.classifiers.train import TrainOptions, train_grids
-from hypercolumns.eval.bootstrap import paired_bootstrap_of_files
-from hypercolumns.eval.evaluate import evaluate_coco
+from hypercolumns.eval.bootstrap import paired_bootstrap_of_summaries
 from hypercolumns.extract.atomic_file import write_json_atomic
 from hypercolumns.extract.shards import list_shards, shards_config
-from hypercolumns.pipelines.evaluation import (System, _slug, dump, instance_ious, load_systems,
+from hypercolumns.pipelines.evaluation import (System, _slug, dump, load_systems, score_results,
                                                segment_systems)
 from hypercolumns.pipelines.oracle import coco_annotations, oracle_detections
 from hypercolumns.pipelines.segment import DEFAULT_SUPERPIXELS
@@ -39,6 +38,11 @@ def image_folds(image_ids, folds: int, seed: int = 0) -> np.ndarray:
         raise ValueError(f"cross-validation needs at least 2 folds, got {folds}")
     return np.array([min(int(_unit_hash(f"cv{seed}:{image_id}") * folds), folds - 1)
                      for image_id in image_ids], dtype=np.int64)
+
+
+def fold_members(image_ids, fold_of: np.ndarray, folds: int) -> list:
+    """Each fold's image ids, sorted: a tuple per fold, from :func:`image_folds`'s ``fold_of``."""
+    return [tuple(sorted(i for i, f in zip(image_ids, fold_of) if f == fold)) for fold in range(folds)]
 
 
 def train_fold_grids(shards: dict, records: list, folds: int, out: Path, K: int = 10,
@@ -58,12 +62,11 @@ def train_fold_grids(shards: dict, records: list, folds: int, out: Path, K: int 
         of another data set: leaving out a fold would then leave out nothing).
     """
     ids = [record.image_id for record in records]
-    fold_of = image_folds(ids, folds, fold_seed)
+    members = fold_members(ids, image_folds(ids, folds, fold_seed), folds)
     models = {}
     for name, shards_dir in shards.items():
         _check_shard_images(Path(shards_dir), set(ids))
-        for fold in range(folds):
-            excluded = tuple(sorted(i for i, f in zip(ids, fold_of) if f == fold))
+        for fold, excluded in enumerate(members):
             fold_options = replace(options or TrainOptions(), Ks=(K,), exclude_images=excluded)
             fold_dir = Path(out) / _slug(name) / f"fold-{fold}"
             path = fold_dir / f"grid-K{K}.h5"
@@ -138,15 +141,16 @@ def cross_validated_apr(models: dict, records: list, data_root, out: Path, folds
     """
     out = Path(out)
     names = list(dict.fromkeys(name for name, _ in models))
-    fold_of = image_folds([record.image_id for record in records], folds, fold_seed)
+    ids = [record.image_id for record in records]
+    fold_of = image_folds(ids, folds, fold_seed)
+    members = fold_members(ids, fold_of, folds)
     for (name, fold), path in models.items():
-        _check_left_out(path, {r.image_id for r, f in zip(records, fold_of) if f == fold})
+        _check_left_out(path, set(members[fold]))
     coco = coco_annotations(records, data_root)
     annotations_path = write_json_atomic(coco, out / "annotations.json")
     engines = load_systems([System(f"{name}/{fold}", path) for (name, fold), path in models.items()],
                            device=device)
     summaries = {name: {} for name in names}
-    paths = {name: [] for name in names}
     for seed in seeds:
         detections = oracle_detections(records, coco, seed)
         write_json_atomic(detections, out / f"oracle_boxes_seed{seed}.json")
@@ -160,15 +164,11 @@ def cross_validated_apr(models: dict, records: list, data_root, out: Path, folds
                 for index, result in zip(indices, segmented[name]):
                     results[name][index] = result
         for name in names:
-            path = write_json_atomic(results[name], out / "results" / f"{_slug(name)}_seed{seed}.json")
-            summary = evaluate_coco(annotations_path, path)
-            summary["instance_iou"] = instance_ious(coco, results[name]).tolist()
-            summaries[name][seed] = summary
-            paths[name].append(path)
+            summaries[name][seed] = score_results(results[name], coco, annotations_path, out, name, seed)
     bootstrap = None
     if len(names) >= 2:
-        bootstrap = paired_bootstrap_of_files(annotations_path, paths[names[0]], paths[names[1]],
-                                              replicates=replicates)
+        bootstrap = paired_bootstrap_of_summaries(summaries[names[0]], summaries[names[1]],
+                                                  replicates=replicates)
     mean_iou = {name: np.mean([summaries[name][seed]["instance_iou"] for seed in seeds], axis=0)
                 for name in names}
     report = {"summaries": summaries, "bootstrap": bootstrap, "names": names, "folds": folds,

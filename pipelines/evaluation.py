@@ -216,12 +216,17 @@ def run_oracle_evaluation(systems: list, records: list, data_root, out, seeds=(0
         results = segment_systems(systems, records, coco, detections, data_root, engines,
                                   viz_dir=viz_dir, viz_system=viz_system)
         for system in systems:
-            path = write_json_atomic(results[system.name],
-                                     out / "results" / f"{_slug(system.name)}_seed{seed}.json")
-            summary = evaluate_coco(annotations_path, path)
-            summary["instance_iou"] = instance_ious(coco, results[system.name]).tolist()
-            summaries[system.name][seed] = summary
+            summaries[system.name][seed] = score_results(results[system.name], coco, annotations_path,
+                                                         out, system.name, seed)
     return summaries
+
+
+def score_results(results: list, coco: dict, annotations_path, out: Path, name: str, seed: int) -> dict:
+    """Write ``out/results/<name>_seed<seed>.json``; its ``evaluate_coco`` summary with ``instance_iou``."""
+    path = write_json_atomic(results, Path(out) / "results" / f"{_slug(name)}_seed{seed}.json")
+    summary = evaluate_coco(annotations_path, path)
+    summary["instance_iou"] = instance_ious(coco, results).tolist()
+    return summary
 
 
 def instance_ious(coco: dict, results: list) -> np.ndarray:

@@ -182,6 +182,34 @@ def train_grids(shards_dir: Path, out_dir: Path, options: TrainOptions, log=prin
     return summary
 
 
+RUN_OPTIONS = ("show_progress", "n_jobs", "scheduler")
+"""Options that say how the work is spread, not what is trained."""
+
+
+def trained_here(out_dir: Path, shards_dir: Path, options: TrainOptions) -> bool:
+    """Whether ``out_dir`` already holds what ``train_grids(shards_dir, out_dir, options)`` makes.
+
+    Its ``train-summary.json`` must name the same shards (folder and config
+    hash) and options (all but :data:`RUN_OPTIONS`), and a file for each K
+    of ``options`` that is there, so a rerun after a crash trains only what is missing.
+    """
+    summary_path = Path(out_dir) / "train-summary.json"
+    if not summary_path.is_file():
+        return False
+    summary = json.loads(summary_path.read_text())
+
+    def as_json(o: TrainOptions) -> dict:
+        return {k: v for k, v in json.loads(json.dumps(asdict(o))).items() if k not in RUN_OPTIONS}
+
+    wanted, defaults = as_json(options), as_json(TrainOptions())
+    # an option missing from an older summary did not exist then: it was its default
+    recorded = {k: summary["options"].get(k, defaults[k]) for k in wanted}
+    files = [summary["grids"].get(str(K), {}).get("file") for K in options.Ks]
+    return (summary.get("shards") == str(shards_dir) and recorded == wanted
+            and summary.get("feature_config_hash") == shards_config(list_shards(shards_dir))["config_hash"]
+            and all(file is not None and Path(file).is_file() for file in files))
+
+
 @contextmanager
 def cells_on_dask(address: str | None):
     """Inside, joblib runs its jobs on the Dask cluster at ``address``; None changes nothing.

@@ -15,19 +15,19 @@ two systems gets a paired bootstrap over images (:mod:`eval.bootstrap`).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 from hypercolumns.classifiers.rows import _unit_hash
-from hypercolumns.classifiers.train import TrainOptions, train_grids
+from hypercolumns.classifiers.train import TrainOptions, train_grids, trained_here
 from hypercolumns.eval.bootstrap import paired_bootstrap_of_summaries
 from hypercolumns.extract.atomic_file import write_json_atomic
-from hypercolumns.extract.shards import list_shards, shards_config
-from hypercolumns.pipelines.evaluation import (System, _slug, dump, load_systems, score_results,
-                                               segment_systems)
+from hypercolumns.extract.shards import list_shards
+from hypercolumns.pipelines.evaluation import (System, _slug, dump, instance_iou_over_seeds,
+                                               load_systems, score_results, segment_systems)
 from hypercolumns.pipelines.oracle import coco_annotations, oracle_detections
 from hypercolumns.pipelines.segment import DEFAULT_SUPERPIXELS
 
@@ -51,9 +51,8 @@ def train_fold_grids(shards: dict, records: list, folds: int, out: Path, K: int 
 
     ``options`` (default ``train-grid``'s) sets everything else of the training.
 
-    A model whose ``train-summary.json`` names the same shards (folder and
-    config hash), left-out images and options, with this K, is kept (a rerun
-    after a crash trains only what is missing).
+    A fold's grid already trained with these shards and options is kept
+    (:func:`~hypercolumns.classifiers.train.trained_here`).
 
     Raises
     ------
@@ -70,7 +69,7 @@ def train_fold_grids(shards: dict, records: list, folds: int, out: Path, K: int 
             fold_options = replace(options or TrainOptions(), Ks=(K,), exclude_images=excluded)
             fold_dir = Path(out) / _slug(name) / f"fold-{fold}"
             path = fold_dir / f"grid-K{K}.h5"
-            if not _trained(fold_dir, path, Path(shards_dir), fold_options):
+            if not trained_here(fold_dir, Path(shards_dir), fold_options):
                 log(f"{name}, fold {fold}: training K={K} without its {len(excluded)} images")
                 train_grids(Path(shards_dir), fold_dir, fold_options, log=log)
             models[(name, fold)] = path
@@ -96,23 +95,6 @@ def _check_left_out(model_path, fold_images: set) -> None:
     if left_out != fold_images:
         raise ValueError(f"{model_path} was trained without {len(left_out)} images, not its fold's "
                          f"{len(fold_images)}: another fold split (fold_seed) or other records")
-
-
-# how the work is spread, not what is trained
-_RUN_OPTIONS = ("show_progress", "n_jobs", "scheduler")
-
-
-def _trained(fold_dir: Path, path: Path, shards_dir: Path, options: TrainOptions) -> bool:
-    summary_path = fold_dir / "train-summary.json"
-    if not (path.is_file() and summary_path.is_file()):
-        return False
-    summary = json.loads(summary_path.read_text())
-    wanted = {k: v for k, v in json.loads(json.dumps(asdict(options))).items() if k not in _RUN_OPTIONS}
-    recorded = {k: v for k, v in summary["options"].items() if k not in _RUN_OPTIONS}
-    grid = summary["grids"].get(str(options.Ks[0]), {})
-    return (summary.get("shards") == str(shards_dir) and recorded == wanted
-            and summary.get("feature_config_hash") == shards_config(list_shards(shards_dir))["config_hash"]
-            and grid.get("file") == str(path))
 
 
 def cross_validated_apr(models: dict, records: list, data_root, out: Path, folds: int,
@@ -169,8 +151,7 @@ def cross_validated_apr(models: dict, records: list, data_root, out: Path, folds
     if len(names) >= 2:
         bootstrap = paired_bootstrap_of_summaries(summaries[names[0]], summaries[names[1]],
                                                   replicates=replicates)
-    mean_iou = {name: np.mean([summaries[name][seed]["instance_iou"] for seed in seeds], axis=0)
-                for name in names}
+    mean_iou = {name: instance_iou_over_seeds(summaries[name]) for name in names}
     report = {"summaries": summaries, "bootstrap": bootstrap, "names": names, "folds": folds,
               "seeds": list(seeds), "iou_by_size": iou_by_size(coco, mean_iou),
               "images": len(records), "instances": len(coco["annotations"]),

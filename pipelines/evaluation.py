@@ -246,6 +246,11 @@ def mean_over_seeds(per_seed: dict, key: str) -> float:
     return float(np.mean([summary[key] for summary in per_seed.values()]))
 
 
+def instance_iou_over_seeds(per_seed: dict) -> np.ndarray:
+    """Each instance's IoU, mean over the seeds' summaries, ``(n_annotations,)``."""
+    return np.mean([summary["instance_iou"] for summary in per_seed.values()], axis=0)
+
+
 def per_class_over_seeds(per_seed: dict, key: str = "APr@0.5") -> dict:
     """``{class: mean over seeds of that class's AP}`` (percent)."""
     classes = next(iter(per_seed.values()))["per_class"]

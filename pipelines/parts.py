@@ -35,7 +35,6 @@ Writes ``<out>/table4.{md,csv}``, ``<out>/summary.json`` and with ``--viz``
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -99,11 +98,9 @@ def extract(data_root: Path, work: Path, weights=None, device=None) -> dict:
 
 def train(work: Path, positives: dict, K: int, C: float) -> dict:
     """``{system: {target: grid path}}`` for every target with positive rows (existing grids kept)."""
-    from hypercolumns.classifiers.train import TrainOptions, train_grids
-    from hypercolumns.extract.shards import list_shards, shards_config
+    from hypercolumns.classifiers.train import TrainOptions, train_grids, trained_here
 
     shards_dir = work / "features-parts"
-    config_hash = shards_config(list_shards(shards_dir))["config_hash"]
     models = {}
     for system, blocks in SYSTEMS.items():
         models[system] = {}
@@ -111,22 +108,12 @@ def train(work: Path, positives: dict, K: int, C: float) -> dict:
             if positives[target] == 0:
                 continue
             out_dir = work / "models-parts" / system.replace(" ", "-") / target.replace(":", "-")
-            path, summary_path = out_dir / f"grid-K{K}.h5", out_dir / "train-summary.json"
-            if not (path.is_file() and _trained_with(summary_path, config_hash, C, blocks)):
-                options = TrainOptions(Ks=(K,), C_grid=(C,), holdout=0.0, target=target, blocks=blocks,
-                                       show_progress=False)
+            options = TrainOptions(Ks=(K,), C_grid=(C,), holdout=0.0, target=target, blocks=blocks,
+                                   show_progress=False)
+            if not trained_here(out_dir, shards_dir, options):
                 train_grids(shards_dir, out_dir, options, log=lambda line: None)
-            models[system][target] = path
+            models[system][target] = out_dir / f"grid-K{K}.h5"
     return models
-
-
-def _trained_with(summary_path: Path, config_hash: str, C: float, blocks) -> bool:
-    if not summary_path.is_file():
-        return False
-    summary = json.loads(summary_path.read_text())
-    options = summary["options"]
-    return (summary["feature_config_hash"] == config_hash and list(options["C_grid"]) == [C]
-            and (options["blocks"] is None) == (blocks is None))
 
 
 # ------------------------------------------------------------------ inference

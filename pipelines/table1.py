@@ -23,14 +23,12 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 from hypercolumns.classifiers.model_file import load_grid
 from hypercolumns.classifiers.train import TrainOptions, train_grids
 from hypercolumns.extract.shards import list_shards, shards_config
 from hypercolumns.eval.permutation import paired_permutation_test
-from hypercolumns.pipelines.evaluation import (System, mean_over_seeds, report_table,
-                                               run_oracle_evaluation)
+from hypercolumns.pipelines.evaluation import (System, instance_iou_over_seeds, mean_over_seeds,
+                                               report_table, run_oracle_evaluation)
 from hypercolumns.pipelines.superpixels import SuperpixelSettings
 
 # (row name, blocks, K, paper's row, paper AP^r@0.5, paper AP^r@0.7) — tables.md, Table 1
@@ -108,13 +106,13 @@ def refinement_models(args) -> tuple[Path, Path]:
 
 
 def table_rows(summaries: dict, systems: list) -> list:
-    full_iou = _instance_iou(summaries[FULL])
+    full_iou = instance_iou_over_seeds(summaries[FULL])
     rows = []
     paper = {name: (row, a, b) for name, _, _, row, a, b in ROWS}
     paper.update({name: (row, a, b) for name, _, row, a, b in REFINED_ROWS})
     for system in systems:
         per_seed = summaries[system.name]
-        iou = _instance_iou(per_seed)
+        iou = instance_iou_over_seeds(per_seed)
         p_value = None if system.name == FULL else paired_permutation_test(iou, full_iou)[1]
         paper_row, paper_05, paper_07 = paper.get(system.name, (None, None, None))
         rows.append({"system": system.name, "APr@0.5": mean_over_seeds(per_seed, "APr@0.5"),
@@ -122,10 +120,6 @@ def table_rows(summaries: dict, systems: list) -> list:
                      "mean IoU": 100 * float(iou.mean()), "p vs full": p_value,
                      "paper row": paper_row, "paper APr@0.5": paper_05, "paper APr@0.7": paper_07})
     return rows
-
-
-def _instance_iou(per_seed: dict) -> np.ndarray:
-    return np.mean([summary["instance_iou"] for summary in per_seed.values()], axis=0)
 
 
 def main(argv=None) -> int:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import h5py
 import numpy as np
@@ -174,3 +175,22 @@ def test_training_without_some_images_never_sees_them(shard_folder, tmp_path):
     assert tuple(summary["options"]["exclude_images"]) == excluded
     full = RowIndex.build(list_shards(shard_folder), "figure_ground", 0.2, 0)
     assert summary["rows"] == int((~np.isin(full.image_id.astype(str), excluded)).sum())
+
+
+def test_trained_here_knows_the_grids_these_shards_and_options_made(shard_folder, tmp_path):
+    from hypercolumns.classifiers.train import trained_here
+
+    options = TrainOptions(Ks=(2,), C_grid=(1e-3,), n_jobs=1, show_progress=False)
+    assert not trained_here(tmp_path, shard_folder, options)
+    train_grids(shard_folder, tmp_path, options, log=lambda *_: None)
+    assert trained_here(tmp_path, shard_folder, replace(options, n_jobs=2, show_progress=True))
+    assert not trained_here(tmp_path, shard_folder, replace(options, C_grid=(1e-2,)))
+    assert not trained_here(tmp_path, shard_folder, replace(options, Ks=(2, 5)))
+    summary_path = tmp_path / "train-summary.json"
+    summary = json.loads(summary_path.read_text())
+    del summary["options"]["exclude_images"]        # a summary from before that option existed
+    summary_path.write_text(json.dumps(summary))
+    assert trained_here(tmp_path, shard_folder, options)
+    assert not trained_here(tmp_path, shard_folder, replace(options, exclude_images=("img0001",)))
+    (tmp_path / "grid-K2.h5").unlink()
+    assert not trained_here(tmp_path, shard_folder, options)

@@ -6,9 +6,14 @@ each to ``hypercolumns.<folder>`` so that nothing called ``eval`` or ``data``
 lands at the top of site-packages.  ``hypercolumns`` itself is a namespace
 package (it has no folder of its own).
 """
+from pathlib import Path
+
 from setuptools import setup
 
 STAGES = ["extract", "classifiers", "pipelines", "eval", "data"]
+# pipelines/ is split by role into subpackages (inference, finetune, system2, ...)
+SUBPACKAGES = [f"{stage}.{sub.name}" for stage in STAGES for sub in sorted((Path(__file__).parent / stage).iterdir())
+               if (sub / "__init__.py").is_file()]
 DASK = ["dask[distributed]>=2024.1"]
 
 setup(
@@ -17,8 +22,8 @@ setup(
     description="Hypercolumns for object segmentation and fine-grained localization "
     "(Hariharan et al., CVPR 2015)",
     python_requires=">=3.10",
-    packages=[f"hypercolumns.{stage}" for stage in STAGES],
-    package_dir={f"hypercolumns.{stage}": stage for stage in STAGES},
+    packages=[f"hypercolumns.{name}" for name in STAGES + SUBPACKAGES],
+    package_dir={f"hypercolumns.{name}": name.replace(".", "/") for name in STAGES + SUBPACKAGES},
     package_data={"hypercolumns.data": ["*.txt", "*.json"]},
     install_requires=[
         # torch is installed before this package by `make setup` (CPU wheel here,
@@ -44,5 +49,5 @@ setup(
         "dask": DASK,
         "test": ["pytest>=7.4", *DASK],
     },
-    entry_points={"console_scripts": ["hypercolumns=hypercolumns.pipelines.cli:main"]},
+    entry_points={"console_scripts": ["hypercolumns=hypercolumns.pipelines.commands.cli:main"]},
 )

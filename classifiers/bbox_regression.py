@@ -58,7 +58,7 @@ from sklearn.exceptions import NotFittedError
 from hypercolumns.classifiers.grid_model import AGNOSTIC
 from hypercolumns.classifiers.model_file import attr_text, open_schema_file
 from hypercolumns.classifiers.standardize import floored_scale
-from hypercolumns.extract.atomic_file import atomic_file
+from hypercolumns.data.files import atomic_file
 from hypercolumns.extract.box_sampling import box_iou
 from hypercolumns.extract.shards import CONFIG_KEYS, config_differences, shards_config
 

@@ -36,7 +36,7 @@ import h5py
 import numpy as np
 
 from hypercolumns.classifiers.grid_model import GridModel
-from hypercolumns.extract.atomic_file import atomic_file
+from hypercolumns.data.files import atomic_file
 from hypercolumns.extract.layer_spec import LayerSpec
 from hypercolumns.extract.shards import CONFIG_KEYS, config_differences
 

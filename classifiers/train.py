@@ -93,7 +93,7 @@ from hypercolumns.classifiers.model_file import json_default, save_grid
 from hypercolumns.classifiers.rows import RowIndex
 from hypercolumns.classifiers.standardize import floored_scale, standardization_from_shards
 from hypercolumns.classifiers.train_report import report_line, split_summary, weighted_accuracy
-from hypercolumns.extract.atomic_file import write_json_atomic
+from hypercolumns.data.files import write_json_atomic
 from hypercolumns.extract.distributed import connect
 from hypercolumns.extract.layer_spec import LayerSpec
 from hypercolumns.extract.shards import list_shards, shards_config

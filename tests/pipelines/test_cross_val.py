@@ -10,8 +10,8 @@ import pytest
 
 from hypercolumns.classifiers.train import TrainOptions
 from hypercolumns.data.datasets import load_val_records
-from hypercolumns.pipelines.cross_val import cross_validated_apr, image_folds, train_fold_grids
-from hypercolumns.pipelines.evaluation import System, run_oracle_evaluation
+from hypercolumns.pipelines.experiments.cross_val import cross_validated_apr, image_folds, train_fold_grids
+from hypercolumns.pipelines.experiments.evaluation import System, run_oracle_evaluation
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "classifiers"))
 from synthetic_shards import write_synthetic_shards  # noqa: E402
@@ -72,7 +72,7 @@ def test_pooled_results_equal_one_run_over_all_images(data_root, tmp_path):
 
 
 def test_iou_by_size_bins_instances_by_their_side_relative_to_the_image():
-    from hypercolumns.pipelines.cross_val import iou_by_size
+    from hypercolumns.pipelines.experiments.cross_val import iou_by_size
 
     coco = {"images": [{"id": 1, "width": 100, "height": 100}],
             "annotations": [{"image_id": 1, "bbox": [0, 0, w, w]} for w in (3, 4, 30, 30, 90)]}
@@ -83,7 +83,7 @@ def test_iou_by_size_bins_instances_by_their_side_relative_to_the_image():
 
 
 def test_compare_shared_rows_carry_the_bootstrap_and_the_mean_over_seeds():
-    from hypercolumns.pipelines.compare_shared import cross_val_rows
+    from hypercolumns.pipelines.experiments.compare_shared import cross_val_rows
 
     entry = {"a": 50.0, "b": 48.0, "difference": 2.0, "interval": [-1.04, 4.96], "share_a_lower": 0.1}
     report = {"seeds": [0, 1], "bootstrap": {"APr@0.5": entry, "APr@0.7": dict(entry, a=30.0)},

@@ -8,10 +8,10 @@ from scipy.io import savemat
 
 from hypercolumns.data.records import ImageRecord, Instance
 from hypercolumns.extract.box_sampling import box_iou
-from hypercolumns.pipelines.detections import (Detections, expand_detections, expand_pool, nms,
+from hypercolumns.pipelines.system2.detections import (Detections, expand_detections, expand_pool, nms,
                                                read_coco_detections, read_mat_detections,
                                                write_mat_detections)
-from hypercolumns.pipelines.synthetic_detections import synthetic_detections
+from hypercolumns.pipelines.system2.synthetic_detections import synthetic_detections
 
 
 # ------------------------------------------------------------------------ nms

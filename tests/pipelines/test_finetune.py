@@ -10,9 +10,9 @@ from hypercolumns.data.records import ImageRecord, Instance
 from hypercolumns.extract.cnn import FrozenCNN
 from hypercolumns.extract.features import feature_config, plan_boxes
 from hypercolumns.extract.layer_spec import LayerSpec
-from hypercolumns.pipelines.finetune import (FinetuneOptions, checkpoint_path, export, finetune,
+from hypercolumns.pipelines.finetune.training import (FinetuneOptions, checkpoint_path, export, finetune,
                                              trainable_network)
-from hypercolumns.pipelines.network import HypercolumnNet
+from hypercolumns.pipelines.finetune.network import HypercolumnNet
 
 OPTIONS = FinetuneOptions(iterations=4, batch_size=2, checkpoint_every=2, train_from="conv5_1",
                           lr_cnn=1e-4, lr_heads=1e-2)

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hypercolumns.pipelines.interpolate import (interpolate_probabilities,
+from hypercolumns.pipelines.inference.interpolate import (interpolate_probabilities,
                                                 interpolation_coefficients)
 
 

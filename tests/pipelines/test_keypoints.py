@@ -9,9 +9,9 @@ import pytest
 from hypercolumns.data.records import ImageRecord, Instance
 from hypercolumns.extract.features import feature_config, plan_boxes
 from hypercolumns.extract.shards import list_shards, read_rows
-from hypercolumns.pipelines.keypoint_rows import (TARGETS, keypoint_person_records,
+from hypercolumns.extract.keypoint_rows import (TARGETS, keypoint_person_records,
                                                   run_keypoint_features)
-from hypercolumns.pipelines.keypoints import (heatmap_argmax_to_image, keypoint_score,
+from hypercolumns.pipelines.experiments.keypoints import (heatmap_argmax_to_image, keypoint_score,
                                               predict_keypoint, table_rows)
 
 KEYPOINTS = {"left_shoulder": (70.3, 30.6, 1), "right_shoulder": (48.2, 31.1, 1),

@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hypercolumns.pipelines.interpolate import (interpolate_probabilities,
+from hypercolumns.pipelines.inference.interpolate import (interpolate_probabilities,
                                                 interpolation_coefficients)
-from hypercolumns.pipelines.loss import (area_weights, interpolated_log_probabilities,
+from hypercolumns.pipelines.finetune.loss import (area_weights, interpolated_log_probabilities,
                                          interpolated_logistic_loss, interpolated_probability)
 
 

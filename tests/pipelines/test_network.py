@@ -5,8 +5,8 @@ import torch
 from hypercolumns.classifiers.grid_model import AGNOSTIC, GridModel
 from hypercolumns.extract.layer_spec import LayerSpec
 from hypercolumns.extract.networks import build_network
-from hypercolumns.pipelines.conv_trick import ConvTrickPredictor
-from hypercolumns.pipelines.network import HypercolumnNet
+from hypercolumns.pipelines.inference.conv_trick import ConvTrickPredictor
+from hypercolumns.pipelines.finetune.network import HypercolumnNet
 
 
 def random_grid(spec, K, seed=0):

@@ -6,8 +6,8 @@ import pytest
 
 from hypercolumns.data.datasets import load_val_records
 from hypercolumns.extract.box_sampling import box_iou
-from hypercolumns.pipelines.evaluation import System, run_oracle_evaluation, write_table
-from hypercolumns.pipelines.oracle import coco_annotations, oracle_detections
+from hypercolumns.pipelines.experiments.evaluation import System, run_oracle_evaluation, write_table
+from hypercolumns.pipelines.experiments.oracle import coco_annotations, oracle_detections
 
 
 @pytest.fixture(scope="module")

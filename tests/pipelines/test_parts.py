@@ -6,9 +6,9 @@ import numpy as np
 from hypercolumns.data.records import ImageRecord, Instance
 from hypercolumns.extract.features import feature_config
 from hypercolumns.extract.shards import list_shards, read_rows
-from hypercolumns.pipelines.part_rows import (PART_TARGETS, box_labels, part_rows_labels,
+from hypercolumns.extract.part_rows import (PART_TARGETS, box_labels, part_rows_labels,
                                               run_part_features)
-from hypercolumns.pipelines.parts import label_parts
+from hypercolumns.pipelines.experiments.parts import label_parts
 
 
 def person(height=50, width=50):

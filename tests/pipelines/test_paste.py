@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from hypercolumns.pipelines.paste import paste_heatmap, paste_heatmaps, paste_window
+from hypercolumns.pipelines.inference.paste import paste_heatmap, paste_heatmaps, paste_window
 
 # every cell names itself: value 100 * row + column
 NAMED_CELLS = (100 * np.arange(50)[:, None] + np.arange(50)[None, :]).astype(np.float32)

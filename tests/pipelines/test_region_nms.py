@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from hypercolumns.eval.masks import encode_rle
-from hypercolumns.pipelines.region_nms import region_nms
+from hypercolumns.pipelines.system2.region_nms import region_nms
 
 
 def _masks(size, *rects):

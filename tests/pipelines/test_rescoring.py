@@ -7,9 +7,9 @@ from sklearn.metrics import roc_auc_score
 from sklearn.svm import LinearSVC
 
 from hypercolumns.extract.crop import preprocess
-from hypercolumns.pipelines.region_descriptor import (region_and_box_crops, region_descriptors,
+from hypercolumns.pipelines.system2.region_descriptor import (region_and_box_crops, region_descriptors,
                                                       region_feature_config, region_rgb, warp_mask)
-from hypercolumns.pipelines.rescoring import (RegionRescorer, detection_logit, fit_svm,
+from hypercolumns.classifiers.rescoring import (RegionRescorer, detection_logit, fit_svm,
                                               load_rescorer, mine_hard_negatives, rescoring_labels,
                                               svm_options)
 

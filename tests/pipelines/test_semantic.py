@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from hypercolumns.data.records import ImageRecord, Instance
-from hypercolumns.pipelines.semantic import (VOC_LABEL, ground_truth_labels, predicted_labels,
+from hypercolumns.pipelines.system2.semantic import (VOC_LABEL, ground_truth_labels, predicted_labels,
                                              semantic_mean_iu)
 
 

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from hypercolumns.pipelines.paste import paste_heatmap
-from hypercolumns.pipelines.superpixels import (SuperpixelCache, SuperpixelSettings,
+from hypercolumns.pipelines.inference.paste import paste_heatmap
+from hypercolumns.pipelines.inference.superpixels import (SuperpixelCache, SuperpixelSettings,
                                                 compute_superpixels, heatmaps_to_masks,
                                                 project_to_superpixels, superpixel_values,
                                                 threshold_pixels)
@@ -79,7 +79,7 @@ def test_superpixels_respect_a_colour_edge(method):
 
 def test_cache_computes_once_per_image(monkeypatch):
     calls = []
-    import hypercolumns.pipelines.superpixels as module
+    import hypercolumns.pipelines.inference.superpixels as module
 
     def fake(image, settings):
         calls.append(1)

@@ -3,8 +3,8 @@ import numpy as np
 
 from hypercolumns.data.records import ImageRecord, Instance
 from hypercolumns.eval.masks import encode_rle
-from hypercolumns.pipelines.oracle import coco_annotations
-from hypercolumns.pipelines.table2 import best_ious, pool_detections, rescore
+from hypercolumns.pipelines.experiments.oracle import coco_annotations
+from hypercolumns.pipelines.experiments.table2 import best_ious, pool_detections, rescore
 
 
 def square(top, left, size, shape=(20, 20)):

@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from hypercolumns.pipelines.viz import render_visualization, save_visualization
+from hypercolumns.pipelines.inference.viz import render_visualization, save_visualization
 
 
 def scene():

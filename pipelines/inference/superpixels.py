@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from hypercolumns.pipelines.paste import paste_window
+from hypercolumns.pipelines.inference.paste import paste_window
 
 THRESHOLD = 0.4
 METHODS = ("none", "slic", "felzenszwalb")

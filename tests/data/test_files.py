@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from hypercolumns.extract.atomic_file import atomic_file, remove_leftovers, write_json_atomic
+from hypercolumns.data.files import atomic_file, remove_leftovers, write_json_atomic
 
 
 def test_an_error_mid_write_leaves_the_old_file_and_only_the_tmp(tmp_path):

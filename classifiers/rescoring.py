@@ -2,7 +2,7 @@
 
 Region descriptor
 -----------------
-Computed in :mod:`hypercolumns.pipelines.region_descriptor`.
+Computed in :mod:`hypercolumns.pipelines.system2.region_descriptor`.
 SDS scores a region with two networks, one on the box and one on the region
 with its background masked out.  Here one frozen CNN serves both pathways:
 
@@ -79,7 +79,7 @@ from hypercolumns.classifiers.liblinear_fit import (BIAS_FEATURE, liblinear_opti
                                                    train_class1)
 from hypercolumns.classifiers.model_file import attr_text, json_default, open_schema_file
 from hypercolumns.classifiers.standardize import standardization_of, standardize
-from hypercolumns.extract.atomic_file import atomic_file
+from hypercolumns.data.files import atomic_file
 
 SCHEMA = "hypercolumns.rescorer/1"
 AGNOSTIC = "__all__"

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hypercolumns.extract.bench import write_bench_json
+from hypercolumns.pipelines.bench.bench_features import write_bench_json
 from hypercolumns.extract.cnn import FrozenCNN, device_name
 from hypercolumns.extract.features import DEFAULT_LAYERS
 from hypercolumns.extract.hypercolumn import HEATMAP_SIZE, sample_hypercolumns

@@ -1,6 +1,6 @@
 """``hypercolumns eval-parts``: part labelling, the paper's Table 4 (AP^r_part at 0.5).
 
-1. **Stage one** (:mod:`~hypercolumns.pipelines.part_rows`): jittered boxes
+1. **Stage one** (:mod:`~hypercolumns.extract.part_rows`): jittered boxes
    around the train split's PASCAL-Part instances of the seven Table 4
    classes; rows labelled per part target ``part:<class>:<group>``, 1 on the
    part, 0 on the rest of the object, -1 outside it (part classifiers are
@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from hypercolumns.data.part_groups import PART_GROUPS, part_label_map
-from hypercolumns.pipelines.part_rows import PART_CLASSES, PART_TARGETS, target_name
+from hypercolumns.extract.part_rows import PART_CLASSES, PART_TARGETS, target_name
 
 PAPER_TABLE4 = {  # /work/shared/paper/tables.md, Table 4 (AP^r_part at 0.5, percent)
     "Only fc7": dict(zip(PART_CLASSES, (21.9, 16.6, 14.5, 38.9, 19.2, 8.5, 15.4))),
@@ -87,7 +87,7 @@ def extract(data_root: Path, work: Path, weights=None, device=None) -> dict:
     from hypercolumns.extract.features import DEFAULT_LAYERS, feature_config
     from hypercolumns.extract.layer_spec import LayerSpec
     from hypercolumns.extract.weights import resolve_weights
-    from hypercolumns.pipelines.part_rows import run_part_features
+    from hypercolumns.extract.part_rows import run_part_features
 
     records = load_pascal_part(Path(data_root) / "pascal-part", split="train")
     cnn = FrozenCNN(resolve_weights(weights), 16, device)
@@ -123,8 +123,8 @@ class PartLabeller:
 
     def __init__(self, sds_model: Path, models: dict, device=None):
         from hypercolumns.classifiers.model_file import load_grid
-        from hypercolumns.pipelines.conv_trick import ConvTrickPredictor
-        from hypercolumns.pipelines.segment import Segmenter, check_weights_match
+        from hypercolumns.pipelines.inference.conv_trick import ConvTrickPredictor
+        from hypercolumns.pipelines.inference.segment import Segmenter, check_weights_match
 
         self.segmenter = Segmenter(sds_model, device=device)
         cnn = self.segmenter.cnn
@@ -143,9 +143,9 @@ class PartLabeller:
 
     def __call__(self, image: np.ndarray, boxes: np.ndarray, categories: list, image_key: str) -> dict:
         """Masks (N, H, W), scores (N,) and ``{system: part labels (N, H, W)}`` for boxes of one image."""
-        from hypercolumns.pipelines.paste import paste_heatmaps
-        from hypercolumns.pipelines.segment import mask_scores
-        from hypercolumns.pipelines.superpixels import heatmaps_to_masks
+        from hypercolumns.pipelines.inference.paste import paste_heatmaps
+        from hypercolumns.pipelines.inference.segment import mask_scores
+        from hypercolumns.pipelines.inference.superpixels import heatmaps_to_masks
 
         cnn, segmenter = self.segmenter.cnn, self.segmenter
         expanded = cnn.expand(boxes)
@@ -187,7 +187,7 @@ def ground_truth(records: list) -> dict:
 def oracle_boxes(record, seed: int) -> tuple[np.ndarray, list]:
     """One box per Table 4 instance of the record, jittered to IoU 0.7-0.9 with its ground truth."""
     from hypercolumns.extract.box_sampling import image_rng
-    from hypercolumns.pipelines.oracle import jitter_to_iou
+    from hypercolumns.pipelines.experiments.oracle import jitter_to_iou
 
     boxes, categories = [], []
     for number, inst in enumerate(record.instances):
@@ -272,7 +272,7 @@ def main(argv=None) -> int:
 
     from hypercolumns.data.pascal_part import load_pascal_part
     from hypercolumns.eval.permutation import paired_permutation_test
-    from hypercolumns.pipelines.evaluation import dump, print_table, write_table
+    from hypercolumns.pipelines.experiments.evaluation import dump, print_table, write_table
 
     stage_one = extract(args.data_root, args.work, args.weights, args.device)
     print(f"part features: {stage_one['boxes']} boxes, {stage_one['shards_written']} of "

@@ -214,7 +214,7 @@ def read_coco_detections(path, names: dict | None = None) -> list:
         In order of first appearance; every box is kept (the file holds final
         detections).
     """
-    from hypercolumns.pipelines.segment import read_detections  # validates, names the file
+    from hypercolumns.pipelines.inference.segment import read_detections  # validates, names the file
 
     groups = defaultdict(list)
     for entry in read_detections(path):

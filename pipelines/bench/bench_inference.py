@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hypercolumns.extract.bench import write_bench_json
-from hypercolumns.pipelines.conv_trick import ConvTrickPredictor, explicit_heatmaps
-from hypercolumns.pipelines.segment import Segmenter
+from hypercolumns.pipelines.bench.bench_features import write_bench_json
+from hypercolumns.pipelines.inference.conv_trick import ConvTrickPredictor, explicit_heatmaps
+from hypercolumns.pipelines.inference.segment import Segmenter
 
 
 def timed(function, repeats: int = 3):
@@ -30,7 +30,7 @@ def timed(function, repeats: int = 3):
 
 def measure_inference(segmenter: Segmenter, records: list, boxes: int = 8) -> dict:
     """CNN forward, conv trick and explicit inference, ms per box, on one val image's oracle boxes."""
-    from hypercolumns.pipelines.oracle import coco_annotations, oracle_detections
+    from hypercolumns.pipelines.experiments.oracle import coco_annotations, oracle_detections
 
     record = max(records, key=lambda r: len(r.instances))
     coco = coco_annotations([record], record.path.parents[1])

@@ -16,12 +16,12 @@ from pathlib import Path
 import torch
 
 from hypercolumns.classifiers.model_file import load_grid
-from hypercolumns.extract.bench import write_bench_json
+from hypercolumns.pipelines.bench.bench_features import write_bench_json
 from hypercolumns.extract.cnn import FrozenCNN, device_name
 from hypercolumns.extract.features import plan_boxes
 from hypercolumns.extract.weights import resolve_weights
-from hypercolumns.pipelines.finetune import FinetuneOptions, finetune, trainable_network
-from hypercolumns.pipelines.network import HypercolumnNet
+from hypercolumns.pipelines.finetune.training import FinetuneOptions, finetune, trainable_network
+from hypercolumns.pipelines.finetune.network import HypercolumnNet
 
 
 def seconds_per_iteration(device: str, model, records, jobs, options: FinetuneOptions) -> float:

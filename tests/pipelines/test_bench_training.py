@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hypercolumns.classifiers.bench_training import measure_grid_training
+from hypercolumns.pipelines.bench.bench_training import measure_grid_training
 from hypercolumns.classifiers.train import TrainOptions, load_training_set
 
 

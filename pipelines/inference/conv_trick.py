@@ -24,7 +24,7 @@ The candidate blocks' inputs come in the layer outputs under the block names
 (:func:`hypercolumns.extract.candidate_features.candidate_inputs`).
 
 Scores are summed over blocks, passed through the sigmoid, and blended with
-Eq. 3 (:mod:`hypercolumns.pipelines.interpolate`).  :func:`explicit_heatmaps`
+Eq. 3 (:mod:`hypercolumns.pipelines.inference.interpolate`).  :func:`explicit_heatmaps`
 does the same the slow way (every location's upsampled hypercolumn times each
 cell's classifier) and is the reference the tests hold the conv trick to.
 
@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from hypercolumns.extract.hypercolumn import (HEATMAP_SIZE, candidate_input, dense_hypercolumns,
                                               global_descriptor, upsample, xy_map)
 from hypercolumns.extract.layer_spec import CANDIDATE_BLOCKS, GLOBAL_SOURCE, Block, LayerSpec
-from hypercolumns.pipelines.interpolate import axis_weights, interpolate_probabilities
+from hypercolumns.pipelines.inference.interpolate import axis_weights, interpolate_probabilities
 
 
 class ConvTrickHead:

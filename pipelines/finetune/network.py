@@ -23,8 +23,8 @@ from torch import nn
 
 from hypercolumns.classifiers.grid_model import AGNOSTIC, GridModel
 from hypercolumns.extract.hypercolumn import HEATMAP_SIZE, upsample, xy_map
-from hypercolumns.pipelines.conv_trick import _as_kernel, _native_input
-from hypercolumns.pipelines.interpolate import axis_weights
+from hypercolumns.pipelines.inference.conv_trick import _as_kernel, _native_input
+from hypercolumns.pipelines.inference.interpolate import axis_weights
 
 
 class HypercolumnNet(nn.Module):

@@ -2,7 +2,7 @@
 
 Pipeline
 --------
-1. **Stage one** (:mod:`hypercolumns.pipelines.keypoint_rows`): jittered person
+1. **Stage one** (:mod:`hypercolumns.extract.keypoint_rows`): jittered person
    boxes of the *training* images only -- PASCAL-Part ``train`` (SDS split,
    poselets keypoints) and the 4 COCO person-keypoint images (training only)
    -- rows labelled ``kp:<paper name>``, shards in ``<work>/features``.
@@ -14,7 +14,7 @@ Pipeline
    One C for every grid (``--C``, default 1e-4), no C search: the 7 training
    images leave train-grid's image-level held-out split (nearly) empty.
 3. **Inference**: val persons' ground-truth boxes jittered to box IoU in
-   [0.7, 0.9] (:func:`hypercolumns.pipelines.oracle.jitter_to_iou`, one box per
+   [0.7, 0.9] (:func:`hypercolumns.pipelines.experiments.oracle.jitter_to_iou`, one box per
    person per seed), heatmaps over the expanded box by the conv trick.  No
    detector exists here, so every box has detection score 1.
 4. **Prediction** (:func:`predict_keypoint`): per box and keypoint the
@@ -106,8 +106,8 @@ def train_keypoint_grids(shards: Path, models: Path, K: int, C: float = DEFAULT_
     """``{(system, keypoint): model path}``; grids already made from these shards are kept."""
     from hypercolumns.classifiers.train import TrainOptions, train_grids
     from hypercolumns.extract.shards import list_shards, shards_config
-    from hypercolumns.pipelines.keypoint_rows import target_name
-    from hypercolumns.pipelines.table1 import made_from
+    from hypercolumns.extract.keypoint_rows import target_name
+    from hypercolumns.pipelines.experiments.table1 import made_from
 
     shards_hash = shards_config(list_shards(shards))["config_hash"]
     base = TrainOptions(Ks=(K,), C_grid=(C,), show_progress=False)
@@ -126,7 +126,7 @@ def train_keypoint_grids(shards: Path, models: Path, K: int, C: float = DEFAULT_
 def val_boxes(records: list, seed: int) -> list:
     """``[(record index, instance index, jittered box)]`` for the val persons with keypoints."""
     from hypercolumns.extract.box_sampling import image_rng
-    from hypercolumns.pipelines.oracle import jitter_to_iou
+    from hypercolumns.pipelines.experiments.oracle import jitter_to_iou
 
     boxes = []
     for r, record in enumerate(records):
@@ -233,9 +233,9 @@ def main(argv=None) -> int:
     from hypercolumns.extract.features import feature_config
     from hypercolumns.extract.layer_spec import LayerSpec
     from hypercolumns.extract.weights import resolve_weights
-    from hypercolumns.pipelines.conv_trick import ConvTrickPredictor
-    from hypercolumns.pipelines.evaluation import dump, print_table, write_table
-    from hypercolumns.pipelines.keypoint_rows import TARGETS, run_keypoint_features
+    from hypercolumns.pipelines.inference.conv_trick import ConvTrickPredictor
+    from hypercolumns.pipelines.experiments.evaluation import dump, print_table, write_table
+    from hypercolumns.extract.keypoint_rows import TARGETS, run_keypoint_features
     from hypercolumns.extract.features import DEFAULT_LAYERS
 
     train, val = load_keypoint_data(args.data_root)

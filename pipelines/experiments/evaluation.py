@@ -20,14 +20,14 @@ from hypercolumns.classifiers.model_file import load_grid
 from hypercolumns.data.images import read_image
 from hypercolumns.eval.evaluate import evaluate_coco
 from hypercolumns.eval.masks import box_to_mask, encode_rle, rle_iou
-from hypercolumns.extract.atomic_file import write_json_atomic
+from hypercolumns.data.files import write_json_atomic
 from hypercolumns.extract.cnn import FrozenCNN
 from hypercolumns.extract.shared_features import feature_cnn
 from hypercolumns.extract.weights import resolve_weights
-from hypercolumns.pipelines.conv_trick import ConvTrickPredictor
-from hypercolumns.pipelines.oracle import coco_annotations, oracle_detections
-from hypercolumns.pipelines.segment import check_weights_match, mask_scores, model_weights_file
-from hypercolumns.pipelines.superpixels import SuperpixelCache, SuperpixelSettings, heatmaps_to_masks
+from hypercolumns.pipelines.inference.conv_trick import ConvTrickPredictor
+from hypercolumns.pipelines.experiments.oracle import coco_annotations, oracle_detections
+from hypercolumns.pipelines.inference.segment import check_weights_match, mask_scores, model_weights_file
+from hypercolumns.pipelines.inference.superpixels import SuperpixelCache, SuperpixelSettings, heatmaps_to_masks
 
 
 @dataclass
@@ -188,8 +188,8 @@ def _heatmaps(image, boxes: dict, categories, systems, engines: Engines, batch_s
 
 
 def _save_picture(image, boxes, heatmaps, expanded, masks, categories, scores, path):
-    from hypercolumns.pipelines.paste import paste_heatmaps
-    from hypercolumns.pipelines.viz import save_visualization
+    from hypercolumns.pipelines.inference.paste import paste_heatmaps
+    from hypercolumns.pipelines.inference.viz import save_visualization
 
     pasted = paste_heatmaps(heatmaps, expanded, image.shape)
     labels = [f"{c} {s:.2f}" for c, s in zip(categories, scores)]

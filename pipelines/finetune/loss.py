@@ -4,7 +4,7 @@ as a neural network"), as one composite, numerically stable function.
 At location ``i`` of a box's ``S x S`` grid, grid cell ``k`` (row-major,
 ``k = r * K + c``) has score (logit) ``z_ik``; Eq. 3 blends the cells'
 **probabilities** into ``h_i = sum_k alpha_ik * sigmoid(z_ik)`` with the
-bilinear, half-pixel coefficients of :mod:`hypercolumns.pipelines.interpolate`.
+bilinear, half-pixel coefficients of :mod:`hypercolumns.pipelines.inference.interpolate`.
 The loss is ``-log h_i`` on positive locations, ``-log(1 - h_i)`` on negative
 ones, nothing on ignored ones (protocol.md, "Fine-tuning loss").
 
@@ -37,7 +37,7 @@ import functools
 import torch
 import torch.nn.functional as F
 
-from hypercolumns.pipelines.interpolate import axis_weights
+from hypercolumns.pipelines.inference.interpolate import axis_weights
 
 REDUCTIONS = ("mean_over_boxes", "sum", "none")
 REFERENCE_SIDE = 224.0  # box weight min(area / 224**2, 1), the authors' choice

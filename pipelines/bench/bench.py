@@ -52,25 +52,25 @@ def run_sections(args, sections) -> dict:
     if {"extraction", "shared"} & set(sections):
         cnn = FrozenCNN(resolve_weights(args.weights), device=args.device)
     if "extraction" in sections:
-        from hypercolumns.extract.bench import measure_extraction, print_extraction
+        from hypercolumns.pipelines.bench.bench_features import measure_extraction, print_extraction
 
         results["extraction"] = measure_extraction(cnn, load_training_records(args.data_root),
                                                    args.boxes, args.batch_size)
         print_extraction(results["extraction"], cnn.crop_size)
     if "inference" in sections:
-        from hypercolumns.pipelines.bench import measure_inference, print_inference
-        from hypercolumns.pipelines.segment import Segmenter
+        from hypercolumns.pipelines.bench.bench_inference import measure_inference, print_inference
+        from hypercolumns.pipelines.inference.segment import Segmenter
 
         segmenter = Segmenter(args.model, weights=args.weights, device=args.device)
         results["inference"] = measure_inference(segmenter, load_val_records(args.data_root))
         print_inference(results["inference"])
     if "training" in sections:
-        from hypercolumns.classifiers.bench_training import measure_grid_training, print_grid_training
+        from hypercolumns.pipelines.bench.bench_training import measure_grid_training, print_grid_training
 
         results["training"] = measure_grid_training(args.shards)
         print_grid_training(results["training"])
     if "shared" in sections:
-        from hypercolumns.extract.bench_shared import bench_shared_vs_per_box, print_rows
+        from hypercolumns.pipelines.bench.bench_shared import bench_shared_vs_per_box, print_rows
 
         results["shared"] = bench_shared_vs_per_box(cnn, load_val_records(args.data_root)[:args.images])
         print_rows(results["shared"])

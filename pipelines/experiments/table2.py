@@ -27,17 +27,17 @@ from hypercolumns.data.images import read_image
 from hypercolumns.data.records import VOC_CLASSES
 from hypercolumns.eval.evaluate import evaluate_coco
 from hypercolumns.eval.masks import decode_rle, rle_iou
-from hypercolumns.extract.atomic_file import write_json_atomic
-from hypercolumns.pipelines.detections import expand_detections
-from hypercolumns.pipelines.evaluation import (System, dump, load_systems, print_table,
+from hypercolumns.data.files import write_json_atomic
+from hypercolumns.pipelines.system2.detections import expand_detections
+from hypercolumns.pipelines.experiments.evaluation import (System, dump, load_systems, print_table,
                                                segment_systems, write_table)
-from hypercolumns.pipelines.oracle import coco_annotations
-from hypercolumns.pipelines.region_descriptor import region_descriptors, region_feature_config
-from hypercolumns.pipelines.region_nms import region_nms
-from hypercolumns.pipelines.rescoring import RegionRescorer
-from hypercolumns.pipelines.semantic import ground_truth_labels, predicted_labels, semantic_mean_iu
-from hypercolumns.pipelines.superpixels import SuperpixelSettings
-from hypercolumns.pipelines.synthetic_detections import synthetic_detections
+from hypercolumns.pipelines.experiments.oracle import coco_annotations
+from hypercolumns.pipelines.system2.region_descriptor import region_descriptors, region_feature_config
+from hypercolumns.pipelines.system2.region_nms import region_nms
+from hypercolumns.classifiers.rescoring import RegionRescorer
+from hypercolumns.pipelines.system2.semantic import ground_truth_labels, predicted_labels, semantic_mean_iu
+from hypercolumns.pipelines.inference.superpixels import SuperpixelSettings
+from hypercolumns.pipelines.system2.synthetic_detections import synthetic_detections
 
 PAPER = {"Only global": ("O-Net, only fc7", 52.6, 22.4), "Hyp": ("O-Net, Hyp", 56.5, 37.0),
          "Hyp + rescoring": ("O-Net, Hyp + rescoring", 60.0, 40.4)}

@@ -24,12 +24,12 @@ import numpy as np
 from hypercolumns.classifiers.rows import _unit_hash
 from hypercolumns.classifiers.train import TrainOptions, train_grids, trained_here
 from hypercolumns.eval.bootstrap import paired_bootstrap_of_summaries
-from hypercolumns.extract.atomic_file import write_json_atomic
+from hypercolumns.data.files import write_json_atomic
 from hypercolumns.extract.shards import list_shards
-from hypercolumns.pipelines.evaluation import (System, _slug, dump, instance_iou_over_seeds,
+from hypercolumns.pipelines.experiments.evaluation import (System, _slug, dump, instance_iou_over_seeds,
                                                load_systems, score_results, segment_systems)
-from hypercolumns.pipelines.oracle import coco_annotations, oracle_detections
-from hypercolumns.pipelines.segment import DEFAULT_SUPERPIXELS
+from hypercolumns.pipelines.experiments.oracle import coco_annotations, oracle_detections
+from hypercolumns.pipelines.inference.segment import DEFAULT_SUPERPIXELS
 
 
 def image_folds(image_ids, folds: int, seed: int = 0) -> np.ndarray:

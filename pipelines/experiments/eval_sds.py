@@ -13,10 +13,10 @@ import argparse
 import re
 from pathlib import Path
 
-from hypercolumns.pipelines.evaluation import (System, mean_over_seeds, report_table,
+from hypercolumns.pipelines.experiments.evaluation import (System, mean_over_seeds, report_table,
                                                run_oracle_evaluation)
-from hypercolumns.pipelines.segment import DEFAULT_SUPERPIXELS
-from hypercolumns.pipelines.superpixels import SuperpixelSettings
+from hypercolumns.pipelines.inference.segment import DEFAULT_SUPERPIXELS
+from hypercolumns.pipelines.inference.superpixels import SuperpixelSettings
 
 COLUMNS = ["system", "APr@0.5", "APr@0.7", "mean best IoU"]
 

@@ -4,7 +4,7 @@ Two grids, one trained on per-box shards and one on shards of
 ``features --shared-features`` (each model records its feature source, and
 inference follows it), segment the same oracle boxes of the val images; the
 same run times both modes' CNN work on the val images with 1, 10 and 50
-boxes per image (:func:`~hypercolumns.extract.bench_shared.bench_shared_vs_per_box`).
+boxes per image (:func:`~hypercolumns.pipelines.bench.bench_shared.bench_shared_vs_per_box`).
 Goal of issue 10: >= 5x fewer CNN FLOPs per box at >= 10 boxes per image,
 AP^r within 2 points of the per-box mode.
 """
@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hypercolumns.pipelines.evaluation import (System, dump, mean_over_seeds, print_table,
+from hypercolumns.pipelines.experiments.evaluation import (System, dump, mean_over_seeds, print_table,
                                                run_oracle_evaluation, write_table)
-from hypercolumns.pipelines.segment import DEFAULT_SUPERPIXELS
+from hypercolumns.pipelines.inference.segment import DEFAULT_SUPERPIXELS
 
 COLUMNS = ["mode", "APr@0.5", "APr@0.7", "mean best IoU", "feature source"]
 
@@ -72,7 +72,7 @@ def main(argv=None) -> int:
             raise FileNotFoundError(f"{path}: no grid model (see `make compare-shared`)")
 
     from hypercolumns.data.datasets import load_val_records
-    from hypercolumns.extract.bench_shared import bench_shared_vs_per_box, print_rows
+    from hypercolumns.pipelines.bench.bench_shared import bench_shared_vs_per_box, print_rows
     from hypercolumns.extract.cnn import FrozenCNN
     from hypercolumns.extract.weights import resolve_weights
 
@@ -105,7 +105,7 @@ def main(argv=None) -> int:
 def cross_validated_comparison(args) -> tuple[dict, list]:
     """Both modes' AP^r on the training images, cross-validated; the rows and the files written."""
     from hypercolumns.data.datasets import load_training_records
-    from hypercolumns.pipelines.cross_val import cross_validated_apr, train_fold_grids
+    from hypercolumns.pipelines.experiments.cross_val import cross_validated_apr, train_fold_grids
 
     records = load_training_records(args.data_root.absolute())
     shards = {"per-box": args.per_box_shards.absolute(), "shared": args.shared_shards.absolute()}

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from hypercolumns.extract.box_sampling import box_iou, image_rng
-from hypercolumns.pipelines.detections import DETECTOR_NMS, Detections, nms
-from hypercolumns.pipelines.oracle import category_ids, jitter_to_iou
+from hypercolumns.pipelines.system2.detections import DETECTOR_NMS, Detections, nms
+from hypercolumns.pipelines.experiments.oracle import category_ids, jitter_to_iou
 
 SCORE_PARAMS = {"tight": (6.0, 2.0), "loose": (3.0, 4.0), "wrong_class": (2.0, 6.0),
                 "background": (2.0, 6.0)}
@@ -35,7 +35,7 @@ def synthetic_detections(records, seed: int = 0, tight: int = 3, loose: int = 3,
     seeded per image (``image_rng(seed, "detections:<image_id>")``), so any
     subset of records gives the same boxes.  Boxes are clipped to the image;
     a box the jitter cannot place is skipped.  Classes are the records' (with
-    VOC's 20), as :func:`~hypercolumns.pipelines.oracle.category_ids` lists them.
+    VOC's 20), as :func:`~hypercolumns.pipelines.experiments.oracle.category_ids` lists them.
 
     Parameters
     ----------

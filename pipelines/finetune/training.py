@@ -25,14 +25,14 @@ import numpy as np
 import torch
 
 from hypercolumns.classifiers.model_file import load_grid, save_grid
-from hypercolumns.extract.atomic_file import atomic_file
+from hypercolumns.data.files import atomic_file
 from hypercolumns.extract.box_sampling import image_rng
 from hypercolumns.extract.cnn import FrozenCNN
 from hypercolumns.extract.features import ImageCache, plan_boxes
 from hypercolumns.extract.targets import figure_ground_target
 from hypercolumns.extract.weights import Weights, resolve_weights, save_weights, state_dict_sha256
-from hypercolumns.pipelines.loss import area_weights, interpolated_logistic_loss
-from hypercolumns.pipelines.network import HypercolumnNet
+from hypercolumns.pipelines.finetune.loss import area_weights, interpolated_logistic_loss
+from hypercolumns.pipelines.finetune.network import HypercolumnNet
 
 
 @dataclass

@@ -27,9 +27,9 @@ from hypercolumns.classifiers.model_file import load_grid
 from hypercolumns.classifiers.train import TrainOptions, train_grids
 from hypercolumns.extract.shards import list_shards, shards_config
 from hypercolumns.eval.permutation import paired_permutation_test
-from hypercolumns.pipelines.evaluation import (System, instance_iou_over_seeds, mean_over_seeds,
+from hypercolumns.pipelines.experiments.evaluation import (System, instance_iou_over_seeds, mean_over_seeds,
                                                report_table, run_oracle_evaluation)
-from hypercolumns.pipelines.superpixels import SuperpixelSettings
+from hypercolumns.pipelines.inference.superpixels import SuperpixelSettings
 
 # (row name, blocks, K, paper's row, paper AP^r@0.5, paper AP^r@0.7) — tables.md, Table 1
 ROWS = [
@@ -99,7 +99,7 @@ def refinement_models(args) -> tuple[Path, Path]:
                          "--out", str(args.models)])
     finetuned = args.finetuned / "grid-K10-ft.h5"
     if not made_from(finetuned, shards_hash):
-        from hypercolumns.pipelines import finetune
+        from hypercolumns.pipelines.finetune import training as finetune
         finetune.main(["--data-root", str(args.data_root), "--model", str(args.models / "grid-K10.h5"),
                        "--out", str(args.finetuned)])
     return regressor, finetuned

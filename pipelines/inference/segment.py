@@ -2,7 +2,7 @@
 
 From Python (load once, segment many images)::
 
-    from hypercolumns.pipelines.segment import Segmenter
+    from hypercolumns.pipelines.inference.segment import Segmenter
     segmenter = Segmenter("work/models/grid-K10.h5")
     result = segmenter.segment(image, boxes, categories)   # image HWC uint8 RGB, boxes (N, 4) xyxy
     result.masks      # (N, H, W) bool
@@ -30,14 +30,14 @@ import numpy as np
 from tqdm import tqdm
 
 from hypercolumns.classifiers.model_file import load_grid
-from hypercolumns.extract.atomic_file import write_json_atomic
+from hypercolumns.data.files import write_json_atomic
 from hypercolumns.extract.candidate_features import candidate_inputs
 from hypercolumns.extract.cnn import FrozenCNN
 from hypercolumns.extract.shared_features import feature_cnn
 from hypercolumns.extract.weights import resolve_weights
-from hypercolumns.pipelines.conv_trick import ConvTrickPredictor
-from hypercolumns.pipelines.paste import paste_heatmaps
-from hypercolumns.pipelines.superpixels import (THRESHOLD, SuperpixelCache, SuperpixelSettings,
+from hypercolumns.pipelines.inference.conv_trick import ConvTrickPredictor
+from hypercolumns.pipelines.inference.paste import paste_heatmaps
+from hypercolumns.pipelines.inference.superpixels import (THRESHOLD, SuperpixelCache, SuperpixelSettings,
                                                 heatmaps_to_masks)
 
 # Felzenszwalb projection measured best on the shared val images (results/sds, README)
@@ -259,7 +259,7 @@ def segment_detections(segmenter: Segmenter, annotations, image_root, detections
     from hypercolumns.data.coco import read_coco_images, segmentation_to_mask
     from hypercolumns.data.images import read_image
     from hypercolumns.eval.masks import encode_rle
-    from hypercolumns.pipelines.viz import save_visualization
+    from hypercolumns.pipelines.inference.viz import save_visualization
 
     images = read_coco_images(annotations)
     names = category_names(annotations)

@@ -42,7 +42,7 @@ def measure_inference(segmenter: Segmenter, records: list, boxes: int = 8) -> di
     sync = torch.cuda.synchronize if cnn.device.type == "cuda" else (lambda: None)
 
     def forward():
-        result = segmenter.layer_outputs(image, expanded)
+        result = segmenter.cnn.box_outputs(image, expanded, segmenter.grid.layers)
         sync()
         return result
 

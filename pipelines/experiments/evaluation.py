@@ -14,19 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from hypercolumns.classifiers.model_file import load_grid
-from hypercolumns.data.images import read_image
+from hypercolumns.data.files import write_json_atomic
 from hypercolumns.eval.evaluate import evaluate_coco
 from hypercolumns.eval.masks import box_to_mask, encode_rle, rle_iou
-from hypercolumns.data.files import write_json_atomic
-from hypercolumns.extract.cnn import FrozenCNN
-from hypercolumns.extract.shared_features import feature_cnn
-from hypercolumns.extract.weights import resolve_weights
-from hypercolumns.pipelines.inference.conv_trick import ConvTrickPredictor
 from hypercolumns.pipelines.experiments.oracle import coco_annotations, oracle_detections
-from hypercolumns.pipelines.inference.segment import check_weights_match, mask_scores, model_weights_file
+from hypercolumns.pipelines.inference.engine import Engine, images_of_detections
+from hypercolumns.pipelines.inference.segment import mask_scores
 from hypercolumns.pipelines.inference.superpixels import SuperpixelCache, SuperpixelSettings, heatmaps_to_masks
 
 
@@ -46,49 +40,32 @@ class System:
 
 @dataclass
 class Engines:
-    """What the systems need, loaded once: CNNs by weights sha256 and feature source, grids, box regressors."""
+    """What the systems need, loaded once: the inference engine with its grids, and box regressors."""
 
-    cnns: dict
-    predictors: dict      # model path -> (ConvTrickPredictor, CNN key "<sha256>|<feature source>")
-    regressors: dict      # regressor path -> (BoxRegressor, CNN key of its features)
+    engine: Engine
+    regressors: dict      # regressor path -> (BoxRegressor, the CNN of its features)
 
-    def cnn_of(self, model_path):
-        return self.cnns[self.predictors[model_path][1]]
+    def grid(self, model_path):
+        return self.engine.grid(model_path)
 
 
 def load_systems(systems: list, weights_spec=None, device=None) -> Engines:
     """Grid models and box regressors with the CNN(s) whose features they read.
 
     Models made from the same weights share one CNN; a fine-tuned model
-    brings its own.  ``weights_spec`` overrides the weights of models that
-    name none (default: the cached ImageNet VGG16).
+    brings its own.  ``weights_spec`` gives the weights of models that name
+    none (default: the cached ImageNet VGG16).
     """
     from hypercolumns.classifiers.bbox_regression import BoxRegressor
 
-    cnns, predictors, regressors = {}, {}, {}
-    networks: dict = {}   # (weights sha256, padding) -> FrozenCNN, shared by the feature sources
-
-    def cnn_for(config: dict, weights_file):
-        source = config.get("feature_source", FrozenCNN.feature_source)
-        key = f"{config['weights_sha256']}|{source}"
-        if key not in cnns:
-            network_key = (config["weights_sha256"], config["padding"])
-            if network_key not in networks:
-                weights = resolve_weights(weights_file or weights_spec)
-                check_weights_match(config, weights)
-                networks[network_key] = FrozenCNN(weights, padding=config["padding"], device=device)
-            cnns[key] = feature_cnn(networks[network_key], source)
-        return key
-
+    engine, regressors = Engine(weights_spec, device), {}
     for system in systems:
-        if system.model_path and system.model_path not in predictors:
-            model = load_grid(system.model_path)
-            cnn_key = cnn_for(model.feature_config, model_weights_file(model, system.model_path))
-            predictors[system.model_path] = (ConvTrickPredictor(model, cnns[cnn_key].name), cnn_key)
+        if system.model_path:
+            engine.grid(system.model_path)
         if system.box_regressor and system.box_regressor not in regressors:
             regressor = BoxRegressor.load(system.box_regressor)
-            regressors[system.box_regressor] = (regressor, cnn_for(regressor.feature_config_, None))
-    return Engines(cnns, predictors, regressors)
+            regressors[system.box_regressor] = (regressor, engine.cnn(regressor.feature_config_))
+    return Engines(engine, regressors)
 
 
 def refine_boxes(engines: Engines, regressor_path, image, boxes, categories, batch_size: int = 16):
@@ -97,8 +74,8 @@ def refine_boxes(engines: Engines, regressor_path, image, boxes, categories, bat
         return boxes
     from hypercolumns.classifiers.train_bbox import box_descriptors
 
-    regressor, cnn_key = engines.regressors[regressor_path]
-    descriptors = box_descriptors(engines.cnns[cnn_key], image, boxes, regressor.feature_block_, batch_size)
+    regressor, cnn = engines.regressors[regressor_path]
+    descriptors = box_descriptors(cnn, image, boxes, regressor.feature_block_, batch_size)
     refined = regressor.transform(descriptors, boxes, categories)
     height, width = image.shape[:2]
     refined[:, [0, 2]] = np.clip(refined[:, [0, 2]], 0, width)
@@ -128,35 +105,34 @@ def segment_systems(systems: list, records: list, coco: dict, detections: list, 
     names = {c["id"]: c["name"] for c in coco["categories"]}
     caches = {s.name: SuperpixelCache(s.superpixels) for s in systems}
     results = {s.name: [dict(d) for d in detections] for s in systems}
-    by_image: dict = {}
-    for index, entry in enumerate(detections):
-        by_image.setdefault(entry["image_id"], []).append(index)
-    for image_id, indices in tqdm(sorted(by_image.items()), desc="segment", unit="image", leave=False):
-        info = coco["images"][image_id - 1]
-        image = read_image(Path(data_root) / info["file_name"])
-        xywh = np.array([detections[i]["bbox"] for i in indices], dtype=np.float64)
-        detected = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+
+    def image_file(image_id):
+        return Path(data_root) / coco["images"][image_id - 1]["file_name"], None
+
+    for image_id, image, indices, detected in images_of_detections(detections, image_file):
+        file_name = coco["images"][image_id - 1]["file_name"]
         categories = [names[detections[i]["category_id"]] for i in indices]
         boxes = {key: refine_boxes(engines, key, image, detected, categories, batch_size)
                  for key in {s.box_regressor for s in systems}}
-        heatmaps = _heatmaps(image, boxes, categories, systems, engines, batch_size)
+        heatmaps = _heatmaps(image, boxes, categories, systems, engines)
         for system in systems:
             system_boxes = boxes[system.box_regressor]
             if system.model_path is None:
-                masks = np.stack([box_to_mask(b, *image.shape[:2]) for b in system_boxes])
+                rles = [encode_rle(box_to_mask(b, *image.shape[:2])) for b in system_boxes]
                 scores = np.ones(len(system_boxes))
             else:
                 maps = heatmaps[(system.box_regressor, system.model_path)]
-                expanded = engines.cnn_of(system.model_path).expand(system_boxes)
+                expanded = engines.grid(system.model_path).cnn.expand(system_boxes)
                 labels = caches[system.name].labels(str(image_id), image)
                 masks = heatmaps_to_masks(maps, expanded, image.shape, labels)
                 scores = mask_scores(maps, expanded, masks)
+                rles = [encode_rle(mask.full()) for mask in masks]
                 if viz_dir is not None and system.name == viz_system:
                     _save_picture(image, system_boxes, maps, expanded, masks, categories, scores,
-                                  Path(viz_dir) / f"{Path(info['file_name']).stem}.png")
-            for index, box, mask, region_score in zip(indices, system_boxes, masks, scores):
+                                  Path(viz_dir) / f"{Path(file_name).stem}.png")
+            for index, box, rle, region_score in zip(indices, system_boxes, rles, scores):
                 result = results[system.name][index]
-                result["segmentation"] = encode_rle(mask)
+                result["segmentation"] = rle
                 if score_by_mask:
                     result["score"] = float(region_score)
                 result["bbox"] = [float(box[0]), float(box[1]), float(box[2] - box[0]),
@@ -164,26 +140,18 @@ def segment_systems(systems: list, records: list, coco: dict, detections: list, 
     return results
 
 
-def _heatmaps(image, boxes: dict, categories, systems, engines: Engines, batch_size) -> dict:
+def _heatmaps(image, boxes: dict, categories, systems, engines: Engines) -> dict:
     """``{(box regressor, model path): (N, 50, 50)}``: one CNN pass per (box set, CNN)."""
-    wanted: dict = {}   # (box key, CNN key) -> model paths
+    paths_by_boxes: dict = {}
     for system in systems:
         if system.model_path is not None:
-            cnn_key = engines.predictors[system.model_path][1]
-            wanted.setdefault((system.box_regressor, cnn_key), set()).add(system.model_path)
+            paths_by_boxes.setdefault(system.box_regressor, []).append(system.model_path)
     heatmaps = {}
-    for (box_key, cnn_key), paths in wanted.items():
-        cnn = engines.cnns[cnn_key]
-        layers = sorted({layer for path in paths
-                         for layer in engines.predictors[path][0].model.spec.network_layers(cnn.name)})
-        expanded = cnn.expand(boxes[box_key])
-        maps = {path: [] for path in paths}
-        for start in range(0, len(expanded), batch_size):
-            batch = slice(start, start + batch_size)
-            outputs = cnn.box_outputs(image, expanded[batch], layers)
-            for path in paths:
-                maps[path].append(engines.predictors[path][0](outputs, categories[batch]).cpu().numpy())
-        heatmaps.update({(box_key, path): np.concatenate(m) for path, m in maps.items()})
+    for box_key, paths in paths_by_boxes.items():
+        paths = list(dict.fromkeys(paths))
+        grids = [engines.grid(path) for path in paths]
+        maps = engines.engine.heatmaps(image, boxes[box_key], categories, grids)
+        heatmaps.update({(box_key, path): m for path, m in zip(paths, maps)})
     return heatmaps
 
 
@@ -193,7 +161,7 @@ def _save_picture(image, boxes, heatmaps, expanded, masks, categories, scores, p
 
     pasted = paste_heatmaps(heatmaps, expanded, image.shape)
     labels = [f"{c} {s:.2f}" for c, s in zip(categories, scores)]
-    save_visualization(image, boxes, pasted, masks, labels, path)
+    save_visualization(image, boxes, pasted, np.stack([m.full() for m in masks]), labels, path)
 
 
 def run_oracle_evaluation(systems: list, records: list, data_root, out, seeds=(0, 1, 2),

@@ -128,7 +128,7 @@ class PartLabeller:
 
         self.segmenter = Segmenter(sds_model, device=device)
         cnn = self.segmenter.cnn
-        self.predictors, layers = {}, list(self.segmenter.layers)
+        self.predictors, layers = {}, list(self.segmenter.grid.layers)
         for system, paths in models.items():
             self.predictors[system] = {}
             for target, path in paths.items():
@@ -150,10 +150,11 @@ class PartLabeller:
         cnn, segmenter = self.segmenter.cnn, self.segmenter
         expanded = cnn.expand(boxes)
         outputs = cnn.forward(cnn.crops(image, expanded), self.layers)
-        heatmaps = segmenter.predictor(outputs, categories).cpu().numpy()
+        heatmaps = segmenter.grid.predictor(outputs, categories).cpu().numpy()
         superpixels = segmenter.superpixels.labels(image_key, image)
-        masks = heatmaps_to_masks(heatmaps, expanded, image.shape, superpixels, segmenter.threshold)
-        result = {"masks": masks, "scores": mask_scores(heatmaps, expanded, masks), "labels": {}}
+        box_masks = heatmaps_to_masks(heatmaps, expanded, image.shape, superpixels, segmenter.threshold)
+        masks = np.stack([mask.full() for mask in box_masks])
+        result = {"masks": masks, "scores": mask_scores(heatmaps, expanded, box_masks), "labels": {}}
         for system, predictors in self.predictors.items():
             labels = np.zeros(masks.shape, np.int16)
             for index, category in enumerate(categories):

@@ -135,7 +135,7 @@ def training_regions(path: Path, engines, hyp: System, records, data_root, seed:
     """
     import json
 
-    cnn = engines.cnn_of(hyp.model_path)
+    cnn = engines.grid(hyp.model_path).cnn
     key = {"model": str(hyp.model_path), "model_mtime": Path(hyp.model_path).stat().st_mtime,
            "descriptor_config_hash": region_feature_config(cnn)["config_hash"], "seed": seed,
            "pool_threshold": pool_threshold, "images": [str(r.image_id) for r in records]}
@@ -215,7 +215,7 @@ def main(argv=None) -> int:
     train = voc_records(load_training_records(args.data_root))[:args.train_images]
     regions = training_regions(args.work / "train-regions.json", engines, hyp, train, args.data_root,
                                args.seed, args.pool_threshold)
-    cnn = engines.cnn_of(hyp.model_path)
+    cnn = engines.grid(hyp.model_path).cnn
     rescorer = train_rescorer(regions, args.work / "rescorer.h5", region_feature_config(cnn))
     thresholds = paste_thresholds(regions, train, rescorer)
     val = voc_records(load_val_records(args.data_root))

@@ -59,8 +59,8 @@ def paste_window(box, image_shape, size: int):
     return rows, cols, row_cells, col_cells
 
 
-def paste_heatmap(heatmap: np.ndarray, box, image_shape) -> np.ndarray:
-    """One heatmap into its image.
+def paste_heatmap(heatmap: np.ndarray, box, image_shape, window=None) -> np.ndarray:
+    """One heatmap into its image, or into a window of it.
 
     Parameters
     ----------
@@ -70,17 +70,34 @@ def paste_heatmap(heatmap: np.ndarray, box, image_shape) -> np.ndarray:
         The box the grid covers, continuous pixel frame.
     image_shape : tuple
         ``(H, W)`` or ``(H, W, channels)``.
+    window : (slice, slice), optional
+        Image rows and columns to return (default: the whole image), so that a
+        mask's window needs no image-sized array.
 
     Returns
     -------
-    ndarray of shape (H, W), float32
+    ndarray of shape (H, W) or the window's, float32
         The heatmap's nearest cell at every pixel of the box, 0 elsewhere.
     """
     heatmap = _check_heatmap(heatmap)
-    pasted = np.zeros(image_shape[:2], dtype=np.float32)
     rows, cols, row_cells, col_cells = paste_window(box, image_shape, heatmap.shape[0])
-    pasted[rows, cols] = heatmap[np.ix_(row_cells, col_cells)]
+    if window is None:
+        window = (slice(0, int(image_shape[0])), slice(0, int(image_shape[1])))
+    out_rows, out_cols = window
+    pasted = np.zeros((out_rows.stop - out_rows.start, out_cols.stop - out_cols.start), np.float32)
+    keep_rows = _overlap(rows, out_rows)
+    keep_cols = _overlap(cols, out_cols)
+    pasted[keep_rows.start - out_rows.start:keep_rows.stop - out_rows.start,
+           keep_cols.start - out_cols.start:keep_cols.stop - out_cols.start] = heatmap[np.ix_(
+               row_cells[keep_rows.start - rows.start:keep_rows.stop - rows.start],
+               col_cells[keep_cols.start - cols.start:keep_cols.stop - cols.start])]
     return pasted
+
+
+def _overlap(a: slice, b: slice) -> slice:
+    """The pixels two windows share along one axis (empty, at ``a.start`` clipped into ``b``, if none)."""
+    start = min(max(a.start, b.start), b.stop)
+    return slice(start, max(min(a.stop, b.stop), start))
 
 
 def paste_heatmaps(heatmaps: np.ndarray, boxes: np.ndarray, image_shape) -> np.ndarray:

@@ -1,24 +1,28 @@
 """Inference: boxes in, instance masks and heatmaps out (``hypercolumns segment``).
 
-From Python (load once, segment many images)::
+From Python (load once; per image, what belongs to the image is computed once)::
 
-    from hypercolumns.pipelines.inference.segment import Segmenter
+    from hypercolumns.pipelines.inference import Segmenter
     segmenter = Segmenter("work/models/grid-K10.h5")
-    result = segmenter.segment(image, boxes, categories)   # image HWC uint8 RGB, boxes (N, 4) xyxy
-    result.masks      # (N, H, W) bool
+    segmenter.set_image(image)                       # HWC uint8 RGB: superpixels (shared mode: its maps)
+    result = segmenter.predict(boxes, categories)    # boxes (N, 4) x0, y0, x1, y1; as often as wanted
+    result.masks      # N BoxMask: each mask in its window (``.mask``, ``.top``, ``.left``, ``.full()``)
     result.heatmaps   # (N, 50, 50) float32, probabilities over the expanded boxes
     result.scores     # (N,) mean heatmap probability inside each mask
+    result.full_masks(), result.rles()               # (N, H, W) bool / COCO RLE, on request
+
+``segmenter.segment(image, boxes, categories)`` is the one-call form.
 
 A System 1 model (layer spec with ``inout`` / ``candidate`` blocks) refines
 region candidates: pass one image-sized bool mask per box,
-``segmenter.segment(image, boxes, categories, candidates=masks)``; the CLI
-reads each detection's ``segmentation`` (COCO RLE or polygons) as its candidate.
+``segmenter.predict(boxes, categories, candidates=masks)``; the CLI reads each
+detection's ``segmentation`` (COCO RLE or polygons) as its candidate.
 
 Each box is expanded, cropped, warped and passed through the frozen CNN
 (``extract.cnn``, the same crops as stage one); the grid runs as convolutions
 on the native maps (``conv_trick``), its probabilities are interpolated by
 position (Eq. 3), pasted into the image and thresholded, after averaging over
-superpixels when those are on.
+superpixels when those are on (``superpixels``).
 """
 from __future__ import annotations
 
@@ -27,18 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from hypercolumns.classifiers.model_file import load_grid
 from hypercolumns.data.files import write_json_atomic
-from hypercolumns.extract.candidate_features import candidate_inputs
-from hypercolumns.extract.cnn import FrozenCNN
-from hypercolumns.extract.shared_features import feature_cnn
-from hypercolumns.extract.weights import resolve_weights
-from hypercolumns.pipelines.inference.conv_trick import ConvTrickPredictor
-from hypercolumns.pipelines.inference.paste import paste_heatmaps
+from hypercolumns.pipelines.inference.engine import Engine, images_of_detections
+from hypercolumns.pipelines.inference.paste import paste_heatmap, paste_heatmaps
 from hypercolumns.pipelines.inference.superpixels import (THRESHOLD, SuperpixelCache, SuperpixelSettings,
-                                                heatmaps_to_masks)
+                                                          heatmaps_to_masks)
 
 # Felzenszwalb projection measured best on the shared val images (results/sds, README)
 DEFAULT_SUPERPIXELS = SuperpixelSettings(method="felzenszwalb")
@@ -46,40 +44,44 @@ DEFAULT_SUPERPIXELS = SuperpixelSettings(method="felzenszwalb")
 
 @dataclass
 class Segmentation:
-    """What :meth:`Segmenter.segment` returns for N boxes of an H x W image.
+    """What :meth:`Segmenter.predict` returns for N boxes of an H x W image.
 
     Attributes
     ----------
-    masks : ndarray of shape (N, H, W), bool
+    masks : list of N BoxMask
+        Each instance mask in its window of the image (no image-sized arrays).
     heatmaps : ndarray of shape (N, 50, 50), float32
         Interpolated probabilities on each expanded box's grid.
     expanded_boxes : ndarray of shape (N, 4), float64
         The boxes the heatmaps cover.
     scores : ndarray of shape (N,), float64
         Mean pasted probability inside each mask (0 for an empty mask).
+    image_shape : tuple
+        ``(H, W)``.
     """
 
-    masks: np.ndarray
+    masks: list
     heatmaps: np.ndarray
     expanded_boxes: np.ndarray
     scores: np.ndarray
+    image_shape: tuple
 
-    def pasted(self, image_shape) -> np.ndarray:
+    def full_masks(self) -> np.ndarray:
+        """The masks at the image's size, ``(N, H, W)`` bool."""
+        full = np.zeros((len(self.masks), *self.image_shape), dtype=bool)
+        for index, mask in enumerate(self.masks):
+            full[index][mask.window] = mask.mask
+        return full
+
+    def rles(self) -> list:
+        """The masks as COCO RLE, one image-sized array at a time."""
+        from hypercolumns.eval.masks import encode_rle
+
+        return [encode_rle(mask.full()) for mask in self.masks]
+
+    def pasted(self) -> np.ndarray:
         """Heatmaps pasted into the image, ``(N, H, W)`` float32."""
-        return paste_heatmaps(self.heatmaps, self.expanded_boxes, image_shape)
-
-
-def model_weights_file(model, model_path) -> Path | None:
-    """The weights a fine-tuned grid names (saved beside it), or None for the ImageNet ones."""
-    name = model.info.get("weights_file")
-    return Path(model_path).parent / name if name else None
-
-
-def check_weights_match(model_config: dict, weights) -> None:
-    if model_config["weights_sha256"] != weights.sha256:
-        raise ValueError(f"the model was trained on features of weights sha256 "
-                         f"{model_config['weights_sha256'][:16]}..., but the weights given have "
-                         f"{weights.sha256[:16]}...; pass the weights it was trained with")
+        return paste_heatmaps(self.heatmaps, self.expanded_boxes, self.image_shape)
 
 
 class Segmenter:
@@ -90,8 +92,9 @@ class Segmenter:
     model_path : str or Path
         A grid file from ``hypercolumns train-grid``.
     weights : str or Path, optional
-        Network weights (default: the converted ImageNet VGG16 in the cache);
-        their sha256 must be the one the model's features were made with.
+        Network weights (default: those the model names, else the converted
+        ImageNet VGG16 in the cache); their sha256 must be the one the model's
+        features were made with.
     superpixels : SuperpixelSettings
         ``method="none"`` thresholds each pixel.
     threshold : float
@@ -99,55 +102,75 @@ class Segmenter:
     batch_size : int
     device : str, optional
         Default: CUDA when available, else CPU.
+    engine : Engine, optional
+        Share loaded networks with other segmenters.
     """
 
     def __init__(self, model_path, weights=None, superpixels: SuperpixelSettings = DEFAULT_SUPERPIXELS,
-                 threshold: float = THRESHOLD, batch_size: int = 16, device=None):
-        self.model = load_grid(model_path)
-        config = self.model.feature_config
-        weights = resolve_weights(weights or model_weights_file(self.model, model_path))
-        check_weights_match(config, weights)
-        self.cnn = feature_cnn(FrozenCNN(weights, padding=config["padding"], device=device),
-                               config.get("feature_source", "per-box"))
-        if self.cnn.crop_size != config["crop_size"] or self.cnn.name != config["network"]:
-            raise ValueError(f"{model_path}: made for {config['network']} at {config['crop_size']} px, "
-                             f"the weights are {self.cnn.name} at {self.cnn.crop_size} px")
-        self.predictor = ConvTrickPredictor(self.model, self.cnn.name)
-        self.layers = self.model.spec.network_layers(self.cnn.name)
+                 threshold: float = THRESHOLD, batch_size: int = 16, device=None, engine=None):
+        self.engine = engine or Engine(device=device, batch_size=batch_size)
+        self.grid = self.engine.grid(model_path, weights)
         self.superpixels = SuperpixelCache(superpixels)
         self.threshold = threshold
-        self.batch_size = batch_size
+        self._image = self._labels = None
 
-    def layer_outputs(self, image: np.ndarray, expanded_boxes: np.ndarray) -> dict:
-        """The CNN's maps for the boxes (for callers that run several models on them)."""
-        return self.cnn.box_outputs(image, expanded_boxes, self.layers)
+    @property
+    def model(self):
+        return self.grid.model
+
+    @property
+    def cnn(self):
+        return self.grid.cnn
 
     @property
     def needs_candidates(self) -> bool:
         """Whether the model refines region candidates (System 1's blocks in its spec)."""
-        return self.model.spec.needs_candidates
+        return self.grid.needs_candidates
+
+    def set_image(self, image: np.ndarray, image_key: str | None = None) -> None:
+        """Take ``image`` (HWC uint8 RGB) for the next :meth:`predict` calls.
+
+        Computes what belongs to the image once: its superpixels (cached by
+        ``image_key``, default a key of its pixels) and, for a grid on shared
+        whole-image features, its feature maps.
+        """
+        from hypercolumns.extract.shared_features import image_key as content_key
+
+        image = _check_image(image)
+        self._labels = self.superpixels.labels(image_key or str(content_key(image)), image)
+        if hasattr(self.cnn, "image_frame"):
+            self.cnn.image_frame(image, self.grid.layers)
+        self._image = image
+
+    def predict(self, boxes: np.ndarray, categories="__all__", candidates=None) -> Segmentation:
+        """Masks for ``boxes (N, 4)`` (x0, y0, x1, y1) of the image given to :meth:`set_image`.
+
+        ``categories`` is one name or one per box (it picks each box's grid in
+        a per-category model). ``candidates`` are the region candidates a
+        System 1 model refines, one ``(H, W)`` bool mask per box.
+        """
+        if self._image is None:
+            raise RuntimeError("call set_image(image) before predict(boxes)")
+        image = self._image
+        heatmaps, expanded = self.heatmaps(image, boxes, categories, candidates)
+        masks = heatmaps_to_masks(heatmaps, expanded, image.shape, self._labels, self.threshold)
+        return Segmentation(masks, heatmaps, expanded, mask_scores(heatmaps, expanded, masks),
+                            image.shape[:2])
+
+    def segment(self, image: np.ndarray, boxes: np.ndarray, categories="__all__",
+                image_key: str | None = None, candidates=None) -> Segmentation:
+        """``set_image(image, image_key)`` then ``predict(boxes, categories, candidates)``."""
+        self.set_image(image, image_key)
+        return self.predict(boxes, categories, candidates)
 
     def heatmaps(self, image: np.ndarray, boxes: np.ndarray, categories,
                  candidates=None) -> tuple[np.ndarray, np.ndarray]:
-        """Interpolated probabilities ``(N, 50, 50)`` and the expanded boxes ``(N, 4)``.
-
-        ``candidates``: one ``(H, W)`` bool mask per box, needed by a model
-        with candidate blocks, ignored by any other.
-        """
+        """Interpolated probabilities ``(N, 50, 50)`` and the expanded boxes ``(N, 4)``."""
         boxes = _check_boxes(boxes)
         categories = _per_box(categories, len(boxes))
         candidates = self._candidates(candidates, np.shape(image)[:2], len(boxes))
-        expanded = self.cnn.expand(boxes)
-        heatmaps = []
-        for start in range(0, len(boxes), self.batch_size):
-            batch = slice(start, start + self.batch_size)
-            outputs = self.layer_outputs(image, expanded[batch])
-            if candidates is not None:
-                outputs.update(candidate_inputs(candidates[batch], expanded[batch], self.cnn.device))
-            heatmaps.append(self.predictor(outputs, categories[batch]).cpu().numpy())
-        size = self.model.feature_config["heatmap_size"]
-        heatmaps = np.concatenate(heatmaps) if heatmaps else np.zeros((0, size, size), np.float32)
-        return heatmaps, expanded
+        [heatmaps] = self.engine.heatmaps(image, boxes, categories, [self.grid], candidates)
+        return heatmaps, self.cnn.expand(boxes)
 
     def _candidates(self, candidates, image_shape: tuple, count: int) -> np.ndarray | None:
         """The candidate masks as a checked ``(N, H, W)`` bool stack, or None when the model takes none."""
@@ -162,37 +185,14 @@ class Segmenter:
                              f"got an array of shape {stack.shape}")
         return stack
 
-    def segment(self, image: np.ndarray, boxes: np.ndarray, categories="__all__",
-                image_key: str | None = None, candidates=None) -> Segmentation:
-        """Masks for ``boxes (N, 4)`` (x0, y0, x1, y1) of ``image`` (HWC uint8 RGB).
 
-        ``categories`` is one name or one per box (it picks each box's grid
-        in a per-category model). ``image_key`` lets superpixels be cached
-        across calls on the same image. ``candidates`` are the region
-        candidates a System 1 model refines, one ``(H, W)`` bool mask per box.
-        """
-        image = _check_image(image)
-        heatmaps, expanded = self.heatmaps(image, boxes, categories, candidates)
-        labels = self.superpixels.labels(image_key or content_key(image), image)
-        masks = heatmaps_to_masks(heatmaps, expanded, image.shape, labels, self.threshold)
-        return Segmentation(masks, heatmaps, expanded, mask_scores(heatmaps, expanded, masks))
-
-
-def content_key(image: np.ndarray) -> str:
-    """A cache key from the pixels themselves (``id()`` of an array is reused once it is freed)."""
-    import hashlib
-
-    digest = hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).hexdigest()
-    return f"{image.shape}:{digest}"
-
-
-def mask_scores(heatmaps: np.ndarray, expanded_boxes: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """Mean pasted probability inside each mask (0 where the mask is empty)."""
+def mask_scores(heatmaps: np.ndarray, expanded_boxes: np.ndarray, masks: list) -> np.ndarray:
+    """Mean pasted probability inside each :class:`BoxMask` (0 where the mask is empty)."""
     scores = np.zeros(len(masks))
     for index, (heatmap, box, mask) in enumerate(zip(heatmaps, expanded_boxes, masks)):
-        if mask.any():
-            pasted = paste_heatmaps(heatmap[None], box[None], mask.shape)[0]
-            scores[index] = float(pasted[mask].mean())
+        if mask.mask.any():
+            pasted = paste_heatmap(heatmap, box, mask.image_shape, window=mask.window)
+            scores[index] = float(pasted[mask.mask].mean())
     return scores
 
 
@@ -257,13 +257,10 @@ def segment_detections(segmenter: Segmenter, annotations, image_root, detections
     the refined mask.  ``source`` names the detections in error messages.
     """
     from hypercolumns.data.coco import read_coco_images, segmentation_to_mask
-    from hypercolumns.data.images import read_image
-    from hypercolumns.eval.masks import encode_rle
     from hypercolumns.pipelines.inference.viz import save_visualization
 
     images = read_coco_images(annotations)
     names = category_names(annotations)
-    by_image: dict = {}
     for index, entry in enumerate(detections):
         if entry["image_id"] not in images:
             raise ValueError(f"detection {index} has image_id {entry['image_id']}, which "
@@ -275,32 +272,29 @@ def segment_detections(segmenter: Segmenter, annotations, image_root, detections
             raise ValueError(f"{source}: detection {index} has no `segmentation`, but the model "
                              "refines region candidates and needs candidate masks: give each "
                              "detection its candidate as a COCO RLE or polygons")
-        by_image.setdefault(entry["image_id"], []).append(index)
     results = [dict(entry) for entry in detections]
-    for image_id, indices in tqdm(by_image.items(), desc="segment", unit="image",
-                                  disable=not show_progress):
+
+    def image_file(image_id):
         info = images[image_id]
-        image = read_image(Path(image_root) / info.file_name)
-        if image.shape[:2] != (info.height, info.width):
-            raise ValueError(f"{Path(image_root) / info.file_name} is {image.shape[1]}x{image.shape[0]}, "
-                             f"{annotations} says {info.width}x{info.height}")
-        xywh = np.array([detections[i]["bbox"] for i in indices], dtype=np.float64)
-        boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+        return Path(image_root) / info.file_name, (info.height, info.width)
+
+    for image_id, image, indices, boxes in images_of_detections(detections, image_file, show_progress,
+                                                                str(annotations)):
         categories = [names.get(detections[i]["category_id"], str(detections[i]["category_id"]))
                       for i in indices]
         candidates = None
         if segmenter.needs_candidates:
-            candidates = np.stack([segmentation_to_mask(detections[i]["segmentation"], info.height,
-                                                        info.width, f"{source}: detection {i}")
+            candidates = np.stack([segmentation_to_mask(detections[i]["segmentation"], *image.shape[:2],
+                                                        f"{source}: detection {i}")
                                    for i in indices])
-        result = segmenter.segment(image, boxes, categories, image_key=str(image_id),
-                                   candidates=candidates)
-        for mask, index in zip(result.masks, indices):
-            results[index]["segmentation"] = encode_rle(mask)
+        segmenter.set_image(image, image_key=str(image_id))
+        result = segmenter.predict(boxes, categories, candidates=candidates)
+        for rle, index in zip(result.rles(), indices):
+            results[index]["segmentation"] = rle
         if viz_dir is not None:
             labels = [f"{c} {detections[i]['score']:.2f}" for c, i in zip(categories, indices)]
-            save_visualization(image, boxes, result.pasted(image.shape), result.masks, labels,
-                               Path(viz_dir) / f"{Path(info.file_name).stem}.png")
+            save_visualization(image, boxes, result.pasted(), result.full_masks(), labels,
+                               Path(viz_dir) / f"{Path(images[image_id].file_name).stem}.png")
     return results
 
 

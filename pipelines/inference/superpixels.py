@@ -157,10 +157,36 @@ def threshold_pixels(pasted: np.ndarray, threshold: float = THRESHOLD) -> np.nda
     return np.asarray(pasted) >= threshold
 
 
+@dataclass(frozen=True)
+class BoxMask:
+    """One instance mask inside its window of the image, so that no image-sized array is held.
+
+    ``mask`` covers image rows ``top .. top + h`` and columns ``left .. left + w``
+    of an ``image_shape`` image; every pixel outside it is False.
+    """
+
+    mask: np.ndarray          # (h, w) bool
+    top: int
+    left: int
+    image_shape: tuple        # (H, W)
+
+    @property
+    def window(self) -> tuple[slice, slice]:
+        """The image rows and columns ``mask`` covers."""
+        return (slice(self.top, self.top + self.mask.shape[0]),
+                slice(self.left, self.left + self.mask.shape[1]))
+
+    def full(self) -> np.ndarray:
+        """The mask at the image's size, ``(H, W)`` bool."""
+        full = np.zeros(self.image_shape, dtype=bool)
+        full[self.window] = self.mask
+        return full
+
+
 def heatmaps_to_masks(heatmaps: np.ndarray, boxes: np.ndarray, image_shape,
                       labels: np.ndarray | None = None,
-                      threshold: float = THRESHOLD) -> np.ndarray:
-    """Masks of many boxes of one image, without pasting each heatmap whole.
+                      threshold: float = THRESHOLD) -> list[BoxMask]:
+    """Masks of many boxes of one image, each in its window, without pasting a heatmap whole.
 
     Parameters
     ----------
@@ -175,30 +201,55 @@ def heatmaps_to_masks(heatmaps: np.ndarray, boxes: np.ndarray, image_shape,
 
     Returns
     -------
-    ndarray of shape (N, H, W), bool
-        Equal to ``project_to_superpixels(labels, paste_heatmap(...))`` (or
-        ``threshold_pixels``) box by box.
+    list of N BoxMask
+        ``BoxMask.full()`` equals ``project_to_superpixels(labels, paste_heatmap(...))``
+        (or ``threshold_pixels``) box by box. Per pixel, the window is the box's
+        paste window; with superpixels, the bounding box of the chosen
+        superpixels (which may reach past the box).
     """
     heatmaps = np.asarray(heatmaps)
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     if heatmaps.ndim != 3 or len(heatmaps) != len(boxes):
         raise ValueError(f"expected heatmaps (N, S, S) and boxes (N, 4) with the same N, got "
                          f"{heatmaps.shape} and {boxes.shape}")
-    height, width = int(image_shape[0]), int(image_shape[1])
+    shape = (int(image_shape[0]), int(image_shape[1]))
     if labels is not None:
-        _check_same_shape(labels, np.empty((height, width)))
+        _check_same_shape(labels, np.empty(shape))
         areas = np.bincount(labels.ravel())
-    masks = np.zeros((len(boxes), height, width), dtype=bool)
-    for index, (heatmap, box) in enumerate(zip(heatmaps, boxes)):
-        rows, cols, row_cells, col_cells = paste_window(box, (height, width), heatmap.shape[0])
+        extents = _label_extents(labels, len(areas))
+    masks = []
+    for heatmap, box in zip(heatmaps, boxes):
+        rows, cols, row_cells, col_cells = paste_window(box, shape, heatmap.shape[0])
         window = heatmap[np.ix_(row_cells, col_cells)].astype(np.float32)
         if labels is None:
-            masks[index, rows, cols] = window >= threshold
-        else:
-            sums = np.bincount(labels[rows, cols].ravel(),
-                               weights=window.ravel().astype(np.float64), minlength=len(areas))
-            masks[index] = (sums / areas >= threshold)[labels]
+            masks.append(BoxMask(window >= threshold, rows.start, cols.start, shape))
+            continue
+        sums = np.bincount(labels[rows, cols].ravel(), weights=window.ravel().astype(np.float64),
+                           minlength=len(areas))
+        chosen = sums / areas >= threshold
+        masks.append(_superpixel_mask(labels, chosen, extents, shape))
     return masks
+
+
+def _label_extents(labels: np.ndarray, count: int) -> np.ndarray:
+    """Each label's bounding rows and columns, ``(n, 4)`` as ``top, bottom, left, right`` (exclusive)."""
+    from scipy.ndimage import find_objects
+
+    extents = np.zeros((count, 4), dtype=np.int64)
+    for label, found in enumerate(find_objects(labels + 1, max_label=count)):
+        extents[label] = (found[0].start, found[0].stop, found[1].start, found[1].stop)
+    return extents
+
+
+def _superpixel_mask(labels: np.ndarray, chosen: np.ndarray, extents: np.ndarray,
+                     shape: tuple) -> BoxMask:
+    """The chosen superpixels as a mask in their bounding window."""
+    picked = extents[chosen]
+    if not len(picked):
+        return BoxMask(np.zeros((0, 0), dtype=bool), 0, 0, shape)
+    top, bottom = picked[:, 0].min(), picked[:, 1].max()
+    left, right = picked[:, 2].min(), picked[:, 3].max()
+    return BoxMask(chosen[labels[top:bottom, left:right]], int(top), int(left), shape)
 
 
 def _check_same_shape(labels: np.ndarray, pasted: np.ndarray) -> None:

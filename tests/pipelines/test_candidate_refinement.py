@@ -95,7 +95,7 @@ def test_the_refined_mask_follows_the_candidate(trained):
                   ellipse((64, 48), (40, 12))]
     # as System 1 is used: each candidate in its own box (the shapes of training)
     boxes = np.stack([tight_box(c) for c in candidates])
-    masks = segmenter.segment(image, boxes, candidates=candidates).masks
+    masks = segmenter.segment(image, boxes, candidates=candidates).full_masks()
     overlaps = [iou(mask, c) for mask, c in zip(masks, candidates)]
     print("IoU of the refined masks with their candidates:", np.round(overlaps, 3))
     assert min(overlaps) > 0.8
@@ -134,7 +134,7 @@ def test_segment_cli_refines_each_detection_segmentation(trained):
     square_mask = np.zeros((HEIGHT, WIDTH), bool)
     square_mask[20:70, 70:110] = True
     boxes = np.array([[25, 15, 75, 77], [62, 12, 118, 78]], float)
-    expected = segmenter.segment(image, boxes, "thing", candidates=[blob, square_mask]).masks
+    expected = segmenter.segment(image, boxes, "thing", candidates=[blob, square_mask]).full_masks()
     np.testing.assert_array_equal(masks, expected)
     assert iou(masks[0], blob) > 0.8 and iou(masks[1], square_mask) > 0.8
     assert [r["score"] for r in results] == [0.9, 0.7]

@@ -56,7 +56,7 @@ def test_segment_writes_rle_masks_equal_to_the_python_api(setup):
     assert masks.shape == (2, 80, 100)
     segmenter = Segmenter(model_path, weights_path, SuperpixelSettings("none"), device="cpu")
     expected = segmenter.segment(image, np.array([[10, 5, 60, 65], [40, 20, 95, 78]]), "cat")
-    np.testing.assert_array_equal(masks, expected.masks)
+    np.testing.assert_array_equal(masks, expected.full_masks())
     assert 0 < masks.sum() < masks.size            # a non-trivial mask
     # pixels far outside the expanded boxes are never in a mask
     assert not masks[0][:, 95:].any()
@@ -82,3 +82,32 @@ def test_model_refuses_other_weights(setup, imagenet_weights):
     _, _, model_path, _ = setup
     with pytest.raises(ValueError, match="sha256"):
         Segmenter(model_path, None, device="cpu")
+
+
+def test_set_image_then_predict_equals_segment_and_holds_windows(setup):
+    _, weights_path, model_path, image = setup
+    boxes = np.array([[10, 5, 60, 65], [40, 20, 95, 78], [0, 0, 20, 15]], dtype=np.float64)
+    for settings in (SuperpixelSettings("none"), SuperpixelSettings("felzenszwalb")):
+        segmenter = Segmenter(model_path, weights_path, settings, device="cpu")
+        whole = segmenter.segment(image, boxes, "cat")
+        segmenter.set_image(image)
+        first, second = segmenter.predict(boxes[:2], "cat"), segmenter.predict(boxes[2:], "cat")
+        np.testing.assert_array_equal(np.concatenate([first.full_masks(), second.full_masks()]),
+                                      whole.full_masks())
+        np.testing.assert_array_equal(np.concatenate([first.scores, second.scores]), whole.scores)
+        # each mask lies in its window; the RLE decodes to the full mask
+        for mask, rle in zip(whole.masks, whole.rles()):
+            assert mask.image_shape == (80, 100)
+            np.testing.assert_array_equal(decode_rle(rle), mask.full())
+        # the score is the mean pasted probability inside the full-size mask (independent paste)
+        pasted = whole.pasted()
+        for index, full in enumerate(whole.full_masks()):
+            expected = float(pasted[index][full].mean()) if full.any() else 0.0
+            assert whole.scores[index] == expected
+
+
+def test_predict_needs_an_image(setup):
+    _, weights_path, model_path, _ = setup
+    segmenter = Segmenter(model_path, weights_path, SuperpixelSettings("none"), device="cpu")
+    with pytest.raises(RuntimeError, match="set_image"):
+        segmenter.predict(np.array([[1.0, 1.0, 5.0, 5.0]]))

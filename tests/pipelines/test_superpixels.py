@@ -53,12 +53,42 @@ def test_many_boxes_equal_paste_then_project():
     boxes = np.array([[-10, 5, 30, 50], [10.3, 2.7, 58.1, 33.9], [50, 30, 80, 60]])
     for grid_labels in (labels, None):
         masks = heatmaps_to_masks(heatmaps, boxes, (40, 60, 3), labels=grid_labels)
-        assert masks.shape == (3, 40, 60) and masks.dtype == bool
+        assert len(masks) == 3
         for mask, heatmap, box in zip(masks, heatmaps, boxes):
             pasted = paste_heatmap(heatmap, box, (40, 60))
             expected = (threshold_pixels(pasted) if grid_labels is None
                         else project_to_superpixels(grid_labels, pasted))
-            np.testing.assert_array_equal(mask, expected)
+            assert mask.mask.dtype == bool and mask.full().shape == (40, 60)
+            np.testing.assert_array_equal(mask.full(), expected)
+
+
+def test_masks_are_held_in_their_windows():
+    """Blocky superpixels: a mask's window is its superpixels' bounding box, not the image."""
+    labels = (np.arange(100)[:, None] // 10 * 10 + np.arange(120)[None, :] // 12).astype(np.int32)
+    heatmaps = np.ones((2, 50, 50), np.float32)
+    boxes = np.array([[24.0, 20.0, 48.0, 40.0], [0.5, 0.5, 11.5, 9.5]])
+    per_superpixel, per_pixel = (heatmaps_to_masks(heatmaps, boxes, (100, 120), labels=grid)
+                                 for grid in (labels, None))
+    # box 0 covers superpixel columns 2..3 and rows 2..3 exactly
+    assert (per_superpixel[0].top, per_superpixel[0].left, per_superpixel[0].mask.shape) == (20, 24, (20, 24))
+    assert per_superpixel[0].mask.all()
+    # box 1 covers 11 x 9 of the 12 x 10 superpixel 0: diluted to 0.825 >= 0.4, the whole of it
+    assert (per_superpixel[1].top, per_superpixel[1].left, per_superpixel[1].mask.shape) == (0, 0, (10, 12))
+    # per pixel: the paste window, pixels 1..11 x 1..9
+    assert (per_pixel[1].top, per_pixel[1].left, per_pixel[1].mask.shape) == (1, 1, (9, 11))
+    empty = heatmaps_to_masks(np.zeros((1, 50, 50), np.float32), boxes[:1], (100, 120), labels=labels)[0]
+    assert empty.mask.size == 0 and not empty.full().any()
+
+
+def test_paste_into_a_window_equals_the_crop_of_the_whole_paste():
+    rng = np.random.default_rng(1)
+    heatmap = rng.random((50, 50)).astype(np.float32)
+    for box in ([-10, 5, 30, 50], [10.3, 2.7, 58.1, 33.9]):
+        whole = paste_heatmap(heatmap, box, (40, 60))
+        for rows, cols in ((slice(0, 40), slice(0, 60)), (slice(3, 17), slice(20, 59)),
+                           (slice(35, 40), slice(0, 5)), (slice(10, 10), slice(4, 9))):
+            np.testing.assert_array_equal(paste_heatmap(heatmap, box, (40, 60), window=(rows, cols)),
+                                          whole[rows, cols])
 
 
 def two_tone_image():

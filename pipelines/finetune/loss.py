@@ -21,23 +21,21 @@ responsibilities form of the gradient: for a positive location
 ``d(-log h)/dz_k = -(alpha_k sigmoid_k / h) (1 - sigmoid_k)``, for a negative
 one ``d(-log(1 - h))/dz_k = (alpha_k (1 - sigmoid_k) / (1 - h)) sigmoid_k``.
 
-Sparsity: bilinear interpolation gives each location at most 2 x 2 cells with
-``alpha > 0``, so instead of a logsumexp over all ``K * K`` channels we gather
-those (at most) four neighbours' scores, ``(B, 4, S, S)``; the cost is then
-independent of ``K``.  A neighbour whose weight is 0 (at the borders, where the
-clamp leaves one cell per axis) has ``log alpha = -inf``: it adds ``exp(-inf) =
-0`` to the logsumexp and receives a gradient of exactly 0 (the softmax weight
-``exp(-inf - lse)`` is 0, never ``-inf * 0``), and every location keeps at
-least one finite term, so no NaN appears.
+Sparsity: each location has at most 2 x 2 cells with ``alpha > 0``, so the
+logsumexp runs over those neighbours' scores only, ``(B, 4, S, S)``
+(:func:`hypercolumns.pipelines.inference.interpolate.neighbours`); the cost is
+then independent of ``K``.  A neighbour whose weight is 0 (at the borders) has
+``log alpha = -inf``: it adds ``exp(-inf) = 0`` to the logsumexp and receives a
+gradient of exactly 0 (the softmax weight ``exp(-inf - lse)`` is 0, never
+``-inf * 0``), and every location keeps at least one finite term, so no NaN
+appears.
 """
 from __future__ import annotations
-
-import functools
 
 import torch
 import torch.nn.functional as F
 
-from hypercolumns.pipelines.inference.interpolate import axis_weights
+from hypercolumns.pipelines.inference.interpolate import neighbours
 
 REDUCTIONS = ("mean_over_boxes", "sum", "none")
 REFERENCE_SIDE = 224.0  # box weight min(area / 224**2, 1), the authors' choice
@@ -106,30 +104,10 @@ def interpolated_log_probabilities(scores: torch.Tensor,
         Both <= 0 and finite for finite scores.
     """
     _check_scores(scores, K)
-    batch, _, height, width = scores.shape
-    cells, log_alpha = _neighbours(K, height, width, scores.device, scores.dtype)
-    z = scores.gather(1, cells.expand(batch, -1, -1, -1))  # (B, 4, H, W)
+    z, log_alpha = neighbours(scores)  # (B, 4, H, W), (1, 4, H, W)
     log_h = torch.logsumexp(log_alpha + F.logsigmoid(z), dim=1)
     log_1mh = torch.logsumexp(log_alpha + F.logsigmoid(-z), dim=1)
     return log_h, log_1mh
-
-
-def interpolated_probability(scores: torch.Tensor, K: int) -> torch.Tensor:
-    """The Eq. 3 heatmap ``h_i = sum_k alpha_ik sigmoid(z_ik)``.
-
-    Parameters
-    ----------
-    scores : tensor of shape (B, K*K, S, S), float32 or float64
-        Per-cell scores (logits), channel ``k = r * K + c``.
-    K : int
-        Cells per side of the grid.
-
-    Returns
-    -------
-    tensor of shape (B, S, S), dtype of ``scores``, values in [0, 1]
-    """
-    log_h, _ = interpolated_log_probabilities(scores, K)
-    return log_h.exp()
 
 
 def area_weights(boxes: torch.Tensor, side: float = REFERENCE_SIDE) -> torch.Tensor:
@@ -151,40 +129,6 @@ def area_weights(boxes: torch.Tensor, side: float = REFERENCE_SIDE) -> torch.Ten
     widths = (boxes[:, 2] - boxes[:, 0]).clamp(min=0)
     heights = (boxes[:, 3] - boxes[:, 1]).clamp(min=0)
     return (widths * heights / side ** 2).clamp(max=1.0)
-
-
-@functools.lru_cache(maxsize=32)
-def _neighbours(K: int, height: int, width: int, device: torch.device,
-                dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """The cells with (possibly) nonzero Eq. 3 weight at each location.
-
-    Returns
-    -------
-    cells : long tensor of shape (1, n*n, H, W)
-        Channel index ``r * K + c`` of each neighbour, ``n = min(K, 2)``;
-        distinct at every location.
-    log_alpha : tensor of shape (1, n*n, H, W), ``dtype``
-        ``log alpha`` of each neighbour, ``-inf`` where its weight is 0; each
-        location has at least one finite entry and ``exp`` sums to 1.
-    """
-    rows, cols = axis_weights(K, height, width, torch.float64, "cpu")  # (H, K), (W, K)
-    n = min(K, 2)
-    row_w, row_k = _top_cells(rows, n)  # (H, n)
-    col_w, col_k = _top_cells(cols, n)  # (W, n)
-    cells = row_k[:, None, :, None] * K + col_k[None, :, None, :]  # (H, W, n, n)
-    alpha = row_w[:, None, :, None] * col_w[None, :, None, :]
-    assert torch.allclose(alpha.sum(dim=(2, 3)), torch.ones(height, width, dtype=torch.float64))
-    cells = cells.reshape(height, width, n * n).permute(2, 0, 1)[None]
-    log_alpha = alpha.log().reshape(height, width, n * n).permute(2, 0, 1)[None]
-    return (cells.contiguous().to(device),
-            log_alpha.contiguous().to(device=device, dtype=dtype))
-
-
-def _top_cells(weights: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per row of a (size, K) 1-D bilinear matrix: its ``n`` largest weights and their cells."""
-    top, index = weights.topk(n, dim=1)
-    assert torch.allclose(top.sum(dim=1), weights.sum(dim=1))  # at most n nonzero per row
-    return top, index
 
 
 def _check_scores(scores: torch.Tensor, K: int) -> None:

@@ -73,8 +73,9 @@ class ConvTrickHead:
         self.network_name = network_name
         self.category = model.category_key(category)
         block_weights, bias = model.block_weights(category)
-        self._blocks = [(block, _as_kernel(block, weights))
-                        for block, weights in zip(model.spec.blocks, block_weights)]
+        self._blocks = model.spec.blocks
+        self._kernels = [block_kernel(block, weights)
+                         for block, weights in zip(self._blocks, block_weights)]
         self._bias = torch.as_tensor(bias, dtype=torch.float32)
         self._device_cache: dict = {}
 
@@ -100,50 +101,66 @@ class ConvTrickHead:
             Only if asked: ``sigmoid`` of each cell's score, cells row-major.
         """
         probabilities = torch.sigmoid(self.scores(layer_outputs))
-        heatmaps = self._blend(probabilities)
+        heatmaps = interpolate_probabilities(probabilities, self._on(probabilities.device)["alpha"])
         return (heatmaps, probabilities) if return_cell_probabilities else heatmaps
 
     def scores(self, layer_outputs: dict) -> torch.Tensor:
         """Every cell's score (logit) at every location, ``(B, K*K, size, size)`` float32."""
         weights = self._on(_device_of(layer_outputs))
-        map_scores: dict = {}  # native (h, w) -> summed score maps (B, K*K, h, w)
-        scores = weights["constant"].unsqueeze(0)
-        for (block, _), kernel in zip(self._blocks, weights["kernels"]):
-            if block.kind == "xy":
-                continue  # in the constant
-            native = _native_input(layer_outputs, block, self.network_name).to(torch.float32)
-            if block.kind == "map":
-                score_map = F.conv2d(native, kernel, padding=block.n // 2)
-                size = tuple(score_map.shape[2:])
-                map_scores[size] = score_map + map_scores[size] if size in map_scores else score_map
-            elif block.kind == "inout":
-                scores = scores + kernel[None, :, :, None] * native  # (1, K*K, 1, 1) * (B, 1, S, S)
-            else:
-                scores = scores + (native @ kernel.T)[:, :, None, None]
-        for score_map in map_scores.values():
-            scores = scores + upsample(score_map, self.size)
-        batch = next(iter(layer_outputs.values())).shape[0]
-        return scores.expand(batch, -1, -1, -1)
+        return cell_scores(layer_outputs, self._blocks, weights["kernels"], weights["bias"],
+                           weights["xy"], self.network_name)
 
     def _on(self, device) -> dict:
-        """The weights on ``device``: conv kernels, matmul weights, and the constant term."""
+        """The weights on ``device``: kernels, bias, the xy map and Eq. 3's weights."""
         if device not in self._device_cache:
-            kernels = [kernel.to(device) for _, kernel in self._blocks]
-            constant = self._bias.to(device)[:, None, None].expand(-1, self.size, self.size)
-            for (block, _), kernel in zip(self._blocks, kernels):
-                if block.kind == "xy":
-                    constant = constant + torch.einsum("kc,cyx->kyx", kernel,
-                                                       xy_map(self.size, device))
             rows, cols = axis_weights(self.K, self.size, self.size, torch.float32, device)
-            self._device_cache[device] = {"kernels": kernels, "constant": constant.contiguous(),
-                                          "rows": rows, "cols": cols}
+            self._device_cache[device] = {
+                "kernels": [kernel.to(device) for kernel in self._kernels],
+                "bias": self._bias.to(device), "xy": xy_map(self.size, device),
+                "alpha": (rows, cols)}
         return self._device_cache[device]
 
-    def _blend(self, probabilities: torch.Tensor) -> torch.Tensor:
-        weights = self._on(probabilities.device)
-        batch = probabilities.shape[0]
-        grid = probabilities.reshape(batch, self.K, self.K, self.size, self.size)
-        return torch.einsum("yr,xc,brcyx->byx", weights["rows"], weights["cols"], grid)
+
+def cell_scores(layer_outputs: dict, blocks: Sequence[Block], kernels: Sequence[torch.Tensor],
+                bias: torch.Tensor, xy: torch.Tensor, network_name: str) -> torch.Tensor:
+    """The conv trick: every cell's score at every location, ``(B, K*K, size, size)``.
+
+    Parameters
+    ----------
+    layer_outputs : dict of str to tensor
+        As for :meth:`ConvTrickHead.__call__`.
+    blocks : sequence of Block
+        The resolved spec's blocks.
+    kernels : sequence of tensor
+        Each block's raw-feature weights for all cells, shaped by :func:`block_kernel`.
+    bias : tensor of shape (K*K,)
+    xy : tensor of shape (2, size, size)
+        ``xy_map(size)`` on the device of the layer outputs.
+    network_name : str
+
+    Autograd flows through ``kernels`` and ``bias`` (the fine-tuning network's heads).
+    """
+    size = xy.shape[-1]
+    scores = bias[:, None, None].expand(-1, size, size)
+    map_scores: dict = {}  # native (h, w) -> summed score maps (B, K*K, h, w)
+    # the xy block first: with the bias, the term that is the same for every box
+    for block, kernel in sorted(zip(blocks, kernels), key=lambda pair: pair[0].kind != "xy"):
+        if block.kind == "xy":
+            scores = scores + torch.einsum("kc,cyx->kyx", kernel, xy)
+            continue
+        native = _native_input(layer_outputs, block, network_name).to(torch.float32)
+        if block.kind == "map":
+            score_map = F.conv2d(native, kernel, padding=block.n // 2)
+            key = tuple(score_map.shape[2:])
+            map_scores[key] = score_map + map_scores[key] if key in map_scores else score_map
+        elif block.kind == "inout":
+            scores = scores + kernel[None, :, :, None] * native  # (1, K*K, 1, 1) * (B, 1, S, S)
+        else:
+            scores = scores + (native @ kernel.T)[:, :, None, None]
+    for score_map in map_scores.values():
+        scores = scores + upsample(score_map, size)
+    batch = next(iter(layer_outputs.values())).shape[0]
+    return scores.expand(batch, -1, -1, -1)
 
 
 class ConvTrickPredictor:
@@ -283,7 +300,7 @@ def _per_category(layer_outputs: dict, categories, model, run, return_cell_proba
     return (heatmaps, probabilities) if return_cell_probabilities else heatmaps
 
 
-def _as_kernel(block: Block, weights) -> torch.Tensor:
+def block_kernel(block: Block, weights) -> torch.Tensor:
     """A block's ``(K*K, size)`` weights as a conv kernel ``(K*K, C, n, n)`` or a matrix."""
     weights = torch.as_tensor(weights, dtype=torch.float32)
     if block.kind == "map":

@@ -4,8 +4,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hypercolumns.pipelines.inference.interpolate import (interpolate_probabilities,
-                                                interpolation_coefficients)
+from hypercolumns.pipelines.inference.interpolate import (axis_weights, interpolate_probabilities,
+                                                          neighbours)
+
+
+def interpolation_coefficients(K, size=50):
+    """alpha[y, x, r, c] as float64 numpy, from the separable factors."""
+    rows, cols = axis_weights(K, size, size, torch.float64)
+    return torch.einsum("yr,xc->yxrc", rows, cols).numpy()
 
 
 @pytest.mark.parametrize("K", [1, 2, 3, 5, 7, 10])
@@ -46,9 +52,9 @@ def test_hand_computed_k2(y, x, expected):
 
 def test_blends_probabilities_of_the_cells():
     cell_values = np.array([0.1, 0.2, 0.3, 0.4])  # cells (0,0), (0,1), (1,0), (1,1)
-    probabilities = np.broadcast_to(cell_values[None, :, None, None], (1, 4, 50, 50)).copy()
+    probabilities = torch.from_numpy(cell_values)[None, :, None, None].expand(1, 4, 50, 50)
     heatmap = interpolate_probabilities(probabilities)
-    assert isinstance(heatmap, np.ndarray) and heatmap.shape == (1, 50, 50)
+    assert heatmap.dtype == torch.float64 and heatmap.shape == (1, 50, 50)
     expected = 0.52 * 0.68 * 0.1 + 0.52 * 0.32 * 0.2 + 0.48 * 0.68 * 0.3 + 0.48 * 0.32 * 0.4
     assert heatmap[0, 24, 20] == pytest.approx(expected, abs=1e-12)
     assert heatmap[0, 0, 0] == pytest.approx(0.1)
@@ -63,8 +69,20 @@ def test_matches_the_coefficients_on_random_input():
     torch.testing.assert_close(interpolate_probabilities(probabilities), expected)
 
 
+@pytest.mark.parametrize("K", [1, 2, 3, 7])
+def test_neighbours_are_the_cells_of_nonzero_weight(K):
+    size = 20
+    cell_maps = torch.arange(K * K, dtype=torch.float64)[None, :, None, None].expand(2, -1, size, size)
+    cells, log_alpha = neighbours(cell_maps)  # the values are the cells' own indices
+    assert cells.shape == (2, min(K, 2) ** 2, size, size)
+    dense = torch.zeros(size, size, K * K, dtype=torch.float64)
+    dense.scatter_add_(2, cells[0].long().permute(1, 2, 0), log_alpha[0].exp().permute(1, 2, 0))
+    alpha = interpolation_coefficients(K, size).reshape(size, size, K * K)
+    np.testing.assert_allclose(dense.numpy(), alpha, atol=1e-12)
+
+
 def test_rejects_non_square_cell_count():
     with pytest.raises(ValueError, match="square"):
         interpolate_probabilities(torch.zeros(1, 3, 50, 50))
     with pytest.raises(ValueError, match="K"):
-        interpolation_coefficients(0)
+        axis_weights(0, 50, 50)

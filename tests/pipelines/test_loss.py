@@ -5,16 +5,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hypercolumns.pipelines.inference.interpolate import (interpolate_probabilities,
-                                                interpolation_coefficients)
+from hypercolumns.pipelines.inference.interpolate import axis_weights, interpolate_probabilities
 from hypercolumns.pipelines.finetune.loss import (area_weights, interpolated_log_probabilities,
-                                         interpolated_logistic_loss, interpolated_probability)
+                                                  interpolated_logistic_loss)
 
 
 def dense_alpha(K, size, dtype=torch.float64):
     """(1, K*K, size, size): alpha of every cell at every location, from interpolate.py."""
-    alpha = interpolation_coefficients(K, size).reshape(size, size, K * K)
-    return torch.as_tensor(alpha, dtype=dtype).permute(2, 0, 1)[None]
+    rows, cols = axis_weights(K, size, size, torch.float64)
+    alpha = torch.einsum("yr,xc->rcyx", rows, cols).reshape(1, K * K, size, size)
+    return alpha.to(dtype)
 
 
 def naive_loss(scores, targets, K, box_weights=None):
@@ -84,9 +84,8 @@ def test_probability_equals_eq3_interpolation(K, dtype):
     scores, _, _ = random_case(K, batch=2, dtype=dtype, seed=K)
     expected = interpolate_probabilities(torch.sigmoid(scores))
     tolerance = 1e-6 if dtype == torch.float32 else 1e-12
-    torch.testing.assert_close(interpolated_probability(scores, K), expected,
-                               rtol=tolerance, atol=tolerance)
     log_h, log_1mh = interpolated_log_probabilities(scores, K)
+    torch.testing.assert_close(log_h.exp(), expected, rtol=tolerance, atol=tolerance)
     torch.testing.assert_close(log_1mh.exp(), 1 - expected, rtol=tolerance, atol=tolerance)
 
 
@@ -226,6 +225,6 @@ def test_errors_say_what_was_expected():
     with pytest.raises(ValueError, match="reduction"):
         interpolated_logistic_loss(scores, targets, K=2, reduction="mean")
     with pytest.raises(TypeError, match="float tensor"):
-        interpolated_probability(scores.long(), K=2)
+        interpolated_log_probabilities(scores.long(), K=2)
     with pytest.raises(ValueError, match="positive integer"):
-        interpolated_probability(scores, K=0)
+        interpolated_log_probabilities(scores, K=0)

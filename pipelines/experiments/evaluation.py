@@ -19,7 +19,9 @@ from tqdm import tqdm
 from hypercolumns.classifiers.model_file import load_grid
 from hypercolumns.data.images import read_image
 from hypercolumns.eval.evaluate import evaluate_coco
-from hypercolumns.eval.masks import box_to_mask, encode_rle, rle_iou
+from hypercolumns.data.boxes import box_to_mask
+from hypercolumns.data.masks import encode_rle
+from hypercolumns.eval.masks import rle_iou
 from hypercolumns.data.files import write_json_atomic
 from hypercolumns.extract.cnn import FrozenCNN
 from hypercolumns.extract.shared_features import feature_cnn

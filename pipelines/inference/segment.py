@@ -226,7 +226,7 @@ def _per_box(categories, count: int) -> list:
 
 def read_detections(path) -> list:
     """A COCO results list (``image_id``, ``category_id``, ``bbox`` [x, y, w, h], ``score``)."""
-    from hypercolumns.eval.coco import read_json
+    from hypercolumns.data.files import read_json
 
     entries = read_json(path)
     if not isinstance(entries, list):
@@ -256,9 +256,9 @@ def segment_detections(segmenter: Segmenter, annotations, image_root, detections
     ``segmentation`` (RLE or polygons) as its candidate and replaces it with
     the refined mask.  ``source`` names the detections in error messages.
     """
-    from hypercolumns.data.coco import read_coco_images, segmentation_to_mask
+    from hypercolumns.data.coco import read_coco_images
     from hypercolumns.data.images import read_image
-    from hypercolumns.eval.masks import encode_rle
+    from hypercolumns.data.masks import encode_rle, segmentation_to_mask
     from hypercolumns.pipelines.inference.viz import save_visualization
 
     images = read_coco_images(annotations)

@@ -24,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from hypercolumns.data.boxes import xywh_to_xyxy, xyxy_to_xywh
-from hypercolumns.data.files import write_json_atomic
+from hypercolumns.data.files import read_json, write_json_atomic
 from hypercolumns.data.images import read_image
 from hypercolumns.data.masks import decode_rle
 from hypercolumns.data.records import VOC_CLASSES
@@ -133,14 +133,12 @@ def training_regions(path: Path, engines, hyp: System, records, data_root, seed:
     The cache (JSON) is reused only when made from the same model, descriptor
     config, images, seed and pool threshold.
     """
-    import json
-
     cnn = engines.cnn_of(hyp.model_path)
     key = {"model": str(hyp.model_path), "model_mtime": Path(hyp.model_path).stat().st_mtime,
            "descriptor_config_hash": region_feature_config(cnn)["config_hash"], "seed": seed,
            "pool_threshold": pool_threshold, "images": [str(r.image_id) for r in records]}
     if path.is_file():
-        cached = json.loads(path.read_text())
+        cached = read_json(path)
         if cached["key"] == key:
             return {**cached, "descriptors": np.asarray(cached["descriptors"], np.float32),
                     "ious": np.asarray(cached["ious"])}

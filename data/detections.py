@@ -285,9 +285,8 @@ def write_mat_detections(detections, path, classes, image_ids, kept_only: bool =
     class_index = {c: k for k, c in enumerate(classes)}
     image_index = {str(i): k for k, i in enumerate(image_ids)}
     cells = np.empty((len(classes), len(image_ids)), object)
-    for c in range(len(classes)):
-        for i in range(len(image_ids)):
-            cells[c, i] = np.zeros((0, 5))
+    for key in np.ndindex(cells.shape):
+        cells[key] = np.zeros((0, 5))
     for entry in detections:
         if entry.category not in class_index or str(entry.image_id) not in image_index:
             raise ValueError(f"{path}: detection of class {entry.category} in image "
@@ -298,13 +297,6 @@ def write_mat_detections(detections, path, classes, image_ids, kept_only: bool =
         key = (class_index[entry.category], image_index[str(entry.image_id)])
         cells[key] = np.concatenate([cells[key], rows])
     path.parent.mkdir(parents=True, exist_ok=True)
-    savemat(path, {"boxes": cells, "classes": _cellstr(classes),
-                   "image_ids": _cellstr([str(i) for i in image_ids])})
+    savemat(path, {"boxes": cells, "classes": np.array([str(c) for c in classes], object),
+                   "image_ids": np.array([str(i) for i in image_ids], object)})
     return path
-
-
-def _cellstr(names) -> np.ndarray:
-    cell = np.empty((len(names),), object)
-    for k, name in enumerate(names):
-        cell[k] = str(name)
-    return cell

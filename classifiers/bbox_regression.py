@@ -58,8 +58,8 @@ from sklearn.exceptions import NotFittedError
 from hypercolumns.classifiers.grid_model import AGNOSTIC
 from hypercolumns.classifiers.model_file import attr_text, open_schema_file
 from hypercolumns.classifiers.standardize import floored_scale
+from hypercolumns.data.boxes import box_iou
 from hypercolumns.data.files import atomic_file
-from hypercolumns.extract.box_sampling import box_iou
 from hypercolumns.extract.shards import CONFIG_KEYS, config_differences, shards_config
 
 SCHEMA = "hypercolumns.bbox_regression/1"

@@ -28,8 +28,7 @@ from hypercolumns.classifiers.liblinear_fit import (BIAS_FEATURE, DEFAULT_SOLVER
                                                    fit_logistic, liblinear_options)
 from hypercolumns.classifiers.standardize import Standardization, standardization_of
 from hypercolumns.classifiers.standardize import standardize as apply_standardization
-
-HEATMAP_SIZE = 50  # the box grid of ``extract.shards``: location = y * 50 + x
+from hypercolumns.extract.hypercolumn import HEATMAP_SIZE  # the box grid: location = y * 50 + x
 
 
 def cell_of_location(locations: np.ndarray, K: int) -> np.ndarray:

@@ -91,7 +91,7 @@ def spatial_training_set(records, config: dict, cache: Path) -> dict:
 
 def mean_box_iou(regressor: BoxRegressor, data: dict, rows: np.ndarray) -> float:
     """Mean IoU with the ground truth of the refined boxes ``rows`` of a training set."""
-    from hypercolumns.extract.box_sampling import box_iou
+    from hypercolumns.data.boxes import box_iou
 
     refined = regressor.transform(data["features"][rows], data["proposals"][rows],
                                   data["categories"][rows])

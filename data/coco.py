@@ -5,7 +5,8 @@ Frames (converted here to those of :mod:`records`):
 - ``bbox`` ``[x, y, w, h]`` is continuous: box ``x, y, x + w, y + h``.
 - Polygons are continuous vertices, decoded with pycocotools (which made
   COCO's masks); RLEs (``counts`` a list: uncompressed, used with
-  ``iscrowd``; a string: compressed) are decoded with pycocotools too.
+  ``iscrowd``; a string: compressed) are decoded with pycocotools too
+  (:func:`hypercolumns.data.masks.segmentation_to_mask`).
 - Keypoints ``[x1, y1, v1, ...]`` are integer pixel indices, so a keypoint at
   ``(x, y)`` is the centre of that pixel: ``(x + 0.5, y + 0.5)`` (detectron2
   does the same). ``v = 0`` (not labelled, stored as 0, 0) is left out of
@@ -19,16 +20,16 @@ Frames (converted here to those of :mod:`records`):
 """
 from __future__ import annotations
 
-import json
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
+from hypercolumns.data.boxes import xywh_to_xyxy
+from hypercolumns.data.errors import InputError
+from hypercolumns.data.files import read_json
 from hypercolumns.data.images import read_image_size
-from hypercolumns.data.polygons import decode_rle
+from hypercolumns.data.masks import segmentation_to_mask
 from hypercolumns.data.records import ImageRecord, Instance
 
 
@@ -49,19 +50,16 @@ def read_coco_json(json_path) -> dict:
     ------
     FileNotFoundError
         If the file does not exist.
-    ValueError
+    InputError
         If it is not JSON or lacks ``images``, ``annotations`` or ``categories``.
     """
     json_path = Path(json_path)
     if not json_path.is_file():
         raise FileNotFoundError(f"COCO annotation file not found: {json_path}")
-    try:
-        data = json.loads(json_path.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{json_path}: not valid JSON ({error})") from error
+    data = read_json(json_path)
     missing = [key for key in ("images", "annotations", "categories") if key not in data]
     if missing:
-        raise ValueError(f"{json_path}: not a COCO instances file, missing {missing}")
+        raise InputError(f"{json_path}: not a COCO instances file, missing {missing}")
     return data
 
 
@@ -83,9 +81,9 @@ def _images_by_id(data: dict, json_path: Path) -> dict[int, CocoImage]:
                 entry["id"], str(entry["file_name"]), int(entry["width"]), int(entry["height"])
             )
         except (KeyError, TypeError, ValueError) as error:
-            raise ValueError(f"{json_path}: malformed image entry {entry!r} ({error})") from error
+            raise InputError(f"{json_path}: malformed image entry {entry!r} ({error})") from error
         if image.id in images:
-            raise ValueError(f"{json_path}: image id {image.id} is listed twice")
+            raise InputError(f"{json_path}: image id {image.id} is listed twice")
         images[image.id] = image
     return images
 
@@ -95,76 +93,20 @@ def coco_image_id(record: ImageRecord) -> int:
     try:
         return int(record.image_id)
     except ValueError as error:
-        raise ValueError(
+        raise InputError(
             f"{record.path}: image id {record.image_id!r} is not a COCO integer id"
         ) from error
-
-
-def segmentation_to_mask(segmentation, height: int, width: int, where: str) -> np.ndarray:
-    """Decode a COCO ``segmentation`` (polygons or RLE) to a bool ``(height, width)`` mask.
-
-    Parameters
-    ----------
-    segmentation : list of list of float, or dict
-        Polygons ``[[x1, y1, x2, y2, ...], ...]`` in the continuous frame, or
-        an RLE ``{"size": [h, w], "counts": list or str}``.
-    where : str
-        Names the file and annotation in error messages.
-
-    Raises
-    ------
-    ValueError
-        On an empty segmentation, a malformed polygon, or an RLE of another size.
-    """
-    if isinstance(segmentation, dict):
-        return _rle_to_mask(segmentation, height, width, where)
-    polygons = _valid_polygons(segmentation, where)
-    return decode_rle(mask_utils.merge(mask_utils.frPyObjects(polygons, height, width)))
-
-
-def _valid_polygons(segmentation, where: str) -> list:
-    if not isinstance(segmentation, list) or not segmentation:
-        raise ValueError(f"{where}: empty or malformed segmentation {str(segmentation)[:60]!r}")
-    for polygon in segmentation:
-        if not isinstance(polygon, list) or len(polygon) % 2:
-            raise ValueError(f"{where}: a polygon must be a flat list x1, y1, x2, y2, ...")
-    polygons = [[float(v) for v in polygon] for polygon in segmentation if len(polygon) >= 6]
-    if not polygons:
-        raise ValueError(f"{where}: no polygon with at least 3 points")
-    # pycocotools would read a 4-number list as a box: drop such slivers, loudly.
-    for polygon in segmentation:
-        if len(polygon) < 6:
-            warnings.warn(f"{where}: dropped a polygon of {len(polygon) // 2} points", stacklevel=4)
-    return polygons
-
-
-def _rle_to_mask(rle: dict, height: int, width: int, where: str) -> np.ndarray:
-    size = rle.get("size")
-    if size is None or "counts" not in rle:
-        raise ValueError(f"{where}: an RLE needs 'size' and 'counts'")
-    if list(size) != [height, width]:
-        raise ValueError(
-            f"{where}: RLE size {list(size)} differs from the image's [{height}, {width}]"
-        )
-    counts = rle["counts"]
-    if isinstance(counts, list):
-        encoded = mask_utils.frPyObjects(rle, height, width)
-    else:
-        if isinstance(counts, str):
-            counts = counts.encode("ascii")
-        encoded = {"size": [height, width], "counts": counts}
-    return decode_rle(encoded)
 
 
 def keypoints_from_coco(flat, names, where: str) -> dict:
     """COCO ``[x1, y1, v1, ...]`` -> ``{name: (x + 0.5, y + 0.5, v == 2)}``, ``v = 0`` left out."""
     values = np.asarray(flat, dtype=np.float64)
     if values.size != 3 * len(names):
-        raise ValueError(f"{where}: {values.size} keypoint values for {len(names)} keypoint names")
+        raise InputError(f"{where}: {values.size} keypoint values for {len(names)} keypoint names")
     keypoints = {}
     for name, (x, y, v) in zip(names, values.reshape(-1, 3), strict=True):
         if v not in (0, 1, 2):
-            raise ValueError(f"{where}: keypoint {name!r} has visibility {v:g}; COCO uses 0, 1, 2")
+            raise InputError(f"{where}: keypoint {name!r} has visibility {v:g}; COCO uses 0, 1, 2")
         if v > 0:
             keypoints[name] = (float(x) + 0.5, float(y) + 0.5, int(v == 2))
     return keypoints
@@ -203,7 +145,7 @@ def load_coco(json_path, image_root, check_images: bool = True) -> list[ImageRec
     ------
     FileNotFoundError
         If the JSON file or (with ``check_images``) an image file is missing.
-    ValueError
+    InputError
         On an image whose size differs from the JSON's (with ``check_images``),
         an annotation of an unknown image or category, and see
         :func:`segmentation_to_mask`.
@@ -221,7 +163,7 @@ def load_coco(json_path, image_root, check_images: bool = True) -> list[ImageRec
     for annotation in data["annotations"]:
         image_id = annotation.get("image_id")
         if image_id not in records:
-            raise ValueError(
+            raise InputError(
                 f"{json_path}: annotation {annotation.get('id')} is for unknown image {image_id}"
             )
         record = records[image_id]
@@ -234,7 +176,7 @@ def _check_image(path: Path, image: CocoImage, json_path: Path) -> None:
         raise FileNotFoundError(f"image not found: {path} (listed in {json_path})")
     height, width = read_image_size(path)
     if (height, width) != (image.height, image.width):
-        raise ValueError(
+        raise InputError(
             f"{path}: image is {width}x{height} but {json_path} says {image.width}x{image.height}"
         )
 
@@ -243,22 +185,19 @@ def _instance(annotation: dict, categories: dict, record: ImageRecord, json_path
     where = f"{json_path}: annotation {annotation.get('id')}"
     category = categories.get(annotation.get("category_id"))
     if category is None:
-        raise ValueError(
+        raise InputError(
             f"{where}: unknown category_id {annotation.get('category_id')}; "
             f"known: {sorted(categories)}"
         )
     if "segmentation" not in annotation:
-        raise ValueError(f"{where}: no segmentation")
+        raise InputError(f"{where}: no segmentation")
     mask = segmentation_to_mask(annotation["segmentation"], record.height, record.width, where)
-    box = None
-    if "bbox" in annotation:
-        x, y, w, h = (float(value) for value in annotation["bbox"])
-        box = np.array([x, y, x + w, y + h])
+    box = xywh_to_xyxy(annotation["bbox"]) if "bbox" in annotation else None
     keypoints = {}
     if "keypoints" in annotation:
         names = category.get("keypoints")
         if not names:
-            raise ValueError(f"{where}: has keypoints but category {category['name']!r} names none")
+            raise InputError(f"{where}: has keypoints but category {category['name']!r} names none")
         keypoints = keypoints_from_coco(annotation["keypoints"], names, where)
     return Instance(
         mask=mask, category=str(category["name"]), box=box,

@@ -1,4 +1,5 @@
-"""Files that are whole or absent: write ``<name>.tmp`` beside the target, rename when done.
+"""Files that are whole or absent: write ``<name>.tmp`` beside the target, rename when done;
+and the one reader of JSON files (:func:`read_json`), whose errors name the file.
 
 A crash mid-write leaves only the ``.tmp`` (which the next write replaces),
 never a half-written file under the final name; ``os.replace`` is atomic on
@@ -20,6 +21,8 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from hypercolumns.data.errors import InputError
 
 
 @contextmanager
@@ -67,3 +70,15 @@ def write_json_atomic(data, path, *, indent: int | None = None, default=None) ->
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(data, indent=indent, default=default))
     return path
+
+
+def read_json(path) -> object:
+    """The parsed JSON of ``path``; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        with path.open() as stream:
+            return json.load(stream)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: not valid JSON ({error})") from None

@@ -45,7 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hypercolumns.data.polygons import polygon_to_mask
+from hypercolumns.data.boxes import box_iou
+from hypercolumns.data.masks import polygons_to_mask
 from hypercolumns.data.records import ImageRecord
 
 MIN_MATCH_IOU = 0.5
@@ -169,14 +170,6 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.logical_and(a, b).sum() / union) if union else 0.0
 
 
-def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    intersection = width * height
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - intersection
-    return float(intersection / union) if union > 0 else 0.0
-
-
 def match_overlaps(annotation: PoseletsAnnotation, record: ImageRecord) -> np.ndarray:
     """Overlap of a keypoint file with each instance of ``record``.
 
@@ -187,7 +180,7 @@ def match_overlaps(annotation: PoseletsAnnotation, record: ImageRecord) -> np.nd
         instances of another category.
     """
     if annotation.silhouette is not None:
-        silhouette = polygon_to_mask(annotation.silhouette, record.height, record.width)
+        silhouette = polygons_to_mask([annotation.silhouette], record.height, record.width)
     elif annotation.visible_box is None:
         raise ValueError(
             f"{annotation.path}: neither a foreground silhouette nor visible_bounds to match"
@@ -199,7 +192,7 @@ def match_overlaps(annotation: PoseletsAnnotation, record: ImageRecord) -> np.nd
         if annotation.silhouette is not None:
             overlaps[index] = _iou(silhouette, instance.mask)
         else:
-            overlaps[index] = _box_iou(annotation.visible_box, instance.box)
+            overlaps[index] = box_iou(annotation.visible_box, instance.box)[0, 0]
     return overlaps
 
 

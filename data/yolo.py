@@ -10,7 +10,7 @@ Coordinates are normalised by the image's width and height; a vertex becomes
 ``(x * width, y * height)`` in the continuous frame of :mod:`records` (YOLO's
 converters divide COCO's continuous polygon vertices by width and height, so
 this is their exact inverse) and polygons are rasterised as COCO's are
-(:mod:`polygons`).
+(:mod:`masks`).
 
 Orphans: a label file without an image cannot become a record, and an image
 without a label file has no instances (YOLO's convention). Both are reported
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from hypercolumns.data.images import read_image_size
-from hypercolumns.data.polygons import polygon_to_mask
+from hypercolumns.data.masks import polygons_to_mask
 from hypercolumns.data.records import ImageRecord, Instance
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -74,7 +74,7 @@ def read_yolo_label_file(path, class_names, height: int, width: int) -> list[Ins
         where = f"{path}:{line_number}"
         class_index, polygon = _parse_line(line, where, len(class_names))
         polygon = polygon * np.array([width, height])
-        mask = polygon_to_mask(polygon, height, width)
+        mask = polygons_to_mask([polygon], height, width)
         instances.append(Instance(mask=mask, category=class_names[class_index]))
     return instances
 

@@ -1,6 +1,7 @@
 """Evaluation: AP^r (the SDS benchmark), mean IU, permutation tests. No torch here.
 
-Modules: :mod:`~hypercolumns.eval.masks` (IoU, RLE, boxes),
+Modules: :mod:`~hypercolumns.eval.masks` (mask IoU; the RLE codec is
+:mod:`hypercolumns.data.masks`),
 :mod:`~hypercolumns.eval.instances` (what AP^r takes),
 :mod:`~hypercolumns.eval.assignment` (the sds and mnc matching rules),
 :mod:`~hypercolumns.eval.average_precision` (AP from ranked flags),
@@ -30,18 +31,7 @@ from hypercolumns.eval.average_precision import average_precision, precision_rec
 from hypercolumns.eval.coco import load_coco_ground_truth, load_coco_results
 from hypercolumns.eval.evaluate import evaluate_coco
 from hypercolumns.eval.instances import Detection, ImageGroundTruth, ground_truth_from_record
-from hypercolumns.eval.masks import (
-    box_to_mask,
-    boxes_to_masks,
-    decode_rle,
-    decode_rles,
-    encode_rle,
-    mask_iou,
-    mask_shape,
-    paired_mask_iou,
-    polygons_to_rle,
-    rle_iou,
-)
+from hypercolumns.eval.masks import mask_iou, mask_shape, paired_mask_iou, rle_iou
 from hypercolumns.eval.mean_iu import VOID_LABEL, confusion_matrix, iu_per_class, mean_iu, paste_instances
 from hypercolumns.eval.permutation import paired_permutation_test, per_class_apr_permutation_test
 
@@ -62,21 +52,12 @@ __all__ = [
     "assign_detections", "average_precision", "precision_recall", "Detection", "ImageGroundTruth",
     "ground_truth_from_record", "load_coco_ground_truth", "load_coco_results", "evaluate_coco",
     # masks
-    "box_to_mask", "boxes_to_masks", "decode_rle", "decode_rles", "encode_rle", "mask_iou",
-    "mask_shape", "paired_mask_iou", "polygons_to_rle", "rle_iou",
+    "mask_iou", "mask_shape", "paired_mask_iou", "rle_iou",
     # mean_iu, permutation
     "VOID_LABEL", "confusion_matrix", "iu_per_class", "mean_iu", "paste_instances",
     "paired_permutation_test", "per_class_apr_permutation_test",
-    "KEYPOINT_LABELS",
-    "KeypointPrediction",
-    "PersonKeypoints",
-    "evaluate_apk",
-    "person_keypoints",
-    "persons_from_record",
-    "torso_height",
-    "ImagePartGroundTruth",
-    "PartDetection",
-    "PartInstance",
-    "evaluate_apr_part",
-    "part_overlap",
+    # apk, apr_part
+    "KEYPOINT_LABELS", "KeypointPrediction", "PersonKeypoints", "evaluate_apk", "person_keypoints",
+    "persons_from_record", "torso_height",
+    "ImagePartGroundTruth", "PartDetection", "PartInstance", "evaluate_apr_part", "part_overlap",
 ]

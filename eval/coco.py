@@ -14,25 +14,12 @@ decodes each once, one image at a time.
 """
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
-from pathlib import Path
 
+from hypercolumns.data.files import read_json
+from hypercolumns.data.masks import polygons_to_rle, to_compressed_rle
 from hypercolumns.eval.instances import Detection, ImageGroundTruth
-from hypercolumns.eval.masks import polygons_to_rle, to_compressed_rle
-
-
-def read_json(path) -> object:
-    """The parsed JSON of ``path``; errors name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    try:
-        with path.open() as stream:
-            return json.load(stream)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: not valid JSON ({error})") from None
 
 
 def load_coco_ground_truth(annotations_path) -> tuple[dict, list]:

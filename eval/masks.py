@@ -1,25 +1,21 @@
-"""Masks for evaluation: pairwise IoU, COCO RLE, boxes as masks.
+"""Mask IoU for evaluation: pairwise, paired, on pixels or on run lengths.
 
 Conventions (those of :mod:`hypercolumns.data.records`):
 
 - A mask is a ``bool`` array of shape ``(H, W)``; a stack of masks of one
-  image is ``(N, H, W)``.
-- A box is ``x0, y0, x1, y1`` in continuous pixel coordinates: pixel
-  ``(r, c)`` covers ``[c, c+1) x [r, r+1)``.
-- A COCO RLE is a dict ``{"size": [H, W], "counts": str}`` (column-major run
-  lengths, compressed as pycocotools writes them). :func:`encode_rle` returns
-  ``counts`` as ``str`` so that the dict can go to JSON as it is;
-  :func:`decode_rle` also takes ``bytes`` and uncompressed (list) counts.
+  image is ``(N, H, W)``; either may be given as COCO RLE dicts, which
+  :mod:`hypercolumns.data.masks` (the mask codec) decodes.
 - Void pixels (VOC's 255 border) are excluded from both the intersection and
   the union of every IoU computed with a ``void`` mask.
 """
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pycocotools.mask as mask_utils
+
+from hypercolumns.data.masks import decode_rle, decode_rles, to_compressed_rle
 
 # float32 sums of 0/1 products are exact up to 2**24; bigger images use float64.
 _FLOAT32_EXACT_PIXELS = 2**24
@@ -196,142 +192,3 @@ def _safe_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     ratio = np.zeros(numerator.shape, dtype=np.float64)
     np.divide(numerator, denominator, out=ratio, where=denominator > 0)
     return ratio
-
-
-def encode_rle(mask: np.ndarray) -> dict:
-    """COCO RLE of one mask, JSON-safe.
-
-    Parameters
-    ----------
-    mask : ndarray of shape (H, W), bool
-
-    Returns
-    -------
-    rle : dict
-        ``{"size": [H, W], "counts": str}``.
-    """
-    mask = np.asarray(mask)
-    if mask.ndim != 2:
-        raise ValueError(f"encode_rle takes one (H, W) mask, got shape {mask.shape}")
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
-
-
-def decode_rle(rle: Mapping) -> np.ndarray:
-    """Mask of a COCO RLE.
-
-    Parameters
-    ----------
-    rle : dict
-        ``{"size": [H, W], "counts": str, bytes or list of int}``.
-
-    Returns
-    -------
-    mask : ndarray of shape (H, W), bool
-    """
-    return decode_rles([rle])[0]
-
-
-def decode_rles(rles: Sequence[Mapping]) -> np.ndarray:
-    """Masks of COCO RLEs of one size, decoded in one call.
-
-    Parameters
-    ----------
-    rles : sequence of N RLE dicts
-        As :func:`decode_rle` takes; all of the same size.
-
-    Returns
-    -------
-    masks : ndarray of shape (N, H, W), bool
-    """
-    if len(rles) == 0:
-        raise ValueError("no RLEs to decode: their size is unknown")
-    compressed = [to_compressed_rle(rle) for rle in rles]
-    sizes = {tuple(rle["size"]) for rle in compressed}
-    if len(sizes) > 1:
-        raise ValueError(f"RLEs of different sizes {sorted(sizes)} cannot be stacked")
-    with warnings.catch_warnings():
-        # pycocotools' decode trips numpy 2's __array__(copy=...) deprecation; the result is right
-        warnings.filterwarnings("ignore", message="__array__ implementation", category=DeprecationWarning)
-        decoded = mask_utils.decode(compressed)
-    return np.moveaxis(decoded, 2, 0).astype(bool, order="C")
-
-
-def to_compressed_rle(rle: Mapping) -> dict:
-    """The pycocotools form of an RLE: ``counts`` as compressed ``bytes``."""
-    if not isinstance(rle, Mapping) or "size" not in rle or "counts" not in rle:
-        raise TypeError(f"expected an RLE dict with 'size' and 'counts', got {type(rle).__name__}")
-    height, width = (int(v) for v in rle["size"])
-    counts = rle["counts"]
-    if isinstance(counts, list):
-        return mask_utils.frPyObjects({"size": [height, width], "counts": counts}, height, width)
-    if isinstance(counts, str):
-        counts = counts.encode("ascii")
-    if not isinstance(counts, bytes):
-        raise TypeError(f"RLE counts must be str, bytes or a list of int, got {type(counts).__name__}")
-    return {"size": [height, width], "counts": counts}
-
-
-def polygons_to_rle(polygons: Sequence[Sequence[float]], height: int, width: int) -> dict:
-    """Compressed RLE of the union of COCO polygons.
-
-    Parameters
-    ----------
-    polygons : sequence of sequences of float
-        Each ``[x1, y1, x2, y2, ...]`` with at least 3 points, image pixels.
-    height, width : int
-
-    Returns
-    -------
-    rle : dict
-        ``{"size": [H, W], "counts": bytes}``.
-    """
-    for polygon in polygons:
-        # pycocotools reads a 4-number list as a box, not a polygon.
-        if len(polygon) < 6 or len(polygon) % 2:
-            raise ValueError(
-                f"a polygon needs an even number (>= 6) of coordinates x1, y1, x2, y2, ..., "
-                f"got {len(polygon)}"
-            )
-    if not polygons:
-        return to_compressed_rle(encode_rle(np.zeros((height, width), dtype=bool)))
-    return mask_utils.merge(mask_utils.frPyObjects([list(map(float, p)) for p in polygons], height, width))
-
-
-def box_to_mask(box, height: int, width: int) -> np.ndarray:
-    """The pixels of a box: those whose centre lies inside it.
-
-    Parameters
-    ----------
-    box : array-like of shape (4,), float
-        ``x0, y0, x1, y1``; a box holding exactly pixels ``c0..c1`` is
-        ``x0 = c0, x1 = c1 + 1``. Parts outside the image are clipped.
-    height, width : int
-
-    Returns
-    -------
-    mask : ndarray of shape (H, W), bool
-    """
-    return boxes_to_masks(np.reshape(np.asarray(box, dtype=np.float64), (1, 4)), height, width)[0]
-
-
-def boxes_to_masks(boxes, height: int, width: int) -> np.ndarray:
-    """:func:`box_to_mask` for a stack of boxes.
-
-    Parameters
-    ----------
-    boxes : ndarray of shape (N, 4), float
-    height, width : int
-
-    Returns
-    -------
-    masks : ndarray of shape (N, H, W), bool
-    """
-    boxes = np.asarray(boxes, dtype=np.float64)
-    if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"boxes must be (N, 4) x0, y0, x1, y1, got shape {boxes.shape}")
-    centres_x = np.arange(width) + 0.5
-    centres_y = np.arange(height) + 0.5
-    inside_x = (centres_x >= boxes[:, 0:1]) & (centres_x < boxes[:, 2:3])
-    inside_y = (centres_y >= boxes[:, 1:2]) & (centres_y < boxes[:, 3:4])
-    return inside_y[:, :, None] & inside_x[:, None, :]

@@ -65,7 +65,6 @@ which for a margin wider than a few units is the answer to pure mean colour;
 """
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 
@@ -75,6 +74,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hypercolumns.data.images import image_key
 from hypercolumns.extract.crop import preprocess
 
 
@@ -358,13 +358,6 @@ def roi_maps(image_maps: dict, input_boxes: np.ndarray, out_sizes: dict, grids: 
 
 
 # ---------------------------------------------------------------- the source
-
-def image_key(image: np.ndarray) -> tuple:
-    """A key of an image's content: shape, dtype and a blake2b digest of its bytes."""
-    pixels = np.ascontiguousarray(image)
-    digest = hashlib.blake2b(pixels.tobytes(), digest_size=16).hexdigest()
-    return pixels.shape, str(pixels.dtype), digest
-
 
 class SharedImageCNN:
     """A :class:`FrozenCNN` run once per image; boxes' maps by RoIAlign.

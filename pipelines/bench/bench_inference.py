@@ -12,9 +12,9 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from hypercolumns.data.boxes import xywh_to_xyxy
 from hypercolumns.pipelines.bench.bench_features import write_bench_json
 from hypercolumns.pipelines.inference.conv_trick import ConvTrickPredictor, explicit_heatmaps
 from hypercolumns.pipelines.inference.segment import Segmenter
@@ -34,8 +34,7 @@ def measure_inference(segmenter: Segmenter, records: list, boxes: int = 8) -> di
 
     record = max(records, key=lambda r: len(r.instances))
     coco = coco_annotations([record], record.path.parents[1])
-    box_array = np.array([[x, y, x + w, y + h] for x, y, w, h in
-                          (d["bbox"] for d in oracle_detections([record], coco))])[:boxes]
+    box_array = xywh_to_xyxy([d["bbox"] for d in oracle_detections([record], coco)])[:boxes]
     image = record.load_image()
     expanded = segmenter.cnn.expand(box_array)
     model, cnn = segmenter.model, segmenter.cnn

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from hypercolumns.data.boxes import boxes_to_masks, xyxy_to_xywh
 from hypercolumns.data.files import write_json_atomic
+from hypercolumns.data.masks import encode_rle
 from hypercolumns.eval.evaluate import evaluate_coco
-from hypercolumns.eval.masks import box_to_mask, encode_rle, rle_iou
+from hypercolumns.eval.masks import rle_iou
 from hypercolumns.pipelines.experiments.oracle import coco_annotations, oracle_detections
 from hypercolumns.pipelines.inference.engine import Engine, images_of_detections
 from hypercolumns.pipelines.inference.segment import mask_scores
@@ -118,7 +120,7 @@ def segment_systems(systems: list, records: list, coco: dict, detections: list, 
         for system in systems:
             system_boxes = boxes[system.box_regressor]
             if system.model_path is None:
-                rles = [encode_rle(box_to_mask(b, *image.shape[:2])) for b in system_boxes]
+                rles = [encode_rle(mask) for mask in boxes_to_masks(system_boxes, *image.shape[:2])]
                 scores = np.ones(len(system_boxes))
             else:
                 maps = heatmaps[(system.box_regressor, system.model_path)]
@@ -135,8 +137,7 @@ def segment_systems(systems: list, records: list, coco: dict, detections: list, 
                 result["segmentation"] = rle
                 if score_by_mask:
                     result["score"] = float(region_score)
-                result["bbox"] = [float(box[0]), float(box[1]), float(box[2] - box[0]),
-                                  float(box[3] - box[1])]
+                result["bbox"] = xyxy_to_xywh(box).tolist()
     return results
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from hypercolumns.data.boxes import box_iou, xywh_to_xyxy, xyxy_to_xywh
+from hypercolumns.data.masks import encode_rle
 from hypercolumns.data.records import VOC_CLASSES
-from hypercolumns.eval.masks import encode_rle
-from hypercolumns.extract.box_sampling import box_iou, image_rng, jitter_boxes
+from hypercolumns.extract.box_sampling import image_rng, jitter_boxes
 
 
 def category_ids(records) -> dict:
@@ -34,11 +35,10 @@ def coco_annotations(records, data_root) -> dict:
                        "width": record.width, "height": record.height,
                        "dataset_image_id": record.image_id})
         for instance in record.instances:
-            x0, y0, x1, y1 = instance.box.tolist()
             annotations.append({
                 "id": len(annotations) + 1, "image_id": image_id,
                 "category_id": ids[instance.category], "segmentation": encode_rle(instance.mask),
-                "bbox": [x0, y0, x1 - x0, y1 - y0], "area": int(instance.mask.sum()),
+                "bbox": xyxy_to_xywh(instance.box).tolist(), "area": int(instance.mask.sum()),
                 "iscrowd": int(bool(instance.difficult)),
             })
     return {"images": images, "annotations": annotations,
@@ -67,11 +67,10 @@ def oracle_detections(records, coco: dict, seed: int = 0) -> list:
     for annotation in coco["annotations"]:
         record = records[annotation["image_id"] - 1]
         rng = image_rng(seed, f"oracle:{record.image_id}:{annotation['id']}")
-        x, y, w, h = annotation["bbox"]
-        box = jitter_to_iou(np.array([x, y, x + w, y + h]), rng,
+        box = jitter_to_iou(xywh_to_xyxy(annotation["bbox"]), rng,
                             image_size=(record.height, record.width))
         detections.append({"image_id": annotation["image_id"],
                            "category_id": annotation["category_id"],
-                           "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]],
+                           "bbox": xyxy_to_xywh(box).tolist(),
                            "score": 1.0})
     return detections

@@ -23,11 +23,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from hypercolumns.data.boxes import xywh_to_xyxy, xyxy_to_xywh
+from hypercolumns.data.files import read_json, write_json_atomic
 from hypercolumns.data.images import read_image
+from hypercolumns.data.masks import decode_rle
 from hypercolumns.data.records import VOC_CLASSES
 from hypercolumns.eval.evaluate import evaluate_coco
-from hypercolumns.eval.masks import decode_rle, rle_iou
-from hypercolumns.data.files import write_json_atomic
+from hypercolumns.eval.masks import rle_iou
 from hypercolumns.pipelines.system2.detections import expand_detections
 from hypercolumns.pipelines.experiments.evaluation import (System, dump, load_systems, print_table,
                                                segment_systems, write_table)
@@ -63,8 +65,7 @@ def pool_detections(records: list, coco: dict, seed: int, pool_threshold: float)
     for pool in pools:
         for box, score in zip(pool.boxes, pool.scores):
             results.append({"image_id": image_ids[pool.image_id], "category_id": category_ids[pool.category],
-                            "bbox": [float(box[0]), float(box[1]), float(box[2] - box[0]),
-                                     float(box[3] - box[1])], "score": float(score)})
+                            "bbox": xyxy_to_xywh(box).tolist(), "score": float(score)})
     return results, sizes
 
 
@@ -87,8 +88,7 @@ def describe_regions(cnn, coco: dict, data_root, results: list) -> np.ndarray:
     rows = {}
     for image_id, indices in tqdm(sorted(by_image.items()), desc="regions", unit="image", leave=False):
         image = read_image(Path(data_root) / coco["images"][image_id - 1]["file_name"])
-        xywh = np.array([results[i]["bbox"] for i in indices])
-        boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+        boxes = xywh_to_xyxy([results[i]["bbox"] for i in indices])
         masks = np.stack([decode_rle(results[i]["segmentation"]) for i in indices])
         for index, row in zip(indices, region_descriptors(cnn, image, boxes, masks)):
             rows[index] = row
@@ -133,14 +133,12 @@ def training_regions(path: Path, engines, hyp: System, records, data_root, seed:
     The cache (JSON) is reused only when made from the same model, descriptor
     config, images, seed and pool threshold.
     """
-    import json
-
     cnn = engines.grid(hyp.model_path).cnn
     key = {"model": str(hyp.model_path), "model_mtime": Path(hyp.model_path).stat().st_mtime,
            "descriptor_config_hash": region_feature_config(cnn)["config_hash"], "seed": seed,
            "pool_threshold": pool_threshold, "images": [str(r.image_id) for r in records]}
     if path.is_file():
-        cached = json.loads(path.read_text())
+        cached = read_json(path)
         if cached["key"] == key:
             return {**cached, "descriptors": np.asarray(cached["descriptors"], np.float32),
                     "ious": np.asarray(cached["ious"])}

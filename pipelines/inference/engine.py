@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from hypercolumns.classifiers.model_file import load_grid
+from hypercolumns.data.boxes import xywh_to_xyxy
 from hypercolumns.data.images import read_image
 from hypercolumns.extract.candidate_features import candidate_inputs
 from hypercolumns.extract.cnn import FrozenCNN
@@ -155,6 +156,4 @@ def images_of_detections(detections: list, image_file, show_progress: bool = Tru
         if expected_hw is not None and image.shape[:2] != tuple(expected_hw):
             raise ValueError(f"{path} is {image.shape[1]}x{image.shape[0]}, {described_in} says "
                              f"{expected_hw[1]}x{expected_hw[0]}")
-        xywh = np.array([detections[i]["bbox"] for i in indices], dtype=np.float64)
-        boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
-        yield image_id, image, indices, boxes
+        yield image_id, image, indices, xywh_to_xyxy([detections[i]["bbox"] for i in indices])

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hypercolumns.data.detections import read_detections
 from hypercolumns.data.files import write_json_atomic
 from hypercolumns.pipelines.inference.engine import Engine, images_of_detections
 from hypercolumns.pipelines.inference.paste import paste_heatmap, paste_heatmaps
@@ -75,7 +76,7 @@ class Segmentation:
 
     def rles(self) -> list:
         """The masks as COCO RLE, one image-sized array at a time."""
-        from hypercolumns.eval.masks import encode_rle
+        from hypercolumns.data.masks import encode_rle
 
         return [encode_rle(mask.full()) for mask in self.masks]
 
@@ -134,10 +135,10 @@ class Segmenter:
         ``image_key``, default a key of its pixels) and, for a grid on shared
         whole-image features, its feature maps.
         """
-        from hypercolumns.extract.shared_features import image_key as content_key
+        from hypercolumns.data.images import image_key as content_key
 
         image = _check_image(image)
-        self._labels = self.superpixels.labels(image_key or str(content_key(image)), image)
+        self._labels = self.superpixels.labels(image_key or content_key(image), image)
         if hasattr(self.cnn, "image_frame"):
             self.cnn.image_frame(image, self.grid.layers)
         self._image = image
@@ -224,23 +225,6 @@ def _per_box(categories, count: int) -> list:
 
 # ------------------------------------------------------------------ files
 
-def read_detections(path) -> list:
-    """A COCO results list (``image_id``, ``category_id``, ``bbox`` [x, y, w, h], ``score``)."""
-    from hypercolumns.eval.coco import read_json
-
-    entries = read_json(path)
-    if not isinstance(entries, list):
-        raise ValueError(f"{path}: expected a list of detections (COCO results format)")
-    for index, entry in enumerate(entries):
-        missing = [k for k in ("image_id", "category_id", "bbox", "score") if k not in entry]
-        if missing:
-            raise ValueError(f"{path}: detection {index} lacks {', '.join(missing)}")
-        if len(entry["bbox"]) != 4 or entry["bbox"][2] <= 0 or entry["bbox"][3] <= 0:
-            raise ValueError(f"{path}: detection {index} has bbox {entry['bbox']}; expected "
-                             "[x, y, w, h] with w, h > 0")
-    return entries
-
-
 def category_names(annotations_path) -> dict:
     """``{category id: name}`` from a COCO JSON (ids themselves if it lists no categories)."""
     from hypercolumns.data.coco import read_coco_json
@@ -256,7 +240,8 @@ def segment_detections(segmenter: Segmenter, annotations, image_root, detections
     ``segmentation`` (RLE or polygons) as its candidate and replaces it with
     the refined mask.  ``source`` names the detections in error messages.
     """
-    from hypercolumns.data.coco import read_coco_images, segmentation_to_mask
+    from hypercolumns.data.coco import read_coco_images
+    from hypercolumns.data.masks import segmentation_to_mask
     from hypercolumns.pipelines.inference.viz import save_visualization
 
     images = read_coco_images(annotations)

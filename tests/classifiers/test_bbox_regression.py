@@ -10,7 +10,7 @@ from synthetic_shards import small_config
 from hypercolumns.classifiers.bbox_regression import (AGNOSTIC, BoxRegressor, apply_deltas,
                                                       box_deltas, fit_from_shards,
                                                       read_box_descriptors, ridge_fit)
-from hypercolumns.extract.box_sampling import box_iou
+from hypercolumns.data.boxes import box_iou
 from hypercolumns.extract.shards import read_config, write_shard
 
 

@@ -14,6 +14,7 @@ from hypercolumns.data.coco import (
     load_coco,
     read_coco_images,
 )
+from hypercolumns.data.errors import InputError
 
 from data_test_files import write_jpeg
 
@@ -129,7 +130,7 @@ def test_keypoints_round_trip(tmp_path):
 ])
 def test_bad_segmentation_is_an_error(tmp_path, segmentation, message):
     path = write_coco(tmp_path, [{"segmentation": segmentation}])
-    with pytest.raises(ValueError, match=f"a.json: {message}"):
+    with pytest.raises(InputError, match=f"a.json: {message}"):
         load_coco(path, tmp_path)
 
 
@@ -142,7 +143,7 @@ def test_degenerate_polygon_beside_a_good_one_is_reported(tmp_path):
 
 def test_unknown_category_and_image_are_errors(tmp_path):
     path = write_coco(tmp_path, [{"segmentation": [[3, 2, 8, 2, 8, 5]], "category_id": 5}])
-    with pytest.raises(ValueError, match=r"annotation 100: unknown category_id 5; known: \[1\]"):
+    with pytest.raises(InputError, match=r"annotation 100: unknown category_id 5; known: \[1\]"):
         load_coco(path, tmp_path)
     path = write_coco(tmp_path, [{"segmentation": [[3, 2, 8, 2, 8, 5]], "image_id": 8}])
     with pytest.raises(ValueError, match="a.json: annotation 100 is for unknown image 8"):
@@ -159,7 +160,7 @@ def test_keypoints_without_names_are_an_error(tmp_path):
 def test_missing_or_resized_image_is_an_error(tmp_path):
     path = write_coco(tmp_path, [])
     write_jpeg(tmp_path / "a.jpg", 11, 12)
-    with pytest.raises(ValueError, match=r"a.jpg: image is 12x11 but .*a.json says 12x10"):
+    with pytest.raises(InputError, match=r"a.jpg: image is 12x11 but .*a.json says 12x10"):
         load_coco(path, tmp_path)
     (tmp_path / "a.jpg").unlink()
     with pytest.raises(FileNotFoundError, match=r"a.jpg \(listed in .*a.json\)"):

@@ -1,9 +1,10 @@
-"""A file written through atomic_file is whole or keeps its old content."""
+"""A file written through atomic_file is whole or keeps its old content; JSON read back names the file."""
 import json
 
 import pytest
 
-from hypercolumns.data.files import atomic_file, remove_leftovers, write_json_atomic
+from hypercolumns.data.errors import InputError
+from hypercolumns.data.files import atomic_file, read_json, remove_leftovers, write_json_atomic
 
 
 def test_an_error_mid_write_leaves_the_old_file_and_only_the_tmp(tmp_path):
@@ -53,3 +54,15 @@ def test_leftovers_of_dead_writers_are_removed_and_named(tmp_path):
     removed = remove_leftovers(tmp_path, "shard-*.tmp")
     assert [p.name.split(".")[0] for p in removed] == ["shard-00003"]
     assert not list(tmp_path.glob("shard-*.tmp")) and (tmp_path / "other.tmp").exists()
+
+
+def test_read_json_names_the_file(tmp_path):
+    assert read_json(write_json_atomic([1, {"a": None}], tmp_path / "ok.json")) == [1, {"a": None}]
+    with pytest.raises(FileNotFoundError, match="nope.json: no such file"):
+        read_json(tmp_path / "nope.json")
+    (tmp_path / "broken.json").write_text('{"a": ')
+    with pytest.raises(InputError, match="broken.json: not valid JSON"):
+        read_json(tmp_path / "broken.json")
+    (tmp_path / "latin1.json").write_bytes(b'["\xe9"]')  # not UTF-8
+    with pytest.raises(ValueError, match="latin1.json: not valid JSON"):  # an InputError is a ValueError
+        read_json(tmp_path / "latin1.json")

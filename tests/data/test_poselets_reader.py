@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hypercolumns.data.masks import polygons_to_mask
 from hypercolumns.data.pascal_part import load_pascal_part, read_pascal_part_record
-from hypercolumns.data.polygons import polygon_to_mask
 from hypercolumns.data.poselets import (
     attach_poselets_keypoints,
     poselets_files,
@@ -69,7 +69,7 @@ def test_coordinates_are_one_based(data_root, records):
             record = by_id[annotation.image_id]
             person = next(i for i in record.instances if i.keypoints == annotation.keypoints)
             shifted = annotation.silhouette + extra_shift
-            silhouette = polygon_to_mask(shifted, record.height, record.width)
+            silhouette = polygons_to_mask([shifted], record.height, record.width)
             overlaps.append((silhouette & person.mask).sum() / (silhouette | person.mask).sum())
         mean_iou[extra_shift] = np.mean(overlaps)
     assert mean_iou[0.0] > mean_iou[1.0] + 0.005

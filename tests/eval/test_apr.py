@@ -4,12 +4,12 @@ import math
 import numpy as np
 import pytest
 
+from hypercolumns.data.masks import encode_rle
 from hypercolumns.eval.apr import (
     APR_THRESHOLDS, Detection, ImageGroundTruth, accumulate, evaluate_apr, match_image, mean_iou_given_box,
     per_instance_best_iou, summarize,
 )
 from hypercolumns.eval.instances import ground_truth_from_record
-from hypercolumns.eval.masks import encode_rle
 
 WIDTH = 20
 

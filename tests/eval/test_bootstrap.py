@@ -113,7 +113,7 @@ def test_files_give_what_the_detections_give(two_systems, tmp_path):
     import json
 
     from hypercolumns.eval.bootstrap import paired_bootstrap_of_files
-    from hypercolumns.eval.masks import encode_rle
+    from hypercolumns.data.masks import encode_rle
 
     ground_truth, a, b = two_systems
     ids = {name: i + 1 for i, name in enumerate(ground_truth)}

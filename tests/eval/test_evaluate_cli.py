@@ -6,8 +6,8 @@ import numpy as np
 import pycocotools.mask as mask_utils
 import pytest
 
+from hypercolumns.data.masks import encode_rle
 from hypercolumns.eval.evaluate import evaluate_coco, main
-from hypercolumns.eval.masks import encode_rle
 from hypercolumns.pipelines.commands.cli import main as cli_main
 
 DOG_POLYGON = [1.0, 5.0, 9.0, 5.0, 9.0, 9.0, 1.0, 9.0]

@@ -1,10 +1,9 @@
-"""Masks: pairwise IoU (hand-computed), void, RLE round trip, boxes as masks."""
+"""Mask IoU: pairwise (hand-computed), void, paired, on run lengths."""
 import numpy as np
 import pytest
 
-from hypercolumns.eval.masks import (
-    box_to_mask, boxes_to_masks, decode_rle, encode_rle, mask_iou, paired_mask_iou, polygons_to_rle,
-)
+from hypercolumns.data.masks import encode_rle
+from hypercolumns.eval.masks import mask_iou, paired_mask_iou
 
 
 def strip(start, stop, width=20):
@@ -45,40 +44,6 @@ def test_paired_iou_across_image_sizes():
     pairs_a = [strip(0, 10), np.ones((2, 2), bool)]
     pairs_b = [strip(5, 15), np.eye(2, dtype=bool)]
     np.testing.assert_allclose(paired_mask_iou(pairs_a, pairs_b), [5 / 15, 0.5])
-
-
-def test_rle_round_trip_and_json_safe():
-    rng = np.random.default_rng(0)
-    mask = rng.random((7, 9)) < 0.4
-    rle = encode_rle(mask)
-    assert isinstance(rle["counts"], str) and rle["size"] == [7, 9]
-    np.testing.assert_array_equal(decode_rle(rle), mask)
-    assert decode_rle(rle).dtype == bool
-    # also from bytes counts and from uncompressed counts (column-major runs)
-    np.testing.assert_array_equal(decode_rle({"size": [7, 9], "counts": rle["counts"].encode()}), mask)
-    column = np.array([[0], [1], [1], [0]], dtype=bool)
-    np.testing.assert_array_equal(decode_rle({"size": [4, 1], "counts": [1, 2, 1]}), column)
-
-
-def test_rle_errors():
-    with pytest.raises(TypeError, match="size"):
-        decode_rle([1, 2, 3])
-    with pytest.raises(ValueError, match=r"one \(H, W\) mask"):
-        encode_rle(np.zeros((2, 3, 4), bool))
-    with pytest.raises(ValueError, match=">= 6"):
-        polygons_to_rle([[0, 0, 3, 3]], 5, 5)
-
-
-def test_box_to_mask_pixel_convention():
-    # a box holding exactly pixels columns 1..2, row 1: x0=1, x1=3, y0=1, y1=2
-    expected = np.zeros((3, 4), bool)
-    expected[1, 1:3] = True
-    np.testing.assert_array_equal(box_to_mask([1, 1, 3, 2], 3, 4), expected)
-    # fractional: pixel centres decide; clipped at the border
-    np.testing.assert_array_equal(box_to_mask([0.6, -5, 2.4, 1.4], 3, 4)[0], [False, True, False, False])
-    assert boxes_to_masks(np.zeros((0, 4)), 3, 4).shape == (0, 3, 4)
-    with pytest.raises(ValueError, match=r"\(N, 4\)"):
-        boxes_to_masks(np.zeros((2, 3)), 3, 4)
 
 
 def test_rle_path_equals_pixel_path():

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from hypercolumns.data.boxes import box_iou
 from hypercolumns.data.records import ImageRecord, Instance
-from hypercolumns.extract.box_sampling import box_iou, image_rng, sample_training_boxes, stratified_locations
+from hypercolumns.extract.box_sampling import image_rng, sample_training_boxes, stratified_locations
 from hypercolumns.extract.cnn import FrozenCNN
 from hypercolumns.extract.features import feature_config, plan_boxes, run_features
 from hypercolumns.extract.shards import check_shard, list_shards, read_rows, shards_config

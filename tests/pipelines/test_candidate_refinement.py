@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from hypercolumns.classifiers.train import TrainOptions, train_grids
+from hypercolumns.data.masks import decode_rle, encode_rle
 from hypercolumns.data.records import ImageRecord, Instance
-from hypercolumns.eval.masks import decode_rle, encode_rle
 from hypercolumns.extract import features
 from hypercolumns.extract.features import feature_config, run_features
 from hypercolumns.extract.layer_spec import LayerSpec

@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
+from hypercolumns.data.boxes import box_iou
 from hypercolumns.data.datasets import load_val_records
-from hypercolumns.extract.box_sampling import box_iou
 from hypercolumns.pipelines.experiments.evaluation import System, run_oracle_evaluation, write_table
 from hypercolumns.pipelines.experiments.oracle import coco_annotations, oracle_detections
 

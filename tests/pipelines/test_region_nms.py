@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from hypercolumns.eval.masks import encode_rle
+from hypercolumns.data.masks import encode_rle
 from hypercolumns.pipelines.system2.region_nms import region_nms
 
 

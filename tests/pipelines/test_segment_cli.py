@@ -7,7 +7,7 @@ import pytest
 
 from hypercolumns.classifiers.grid_model import AGNOSTIC, GridModel
 from hypercolumns.classifiers.model_file import save_grid
-from hypercolumns.eval.masks import decode_rle
+from hypercolumns.data.masks import decode_rle
 from hypercolumns.extract.cnn import FrozenCNN
 from hypercolumns.extract.features import feature_config
 from hypercolumns.extract.layer_spec import LayerSpec

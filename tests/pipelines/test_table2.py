@@ -1,8 +1,8 @@
 """System 2 plumbing: region IoU labels, rescoring with region NMS, pools as COCO results."""
 import numpy as np
 
+from hypercolumns.data.masks import encode_rle
 from hypercolumns.data.records import ImageRecord, Instance
-from hypercolumns.eval.masks import encode_rle
 from hypercolumns.pipelines.experiments.oracle import coco_annotations
 from hypercolumns.pipelines.experiments.table2 import best_ious, pool_detections, rescore
 

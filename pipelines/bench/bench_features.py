@@ -11,19 +11,18 @@ writing).  Target: extraction at >= 80% of the bare forward's rate.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from hypercolumns.extract.cnn import FrozenCNN, device_name
+from hypercolumns.extract.cnn import FrozenCNN
 from hypercolumns.extract.features import (DEFAULT_LAYERS, ImageCache, feature_config, plan_boxes,
                                            prepare_batch, run_features)
 from hypercolumns.extract.layer_spec import LayerSpec
 from hypercolumns.extract.weights import resolve_weights
+from hypercolumns.pipelines.bench.report import bench_parser, device_facts, write_bench_json
 
 
 def time_bare_forward(cnn: FrozenCNN, crops: torch.Tensor, layers: list, batch_size: int) -> float:
@@ -49,15 +48,6 @@ def time_preparation(cnn: FrozenCNN, records: list, jobs: list, config: dict, ba
     return (time.perf_counter() - start) / len(jobs)
 
 
-def write_bench_json(result: dict, folder: Path, name: str) -> Path:
-    """``result`` as ``folder/<name>.json`` (the folder made if needed); prints and returns the path."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.json"
-    path.write_text(json.dumps(result, indent=2))
-    print(f"wrote {path}")
-    return path
-
-
 def measure_extraction(cnn: FrozenCNN, records: list, boxes: int = 96, batch_size: int = 16) -> dict:
     """Bare forward and whole extraction, ms per crop, on the first ``boxes`` training boxes."""
     spec = LayerSpec.parse(DEFAULT_LAYERS).resolve(cnn.network)
@@ -78,8 +68,7 @@ def measure_extraction(cnn: FrozenCNN, records: list, boxes: int = 96, batch_siz
         run_features(records, Path(folder) / "timed", cnn, spec, config, boxes_per_shard=len(jobs),
                      batch_size=batch_size, show_progress=False)
         extraction = (time.perf_counter() - start) / len(jobs)
-    return {"device": str(cnn.device), "device_name": device_name(cnn.device),
-            "threads": torch.get_num_threads(), "boxes": len(jobs), "batch_size": batch_size,
+    return {**device_facts(cnn.device), "boxes": len(jobs), "batch_size": batch_size,
             "layer_spec": str(spec), "bare_forward_ms_per_crop": bare * 1e3,
             "prepare_ms_per_box": prepare * 1e3, "extraction_ms_per_crop": extraction * 1e3,
             "extraction_rate_vs_forward": bare / extraction}
@@ -96,9 +85,7 @@ def print_extraction(result: dict, crop_size: int) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="hypercolumns bench-features", description=__doc__.split("\n")[0])
-    parser.add_argument("--data-root", type=Path, required=True)
-    parser.add_argument("--out", type=Path, default=Path("results/bench"))
+    parser = bench_parser("bench-features", __doc__)
     parser.add_argument("--boxes", type=int, default=96)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--device", default=None)

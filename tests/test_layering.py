@@ -86,7 +86,8 @@ def test_checker_names_every_upward_import_and_nothing_else(tmp_path):
 
 
 def test_relative_imports_resolve_against_the_files_package(tmp_path):
-    write(tmp_path, "pipelines/inference/segment.py", "from ...classifiers import grid\nfrom .paste import p\n")
+    write(tmp_path, "pipelines/inference/segment.py",
+          "from ...classifiers import grid\nfrom .paste import p\n")
     write(tmp_path, "pipelines/inference/__init__.py", "from .segment import Segmenter\n")
     assert imported_modules(tmp_path / "pipelines/inference/segment.py",
                             ["hypercolumns", "pipelines", "inference"]) == [

@@ -42,7 +42,8 @@ def python_blocks(markdown: str) -> list[tuple[int, str]]:
         if start is None and fence in ("```python", "```py"):
             start, source = number, []
         elif start is not None and fence == "```":
-            blocks.append((start, textwrap.dedent("\n".join(source) + "\n")))   # a block in a list is indented
+            # a block inside a list item is indented
+            blocks.append((start, textwrap.dedent("\n".join(source) + "\n")))
             start = None
         elif start is not None:
             source.append(line)

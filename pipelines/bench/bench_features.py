@@ -17,12 +17,12 @@ from pathlib import Path
 
 import torch
 
-from hypercolumns.extract.cnn import FrozenCNN
+from hypercolumns.extract.cnn import FrozenCNN, device_name
 from hypercolumns.extract.features import (DEFAULT_LAYERS, ImageCache, feature_config, plan_boxes,
                                            prepare_batch, run_features)
 from hypercolumns.extract.layer_spec import LayerSpec
 from hypercolumns.extract.weights import resolve_weights
-from hypercolumns.pipelines.bench.report import bench_parser, device_facts, write_bench_json
+from hypercolumns.pipelines.bench.report import bench_parser, timed, write_bench_json
 
 
 def time_bare_forward(cnn: FrozenCNN, crops: torch.Tensor, layers: list, batch_size: int) -> float:
@@ -40,12 +40,12 @@ def time_preparation(cnn: FrozenCNN, records: list, jobs: list, config: dict, ba
     images = ImageCache(records, keep=len(records) + 1)
     batches = [jobs[i:i + batch_size] for i in range(0, len(jobs), batch_size)]
     candidates = bool(spec and spec.needs_candidates)
-    for batch in batches:
-        prepare_batch(batch, records, images, cnn, config, candidates=candidates)
-    start = time.perf_counter()
-    for batch in batches:
-        prepare_batch(batch, records, images, cnn, config, candidates=candidates)
-    return (time.perf_counter() - start) / len(jobs)
+    def prepare_all() -> None:
+        for batch in batches:
+            prepare_batch(batch, records, images, cnn, config, candidates=candidates)
+
+    _, seconds = timed(prepare_all, "cpu", warm_up=True)   # CPU work: no GPU to wait for
+    return seconds / len(jobs)
 
 
 def measure_extraction(cnn: FrozenCNN, records: list, boxes: int = 96, batch_size: int = 16) -> dict:
@@ -68,7 +68,8 @@ def measure_extraction(cnn: FrozenCNN, records: list, boxes: int = 96, batch_siz
         run_features(records, Path(folder) / "timed", cnn, spec, config, boxes_per_shard=len(jobs),
                      batch_size=batch_size, show_progress=False)
         extraction = (time.perf_counter() - start) / len(jobs)
-    return {**device_facts(cnn.device), "boxes": len(jobs), "batch_size": batch_size,
+    return {"device": str(cnn.device), "device_name": device_name(cnn.device),
+            "threads": torch.get_num_threads(), "boxes": len(jobs), "batch_size": batch_size,
             "layer_spec": str(spec), "bare_forward_ms_per_crop": bare * 1e3,
             "prepare_ms_per_box": prepare * 1e3, "extraction_ms_per_crop": extraction * 1e3,
             "extraction_rate_vs_forward": bare / extraction}

@@ -17,13 +17,13 @@ import math
 import numpy as np
 import torch
 
-from hypercolumns.extract.cnn import FrozenCNN
+from hypercolumns.extract.cnn import FrozenCNN, device_name
 from hypercolumns.extract.features import DEFAULT_LAYERS
 from hypercolumns.extract.hypercolumn import HEATMAP_SIZE, sample_hypercolumns
 from hypercolumns.extract.layer_spec import LayerSpec
 from hypercolumns.extract.shared_features import SHARED_MARGIN, SharedImageCNN, cnn_gflops
 from hypercolumns.extract.weights import resolve_weights
-from hypercolumns.pipelines.bench.report import bench_parser, device_facts, timed, write_bench_json
+from hypercolumns.pipelines.bench.report import bench_parser, timed, write_bench_json
 
 
 def bench_boxes(record, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -121,7 +121,8 @@ def bench_shared_vs_per_box(cnn: FrozenCNN, records: list, boxes_per_image=(1, 1
                          "flop_ratio": per_box_gflop / gflop,
                          "speedup": per_box_seconds / (seconds[scale] / total),
                          "correlation": correlations[scale]})
-    return {**device_facts(cnn.device), "network": cnn.name, "layers": layers,
+    return {"device": str(cnn.device), "device_name": device_name(cnn.device),
+            "threads": torch.get_num_threads(), "network": cnn.name, "layers": layers,
             "layer_spec": str(spec), "images": [record.image_id for record in records],
             "image_sizes": [list(image.shape[:2]) for image in images], "crop_size": cnn.crop_size,
             "max_size": max_size, "margin": margin, "batch_size": batch_size, "seed": seed,

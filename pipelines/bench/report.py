@@ -1,4 +1,4 @@
-"""What every benchmark shares: its flags, GPU-aware timing, the facts of the device, the JSON it writes."""
+"""What every benchmark shares: its flags, GPU-aware timing, the JSON it writes."""
 from __future__ import annotations
 
 import argparse
@@ -8,15 +8,10 @@ from pathlib import Path
 import torch
 
 from hypercolumns.data.files import write_json_atomic
-from hypercolumns.extract.cnn import device_name
 
 
 def bench_parser(command: str, doc: str, model: bool = False) -> argparse.ArgumentParser:
-    """The parser of ``hypercolumns <command>`` with the flags all benchmarks share.
-
-    ``--data-root`` (required) and ``--out`` (``results/bench``); with ``model``
-    also ``--model`` (the K = 10 grid that ``make train-grid`` writes).
-    """
+    """``hypercolumns <command>``'s parser with the shared ``--data-root``, ``--out`` (and ``--model``)."""
     parser = argparse.ArgumentParser(prog=f"hypercolumns {command}", description=doc.split("\n")[0])
     parser.add_argument("--data-root", type=Path, required=True)
     if model:
@@ -26,17 +21,14 @@ def bench_parser(command: str, doc: str, model: bool = False) -> argparse.Argume
 
 
 def synchronize(device) -> None:
-    """Wait for the work queued on ``device`` (a no-op off CUDA), so that a clock read after it counts that work."""
+    """Wait for the work queued on ``device`` (a no-op off CUDA): a clock read after it counts that work."""
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize(device)
 
 
 def timed(function, device, repeats: int = 1, warm_up: bool = False):
-    """The last result of ``function()`` and its mean seconds over ``repeats`` calls.
-
-    The GPU's queued work is waited for before the clock starts and after each
-    call; ``warm_up`` makes one untimed call first (kernels loaded, caches filled).
-    """
+    """The last result of ``function()`` and its mean seconds over ``repeats`` calls, after one
+    untimed call if ``warm_up``; the GPU's queued work is waited for before the clock and after each call."""
     if warm_up:
         function()
     synchronize(device)
@@ -47,13 +39,8 @@ def timed(function, device, repeats: int = 1, warm_up: bool = False):
     return result, (time.perf_counter() - start) / repeats
 
 
-def device_facts(device) -> dict:
-    """``device``, ``device_name`` and ``threads`` (torch's CPU threads): the keys a result names its device by."""
-    return {"device": str(device), "device_name": device_name(device), "threads": torch.get_num_threads()}
-
-
 def write_bench_json(result: dict, folder: Path, *names: str) -> list[Path]:
-    """``result`` as ``folder/<name>.json`` for each name (the folder made if needed); prints and returns the paths."""
+    """``result`` as ``folder/<name>.json`` per name (folder made if needed); prints, returns the paths."""
     paths = [write_json_atomic(result, Path(folder) / f"{name}.json", indent=2) for name in names]
     print(f"wrote {', '.join(map(str, paths))}")
     return paths

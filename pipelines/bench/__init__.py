@@ -1,0 +1,9 @@
+"""Every benchmark; each command's module is named after it, :mod:`.report` holds what they share.
+
+- ``hypercolumns bench``: :mod:`.bench`, every figure below in one run, ``--compare`` with an earlier one;
+- ``hypercolumns bench-features``: :mod:`.bench_features`, bare CNN forward vs whole stage-one extraction;
+- ``hypercolumns bench-shared``: :mod:`.bench_shared`, per-box crops vs one shared whole-image forward;
+- ``hypercolumns bench-inference``: :mod:`.bench_inference`, conv trick vs explicit hypercolumns;
+- ``hypercolumns bench-finetune``: :mod:`.bench_finetune`, seconds per fine-tuning iteration;
+- :mod:`.bench_training`: liblinear rows/s per grid cell, 1 vs 2 processes (``bench``'s training section).
+"""

@@ -15,7 +15,6 @@ runs can be compared; ``--compare OLD.json`` prints new / old for every figure.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -23,6 +22,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from hypercolumns.pipelines.bench.report import bench_parser, write_bench_json
 
 SECTIONS = ("extraction", "inference", "training", "shared")
 
@@ -100,13 +101,10 @@ def parse_sections(text: str) -> tuple:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="hypercolumns bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--data-root", type=Path, required=True)
-    parser.add_argument("--model", type=Path, default=Path("work/models/grid-K10.h5"))
+    parser = bench_parser("bench", __doc__, model=True)
     parser.add_argument("--shards", type=Path, default=Path("work/features"),
                         help="stage-one shards for the training section")
     parser.add_argument("--weights", default=None)
-    parser.add_argument("--out", type=Path, default=Path("results/bench"))
     parser.add_argument("--sections", default=",".join(SECTIONS))
     parser.add_argument("--boxes", type=int, default=96, help="crops of the extraction section")
     parser.add_argument("--batch-size", type=int, default=16)
@@ -127,12 +125,8 @@ def main(argv=None) -> int:
     report = {"machine": machine(), "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               **run_sections(args, sections)}
     report["seconds"] = time.perf_counter() - start
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamped = args.out / f"bench-{report['time_utc'].replace(':', '')}.json"
-    for path in (stamped, args.out / "bench.json"):
-        path.write_text(json.dumps(report, indent=2))
     if old is not None:
         print(f"new / old ({args.compare}):")
         print("\n".join(f"  {line}" for line in compare(report, old)))
-    print(f"wrote {stamped}, {args.out / 'bench.json'}")
+    write_bench_json(report, args.out, f"bench-{report['time_utc'].replace(':', '')}", "bench")
     return 0

@@ -11,8 +11,6 @@ writing).  Target: extraction at >= 80% of the bare forward's rate.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +22,7 @@ from hypercolumns.extract.features import (DEFAULT_LAYERS, ImageCache, feature_c
                                            prepare_batch, run_features)
 from hypercolumns.extract.layer_spec import LayerSpec
 from hypercolumns.extract.weights import resolve_weights
+from hypercolumns.pipelines.bench.report import bench_parser, timed, write_bench_json
 
 
 def time_bare_forward(cnn: FrozenCNN, crops: torch.Tensor, layers: list, batch_size: int) -> float:
@@ -41,21 +40,12 @@ def time_preparation(cnn: FrozenCNN, records: list, jobs: list, config: dict, ba
     images = ImageCache(records, keep=len(records) + 1)
     batches = [jobs[i:i + batch_size] for i in range(0, len(jobs), batch_size)]
     candidates = bool(spec and spec.needs_candidates)
-    for batch in batches:
-        prepare_batch(batch, records, images, cnn, config, candidates=candidates)
-    start = time.perf_counter()
-    for batch in batches:
-        prepare_batch(batch, records, images, cnn, config, candidates=candidates)
-    return (time.perf_counter() - start) / len(jobs)
+    def prepare_all() -> None:
+        for batch in batches:
+            prepare_batch(batch, records, images, cnn, config, candidates=candidates)
 
-
-def write_bench_json(result: dict, folder: Path, name: str) -> Path:
-    """``result`` as ``folder/<name>.json`` (the folder made if needed); prints and returns the path."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.json"
-    path.write_text(json.dumps(result, indent=2))
-    print(f"wrote {path}")
-    return path
+    _, seconds = timed(prepare_all, "cpu", warm_up=True)   # CPU work: no GPU to wait for
+    return seconds / len(jobs)
 
 
 def measure_extraction(cnn: FrozenCNN, records: list, boxes: int = 96, batch_size: int = 16) -> dict:
@@ -96,9 +86,7 @@ def print_extraction(result: dict, crop_size: int) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="hypercolumns bench-features", description=__doc__.split("\n")[0])
-    parser.add_argument("--data-root", type=Path, required=True)
-    parser.add_argument("--out", type=Path, default=Path("results/bench"))
+    parser = bench_parser("bench-features", __doc__)
     parser.add_argument("--boxes", type=int, default=96)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--device", default=None)

@@ -7,19 +7,17 @@ the GPU, in one run.
 """
 from __future__ import annotations
 
-import argparse
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from hypercolumns.classifiers.model_file import load_grid
-from hypercolumns.pipelines.bench.bench_features import write_bench_json
 from hypercolumns.extract.cnn import FrozenCNN, device_name
 from hypercolumns.extract.features import plan_boxes
 from hypercolumns.extract.weights import resolve_weights
+from hypercolumns.pipelines.bench.report import bench_parser, timed, write_bench_json
 from hypercolumns.pipelines.finetune.training import FinetuneOptions, finetune, trainable_network
 from hypercolumns.pipelines.finetune.network import HypercolumnNet
 
@@ -29,23 +27,17 @@ def seconds_per_iteration(device: str, model, records, jobs, options: FinetuneOp
     network = trainable_network(cnn.network.to(memory_format=torch.contiguous_format), options.train_from)
     net = HypercolumnNet(network, model).to(cnn.device)
     with tempfile.TemporaryDirectory() as folder:
-        warm = replace(options, iterations=1, checkpoint_every=10**9)
-        finetune(net, cnn, jobs, records, Path(folder) / "warm", warm, log=lambda *_: None)
-        if cnn.device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        finetune(net, cnn, jobs, records, Path(folder) / "run", replace(options, checkpoint_every=10**9),
-                 log=lambda *_: None)
-        if cnn.device.type == "cuda":
-            torch.cuda.synchronize()
-    return (time.perf_counter() - start) / options.iterations
+        def run(name: str, iterations: int) -> None:
+            finetune(net, cnn, jobs, records, Path(folder) / name,
+                     replace(options, iterations=iterations, checkpoint_every=10**9), log=lambda *_: None)
+
+        run("warm", 1)
+        _, seconds = timed(lambda: run("run", options.iterations), cnn.device)
+    return seconds / options.iterations
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="hypercolumns bench-finetune", description=__doc__.split("\n")[0])
-    parser.add_argument("--data-root", type=Path, required=True)
-    parser.add_argument("--model", type=Path, default=Path("work/models/grid-K10.h5"))
-    parser.add_argument("--out", type=Path, default=Path("results/bench"))
+    parser = bench_parser("bench-finetune", __doc__, model=True)
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=8)
     args = parser.parse_args(argv)

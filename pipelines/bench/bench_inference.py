@@ -8,24 +8,12 @@ are timed in this one run; the outputs are compared.
 """
 from __future__ import annotations
 
-import argparse
-import time
-from pathlib import Path
-
 import torch
 
 from hypercolumns.data.boxes import xywh_to_xyxy
-from hypercolumns.pipelines.bench.bench_features import write_bench_json
+from hypercolumns.pipelines.bench.report import bench_parser, timed, write_bench_json
 from hypercolumns.pipelines.inference.conv_trick import ConvTrickPredictor, explicit_heatmaps
 from hypercolumns.pipelines.inference.segment import Segmenter
-
-
-def timed(function, repeats: int = 3):
-    function()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        result = function()
-    return (time.perf_counter() - start) / repeats, result
 
 
 def measure_inference(segmenter: Segmenter, records: list, boxes: int = 8) -> dict:
@@ -38,28 +26,13 @@ def measure_inference(segmenter: Segmenter, records: list, boxes: int = 8) -> di
     image = record.load_image()
     expanded = segmenter.cnn.expand(box_array)
     model, cnn = segmenter.model, segmenter.cnn
-    sync = torch.cuda.synchronize if cnn.device.type == "cuda" else (lambda: None)
-
-    def forward():
-        result = segmenter.cnn.box_outputs(image, expanded, segmenter.grid.layers)
-        sync()
-        return result
-
-    cnn_time, outputs = timed(forward, repeats=1)
+    outputs, cnn_time = timed(lambda: cnn.box_outputs(image, expanded, segmenter.grid.layers), cnn.device,
+                               warm_up=True)
     predictor = ConvTrickPredictor(model, cnn.name)
-
-    def conv_trick():
-        result = predictor(outputs, "__all__")
-        sync()
-        return result
-
-    def explicit():
-        result = explicit_heatmaps(outputs, model.spec, cnn.name, model, "__all__", dtype=torch.float32)
-        sync()
-        return result
-
-    conv_time, conv_maps = timed(conv_trick)
-    explicit_time, explicit_maps = timed(explicit, repeats=1)
+    conv_maps, conv_time = timed(lambda: predictor(outputs, "__all__"), cnn.device, repeats=3, warm_up=True)
+    explicit_maps, explicit_time = timed(
+        lambda: explicit_heatmaps(outputs, model.spec, cnn.name, model, "__all__", dtype=torch.float32),
+        cnn.device, warm_up=True)
     n = len(box_array)
     return {"device": str(cnn.device), "image": str(record.image_id), "K": model.K,
             "layer_spec": str(model.spec), "boxes": n,
@@ -83,10 +56,7 @@ def print_inference(result: dict) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="hypercolumns bench-inference", description=__doc__.split("\n")[0])
-    parser.add_argument("--data-root", type=Path, required=True)
-    parser.add_argument("--model", type=Path, default=Path("work/models/grid-K10.h5"))
-    parser.add_argument("--out", type=Path, default=Path("results/bench"))
+    parser = bench_parser("bench-inference", __doc__, model=True)
     parser.add_argument("--boxes", type=int, default=8)
     parser.add_argument("--device", default=None)
     args = parser.parse_args(argv)

@@ -12,21 +12,18 @@ block of the layer spec.  Goal (issue 10): >= 5x fewer CNN FLOPs per box at
 """
 from __future__ import annotations
 
-import argparse
 import math
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from hypercolumns.pipelines.bench.bench_features import write_bench_json
 from hypercolumns.extract.cnn import FrozenCNN, device_name
 from hypercolumns.extract.features import DEFAULT_LAYERS
 from hypercolumns.extract.hypercolumn import HEATMAP_SIZE, sample_hypercolumns
 from hypercolumns.extract.layer_spec import LayerSpec
 from hypercolumns.extract.shared_features import SHARED_MARGIN, SharedImageCNN, cnn_gflops
 from hypercolumns.extract.weights import resolve_weights
+from hypercolumns.pipelines.bench.report import bench_parser, timed, write_bench_json
 
 
 def bench_boxes(record, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -73,20 +70,6 @@ class Correlation:
         n, x, y, xx, yy, xy = self.sums
         denominator = math.sqrt(max(n * xx - x * x, 0.0) * max(n * yy - y * y, 0.0))
         return float((n * xy - x * y) / denominator) if denominator > 0 else float("nan")
-
-
-def _synchronize(device) -> None:
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _timed(function, device, *args):
-    """``function(*args)`` and its seconds, waiting for the GPU's queued work on both sides."""
-    _synchronize(device)
-    start = time.perf_counter()
-    result = function(*args)
-    _synchronize(device)
-    return result, time.perf_counter() - start
 
 
 def bench_shared_vs_per_box(cnn: FrozenCNN, records: list, boxes_per_image=(1, 10, 50),
@@ -175,11 +158,11 @@ def _run_both(cnn, shared_modes: dict, images, expanded, spec, batch_size, locat
             batch = boxes[start:start + batch_size]
             locations = torch.randint(0, HEATMAP_SIZE * HEATMAP_SIZE, (len(batch), locations_per_box),
                                       generator=generator).to(cnn.device)
-            outputs, elapsed = _timed(cnn.box_outputs, cnn.device, image, batch, layers)
+            outputs, elapsed = timed(lambda: cnn.box_outputs(image, batch, layers), cnn.device)
             seconds["per-box"] += elapsed
             reference = sample_hypercolumns(outputs, spec, cnn.name, locations)
             for scale, shared in shared_modes.items():
-                outputs, elapsed = _timed(shared.box_outputs, cnn.device, image, batch, layers)
+                outputs, elapsed = timed(lambda: shared.box_outputs(image, batch, layers), cnn.device)
                 seconds[scale] += elapsed
                 rows = sample_hypercolumns(outputs, spec, cnn.name, locations)
                 for block in blocks:
@@ -204,9 +187,7 @@ def print_rows(result: dict) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="hypercolumns bench-shared", description=__doc__.split("\n")[0])
-    parser.add_argument("--data-root", type=Path, required=True)
-    parser.add_argument("--out", type=Path, default=Path("results/bench"))
+    parser = bench_parser("bench-shared", __doc__)
     parser.add_argument("--split", choices=("val", "train"), default="val")
     parser.add_argument("--images", type=int, default=4, help="first N images of the split")
     parser.add_argument("--boxes-per-image", type=int, nargs="+", default=[1, 10, 50])

@@ -7,7 +7,6 @@ per second (rows of all the cells / seconds) and the ratio of the two.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from joblib import Parallel, delayed
 
 from hypercolumns.classifiers.cell_jobs import fit_cell
 from hypercolumns.classifiers.train import TrainOptions, cell_task, load_training_set
+from hypercolumns.pipelines.bench.report import timed
 
 
 def measure_grid_training(shards_dir: Path, K: int = 5, cells: int = 4, C: float = 3e-4,
@@ -37,9 +37,7 @@ def measure_grid_training(shards_dir: Path, K: int = 5, cells: int = 4, C: float
     for n_jobs in processes:
         with Parallel(n_jobs=n_jobs) as parallel:
             parallel(delayed(len)([]) for _ in range(n_jobs))  # start the workers before timing
-            start = time.perf_counter()
-            parallel(delayed(fit_cell)(task, C) for task in tasks)
-            seconds = time.perf_counter() - start
+            _, seconds = timed(lambda: parallel(delayed(fit_cell)(task, C) for task in tasks), "cpu")
         result["by_processes"][str(n_jobs)] = {"seconds": seconds, "rows_per_s": rows / seconds,
                                                "rows_per_s_per_process": rows / seconds / n_jobs}
     rates = [result["by_processes"][str(n)]["rows_per_s"] for n in processes]

@@ -1,9 +1,14 @@
-"""`hypercolumns bench`'s comparison of two runs and its argument checks."""
+"""`hypercolumns bench`'s comparison of two runs and its argument checks; what every bench shares."""
 from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
 
 import pytest
 
 from hypercolumns.pipelines.bench.bench import compare, machine, parse_sections
+from hypercolumns.pipelines.bench.report import bench_parser, timed, write_bench_json
 
 
 def test_compare_divides_every_number_both_runs_have():
@@ -27,3 +32,49 @@ def test_machine_names_the_cpu_and_the_gpu_when_there_is_one():
     facts = machine()
     assert facts["cpu"] and facts["cores"] >= 1
     assert facts["gpu"] is None or isinstance(facts["gpu"], str)
+
+
+def test_bench_json_is_written_once_per_name_and_reported_on_one_line(tmp_path, capsys):
+    result = {"inference": {"conv_trick_ms_per_box": 2.5, "boxes": 8}, "gpu": None}
+    paths = write_bench_json(result, tmp_path / "new", "bench-20240101T000000Z", "bench")
+    assert paths == [tmp_path / "new" / "bench-20240101T000000Z.json", tmp_path / "new" / "bench.json"]
+    assert [json.loads(path.read_text()) for path in paths] == [result, result]
+    assert paths[0].read_text() == json.dumps(result, indent=2)
+    assert capsys.readouterr().out == f"wrote {paths[0]}, {paths[1]}\n"
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == sorted(p.name for p in paths)
+
+
+def test_timed_returns_the_last_result_and_the_mean_over_the_timed_calls():
+    calls = []
+
+    def work():
+        calls.append(None)
+        time.sleep(0.9 if len(calls) == 1 else 0.02)   # a slow first call, as a warm-up is
+        return len(calls)
+
+    result, seconds = timed(work, "cpu", repeats=3, warm_up=True)
+    assert result == 4 and len(calls) == 4            # one untimed warm-up, three timed
+    assert 0.02 <= seconds < 0.2                      # counting the warm-up would give > 0.3
+    assert timed(lambda: "once", "cpu")[0] == "once"
+
+
+def test_bench_commands_share_their_flags():
+    args = bench_parser("bench-x", "first line\nmore", model=True).parse_args(["--data-root", "d"])
+    assert (args.data_root, args.out, args.model) == (
+        Path("d"), Path("results/bench"), Path("work/models/grid-K10.h5"))
+    parser = bench_parser("bench-x", "first line\nmore")
+    assert parser.prog == "hypercolumns bench-x" and parser.description == "first line"
+    assert not hasattr(parser.parse_args(["--data-root", "d"]), "model")
+    with pytest.raises(SystemExit):
+        parser.parse_args([])                          # --data-root is required
+
+
+def test_every_bench_command_lives_in_the_module_of_its_name():
+    import hypercolumns.pipelines.bench as bench_package
+    from hypercolumns.pipelines.commands.cli import SUBCOMMANDS
+
+    commands = {name: module for name, (module, _) in SUBCOMMANDS.items() if name.startswith("bench")}
+    assert commands and all(module == f"hypercolumns.pipelines.bench.{name.replace('-', '_')}"
+                            for name, module in commands.items())
+    for name, module in commands.items():
+        assert f"``hypercolumns {name}``: :mod:`.{module.rsplit('.', 1)[1]}`" in bench_package.__doc__

@@ -6,6 +6,7 @@ from hypercolumns.classifiers.liblinear_fit import (BIAS_FEATURE, LogisticFit, c
                                                    fit_logistic, fit_logistic_path,
                                                    liblinear_options)
 from hypercolumns.classifiers.model_file import load_grid, save_grid
+from hypercolumns.classifiers.provenance import made_from, trained_here
 from hypercolumns.classifiers.rows import RowIndex, heldout_images
 from hypercolumns.classifiers.standardize import (Standardization, standardization_from_shards,
                                                   standardization_of, standardize)
@@ -14,7 +15,7 @@ from hypercolumns.classifiers.train import TrainOptions, train_grids
 __all__ = [
     "AGNOSTIC", "BIAS_FEATURE", "ClassifierGrid", "GridModel", "LogisticFit", "RowIndex",
     "Standardization", "TrainOptions", "cell_of_location", "constant_fit", "fit_logistic",
-    "fit_logistic_path", "heldout_images", "liblinear_options", "load_grid", "save_grid",
-    "select_blocks", "sigmoid", "standardization_from_shards", "standardization_of",
-    "standardize", "train_grids",
+    "fit_logistic_path", "heldout_images", "liblinear_options", "load_grid", "made_from",
+    "save_grid", "select_blocks", "sigmoid", "standardization_from_shards", "standardization_of",
+    "standardize", "train_grids", "trained_here",
 ]

@@ -74,7 +74,6 @@ rows.  Real features may need more solver passes than these synthetic ones.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -94,6 +93,7 @@ from hypercolumns.classifiers.rows import RowIndex
 from hypercolumns.classifiers.standardize import floored_scale, standardization_from_shards
 from hypercolumns.classifiers.train_report import report_line, split_summary, weighted_accuracy
 from hypercolumns.data.files import write_json_atomic
+from hypercolumns.extract.config import FeatureConfig
 from hypercolumns.extract.distributed import connect
 from hypercolumns.extract.layer_spec import LayerSpec
 from hypercolumns.extract.shards import list_shards, shards_config
@@ -146,7 +146,7 @@ class TrainingSet:
     standardization_rows: int
     spec: LayerSpec
     columns: np.ndarray | None
-    config: dict
+    config: FeatureConfig
 
 
 def train_grids(shards_dir: Path, out_dir: Path, options: TrainOptions, log=print) -> dict:
@@ -158,7 +158,7 @@ def train_grids(shards_dir: Path, out_dir: Path, options: TrainOptions, log=prin
     with cells_on_dask(options.scheduler):
         # absolute: the cell jobs carry shard paths, and workers may run in another folder
         data = load_training_set(Path(shards_dir).absolute(), options)
-        summary = {"shards": str(shards_dir), "feature_config_hash": data.config["config_hash"],
+        summary = {"shards": str(shards_dir), "feature_config_hash": data.config.config_hash,
                    "options": asdict(options), "rows": int(len(data.index.label)),
                    "index_and_standardization": {"rows": data.standardization_rows,
                                                  "seconds": round(time.perf_counter() - start, 2)},
@@ -180,34 +180,6 @@ def train_grids(shards_dir: Path, out_dir: Path, options: TrainOptions, log=prin
                                      default=json_default)
     summary["files"].append(str(summary_path))
     return summary
-
-
-RUN_OPTIONS = ("show_progress", "n_jobs", "scheduler")
-"""Options that say how the work is spread, not what is trained."""
-
-
-def trained_here(out_dir: Path, shards_dir: Path, options: TrainOptions) -> bool:
-    """Whether ``out_dir`` already holds what ``train_grids(shards_dir, out_dir, options)`` makes.
-
-    Its ``train-summary.json`` must name the same shards (folder and config
-    hash) and options (all but :data:`RUN_OPTIONS`), and a file for each K
-    of ``options`` that is there, so a rerun after a crash trains only what is missing.
-    """
-    summary_path = Path(out_dir) / "train-summary.json"
-    if not summary_path.is_file():
-        return False
-    summary = json.loads(summary_path.read_text())
-
-    def as_json(o: TrainOptions) -> dict:
-        return {k: v for k, v in json.loads(json.dumps(asdict(o))).items() if k not in RUN_OPTIONS}
-
-    wanted, defaults = as_json(options), as_json(TrainOptions())
-    # an option missing from an older summary did not exist then: it was its default
-    recorded = {k: summary["options"].get(k, defaults[k]) for k in wanted}
-    files = [summary["grids"].get(str(K), {}).get("file") for K in options.Ks]
-    return (summary.get("shards") == str(shards_dir) and recorded == wanted
-            and summary.get("feature_config_hash") == shards_config(list_shards(shards_dir))["config_hash"]
-            and all(file is not None and Path(file).is_file() for file in files))
 
 
 @contextmanager
@@ -236,10 +208,10 @@ def load_training_set(shards_dir: Path, options: TrainOptions) -> TrainingSet:
     """Index the shards' rows and compute the standardisation (one pass over the features)."""
     shards = list_shards(shards_dir)
     config = shards_config(shards)
-    shard_spec = LayerSpec.from_json(json.dumps(config["blocks"]))
-    if shard_spec.dim != config["feature_dim"]:
+    shard_spec = config.spec
+    if shard_spec.dim != config.feature_dim:
         raise ValueError(f"{shards[0]}: blocks add up to {shard_spec.dim} dims, feature_dim is "
-                         f"{config['feature_dim']}")
+                         f"{config.feature_dim}")
     spec, columns = select_blocks(shard_spec, options.blocks)
     index = RowIndex.build(shards, options.target, options.holdout, options.seed,
                            options.exclude_images)

@@ -21,12 +21,12 @@ from hypercolumns.data.images import read_image
 from hypercolumns.eval.evaluate import evaluate_coco
 from hypercolumns.eval.masks import box_to_mask, encode_rle, rle_iou
 from hypercolumns.data.files import write_json_atomic
-from hypercolumns.extract.cnn import FrozenCNN
+from hypercolumns.extract.cnn import FrozenCNN, check_weights_match
 from hypercolumns.extract.shared_features import feature_cnn
 from hypercolumns.extract.weights import resolve_weights
 from hypercolumns.pipelines.inference.conv_trick import ConvTrickPredictor
 from hypercolumns.pipelines.experiments.oracle import coco_annotations, oracle_detections
-from hypercolumns.pipelines.inference.segment import check_weights_match, mask_scores, model_weights_file
+from hypercolumns.pipelines.inference.segment import mask_scores, model_weights_file
 from hypercolumns.pipelines.inference.superpixels import SuperpixelCache, SuperpixelSettings, heatmaps_to_masks
 
 
@@ -69,14 +69,14 @@ def load_systems(systems: list, weights_spec=None, device=None) -> Engines:
     networks: dict = {}   # (weights sha256, padding) -> FrozenCNN, shared by the feature sources
 
     def cnn_for(config: dict, weights_file):
-        source = config.get("feature_source", FrozenCNN.feature_source)
-        key = f"{config['weights_sha256']}|{source}"
+        source = config.feature_source
+        key = f"{config.weights_sha256}|{source}"
         if key not in cnns:
-            network_key = (config["weights_sha256"], config["padding"])
+            network_key = (config.weights_sha256, config.padding)
             if network_key not in networks:
                 weights = resolve_weights(weights_file or weights_spec)
                 check_weights_match(config, weights)
-                networks[network_key] = FrozenCNN(weights, padding=config["padding"], device=device)
+                networks[network_key] = FrozenCNN(weights, padding=config.padding, device=device)
             cnns[key] = feature_cnn(networks[network_key], source)
         return key
 
@@ -95,7 +95,7 @@ def refine_boxes(engines: Engines, regressor_path, image, boxes, categories, bat
     """Boxes after box regression (clipped to the image), or the boxes themselves."""
     if regressor_path is None:
         return boxes
-    from hypercolumns.classifiers.train_bbox import box_descriptors
+    from hypercolumns.extract.box_descriptor import box_descriptors
 
     regressor, cnn_key = engines.regressors[regressor_path]
     descriptors = box_descriptors(engines.cnns[cnn_key], image, boxes, regressor.feature_block_, batch_size)

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from hypercolumns.classifiers.model_file import load_grid
 from hypercolumns.data.files import write_json_atomic
 from hypercolumns.extract.candidate_features import candidate_inputs
-from hypercolumns.extract.cnn import FrozenCNN
+from hypercolumns.extract.cnn import FrozenCNN, check_weights_match
 from hypercolumns.extract.shared_features import feature_cnn
 from hypercolumns.extract.weights import resolve_weights
 from hypercolumns.pipelines.inference.conv_trick import ConvTrickPredictor
@@ -75,13 +75,6 @@ def model_weights_file(model, model_path) -> Path | None:
     return Path(model_path).parent / name if name else None
 
 
-def check_weights_match(model_config: dict, weights) -> None:
-    if model_config["weights_sha256"] != weights.sha256:
-        raise ValueError(f"the model was trained on features of weights sha256 "
-                         f"{model_config['weights_sha256'][:16]}..., but the weights given have "
-                         f"{weights.sha256[:16]}...; pass the weights it was trained with")
-
-
 class Segmenter:
     """A trained grid and its frozen CNN, loaded once.
 
@@ -107,10 +100,10 @@ class Segmenter:
         config = self.model.feature_config
         weights = resolve_weights(weights or model_weights_file(self.model, model_path))
         check_weights_match(config, weights)
-        self.cnn = feature_cnn(FrozenCNN(weights, padding=config["padding"], device=device),
-                               config.get("feature_source", "per-box"))
-        if self.cnn.crop_size != config["crop_size"] or self.cnn.name != config["network"]:
-            raise ValueError(f"{model_path}: made for {config['network']} at {config['crop_size']} px, "
+        self.cnn = feature_cnn(FrozenCNN(weights, padding=config.padding, device=device),
+                               config.feature_source)
+        if self.cnn.crop_size != config.crop_size or self.cnn.name != config.network:
+            raise ValueError(f"{model_path}: made for {config.network} at {config.crop_size} px, "
                              f"the weights are {self.cnn.name} at {self.cnn.crop_size} px")
         self.predictor = ConvTrickPredictor(self.model, self.cnn.name)
         self.layers = self.model.spec.network_layers(self.cnn.name)
@@ -145,7 +138,7 @@ class Segmenter:
             if candidates is not None:
                 outputs.update(candidate_inputs(candidates[batch], expanded[batch], self.cnn.device))
             heatmaps.append(self.predictor(outputs, categories[batch]).cpu().numpy())
-        size = self.model.feature_config["heatmap_size"]
+        size = self.model.feature_config.heatmap_size
         heatmaps = np.concatenate(heatmaps) if heatmaps else np.zeros((0, size, size), np.float32)
         return heatmaps, expanded
 

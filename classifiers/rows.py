@@ -22,7 +22,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from hypercolumns.classifiers.grid import cell_of_location
 from hypercolumns.extract.shards import image_rows, read_rows
 
 
@@ -73,6 +72,8 @@ class RowIndex:
     def cell_rows(self, K: int, cell: int, max_rows: int | None, seed: int,
                   category: str | None = None) -> np.ndarray:
         """Sorted positions of the rows of ``cell`` (and ``category``), at most ``max_rows``."""
+        from hypercolumns.classifiers.grid import cell_of_location  # the grid reads rows from here
+
         selected = cell_of_location(self.location, K) == cell
         if category is not None:
             selected &= self.category == category

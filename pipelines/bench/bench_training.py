@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from joblib import Parallel, delayed
 
-from hypercolumns.classifiers.cell_jobs import fit_cell
-from hypercolumns.classifiers.train import TrainOptions, cell_task, load_training_set
+from hypercolumns.classifiers.grid import cell_task, fit_cell
+from hypercolumns.classifiers.train import TrainOptions, load_training_set
 
 
 def measure_grid_training(shards_dir: Path, K: int = 5, cells: int = 4, C: float = 3e-4,

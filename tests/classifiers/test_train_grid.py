@@ -14,7 +14,8 @@ from hypercolumns.classifiers.grid_model import AGNOSTIC
 from hypercolumns.classifiers.model_file import load_grid
 from hypercolumns.classifiers.rows import RowIndex, heldout_images
 from hypercolumns.classifiers.standardize import standardization_from_shards
-from hypercolumns.classifiers.train import TrainOptions, main, search_cells, train_grids
+from hypercolumns.classifiers.grid import search_cells
+from hypercolumns.classifiers.train import TrainOptions, main, train_grids
 from hypercolumns.extract.shards import list_shards
 
 

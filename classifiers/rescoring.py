@@ -411,16 +411,9 @@ def save_rescorer(rescorer: RegionRescorer, path) -> Path:
 
 
 def load_rescorer(path, expected_config: dict | None = None) -> RegionRescorer:
-    """Read a rescorer file.
-
-    Raises
-    ------
-    FileNotFoundError
-        No file at ``path``.
-    ValueError
-        Not a ``hypercolumns.rescorer/1`` file, or its feature config differs from
-        ``expected_config`` (:func:`~hypercolumns.classifiers.provenance.check_made_from`).
-    """
+    """Read a rescorer file: FileNotFoundError if there is none, ValueError if it is no
+    ``hypercolumns.rescorer/1`` file or its feature config is not ``expected_config``
+    (:func:`~hypercolumns.classifiers.provenance.check_made_from`)."""
     with open_schema_file(path, SCHEMA, "region rescorer",
                           "fit a RegionRescorer and save it") as f:
         stored = recorded_config(f.attrs)

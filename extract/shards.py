@@ -19,15 +19,11 @@ Datasets (N rows, B boxes):
 =========================  ==============  =====================================
 
 Attributes: ``schema``, ``config_hash``, ``boxes_hash`` (which boxes the
-shard holds) and every key of the feature config
-(:class:`~hypercolumns.extract.config.FeatureConfig`; ``CONFIG_KEYS``:
-network, weights_sha256, layer_spec, blocks (JSON with offsets and sizes),
-feature_dim, crop_size, padding, heatmap_size, sample_grid, rows_per_cell,
-seed, targets, boxes_per_instance, min_iou), the optional keys of ``OPTIONAL_KEYS`` where they differ from
-their default (``feature_source``: ``"per-box"`` or ``"shared:..."``, see
-:mod:`~hypercolumns.extract.shared_features`; ``candidate_source``: ``"none"``
-or how the stand-in candidates of System 1's blocks are made, see
-:func:`~hypercolumns.extract.candidate_features.standin_source`), plus ``complete = 1``.
+shard holds), ``complete = 1`` and the feature config's recorded keys
+(:meth:`FeatureConfig.recorded <hypercolumns.extract.config.FeatureConfig.recorded>`:
+network, weights, layer spec and blocks (JSON with offsets and sizes), crop,
+padding, sampling, targets; ``feature_source`` and ``candidate_source`` where
+not their defaults).
 
 A shard is written to a temporary ``<name>.<pid>-<random>.tmp`` of its
 writer's own and renamed when complete (``atomic_file(private=True)``: two
@@ -174,6 +170,14 @@ def image_rows(shard_file, image_ids) -> np.ndarray:
     return np.isin(image_of_box, list(image_ids))[shard_file["box_index"][:]]
 
 
+def target_labels(shard_file, path: Path, target: str) -> np.ndarray:
+    """``labels/<target>`` of the open shard at ``path``; ValueError naming its targets if absent."""
+    if f"labels/{target}" not in shard_file:
+        raise ValueError(f"{path} has no labels for target {target!r}; "
+                         f"it has {sorted(shard_file['labels'])}")
+    return shard_file[f"labels/{target}"][:]
+
+
 def read_rows(path: Path, target: str = "figure_ground", mask=None) -> dict:
     """Rows of one shard with a known label for ``target``.
 
@@ -191,10 +195,7 @@ def read_rows(path: Path, target: str = "figure_ground", mask=None) -> dict:
         (M,) object (the box's image), ``category`` (M,) object.
     """
     with h5py.File(path, "r") as f:
-        if f"labels/{target}" not in f:
-            raise ValueError(f"{path} has no labels for target {target!r}; "
-                             f"it has {sorted(f['labels'])}")
-        labels = f[f"labels/{target}"][:]
+        labels = target_labels(f, path, target)
         keep = labels >= 0
         if mask is not None:
             keep &= mask(f)

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from itertools import islice
 from pathlib import Path
 
@@ -56,12 +56,12 @@ def feature_config(cnn: FrozenCNN, spec: LayerSpec, *, rows_per_cell=1, sample_g
                    targets=("figure_ground",)) -> FeatureConfig:
     """The config the shards of ``cnn`` and ``spec`` record."""
     return FeatureConfig(
-        cnn.name, cnn.weights.sha256, str(spec),
-        [{"name": b.name, "n": b.n, "kind": b.kind, "offset": b.offset, "size": b.size,
-          "channels": b.channels} for b in spec.blocks],
-        spec.dim, cnn.crop_size, cnn.padding, HEATMAP_SIZE, sample_grid, rows_per_cell, seed,
-        targets, boxes_per_instance, min_iou, cnn.feature_source,
-        standin_source() if spec.needs_candidates else "none")
+        network=cnn.name, weights_sha256=cnn.weights.sha256, layer_spec=str(spec),
+        blocks=[asdict(block) for block in spec.blocks], feature_dim=spec.dim,
+        crop_size=cnn.crop_size, padding=cnn.padding, heatmap_size=HEATMAP_SIZE,
+        sample_grid=sample_grid, rows_per_cell=rows_per_cell, seed=seed, targets=targets,
+        boxes_per_instance=boxes_per_instance, min_iou=min_iou, feature_source=cnn.feature_source,
+        candidate_source=standin_source() if spec.needs_candidates else "none")
 
 
 def plan_boxes(records: list, config: FeatureConfig) -> list:

@@ -57,10 +57,12 @@ from sklearn.exceptions import NotFittedError
 
 from hypercolumns.classifiers.grid_model import AGNOSTIC
 from hypercolumns.classifiers.model_file import attr_text, open_schema_file
+from hypercolumns.classifiers.provenance import check_made_from, record_config, recorded_config
 from hypercolumns.classifiers.standardize import floored_scale
 from hypercolumns.data.boxes import box_iou
 from hypercolumns.data.files import atomic_file
-from hypercolumns.extract.shards import CONFIG_KEYS, config_differences, shards_config
+from hypercolumns.extract.box_descriptor import read_box_descriptors
+from hypercolumns.extract.config import FeatureConfig
 
 SCHEMA = "hypercolumns.bbox_regression/1"
 MAX_LOG_SCALE = float(np.log(1000.0 / 16))
@@ -189,8 +191,8 @@ class BoxRegressor:
     n_boxes_ : dict of str to int
         Training boxes of each regressor.
     n_features_in_ : int
-    feature_config_ : dict
-        The feature config the descriptors were made with (``{}`` if not given).
+    feature_config_ : FeatureConfig or None
+        The feature config the descriptors were made with (None if not given).
     feature_block_ : str
         The hypercolumn block the descriptor is (``""`` if not given).
     """
@@ -204,7 +206,7 @@ class BoxRegressor:
         self.min_boxes = min_boxes
 
     def fit(self, features, proposals, ground_truth, categories, ious, *,
-            feature_config: dict | None = None, feature_block: str = ""):
+            feature_config: FeatureConfig | None = None, feature_block: str = ""):
         """Fit on boxes with ``ious >= min_iou``.
 
         Parameters
@@ -219,7 +221,7 @@ class BoxRegressor:
         categories : array-like of shape (N,), str
         ious : ndarray of shape (N,)
             IoU of each proposal with its ground truth.
-        feature_config : dict, optional
+        feature_config : FeatureConfig, optional
             Recorded in the model file (with its ``config_hash``).
         feature_block : str, optional
             Recorded in the model file.
@@ -263,7 +265,7 @@ class BoxRegressor:
             self.n_boxes_[category] = int(rows.size)
         self.categories_ = list(groups)
         self.n_features_in_ = features.shape[1]
-        self.feature_config_ = dict(feature_config or {})
+        self.feature_config_ = feature_config
         self.feature_block_ = str(feature_block)
         return self
 
@@ -321,8 +323,7 @@ class BoxRegressor:
             f.attrs["categories"] = json.dumps(self.categories_)
             f.attrs["feature_block"] = self.feature_block_
             f.attrs["feature_dim"] = int(self.n_features_in_)
-            f.attrs["feature_config"] = json.dumps(self.feature_config_)
-            f.attrs["feature_config_hash"] = str(self.feature_config_.get("config_hash", ""))
+            record_config(f.attrs, self.feature_config_)
             f.create_dataset("coef", data=np.stack([self.coef_[c] for c in self.categories_]))
             f.create_dataset("intercept",
                              data=np.stack([self.intercept_[c] for c in self.categories_]))
@@ -336,7 +337,7 @@ class BoxRegressor:
 
         Parameters
         ----------
-        expected_config : dict with ``config_hash``, or str (the hash), optional
+        expected_config : FeatureConfig, or str (its hash), optional
             The feature config the caller computes descriptors with; a model
             trained on features of another config is refused.
 
@@ -349,10 +350,11 @@ class BoxRegressor:
         """
         path = Path(path)
         with open_schema_file(path, SCHEMA, "box regressor") as f:
-            feature_config = json.loads(attr_text(f.attrs["feature_config"]))
+            stored = recorded_config(f.attrs)
+            feature_config = FeatureConfig.from_dict(stored) if stored else None
             if expected_config is not None:
-                _check_config(path, feature_config, attr_text(f.attrs["feature_config_hash"]),
-                              expected_config)
+                check_made_from(path, feature_config, expected_config,
+                                "retrain the box regressor on shards of this config")
             model = cls(alpha=float(f.attrs["alpha"]), min_iou=float(f.attrs["min_iou"]),
                         class_specific=bool(f.attrs["class_specific"]),
                         standardize=bool(f.attrs["standardize"]),
@@ -372,76 +374,6 @@ class BoxRegressor:
             raise NotFittedError("this BoxRegressor is not fitted yet; call fit(features, "
                                  "proposals, ground_truth, categories, ious) or "
                                  "fit_from_shards(...) first")
-
-
-def _check_config(path: Path, stored: dict, stored_hash: str, expected) -> None:
-    expected_hash = expected if isinstance(expected, str) else expected.get("config_hash")
-    if expected_hash is None:
-        raise ValueError("expected_config has no config_hash; pass the shards' config "
-                         "(extract.shards.read_config) or the hash itself")
-    if stored_hash == expected_hash:
-        return
-    detail = ""
-    if isinstance(expected, dict) and all(key in d for d in (stored, expected)
-                                          for key in CONFIG_KEYS):
-        differences = config_differences(stored, expected)
-        if differences:
-            detail = "; differences ('shard' is the model's training features):\n  " + \
-                "\n  ".join(differences)
-    raise ValueError(f"{path} was trained on features with config hash "
-                     f"{stored_hash or '(none)'!r}, not {expected_hash!r}{detail}\n"
-                     "retrain the box regressor on shards of this config")
-
-
-
-
-def read_box_descriptors(shard_paths, block: str = "global") -> dict:
-    """One row per box of each shard: the ``block`` columns of the box's first row.
-
-    Parameters
-    ----------
-    shard_paths : sequence of path
-        Shards of one feature config (``extract.shards``).
-    block : str
-        Block name of the shards' ``blocks`` attribute.
-
-    Returns
-    -------
-    dict
-        ``features`` (B, size) float32, ``box`` (B, 4) float64, ``image_id``,
-        ``category``, ``dataset`` (B,) object, ``instance`` (B,) int64, ``iou``
-        (B,) float64, ``shard`` (B,) object (the path of each box's shard),
-        ``config`` (the shards' feature config).
-    """
-    paths = [Path(p) for p in shard_paths]
-    if not paths:
-        raise ValueError("no shards given to read box descriptors from")
-    config = shards_config(paths)
-    blocks = {b["name"]: b for b in config["blocks"]}
-    if block not in blocks:
-        raise ValueError(f"{paths[0]} has no {block!r} block; its blocks are {list(blocks)}")
-    start, size = int(blocks[block]["offset"]), int(blocks[block]["size"])
-    parts = {key: [] for key in ("features", "box", "image_id", "category", "dataset",
-                                 "instance", "iou", "shard")}
-    for path in paths:
-        with h5py.File(path, "r") as f:
-            boxes, first_rows = np.unique(f["box_index"][:], return_index=True)
-            order = np.argsort(first_rows)  # h5py reads increasing rows
-            boxes, first_rows = boxes[order], first_rows[order]
-            if first_rows.size:
-                parts["features"].append(np.asarray(
-                    f["features"][first_rows, start:start + size], np.float32))
-            else:
-                parts["features"].append(np.zeros((0, size), np.float32))
-            parts["box"].append(f["boxes/box"][:][boxes].astype(np.float64))
-            for key in ("image_id", "category", "dataset"):
-                parts[key].append(f[f"boxes/{key}"].asstr()[:][boxes].astype(object))
-            parts["instance"].append(f["boxes/instance"][:][boxes].astype(np.int64))
-            parts["iou"].append(f["boxes/iou"][:][boxes].astype(np.float64))
-            parts["shard"].append(np.full(boxes.size, str(path), dtype=object))
-    result = {key: np.concatenate(value) for key, value in parts.items()}
-    result["config"] = config
-    return result
 
 
 def fit_from_shards(shard_paths, ground_truth_boxes: dict, block: str = "global",

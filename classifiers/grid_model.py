@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hypercolumns.extract.config import FeatureConfig
 from hypercolumns.extract.layer_spec import LayerSpec
 
 AGNOSTIC = "__all__"
@@ -37,8 +38,8 @@ class GridModel:
     intercept : dict of str to ndarray of shape (K, K), float32
     mean, scale : ndarray of shape (D,), float32
         The standardisation (``scale`` > 0).
-    feature_config : dict
-        The stage-one config the rows were made with (see ``extract.shards``).
+    feature_config : FeatureConfig
+        The stage-one config the rows were made with, with its shards' ``config_hash``.
     info : dict
         Training facts: solver, C per category, rows and accuracy per cell.
     """
@@ -50,7 +51,7 @@ class GridModel:
     intercept: dict
     mean: np.ndarray
     scale: np.ndarray
-    feature_config: dict
+    feature_config: FeatureConfig
     info: dict = field(default_factory=dict)
 
     def category_key(self, category: str) -> str:

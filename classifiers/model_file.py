@@ -36,9 +36,10 @@ import h5py
 import numpy as np
 
 from hypercolumns.classifiers.grid_model import GridModel
+from hypercolumns.classifiers.provenance import check_made_from, record_config, recorded_config
 from hypercolumns.data.files import atomic_file
+from hypercolumns.extract.config import FeatureConfig
 from hypercolumns.extract.layer_spec import LayerSpec
-from hypercolumns.extract.shards import CONFIG_KEYS, config_differences
 
 SCHEMA = "hypercolumns.grid/1"
 PER_CELL = ("n_rows", "train_accuracy")
@@ -57,16 +58,16 @@ def save_grid(model: GridModel, path: Path) -> Path:
     return path
 
 
-def load_grid(path: Path, expected_config: dict | None = None) -> GridModel:
+def load_grid(path: Path, expected_config: FeatureConfig | None = None) -> GridModel:
     """Read a model file.
 
     Parameters
     ----------
     path : path
-    expected_config : dict, optional
-        The feature config the caller will compute features with (every key
-        of ``extract.shards.CONFIG_KEYS``); a model trained on features made
-        otherwise is refused.
+    expected_config : FeatureConfig, optional
+        The feature config the caller will compute features with; a model
+        trained on features made otherwise is refused
+        (:func:`~hypercolumns.classifiers.provenance.check_made_from`).
 
     Raises
     ------
@@ -77,9 +78,10 @@ def load_grid(path: Path, expected_config: dict | None = None) -> GridModel:
         ``expected_config`` (naming each differing key).
     """
     with open_schema_file(path, SCHEMA, "grid model", "run `hypercolumns train-grid`") as f:
-        feature_config = json.loads(attr_text(f.attrs["feature_config"]))
+        feature_config = FeatureConfig.from_dict(recorded_config(f.attrs))
         if expected_config is not None:
-            check_feature_config(feature_config, expected_config, path)
+            check_made_from(path, feature_config, expected_config,
+                            "retrain with `hypercolumns train-grid` on shards of this config")
         return _read_model(f, feature_config)
 
 
@@ -103,23 +105,6 @@ def open_schema_file(path, schema: str, what: str, hint: str = "") -> h5py.File:
     return f
 
 
-def check_feature_config(stored: dict, expected: dict, path: Path) -> None:
-    """ValueError naming each key where the model's feature config differs from ``expected``."""
-    missing = [key for key in CONFIG_KEYS if key not in expected]
-    if missing:
-        raise ValueError(f"expected feature config lacks {', '.join(missing)}; pass the full "
-                         "config of extract.shards.CONFIG_KEYS")
-    differences = config_differences(stored, expected)
-    stored_hash, expected_hash = stored.get("config_hash"), expected.get("config_hash")
-    if not differences and expected_hash is not None and stored_hash != expected_hash:
-        differences = [f"config_hash: model has {stored_hash!r}, current config {expected_hash!r}"]
-    if differences:
-        raise ValueError(f"{path} was trained on features made with another config "
-                         "('shard' below is the model's training features); differences:\n  "
-                         + "\n  ".join(differences)
-                         + "\nretrain with `hypercolumns train-grid` on shards of this config")
-
-
 def _check_model(model: GridModel, path: Path) -> None:
     dim = model.spec.dim
     for category in model.categories:
@@ -140,10 +125,9 @@ def _write_attributes(f: h5py.File, model: GridModel) -> None:
     f.attrs["layer_spec"] = str(model.spec)
     f.attrs["blocks"] = model.spec.to_json()
     f.attrs["feature_dim"] = int(model.spec.dim)
-    f.attrs["feature_config"] = json.dumps(config)
-    f.attrs["feature_config_hash"] = str(config.get("config_hash", ""))
-    f.attrs["network"] = str(config.get("network", ""))
-    f.attrs["weights_sha256"] = str(config.get("weights_sha256", ""))
+    record_config(f.attrs, config)
+    f.attrs["network"] = config.network
+    f.attrs["weights_sha256"] = config.weights_sha256
     f.attrs["categories"] = json.dumps(list(model.categories))
     f.attrs["info"] = json.dumps(_info_without_cells(model.info), default=json_default)
 
@@ -162,7 +146,7 @@ def _write_grid(group: h5py.Group, model: GridModel, category: str) -> None:
     group.attrs["C"] = float(facts.get("C", np.nan))
 
 
-def _read_model(f: h5py.File, feature_config: dict) -> GridModel:
+def _read_model(f: h5py.File, feature_config: FeatureConfig) -> GridModel:
     spec = LayerSpec.from_json(attr_text(f.attrs["blocks"]))
     categories = json.loads(attr_text(f.attrs["categories"]))
     info = json.loads(attr_text(f.attrs["info"]))

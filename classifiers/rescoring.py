@@ -78,6 +78,7 @@ import numpy as np
 from hypercolumns.classifiers.liblinear_fit import (BIAS_FEATURE, liblinear_options, liblinear_rows,
                                                    train_class1)
 from hypercolumns.classifiers.model_file import attr_text, json_default, open_schema_file
+from hypercolumns.classifiers.provenance import check_made_from, record_config, recorded_config
 from hypercolumns.classifiers.standardize import standardization_of, standardize
 from hypercolumns.data.files import atomic_file
 
@@ -397,8 +398,7 @@ def save_rescorer(rescorer: RegionRescorer, path) -> Path:
     with atomic_file(path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["schema"] = SCHEMA
         f.attrs["params"] = json.dumps(rescorer.params())
-        f.attrs["feature_config"] = json.dumps(rescorer.feature_config_)
-        f.attrs["feature_config_hash"] = str(rescorer.feature_config_.get("config_hash", ""))
+        record_config(f.attrs, rescorer.feature_config_)
         f.attrs["categories"] = json.dumps(list(rescorer.coef_))
         f.attrs["info"] = json.dumps(_info_for_file(rescorer.info_), default=json_default)
         f.attrs["combiner"] = json.dumps(getattr(rescorer, "combiner_", None))
@@ -411,21 +411,15 @@ def save_rescorer(rescorer: RegionRescorer, path) -> Path:
 
 
 def load_rescorer(path, expected_config: dict | None = None) -> RegionRescorer:
-    """Read a rescorer file.
-
-    Raises
-    ------
-    FileNotFoundError
-        No file at ``path``.
-    ValueError
-        Not a ``hypercolumns.rescorer/1`` file, or its feature config hash differs
-        from ``expected_config["config_hash"]`` (naming the file and the differing keys).
-    """
+    """Read a rescorer file: FileNotFoundError if there is none, ValueError if it is no
+    ``hypercolumns.rescorer/1`` file or its feature config is not ``expected_config``
+    (:func:`~hypercolumns.classifiers.provenance.check_made_from`)."""
     with open_schema_file(path, SCHEMA, "region rescorer",
                           "fit a RegionRescorer and save it") as f:
-        stored = json.loads(attr_text(f.attrs["feature_config"]))
+        stored = recorded_config(f.attrs)
         if expected_config is not None:
-            _check_config(stored, expected_config, path)
+            check_made_from(path, stored, expected_config,
+                            "refit the rescorer on descriptors of this network")
         rescorer = RegionRescorer(**json.loads(attr_text(f.attrs["params"])))
         rescorer.mean_ = f["standardization/mean"][:]
         rescorer.scale_ = f["standardization/scale"][:]
@@ -439,27 +433,7 @@ def load_rescorer(path, expected_config: dict | None = None) -> RegionRescorer:
     return rescorer
 
 
-def _check_config(stored: dict, expected: dict, path) -> None:
-    stored_hash, expected_hash = stored.get("config_hash"), expected.get("config_hash")
-    if expected_hash is None:
-        raise ValueError("expected feature config has no config_hash; pass "
-                         "region_feature_config(cnn)")
-    if stored_hash != expected_hash:
-        keys = sorted(k for k in set(stored) | set(expected)
-                      if k != "config_hash" and stored.get(k) != expected.get(k))
-        details = "; ".join(f"{k}: model {stored.get(k)!r}, current {expected.get(k)!r}"
-                            for k in keys)
-        raise ValueError(f"{path} was fitted on region descriptors of feature config hash "
-                         f"{stored_hash!r}, the current config has {expected_hash!r}"
-                         + (f" ({details})" if details else "")
-                         + "; refit the rescorer on descriptors of this network")
-
-
 def _info_for_file(info: dict) -> dict:
     """``info`` without the per-SVM ``negatives_used`` index arrays (in memory only)."""
     return {key: ({k: v for k, v in facts.items() if k != "negatives_used"}
                   if isinstance(facts, dict) else facts) for key, facts in info.items()}
-
-
-
-

@@ -22,8 +22,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from hypercolumns.classifiers.grid import cell_of_location
-from hypercolumns.extract.shards import image_rows, read_rows
+from hypercolumns.extract.shards import image_rows, read_rows, target_labels
 
 
 @dataclass
@@ -73,6 +72,8 @@ class RowIndex:
     def cell_rows(self, K: int, cell: int, max_rows: int | None, seed: int,
                   category: str | None = None) -> np.ndarray:
         """Sorted positions of the rows of ``cell`` (and ``category``), at most ``max_rows``."""
+        from hypercolumns.classifiers.grid import cell_of_location  # the grid reads rows from here
+
         selected = cell_of_location(self.location, K) == cell
         if category is not None:
             selected &= self.category == category
@@ -129,10 +130,7 @@ def _row_mask(rows: np.ndarray):
 
 def _shard_facts(path: Path, target: str, exclude_images: set = frozenset()) -> dict:
     with h5py.File(path, "r") as f:
-        if f"labels/{target}" not in f:
-            raise ValueError(f"{path} has no labels for target {target!r}; "
-                             f"it has {sorted(f['labels'])}")
-        labels = f[f"labels/{target}"][:]
+        labels = target_labels(f, path, target)
         kept = labels >= 0
         if exclude_images:
             kept &= ~image_rows(f, exclude_images)

@@ -1,7 +1,8 @@
 """Stage two: ``hypercolumns train-grid`` — K x K liblinear grids from the training shards.
 
 For each K, every cell of the box gets an L2-regularised logistic regression
-(``liblinear_fit``) on the rows whose location falls in it.
+(``liblinear_fit``) on the rows whose location falls in it: the grid of
+:mod:`~hypercolumns.classifiers.grid`, which this module feeds and writes.
 
 - **Streaming.** Only per-row facts (~20 bytes a row) are held for all rows
   (``rows.RowIndex``); each cell job reads its own rows' features from the
@@ -74,26 +75,24 @@ rows.  Real features may need more solver passes than these synthetic ones.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from joblib import Parallel, delayed, effective_n_jobs, parallel_config
+from joblib import Parallel, parallel_config
 from tqdm import tqdm
 
-from hypercolumns.classifiers.cell_jobs import CellTask, fit_cell, search_cell
 from hypercolumns.classifiers.feature_blocks import select_blocks
-from hypercolumns.classifiers.grid_model import AGNOSTIC, GridModel
-from hypercolumns.classifiers.liblinear_fit import (BIAS_FEATURE, DEFAULT_SOLVER,
-                                                   DEFAULT_TOLERANCE, SOLVERS, liblinear_options)
+from hypercolumns.classifiers.grid import train_grid
+from hypercolumns.classifiers.liblinear_fit import BIAS_FEATURE, DEFAULT_SOLVER, DEFAULT_TOLERANCE, SOLVERS
 from hypercolumns.classifiers.model_file import json_default, save_grid
 from hypercolumns.classifiers.rows import RowIndex
 from hypercolumns.classifiers.standardize import floored_scale, standardization_from_shards
-from hypercolumns.classifiers.train_report import report_line, split_summary, weighted_accuracy
+from hypercolumns.classifiers.train_report import report_line, split_summary
 from hypercolumns.data.files import write_json_atomic
+from hypercolumns.extract.config import FeatureConfig
 from hypercolumns.extract.distributed import connect
 from hypercolumns.extract.layer_spec import LayerSpec
 from hypercolumns.extract.shards import list_shards, shards_config
@@ -146,7 +145,7 @@ class TrainingSet:
     standardization_rows: int
     spec: LayerSpec
     columns: np.ndarray | None
-    config: dict
+    config: FeatureConfig
 
 
 def train_grids(shards_dir: Path, out_dir: Path, options: TrainOptions, log=print) -> dict:
@@ -158,7 +157,7 @@ def train_grids(shards_dir: Path, out_dir: Path, options: TrainOptions, log=prin
     with cells_on_dask(options.scheduler):
         # absolute: the cell jobs carry shard paths, and workers may run in another folder
         data = load_training_set(Path(shards_dir).absolute(), options)
-        summary = {"shards": str(shards_dir), "feature_config_hash": data.config["config_hash"],
+        summary = {"shards": str(shards_dir), "feature_config_hash": data.config.config_hash,
                    "options": asdict(options), "rows": int(len(data.index.label)),
                    "index_and_standardization": {"rows": data.standardization_rows,
                                                  "seconds": round(time.perf_counter() - start, 2)},
@@ -180,34 +179,6 @@ def train_grids(shards_dir: Path, out_dir: Path, options: TrainOptions, log=prin
                                      default=json_default)
     summary["files"].append(str(summary_path))
     return summary
-
-
-RUN_OPTIONS = ("show_progress", "n_jobs", "scheduler")
-"""Options that say how the work is spread, not what is trained."""
-
-
-def trained_here(out_dir: Path, shards_dir: Path, options: TrainOptions) -> bool:
-    """Whether ``out_dir`` already holds what ``train_grids(shards_dir, out_dir, options)`` makes.
-
-    Its ``train-summary.json`` must name the same shards (folder and config
-    hash) and options (all but :data:`RUN_OPTIONS`), and a file for each K
-    of ``options`` that is there, so a rerun after a crash trains only what is missing.
-    """
-    summary_path = Path(out_dir) / "train-summary.json"
-    if not summary_path.is_file():
-        return False
-    summary = json.loads(summary_path.read_text())
-
-    def as_json(o: TrainOptions) -> dict:
-        return {k: v for k, v in json.loads(json.dumps(asdict(o))).items() if k not in RUN_OPTIONS}
-
-    wanted, defaults = as_json(options), as_json(TrainOptions())
-    # an option missing from an older summary did not exist then: it was its default
-    recorded = {k: summary["options"].get(k, defaults[k]) for k in wanted}
-    files = [summary["grids"].get(str(K), {}).get("file") for K in options.Ks]
-    return (summary.get("shards") == str(shards_dir) and recorded == wanted
-            and summary.get("feature_config_hash") == shards_config(list_shards(shards_dir))["config_hash"]
-            and all(file is not None and Path(file).is_file() for file in files))
 
 
 @contextmanager
@@ -236,10 +207,10 @@ def load_training_set(shards_dir: Path, options: TrainOptions) -> TrainingSet:
     """Index the shards' rows and compute the standardisation (one pass over the features)."""
     shards = list_shards(shards_dir)
     config = shards_config(shards)
-    shard_spec = LayerSpec.from_json(json.dumps(config["blocks"]))
-    if shard_spec.dim != config["feature_dim"]:
+    shard_spec = config.spec
+    if shard_spec.dim != config.feature_dim:
         raise ValueError(f"{shards[0]}: blocks add up to {shard_spec.dim} dims, feature_dim is "
-                         f"{config['feature_dim']}")
+                         f"{config.feature_dim}")
     spec, columns = select_blocks(shard_spec, options.blocks)
     index = RowIndex.build(shards, options.target, options.holdout, options.seed,
                            options.exclude_images)
@@ -252,150 +223,6 @@ def load_training_set(shards_dir: Path, options: TrainOptions) -> TrainingSet:
         mean, scale = mean[columns], floored_scale(standardization.std[columns])
     return TrainingSet(index, mean.astype(np.float32), scale.astype(np.float32),
                        standardization.n_rows, spec, columns, config)
-
-
-def train_grid(K: int, data: TrainingSet, options: TrainOptions, parallel) -> tuple:
-    """The model for one K (agnostic grid, plus per-category grids if asked) and its facts."""
-    start = time.perf_counter()
-    positions = [data.index.cell_rows(K, k, options.max_rows_per_cell, options.seed)
-                 for k in range(K * K)]
-    search = choose_C(K, positions, data, options, parallel)
-    search_seconds = time.perf_counter() - start
-    agnostic = fit_grid(K, positions, search["C"], data, options, parallel, f"K={K} cells")
-    grids = {AGNOSTIC: agnostic}
-    skipped = {}
-    if options.category_mode == "per-category":
-        grids_by_category, skipped = fit_category_grids(K, agnostic, search["C"], data, options,
-                                                        parallel)
-        grids.update(grids_by_category)
-    model = _grid_model(K, grids, data, options, search)
-    rows = agnostic["n_rows"].reshape(-1)
-    facts = {"seconds": round(time.perf_counter() - start, 2),
-             "search_seconds": round(search_seconds, 2),
-             "rows_per_cell": {"min": int(rows.min()), "median": float(np.median(rows)),
-                               "max": int(rows.max())},
-             "C": search["C"], "C_at_grid_edge": search["C_at_grid_edge"],
-             "search": search["table"], "search_cells": search["cells"],
-             "train_accuracy": weighted_accuracy(agnostic),
-             "heldout_accuracy": search["heldout_accuracy"],
-             "categories": {name: {"rows": int(grid["n_rows"].sum()),
-                                   "train_accuracy": weighted_accuracy(grid),
-                                   "agnostic_cells": len(grid["fallback_cells"])}
-                            for name, grid in grids.items() if name != AGNOSTIC},
-             "categories_without_grid": skipped}
-    return model, facts
-
-
-def choose_C(K: int, positions: list, data: TrainingSet, options: TrainOptions, parallel) -> dict:
-    """The C of ``options.C_grid`` with the lowest held-out log-loss over the search cells."""
-    C_grid = sorted(options.C_grid)
-    if len(C_grid) == 1:
-        return {"C": C_grid[0], "C_at_grid_edge": False, "table": {}, "cells": [],
-                "heldout_accuracy": None}
-    cells = search_cells(K, options.search_cells)
-    # fewer cells than workers: each cell's C grid is split over several jobs
-    n_groups = min(len(C_grid), -(-effective_n_jobs(options.n_jobs) // len(cells)))
-    groups = [[float(C) for C in group] for group in np.array_split(C_grid, n_groups)]
-    jobs = [delayed(search_cell)(cell_task(k, positions[k], data, options), group)
-            for k in cells for group in groups]
-    results = list(tqdm(parallel(jobs), total=len(jobs), desc=f"K={K} C search", unit="job",
-                        disable=not options.show_progress))
-    sums = {C: np.zeros(2) for C in C_grid}  # per C: held-out log-loss, correct rows
-    for result in results:
-        for C, loss, correct in zip(result.C_values, result.log_loss, result.correct):
-            sums[C] += (loss, correct)
-    n_heldout = sum(result.n_heldout for result in results) // len(groups)
-    if n_heldout == 0:
-        raise ValueError(f"K={K}: the C-search cells have no held-out rows; raise --holdout "
-                         "or give a single --C-grid value")
-    log_loss = np.array([sums[C][0] for C in C_grid]) / n_heldout
-    accuracy = np.array([sums[C][1] for C in C_grid]) / n_heldout
-    best = int(np.argmin(log_loss))
-    return {"C": C_grid[best], "C_at_grid_edge": best in (0, len(C_grid) - 1),
-            "table": {f"{C:g}": {"log_loss": round(float(loss), 5),
-                                 "accuracy": round(float(acc), 5)}
-                      for C, loss, acc in zip(C_grid, log_loss, accuracy)},
-            "cells": [list(divmod(k, K)) for k in cells], "heldout_rows": n_heldout,
-            "heldout_accuracy": float(accuracy[best])}
-
-
-def search_cells(K: int, count: int) -> list:
-    """``count`` cells spread over the K x K grid in row-major order (all if K^2 <= count)."""
-    if K * K <= count:
-        return list(range(K * K))
-    return sorted({int(round(k)) for k in np.linspace(0, K * K - 1, count)})
-
-
-def fit_grid(K: int, positions: list, C: float, data: TrainingSet, options: TrainOptions,
-             parallel, description: str, fallback: dict | None = None) -> dict:
-    """Fit every cell with ``C``; cells under ``min_rows_per_cell`` rows copy ``fallback``'s."""
-    D = data.spec.dim
-    grid = {"C": C, "coef": np.zeros((K * K, D), np.float32),
-            "intercept": np.zeros(K * K, np.float32),
-            "n_rows": np.array([len(p) for p in positions], np.int64),
-            "train_accuracy": np.full(K * K, np.nan), "notes": {}, "fallback_cells": []}
-    todo = []
-    for k in range(K * K):
-        if fallback is not None and len(positions[k]) < options.min_rows_per_cell:
-            grid["coef"][k], grid["intercept"][k] = fallback["coef"][k], fallback["intercept"][k]
-            grid["fallback_cells"].append(k)
-            grid["notes"][_cell_name(k, K)] = (f"{len(positions[k])} rows (< "
-                                               f"{options.min_rows_per_cell}): agnostic classifier")
-        else:
-            todo.append(cell_task(k, positions[k], data, options))
-    results = parallel(delayed(fit_cell)(task, C) for task in todo)
-    for result in tqdm(results, total=len(todo), desc=description, unit="cell",
-                       disable=not options.show_progress):
-        k = result.cell
-        grid["coef"][k], grid["intercept"][k] = result.fit.coef, result.fit.intercept
-        grid["train_accuracy"][k] = result.train_accuracy
-        if result.fit.note:
-            grid["notes"][_cell_name(k, K)] = result.fit.note
-    return grid
-
-
-def fit_category_grids(K: int, agnostic: dict, C: float, data: TrainingSet,
-                       options: TrainOptions, parallel) -> tuple[dict, dict]:
-    """Grids of the categories with enough rows; ``{category: rows}`` of the others."""
-    grids, skipped = {}, {}
-    names, counts = np.unique(data.index.category.astype(str), return_counts=True)
-    for name, count in zip(names, counts):
-        if count < options.min_rows_per_cell * K * K:
-            skipped[str(name)] = int(count)
-            continue
-        positions = [data.index.cell_rows(K, k, options.max_rows_per_cell, options.seed, name)
-                     for k in range(K * K)]
-        grids[str(name)] = fit_grid(K, positions, C, data, options, parallel,
-                                    f"K={K} {name}", fallback=agnostic)
-    return grids, skipped
-
-
-def cell_task(k: int, positions: np.ndarray, data: TrainingSet, options: TrainOptions) -> CellTask:
-    """The job of cell ``k``: its rows (``positions`` in the row index) and how to fit them."""
-    return CellTask(k, data.index.parts(positions), data.index.heldout[np.sort(positions)],
-                    options.target, data.mean, data.scale, options.fit_options(), data.columns)
-
-
-def _grid_model(K: int, grids: dict, data: TrainingSet, options: TrainOptions,
-                search: dict) -> GridModel:
-    categories = list(grids)
-    info = {"liblinear_options": liblinear_options(search["C"], **options.fit_options()),
-            "solver": options.solver, "bias_feature": BIAS_FEATURE, "options": asdict(options),
-            "search": {key: search.get(key) for key in ("table", "cells", "heldout_rows",
-                                                       "heldout_accuracy")},
-            "standardization_rows": data.standardization_rows,
-            "grids": {name: {"C": grid["C"], "n_rows": grid["n_rows"].reshape(K, K),
-                             "train_accuracy": grid["train_accuracy"].reshape(K, K),
-                             "notes": grid["notes"]} for name, grid in grids.items()}}
-    return GridModel(K, data.spec, categories,
-                     {name: grid["coef"].reshape(K, K, -1) for name, grid in grids.items()},
-                     {name: grid["intercept"].reshape(K, K) for name, grid in grids.items()},
-                     data.mean, data.scale, data.config, info)
-
-
-def _cell_name(k: int, K: int) -> str:
-    i, j = divmod(k, K)
-    return f"{i},{j}"
 
 
 def _check_options(options: TrainOptions) -> None:

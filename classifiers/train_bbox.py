@@ -27,9 +27,9 @@ import torch
 from tqdm import tqdm
 
 from hypercolumns.classifiers.bbox_regression import BoxRegressor, fit_from_shards
+from hypercolumns.extract.box_descriptor import SPATIAL_BLOCK, box_descriptors
+from hypercolumns.extract.config import FeatureConfig
 from hypercolumns.extract.shards import list_shards, shards_config
-
-SPATIAL_BLOCK = "conv5_3@3x3"
 
 
 def ground_truth_boxes(records) -> dict:
@@ -38,32 +38,16 @@ def ground_truth_boxes(records) -> dict:
             for record in records for index, instance in enumerate(record.instances)}
 
 
-def box_descriptors(cnn, image: np.ndarray, boxes: np.ndarray, block: str, batch_size: int = 16):
-    """Descriptors ``(N, D)`` of boxes of one image for a regressor's ``feature_block``."""
-    from hypercolumns.extract.hypercolumn import global_descriptor, spatial_descriptor
-    from hypercolumns.extract.layer_spec import GLOBAL_SOURCE
-
-    layer = GLOBAL_SOURCE[cnn.name]
-    describe = spatial_descriptor if block == SPATIAL_BLOCK else global_descriptor
-    expanded = cnn.expand(boxes)
-    return np.concatenate([
-        describe(cnn.forward(cnn.crops(image, expanded[i:i + batch_size]), [layer])[layer]).cpu().numpy()
-        for i in range(0, len(boxes), batch_size)]).astype(np.float64)
-
-
-def spatial_training_set(records, config: dict, cache: Path) -> dict:
+def spatial_training_set(records, config: FeatureConfig, cache: Path) -> dict:
     """Spatial descriptors of stage one's training boxes with their targets (cached in ``cache``)."""
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as stored:
-            if str(stored["config_hash"]) == config["config_hash"]:
+            if str(stored["config_hash"]) == config.config_hash:
                 return {key: stored[key] for key in stored.files}
-    from hypercolumns.extract.cnn import FrozenCNN
+    from hypercolumns.extract.cnn import load_cnn
     from hypercolumns.extract.features import plan_boxes
-    from hypercolumns.extract.weights import resolve_weights
 
-    cnn = FrozenCNN(resolve_weights(None), padding=config["padding"])
-    if cnn.weights.sha256 != config["weights_sha256"]:
-        raise ValueError("the cached weights are not those the shards were made with")
+    cnn = load_cnn(config)
     jobs = plan_boxes(records, config)
     by_image: dict = {}
     for job in jobs:
@@ -82,7 +66,7 @@ def spatial_training_set(records, config: dict, cache: Path) -> dict:
             "truth": np.stack(truth), "categories": np.array(categories), "ious": np.array(ious),
             "image_ids": np.array([records[job.record].image_id for jobs_ in by_image.values()
                                    for job in jobs_]),
-            "config_hash": np.array(config["config_hash"])}
+            "config_hash": np.array(config.config_hash)}
     tmp = cache.with_name(cache.name + ".tmp.npz")
     np.savez(tmp, **data)
     tmp.replace(cache)
@@ -118,7 +102,7 @@ def choose_settings(data: dict, alphas, min_iou: float, holdout: float = 0.2, se
     return max(scores, key=scores.get)
 
 
-def fit_spatial(records, config: dict, alphas, min_iou: float, cache: Path) -> BoxRegressor:
+def fit_spatial(records, config: FeatureConfig, alphas, min_iou: float, cache: Path) -> BoxRegressor:
     """Fit on spatial descriptors, alpha and class-specificity chosen on held-out images."""
     data = spatial_training_set(records, config, cache)
     alpha, class_specific = choose_settings(data, alphas, min_iou)

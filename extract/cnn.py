@@ -4,6 +4,12 @@ Shared by stage one (training rows) and inference (heatmaps), so both see
 exactly the same crops.  The network runs on the GPU when torch sees one,
 else on the CPU in ``channels_last`` layout (about 1.4x faster there for
 VGG16, see MEASURED.md); it is always in eval mode without gradients.
+
+One constructor builds it: :func:`frozen_cnn` (weights, padding). Callers
+with a stage-one config use :func:`load_cnn`, which checks the weights
+against the config's sha256 and gives the config's feature source (a
+SharedImageCNN when shared); the inference engine
+(``pipelines.inference.engine``) shares one network between configs.
 """
 from __future__ import annotations
 
@@ -11,8 +17,13 @@ import numpy as np
 import torch
 
 from hypercolumns.extract.box_expansion import expand_boxes
+from hypercolumns.extract.config import FeatureConfig, FeatureSource
 from hypercolumns.extract.crop import mean_fill_rgb, preprocess, warp_boxes
-from hypercolumns.extract.weights import Weights, load_network
+from hypercolumns.extract.shared_features import feature_cnn
+from hypercolumns.extract.weights import Weights, load_network, resolve_weights
+
+DEFAULT_PADDING = 16
+"""Context px on each side of a box at the input size (R-CNN's 16)."""
 
 
 def device_name(device) -> str:
@@ -46,10 +57,10 @@ class FrozenCNN:
         Default: CUDA when available, else CPU.
     """
 
-    # how its maps are made, as shards record it; SharedImageCNN has "shared:..."
-    feature_source = "per-box"
+    # how its maps are made, as shards record it; SharedImageCNN's is shared
+    feature_source = FeatureSource()
 
-    def __init__(self, weights: Weights, padding: int = 16, device=None):
+    def __init__(self, weights: Weights, padding: int = DEFAULT_PADDING, device=None):
         self.weights = weights
         self.device = torch.device(device) if device is not None else default_device()
         self.network = load_network(weights, self.device)
@@ -63,6 +74,11 @@ class FrozenCNN:
     @property
     def name(self) -> str:
         return self.network.name
+
+    @property
+    def per_box(self) -> "FrozenCNN":
+        """Itself: the per-box CNN (a SharedImageCNN's is the one it wraps)."""
+        return self
 
     def expand(self, boxes: np.ndarray) -> np.ndarray:
         return expand_boxes(boxes, self.crop_size, self.padding)
@@ -100,3 +116,27 @@ class FrozenCNN:
         has the same method on one whole-image forward, so callers can hold either.
         """
         return self.forward(self.crops(image, expanded_boxes), layers)
+
+
+def frozen_cnn(weights=None, padding: int = DEFAULT_PADDING, device=None) -> FrozenCNN:
+    """The frozen CNN of ``weights`` (Weights, a file, or None: the cached ImageNet VGG16)."""
+    return FrozenCNN(resolve_weights(weights), padding, device)
+
+
+def load_cnn(config: FeatureConfig, weights=None, device=None):
+    """The CNN that computes ``config``'s features: its padding and feature source.
+
+    ``weights`` as for :func:`frozen_cnn`; their sha256 must be the config's.
+    A :class:`FrozenCNN`, or a :class:`SharedImageCNN` for a shared source.
+    """
+    weights = resolve_weights(weights)
+    check_weights_match(config, weights)
+    return feature_cnn(frozen_cnn(weights, config.padding, device), config.feature_source)
+
+
+def check_weights_match(config: FeatureConfig, weights: Weights) -> None:
+    """ValueError unless ``weights`` are the ones ``config``'s features were made with."""
+    if config.weights_sha256 != weights.sha256:
+        raise ValueError(f"the model was trained on features of weights sha256 "
+                         f"{config.weights_sha256[:16]}..., but the weights given have "
+                         f"{weights.sha256[:16]}...; pass the weights it was trained with")

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Callable
 from tqdm import tqdm
 
 if TYPE_CHECKING:
+    from hypercolumns.extract.config import FeatureConfig
     from hypercolumns.extract.layer_spec import LayerSpec
 
 TASK_RETRIES = 2          # reruns of a task that raised (a worker's death is Dask's to count)
@@ -60,10 +61,9 @@ class Extraction:
 
     out: Path
     spec: LayerSpec
-    config: dict
+    config: FeatureConfig
     batch_size: int
     box_rows: Callable
-    padding: int
     device: str | None
 
 
@@ -90,7 +90,7 @@ def connect(address: str):
 
 
 def write_shards_on_dask(address: str, todo: list, records: list, hashes: list, out: Path,
-                         cnn, spec, config: dict, batch_size: int, box_rows,
+                         cnn, spec, config: FeatureConfig, batch_size: int, box_rows,
                          device: str | None = None, show_progress: bool = True) -> None:
     """Write the shards of ``todo`` on the cluster at ``address``.
 
@@ -103,15 +103,14 @@ def write_shards_on_dask(address: str, todo: list, records: list, hashes: list, 
     hashes : list of str
         Every shard's ``boxes_hash``, by shard index.
     cnn : FrozenCNN
-        Its weights and padding are what the workers use.
+        Its weights are what the workers use (with the config's padding).
     device : str, optional
         The workers' device; default: each worker's own (CUDA when it has one).
 
     Raises the first task's error (the other tasks are cancelled); shards
     already written stay, complete, for the next run to skip.
     """
-    extraction = Extraction(Path(out).absolute(), spec, config, batch_size, box_rows,
-                            cnn.padding, device)
+    extraction = Extraction(Path(out).absolute(), spec, config, batch_size, box_rows, device)
     works = [shard_work(index, chunk, records, hashes[index]) for index, chunk in todo]
     with connect(address) as client:
         weights = client.scatter({f"weights-{cnn.weights.sha256}": cnn.weights},
@@ -135,11 +134,9 @@ def shard_work(index: int, chunk: list, records: list, boxes_hash: str) -> Shard
 
 def task_key(work: ShardWork, extraction: Extraction) -> str:
     """Names what the task writes: the same shard of the same config into the same folder."""
-    from hypercolumns.extract.shards import config_hash
-
     where = hashlib.sha256(str(extraction.out).encode()).hexdigest()[:12]
     return (f"hypercolumns-shard-{work.index:05d}-{work.boxes_hash}-"
-            f"{config_hash(extraction.config)}-{where}")
+            f"{extraction.config.compute_hash()}-{where}")
 
 
 def make_shard(work: ShardWork, extraction: Extraction, weights) -> dict:
@@ -147,7 +144,7 @@ def make_shard(work: ShardWork, extraction: Extraction, weights) -> dict:
     from hypercolumns.extract.features import ImageCache, extract_shard
     from hypercolumns.extract.shards import shard_path, write_shard
 
-    cnn = worker_cnn(weights, extraction.padding, extraction.device)
+    cnn = worker_cnn(weights, extraction.config.padding, extraction.device)
     rows, boxes = extract_shard(work.jobs, work.records, cnn, extraction.spec, extraction.config,
                                 extraction.batch_size, ImageCache(work.records), _NoProgress(),
                                 extraction.box_rows)
@@ -158,13 +155,13 @@ def make_shard(work: ShardWork, extraction: Extraction, weights) -> dict:
 
 def worker_cnn(weights, padding: int, device: str | None):
     """This process's FrozenCNN of ``weights``, built once (the latest one is kept)."""
-    from hypercolumns.extract.cnn import FrozenCNN
+    from hypercolumns.extract.cnn import frozen_cnn
 
     key = (weights.sha256, padding, device)
     with _CNNS_LOCK:
         if key not in _CNNS:
             _CNNS.clear()
-            _CNNS[key] = FrozenCNN(weights, padding, device)
+            _CNNS[key] = frozen_cnn(weights, padding, device)
         return _CNNS[key]
 
 

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from itertools import islice
 from pathlib import Path
 
@@ -28,15 +28,15 @@ from hypercolumns.data.files import remove_leftovers
 from hypercolumns.extract.box_sampling import image_rng, sample_training_boxes, stratified_locations
 from hypercolumns.extract.candidate_features import (candidate_inputs, degraded_candidate,
                                                     standin_source)
-from hypercolumns.extract.cnn import FrozenCNN
+from hypercolumns.extract.cnn import DEFAULT_PADDING, FrozenCNN, frozen_cnn
+from hypercolumns.extract.config import SHARED_MARGIN, FeatureConfig
 from hypercolumns.extract.crop import float_image
 from hypercolumns.extract.hypercolumn import HEATMAP_SIZE, sample_hypercolumns
 from hypercolumns.extract.layer_spec import LayerSpec
-from hypercolumns.extract.shared_features import SHARED_MARGIN, SharedImageCNN
+from hypercolumns.extract.shared_features import SharedImageCNN
 from hypercolumns.extract.shards import (LEFTOVER_PATTERN, boxes_hash, check_shard, check_shard_boxes,
                                          shard_path, write_shard)
 from hypercolumns.extract.targets import figure_ground_target
-from hypercolumns.extract.weights import resolve_weights
 
 DEFAULT_LAYERS = "pool3:3,conv4_3:1,global"
 
@@ -53,32 +53,27 @@ class BoxJob:
 
 def feature_config(cnn: FrozenCNN, spec: LayerSpec, *, rows_per_cell=1, sample_grid=10,
                    seed=0, boxes_per_instance=4, min_iou=0.7,
-                   targets=("figure_ground",)) -> dict:
-    """The config every shard records (``shards.CONFIG_KEYS`` and ``shards.OPTIONAL_KEYS``)."""
-    return {
-        "feature_source": cnn.feature_source,
-        "candidate_source": standin_source() if spec.needs_candidates else "none",
-        "network": cnn.name, "weights_sha256": cnn.weights.sha256, "layer_spec": str(spec),
-        "blocks": [
-            {"name": b.name, "n": b.n, "kind": b.kind, "offset": b.offset, "size": b.size,
-             "channels": b.channels} for b in spec.blocks],
-        "feature_dim": spec.dim, "crop_size": cnn.crop_size, "padding": cnn.padding,
-        "heatmap_size": HEATMAP_SIZE, "sample_grid": sample_grid, "rows_per_cell": rows_per_cell,
-        "seed": seed, "targets": list(targets), "boxes_per_instance": boxes_per_instance,
-        "min_iou": min_iou,
-    }
+                   targets=("figure_ground",)) -> FeatureConfig:
+    """The config the shards of ``cnn`` and ``spec`` record."""
+    return FeatureConfig(
+        network=cnn.name, weights_sha256=cnn.weights.sha256, layer_spec=str(spec),
+        blocks=[asdict(block) for block in spec.blocks], feature_dim=spec.dim,
+        crop_size=cnn.crop_size, padding=cnn.padding, heatmap_size=HEATMAP_SIZE,
+        sample_grid=sample_grid, rows_per_cell=rows_per_cell, seed=seed, targets=targets,
+        boxes_per_instance=boxes_per_instance, min_iou=min_iou, feature_source=cnn.feature_source,
+        candidate_source=standin_source() if spec.needs_candidates else "none")
 
 
-def plan_boxes(records: list, config: dict) -> list:
+def plan_boxes(records: list, config: FeatureConfig) -> list:
     """Every training box of every record, in a fixed order."""
     jobs = []
     for index, record in enumerate(records):
         if not record.instances:
             continue
-        rng = image_rng(config["seed"], record.image_id)
+        rng = image_rng(config.seed, record.image_id)
         boxes, instances, ious = sample_training_boxes(
-            record.boxes(), (record.height, record.width), config["boxes_per_instance"], rng,
-            min_iou=config["min_iou"])
+            record.boxes(), (record.height, record.width), config.boxes_per_instance, rng,
+            min_iou=config.min_iou)
         jobs += [BoxJob(index, box, int(inst), float(iou))
                  for box, inst, iou in zip(boxes, instances, ious)]
     return jobs
@@ -123,18 +118,18 @@ class ImageCache:
 
 
 def figure_ground_rows(record, instance, expanded_box: np.ndarray, rng: np.random.Generator,
-                       config: dict) -> tuple[np.ndarray, dict]:
+                       config: FeatureConfig) -> tuple[np.ndarray, dict]:
     """The SDS rows of one box: stratified locations and their figure-ground labels.
 
     Every ``box_rows`` function has this signature and returns ``locations (L,)``
     (flat grid cells) and ``{target: (L,) int8}``; keypoints and parts pass their own.
     """
-    where = stratified_locations(rng, config["rows_per_cell"], config["sample_grid"])
+    where = stratified_locations(rng, config.rows_per_cell, config.sample_grid)
     target = figure_ground_target(instance.mask, expanded_box, record.void)
     return where, {"figure_ground": target.reshape(-1)[where]}
 
 
-def prepare_batch(jobs, records, images: ImageCache, cnn: FrozenCNN, config: dict,
+def prepare_batch(jobs, records, images: ImageCache, cnn: FrozenCNN, config: FeatureConfig,
                   box_rows=figure_ground_rows, candidates: bool = False):
     """Crops, each box's locations and labels, the expanded boxes, and candidate inputs (CPU work).
 
@@ -146,12 +141,12 @@ def prepare_batch(jobs, records, images: ImageCache, cnn: FrozenCNN, config: dic
     of the batch, else an empty dict.
     """
     locations, labels, expanded, masks = [], [], [], []
-    shared = cnn.feature_source != FrozenCNN.feature_source  # one forward per image, no crops
+    shared = cnn.feature_source.mode == "shared"  # one forward per image, no crops
     for job in jobs:
         record = records[job.record]
         instance = record.instances[job.instance]
         box_expanded = cnn.expand(job.box[None])[0]
-        rng = image_rng(config["seed"], f"{record.image_id}:{job.box.tobytes().hex()}")
+        rng = image_rng(config.seed, f"{record.image_id}:{job.box.tobytes().hex()}")
         where, box_labels = box_rows(record, instance, box_expanded, rng, config)
         if candidates:
             masks.append(degraded_candidate(instance.mask, rng))
@@ -201,7 +196,7 @@ def prepare_threads() -> int:
     return max(1, min(8, (os.cpu_count() or 2) // 2))
 
 
-def extract_shard(jobs, records, cnn: FrozenCNN, spec: LayerSpec, config: dict,
+def extract_shard(jobs, records, cnn: FrozenCNN, spec: LayerSpec, config: FeatureConfig,
                   batch_size: int, images: ImageCache, progress,
                   box_rows=figure_ground_rows) -> tuple[dict, dict]:
     """Rows and box table of one shard; CPU preparation of the next batches overlaps the forward.
@@ -244,7 +239,7 @@ def extract_shard(jobs, records, cnn: FrozenCNN, spec: LayerSpec, config: dict,
     return rows, boxes
 
 
-def run_features(records: list, out: Path, cnn: FrozenCNN, spec: LayerSpec, config: dict,
+def run_features(records: list, out: Path, cnn: FrozenCNN, spec: LayerSpec, config: FeatureConfig,
                  boxes_per_shard: int = 128, batch_size: int = 16, show_progress: bool = True,
                  box_rows=figure_ground_rows, scheduler: str | None = None,
                  worker_device: str | None = None) -> dict:
@@ -321,7 +316,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=Path("work/features"))
     parser.add_argument("--weights", default=None, help="weight file (default: converted ImageNet VGG16)")
     parser.add_argument("--layers", default=DEFAULT_LAYERS, help=f"layer spec (default {DEFAULT_LAYERS!r})")
-    parser.add_argument("--padding", type=int, default=16)
+    parser.add_argument("--padding", type=int, default=DEFAULT_PADDING)
     parser.add_argument("--boxes-per-instance", type=int, default=4)
     parser.add_argument("--min-iou", type=float, default=0.7)
     parser.add_argument("--rows-per-cell", type=int, default=1,
@@ -355,8 +350,7 @@ def main(argv=None) -> int:
     if args.limit_images:
         records = records[:args.limit_images]
     # with a scheduler this CNN only describes the config: the workers build their own
-    cnn = FrozenCNN(resolve_weights(args.weights), args.padding,
-                    "cpu" if args.scheduler else args.device)
+    cnn = frozen_cnn(args.weights, args.padding, "cpu" if args.scheduler else args.device)
     if args.shared_features:
         cnn = SharedImageCNN(cnn, scale=args.shared_features, margin=args.shared_margin)
     spec = LayerSpec.parse(args.layers).resolve(cnn.network)

@@ -31,9 +31,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hypercolumns.extract.layer_spec import CANDIDATE_BLOCKS, GLOBAL_SOURCE, Block, LayerSpec
+from hypercolumns.extract.layer_spec import (CANDIDATE_BLOCKS, GLOBAL_SOURCE, HEATMAP_SIZE, Block,
+                                            LayerSpec)
 
-HEATMAP_SIZE = 50
 
 
 def source_coordinates(out_size: int, in_size: int) -> np.ndarray:
@@ -206,11 +206,3 @@ def _bilinear_gather(maps: torch.Tensor, n: int, rows: torch.Tensor, cols: torch
     bottom = read(y1, x0) * (1 - fx) + read(y1, x1) * fx
     return top * (1 - fy) + bottom * fy
 
-
-def spatial_descriptor(top_map: torch.Tensor, grid: int = 3) -> torch.Tensor:
-    """``(B, C, h, w)`` -> ``(B, C * grid * grid)``: the map average-pooled on a grid.
-
-    Unlike :func:`global_descriptor` it keeps where in the box things are,
-    which box regression needs (R-CNN regressed from pool5's 6 x 6 grid).
-    """
-    return torch.nn.functional.adaptive_avg_pool2d(top_map, grid).flatten(1)

@@ -52,7 +52,7 @@ def keypoint_person_records(records: list, category: str = "person") -> list:
     return kept
 
 
-def box_rows(instance, expanded_box: np.ndarray, rng: np.random.Generator, config: dict,
+def box_rows(instance, expanded_box: np.ndarray, rng: np.random.Generator, config,
              keypoints=PAPER_KEYPOINTS) -> tuple[np.ndarray, dict]:
     """Locations and labels of one box.
 
@@ -63,7 +63,7 @@ def box_rows(instance, expanded_box: np.ndarray, rng: np.random.Generator, confi
     labels : dict of target name to ndarray (L,) int8
         1 / 0 / -1 of each keypoint's target at those locations.
     """
-    locations = stratified_locations(rng, config["rows_per_cell"], config["sample_grid"], HEATMAP_SIZE)
+    locations = stratified_locations(rng, config.rows_per_cell, config.sample_grid, HEATMAP_SIZE)
     maps = {target_name(name): keypoint_target(instance.keypoints.get(name), expanded_box)
             for name in keypoints}
     positives = [int(i) for m in maps.values() for i in np.flatnonzero(m.reshape(-1) == 1)]
@@ -77,7 +77,7 @@ def keypoint_box_rows(record, instance, expanded_box, rng, config) -> tuple[np.n
     return box_rows(instance, expanded_box, rng, config)
 
 
-def run_keypoint_features(records: list, out: Path, cnn, spec, config: dict,
+def run_keypoint_features(records: list, out: Path, cnn, spec, config,
                           boxes_per_shard: int = 128, log=print) -> list:
     """Write the keypoint shards not already complete (stage one's ``run_features``); returns their paths."""
     records = keypoint_person_records(records)

@@ -35,6 +35,8 @@ from dataclasses import asdict, dataclass
 
 VECTOR_BLOCKS = ("global", "fc6", "fc7")
 GLOBAL_SOURCE = {"vgg16": "conv5_3", "alexnet": "conv5"}
+# the box grid every map is upsampled to, and heatmaps live on: location = y * 50 + x
+HEATMAP_SIZE = 50
 CANDIDATE_GRID = 10  # the candidate block's side: 10 x 10 = 100 values
 # block name -> its size; the name is also the block's kind and its layer-outputs key
 CANDIDATE_BLOCKS = {"inout": 1, "candidate": CANDIDATE_GRID * CANDIDATE_GRID}

@@ -77,19 +77,19 @@ def part_class_records(records: list) -> list:
 
 def part_box_rows(record, instance, expanded_box, rng, config) -> tuple[np.ndarray, dict]:
     """Stratified locations of one box and every part target's labels there (stage one's ``box_rows``)."""
-    where = stratified_locations(rng, config["rows_per_cell"], config["sample_grid"])
+    where = stratified_locations(rng, config.rows_per_cell, config.sample_grid)
     return where, {name: target.reshape(-1)[where]
                    for name, target in box_labels(instance, expanded_box, record.void).items()}
 
 
-def run_part_features(records: list, out: Path, cnn, spec, config: dict, boxes_per_shard: int = 64,
+def run_part_features(records: list, out: Path, cnn, spec, config, boxes_per_shard: int = 64,
                       batch_size: int = 8) -> dict:
-    """Write every part shard not already complete; ``config["targets"]`` must be PART_TARGETS.
+    """Write every part shard not already complete; ``config.targets`` must be PART_TARGETS.
 
     ``records`` are training records; only their Table 4 instances give boxes.
     Returns stage one's summary plus ``"positives": {target: rows labelled 1}``.
     """
-    if list(config["targets"]) != list(PART_TARGETS):
+    if list(config.targets) != list(PART_TARGETS):
         raise ValueError("the feature config's targets must be PART_TARGETS")
     records = part_class_records(records)
     if not records:

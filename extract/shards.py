@@ -19,15 +19,11 @@ Datasets (N rows, B boxes):
 =========================  ==============  =====================================
 
 Attributes: ``schema``, ``config_hash``, ``boxes_hash`` (which boxes the
-shard holds) and every key of the feature config
-(:data:`CONFIG_KEYS`: network, weights_sha256, layer_spec, blocks (JSON with
-offsets and sizes), feature_dim, crop_size, padding, heatmap_size,
-sample_grid, rows_per_cell, seed, targets, boxes_per_instance,
-min_iou), the optional keys of :data:`OPTIONAL_KEYS` where they differ from
-their default (``feature_source``: ``"per-box"`` or ``"shared:..."``, see
-:mod:`~hypercolumns.extract.shared_features`; ``candidate_source``: ``"none"``
-or how the stand-in candidates of System 1's blocks are made, see
-:func:`~hypercolumns.extract.candidate_features.standin_source`), plus ``complete = 1``.
+shard holds), ``complete = 1`` and the feature config's recorded keys
+(:meth:`FeatureConfig.recorded <hypercolumns.extract.config.FeatureConfig.recorded>`:
+network, weights, layer spec and blocks (JSON with offsets and sizes), crop,
+padding, sampling, targets; ``feature_source`` and ``candidate_source`` where
+not their defaults).
 
 A shard is written to a temporary ``<name>.<pid>-<random>.tmp`` of its
 writer's own and renamed when complete (``atomic_file(private=True)``: two
@@ -46,30 +42,10 @@ import h5py
 import numpy as np
 
 from hypercolumns.data.files import atomic_file
+from hypercolumns.extract.config import CONFIG_KEYS, OPTIONAL_KEYS, FeatureConfig
 
 SCHEMA = "hypercolumns.shard/1"
-CONFIG_KEYS = (
-    "network", "weights_sha256", "layer_spec", "blocks", "feature_dim", "crop_size",
-    "padding", "heatmap_size", "sample_grid", "rows_per_cell", "seed", "targets",
-    "boxes_per_instance", "min_iou",
-)
-# Keys added after shards existed: absent means the default, and a default value is
-# left out of the hash, so older shards and models keep their config hash.
-OPTIONAL_KEYS = {"feature_source": "per-box", "candidate_source": "none"}
 STRING = h5py.string_dtype()
-
-
-def config_keys(config: dict) -> list[str]:
-    """:data:`CONFIG_KEYS` and the optional keys ``config`` sets to a non-default value."""
-    return list(CONFIG_KEYS) + [key for key, default in OPTIONAL_KEYS.items()
-                                if config.get(key, default) != default]
-
-
-def config_hash(config: dict) -> str:
-    """sha256 (first 16 hex digits) of the canonical JSON of the config keys."""
-    canonical = json.dumps({key: config[key] for key in config_keys(config)}, sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
 
 LEFTOVER_PATTERN = "shard-*.tmp"
 """Temporary files of shard writers that died (``atomic_file(private=True)`` names)."""
@@ -79,13 +55,12 @@ def shard_path(folder: Path, index: int) -> Path:
     return Path(folder) / f"shard-{index:05d}.h5"
 
 
-def write_shard(path: Path, config: dict, rows: dict, boxes: dict, boxes_hash: str = "") -> Path:
+def write_shard(path: Path, config: FeatureConfig, rows: dict, boxes: dict, boxes_hash: str = "") -> Path:
     """Write one complete shard atomically.
 
     Parameters
     ----------
-    config : dict
-        The feature config (every key of :data:`CONFIG_KEYS`).
+    config : FeatureConfig
     rows : dict
         ``features`` (N, D) float16, ``location`` (N,), ``box_index`` (N,),
         ``labels`` dict of target name -> (N,) int8.
@@ -99,13 +74,13 @@ def write_shard(path: Path, config: dict, rows: dict, boxes: dict, boxes_hash: s
     path = Path(path)
     with atomic_file(path, private=True) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["schema"] = SCHEMA
-        f.attrs["config_hash"] = config_hash(config)
+        f.attrs["config_hash"] = config.compute_hash()
         f.attrs["boxes_hash"] = boxes_hash
-        for key in config_keys(config):
-            f.attrs[key] = _attr(config[key])
+        for key, value in config.recorded().items():
+            f.attrs[key] = json.dumps(value) if isinstance(value, (list, dict)) else value
         n_rows = len(rows["location"])
         f.create_dataset("features", data=np.asarray(rows["features"], np.float16),
-                         chunks=(min(max(n_rows, 1), 1024), config["feature_dim"]))
+                         chunks=(min(max(n_rows, 1), 1024), config.feature_dim))
         f.create_dataset("location", data=np.asarray(rows["location"], np.int16))
         f.create_dataset("box_index", data=np.asarray(rows["box_index"], np.int32))
         for target, labels in rows["labels"].items():
@@ -138,48 +113,30 @@ def check_shard_boxes(path: Path, expected_hash: str) -> None:
                          "use another --out folder, or delete the shards to recompute them")
 
 
-def _attr(value):
-    return json.dumps(value) if isinstance(value, (list, dict)) else value
-
-
-def read_config(path: Path) -> dict:
-    """The feature config stored in a shard's attributes."""
+def read_config(path: Path) -> FeatureConfig:
+    """The feature config stored in a shard's attributes, with its recorded ``config_hash``."""
     with h5py.File(path, "r") as f:
         if f.attrs.get("schema") != SCHEMA:
             raise ValueError(f"{path}: not a hypercolumns shard (schema {f.attrs.get('schema')!r}, "
                              f"expected {SCHEMA!r})")
-        config = {}
-        for key in CONFIG_KEYS:
-            value = f.attrs[key]
-            if isinstance(value, bytes):
-                value = value.decode()
-            if key in ("targets", "blocks"):
-                value = json.loads(value)
-            elif isinstance(value, np.generic):
-                value = value.item()
-            config[key] = value
-        for key, default in OPTIONAL_KEYS.items():
-            value = f.attrs.get(key, default)
-            config[key] = value.decode() if isinstance(value, bytes) else value
-        config["config_hash"] = f.attrs["config_hash"]
-    return config
+        values = {key: _value(key, f.attrs[key]) for key in CONFIG_KEYS}
+        values.update({key: _value(key, f.attrs[key]) for key in OPTIONAL_KEYS if key in f.attrs})
+        values["config_hash"] = f.attrs["config_hash"]
+    return FeatureConfig.from_dict(values)
 
 
-def config_differences(stored: dict, expected: dict) -> list[str]:
-    keys = list(CONFIG_KEYS) + list(OPTIONAL_KEYS)
-    value = {key: OPTIONAL_KEYS.get(key) for key in keys}
-    return [f"{key}: shard has {stored.get(key, value[key])!r}, current config "
-            f"{expected.get(key, value[key])!r}" for key in keys
-            if _normal(stored.get(key, value[key])) != _normal(expected.get(key, value[key]))]
+def _value(key: str, value):
+    """An attribute as the config holds it: str, JSON decoded, or a Python number."""
+    if isinstance(value, bytes):
+        value = value.decode()
+    if key in ("targets", "blocks"):
+        return json.loads(value)
+    return value.item() if isinstance(value, np.generic) else value
 
 
-def _normal(value):
-    return json.loads(json.dumps(value))
-
-
-def check_shard(path: Path, expected: dict) -> None:
+def check_shard(path: Path, expected: FeatureConfig) -> None:
     """Raise ValueError naming each config key where the shard differs from ``expected``."""
-    differences = config_differences(read_config(path), expected)
+    differences = read_config(path).differences(expected)
     if differences:
         raise ValueError(f"{path} was made with another feature config; differences:\n  "
                          + "\n  ".join(differences)
@@ -197,11 +154,11 @@ def list_shards(folder: Path) -> list[Path]:
     return shards
 
 
-def shards_config(shards: list[Path]) -> dict:
+def shards_config(shards: list[Path]) -> FeatureConfig:
     """The config common to all shards; ValueError naming a shard that differs."""
     first = read_config(shards[0])
     for path in shards[1:]:
-        differences = config_differences(read_config(path), first)
+        differences = read_config(path).differences(first)
         if differences:
             raise ValueError(f"{path} differs from {shards[0]}:\n  " + "\n  ".join(differences))
     return first
@@ -211,6 +168,14 @@ def image_rows(shard_file, image_ids) -> np.ndarray:
     """Whether each row of an open shard comes from a box of one of ``image_ids``, shape (N,), bool."""
     image_of_box = shard_file["boxes/image_id"].asstr()[:]
     return np.isin(image_of_box, list(image_ids))[shard_file["box_index"][:]]
+
+
+def target_labels(shard_file, path: Path, target: str) -> np.ndarray:
+    """``labels/<target>`` of the open shard at ``path``; ValueError naming its targets if absent."""
+    if f"labels/{target}" not in shard_file:
+        raise ValueError(f"{path} has no labels for target {target!r}; "
+                         f"it has {sorted(shard_file['labels'])}")
+    return shard_file[f"labels/{target}"][:]
 
 
 def read_rows(path: Path, target: str = "figure_ground", mask=None) -> dict:
@@ -230,10 +195,7 @@ def read_rows(path: Path, target: str = "figure_ground", mask=None) -> dict:
         (M,) object (the box's image), ``category`` (M,) object.
     """
     with h5py.File(path, "r") as f:
-        if f"labels/{target}" not in f:
-            raise ValueError(f"{path} has no labels for target {target!r}; "
-                             f"it has {sorted(f['labels'])}")
-        labels = f[f"labels/{target}"][:]
+        labels = target_labels(f, path, target)
         keep = labels >= 0
         if mask is not None:
             keep &= mask(f)

@@ -75,13 +75,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from hypercolumns.data.images import image_key
+from hypercolumns.extract.config import SHARED_MARGIN, SHARED_SCALE, FeatureSource
 from hypercolumns.extract.crop import preprocess
-
-
-SHARED_SCALE = 224
-"""Default shorter side of the resized image, px."""
-SHARED_MARGIN = 16
-"""Default mean-coloured px around the resized image."""
 
 
 # ------------------------------------------------------------------ geometry
@@ -400,10 +395,9 @@ class SharedImageCNN:
         self._cached_frame: ImageFrame | None = None
 
     @property
-    def feature_source(self) -> str:
+    def feature_source(self) -> FeatureSource:
         """How the maps are made, as shards and models record it (``feature_config``)."""
-        return (f"shared:scale={self.scale:g},max_size={self.max_size:g},margin={self.margin},"
-                f"padding_mode={self.padding_mode}")
+        return FeatureSource("shared", self.scale, self.max_size, self.margin, self.padding_mode)
 
     # the per-box CNN's identity and crop geometry, so callers can hold either
     @property
@@ -488,20 +482,8 @@ class SharedImageCNN:
                         self.padding_mode, self.per_box.memory_format)
 
 
-def feature_cnn(cnn, feature_source: str = "per-box"):
-    """``cnn`` itself for ``"per-box"``, else the :class:`SharedImageCNN` a recorded
-    ``feature_source`` (:attr:`SharedImageCNN.feature_source`) describes."""
-    if feature_source == "per-box":
+def feature_cnn(cnn, source: FeatureSource):
+    """``cnn`` itself for a ``per-box`` source, else the :class:`SharedImageCNN` ``source`` describes."""
+    if source.mode == "per-box":
         return cnn
-    kind, _, settings = feature_source.partition(":")
-    try:
-        options = dict(item.split("=", 1) for item in settings.split(",") if item)
-        if kind != "shared":
-            raise ValueError
-        return SharedImageCNN(cnn, scale=float(options["scale"]),
-                              max_size=float(options.get("max_size", 1000)),
-                              margin=int(options.get("margin", 16)),
-                              padding_mode=options.get("padding_mode", "border"))
-    except (ValueError, KeyError):
-        raise ValueError(f"feature source {feature_source!r}: expected 'per-box' or "
-                         "'shared:scale=<px>,max_size=<px>,margin=<px>,padding_mode=<mode>'") from None
+    return SharedImageCNN(cnn, source.scale, source.max_size, source.margin, source.padding_mode)

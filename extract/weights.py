@@ -276,8 +276,11 @@ def load_network(weights: Weights, device="cpu") -> TappedNetwork:
     return network.to(device)
 
 
-def resolve_weights(spec: str | None) -> Weights:
-    """Weights from a path, or the converted ImageNet VGG16 in the cache when ``spec`` is None."""
+def resolve_weights(spec) -> Weights:
+    """``spec`` itself if it is Weights, else from its path, or the converted ImageNet VGG16
+    in the cache when ``spec`` is None."""
+    if isinstance(spec, Weights):
+        return spec
     if spec:
         return load_weights(spec)
     pt_path, _ = weights_paths(DEFAULT_WEIGHTS_NAME)

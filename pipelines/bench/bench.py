@@ -45,13 +45,12 @@ def machine() -> dict:
 
 def run_sections(args, sections) -> dict:
     from hypercolumns.data.datasets import load_training_records, load_val_records
-    from hypercolumns.extract.cnn import FrozenCNN
-    from hypercolumns.extract.weights import resolve_weights
+    from hypercolumns.extract.cnn import frozen_cnn
 
     results = {}
     cnn = None  # one network for the sections that run it directly
     if {"extraction", "shared"} & set(sections):
-        cnn = FrozenCNN(resolve_weights(args.weights), device=args.device)
+        cnn = frozen_cnn(args.weights, device=args.device)
     if "extraction" in sections:
         from hypercolumns.pipelines.bench.bench_features import measure_extraction, print_extraction
 

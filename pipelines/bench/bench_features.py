@@ -17,11 +17,10 @@ from pathlib import Path
 
 import torch
 
-from hypercolumns.extract.cnn import FrozenCNN, device_name
+from hypercolumns.extract.cnn import FrozenCNN, device_name, frozen_cnn
 from hypercolumns.extract.features import (DEFAULT_LAYERS, ImageCache, feature_config, plan_boxes,
                                            prepare_batch, run_features)
 from hypercolumns.extract.layer_spec import LayerSpec
-from hypercolumns.extract.weights import resolve_weights
 from hypercolumns.pipelines.bench.report import bench_parser, timed, write_bench_json
 
 
@@ -94,7 +93,7 @@ def main(argv=None) -> int:
 
     from hypercolumns.data.datasets import load_training_records
 
-    cnn = FrozenCNN(resolve_weights(None), device=args.device)
+    cnn = frozen_cnn(device=args.device)
     result = measure_extraction(cnn, load_training_records(args.data_root), args.boxes, args.batch_size)
     print_extraction(result, cnn.crop_size)
     write_bench_json(result, args.out, "bench-features")

@@ -14,16 +14,15 @@ from pathlib import Path
 import torch
 
 from hypercolumns.classifiers.model_file import load_grid
-from hypercolumns.extract.cnn import FrozenCNN, device_name
+from hypercolumns.extract.cnn import device_name, load_cnn
 from hypercolumns.extract.features import plan_boxes
-from hypercolumns.extract.weights import resolve_weights
 from hypercolumns.pipelines.bench.report import bench_parser, timed, write_bench_json
 from hypercolumns.pipelines.finetune.training import FinetuneOptions, finetune, trainable_network
 from hypercolumns.pipelines.finetune.network import HypercolumnNet
 
 
 def seconds_per_iteration(device: str, model, records, jobs, options: FinetuneOptions) -> float:
-    cnn = FrozenCNN(resolve_weights(None), padding=model.feature_config["padding"], device=device)
+    cnn = load_cnn(model.feature_config, device=device).per_box
     network = trainable_network(cnn.network.to(memory_format=torch.contiguous_format), options.train_from)
     net = HypercolumnNet(network, model).to(cnn.device)
     with tempfile.TemporaryDirectory() as folder:

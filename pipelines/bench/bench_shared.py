@@ -17,12 +17,11 @@ import math
 import numpy as np
 import torch
 
-from hypercolumns.extract.cnn import FrozenCNN, device_name
+from hypercolumns.extract.cnn import FrozenCNN, device_name, frozen_cnn
 from hypercolumns.extract.features import DEFAULT_LAYERS
 from hypercolumns.extract.hypercolumn import HEATMAP_SIZE, sample_hypercolumns
 from hypercolumns.extract.layer_spec import LayerSpec
 from hypercolumns.extract.shared_features import SHARED_MARGIN, SharedImageCNN, cnn_gflops
-from hypercolumns.extract.weights import resolve_weights
 from hypercolumns.pipelines.bench.report import bench_parser, timed, write_bench_json
 
 
@@ -206,7 +205,7 @@ def main(argv=None) -> int:
 
     load = load_val_records if args.split == "val" else load_training_records
     records = load(args.data_root)[:args.images]
-    cnn = FrozenCNN(resolve_weights(args.weights), device=args.device)
+    cnn = frozen_cnn(args.weights, device=args.device)
     result = bench_shared_vs_per_box(cnn, records, args.boxes_per_image, args.scales, args.max_size,
                                      args.margin, args.layers, args.batch_size, args.seed)
     print_rows(result)

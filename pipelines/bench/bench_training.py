@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from joblib import Parallel, delayed
 
-from hypercolumns.classifiers.cell_jobs import fit_cell
-from hypercolumns.classifiers.train import TrainOptions, cell_task, load_training_set
+from hypercolumns.classifiers.grid import cell_task, fit_cell
+from hypercolumns.classifiers.train import TrainOptions, load_training_set
 from hypercolumns.pipelines.bench.report import timed
 
 

@@ -25,7 +25,7 @@ def apr_rows(summaries: dict, models: dict) -> list:
 
     rows = []
     for name, model in models.items():
-        source = load_grid(model).feature_config.get("feature_source", "per-box")
+        source = str(load_grid(model).feature_config.feature_source)
         per_seed = summaries[name]
         rows.append({"mode": name, "APr@0.5": mean_over_seeds(per_seed, "APr@0.5"),
                      "APr@0.7": mean_over_seeds(per_seed, "APr@0.7"),
@@ -73,11 +73,10 @@ def main(argv=None) -> int:
 
     from hypercolumns.data.datasets import load_val_records
     from hypercolumns.pipelines.bench.bench_shared import bench_shared_vs_per_box, print_rows
-    from hypercolumns.extract.cnn import FrozenCNN
-    from hypercolumns.extract.weights import resolve_weights
+    from hypercolumns.extract.cnn import frozen_cnn
 
     records = load_val_records(args.data_root)
-    cost = bench_shared_vs_per_box(FrozenCNN(resolve_weights(None), device=args.device),
+    cost = bench_shared_vs_per_box(frozen_cnn(device=args.device),
                                    records[:args.images])
     print_rows(cost)
     models = {"per-box": args.per_box, "shared": args.shared}

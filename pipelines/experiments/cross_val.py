@@ -22,7 +22,8 @@ import h5py
 import numpy as np
 
 from hypercolumns.classifiers.rows import _unit_hash
-from hypercolumns.classifiers.train import TrainOptions, train_grids, trained_here
+from hypercolumns.classifiers.provenance import trained_here
+from hypercolumns.classifiers.train import TrainOptions, train_grids
 from hypercolumns.eval.bootstrap import paired_bootstrap_of_summaries
 from hypercolumns.data.files import write_json_atomic
 from hypercolumns.extract.shards import list_shards
@@ -52,7 +53,7 @@ def train_fold_grids(shards: dict, records: list, folds: int, out: Path, K: int 
     ``options`` (default ``train-grid``'s) sets everything else of the training.
 
     A fold's grid already trained with these shards and options is kept
-    (:func:`~hypercolumns.classifiers.train.trained_here`).
+    (:func:`~hypercolumns.classifiers.provenance.trained_here`).
 
     Raises
     ------

@@ -74,7 +74,7 @@ def refine_boxes(engines: Engines, regressor_path, image, boxes, categories, bat
     """Boxes after box regression (clipped to the image), or the boxes themselves."""
     if regressor_path is None:
         return boxes
-    from hypercolumns.classifiers.train_bbox import box_descriptors
+    from hypercolumns.extract.box_descriptor import box_descriptors
 
     regressor, cnn = engines.regressors[regressor_path]
     descriptors = box_descriptors(cnn, image, boxes, regressor.feature_block_, batch_size)

@@ -107,9 +107,9 @@ def train_keypoint_grids(shards: Path, models: Path, K: int, C: float = DEFAULT_
     from hypercolumns.classifiers.train import TrainOptions, train_grids
     from hypercolumns.extract.shards import list_shards, shards_config
     from hypercolumns.extract.keypoint_rows import target_name
-    from hypercolumns.pipelines.experiments.table1 import made_from
+    from hypercolumns.classifiers.provenance import made_from
 
-    shards_hash = shards_config(list_shards(shards))["config_hash"]
+    shards_hash = shards_config(list_shards(shards)).config_hash
     base = TrainOptions(Ks=(K,), C_grid=(C,), show_progress=False)
     paths = {}
     for system, blocks in SYSTEMS:
@@ -229,17 +229,16 @@ def main(argv=None) -> int:
 
     from hypercolumns.classifiers.model_file import load_grid
     from hypercolumns.eval.apk import evaluate_apk
-    from hypercolumns.extract.cnn import FrozenCNN
+    from hypercolumns.extract.cnn import frozen_cnn
     from hypercolumns.extract.features import feature_config
     from hypercolumns.extract.layer_spec import LayerSpec
-    from hypercolumns.extract.weights import resolve_weights
     from hypercolumns.pipelines.inference.conv_trick import ConvTrickPredictor
     from hypercolumns.pipelines.experiments.evaluation import dump, print_table, write_table
     from hypercolumns.extract.keypoint_rows import TARGETS, run_keypoint_features
     from hypercolumns.extract.features import DEFAULT_LAYERS
 
     train, val = load_keypoint_data(args.data_root)
-    cnn = FrozenCNN(resolve_weights(args.weights), 16, args.device)
+    cnn = frozen_cnn(args.weights, device=args.device)
     spec = LayerSpec.parse(DEFAULT_LAYERS).resolve(cnn.network)
     config = feature_config(cnn, spec, targets=TARGETS)
     run_keypoint_features(train, args.work / "features", cnn, spec, config)

@@ -83,14 +83,13 @@ def label_parts(pasted_scores: np.ndarray, mask: np.ndarray, available=None) -> 
 
 def extract(data_root: Path, work: Path, weights=None, device=None) -> dict:
     from hypercolumns.data.pascal_part import load_pascal_part
-    from hypercolumns.extract.cnn import FrozenCNN
+    from hypercolumns.extract.cnn import frozen_cnn
     from hypercolumns.extract.features import DEFAULT_LAYERS, feature_config
     from hypercolumns.extract.layer_spec import LayerSpec
-    from hypercolumns.extract.weights import resolve_weights
     from hypercolumns.extract.part_rows import run_part_features
 
     records = load_pascal_part(Path(data_root) / "pascal-part", split="train")
-    cnn = FrozenCNN(resolve_weights(weights), 16, device)
+    cnn = frozen_cnn(weights, device=device)
     spec = LayerSpec.parse(DEFAULT_LAYERS).resolve(cnn.network)
     config = feature_config(cnn, spec, targets=PART_TARGETS)
     return run_part_features(records, work / "features-parts", cnn, spec, config)
@@ -98,7 +97,8 @@ def extract(data_root: Path, work: Path, weights=None, device=None) -> dict:
 
 def train(work: Path, positives: dict, K: int, C: float) -> dict:
     """``{system: {target: grid path}}`` for every target with positive rows (existing grids kept)."""
-    from hypercolumns.classifiers.train import TrainOptions, train_grids, trained_here
+    from hypercolumns.classifiers.provenance import trained_here
+    from hypercolumns.classifiers.train import TrainOptions, train_grids
 
     shards_dir = work / "features-parts"
     models = {}
@@ -124,7 +124,8 @@ class PartLabeller:
     def __init__(self, sds_model: Path, models: dict, device=None):
         from hypercolumns.classifiers.model_file import load_grid
         from hypercolumns.pipelines.inference.conv_trick import ConvTrickPredictor
-        from hypercolumns.pipelines.inference.segment import Segmenter, check_weights_match
+        from hypercolumns.extract.cnn import check_weights_match
+        from hypercolumns.pipelines.inference.segment import Segmenter
 
         self.segmenter = Segmenter(sds_model, device=device)
         cnn = self.segmenter.cnn
@@ -134,8 +135,8 @@ class PartLabeller:
             for target, path in paths.items():
                 model = load_grid(path)
                 check_weights_match(model.feature_config, cnn.weights)
-                if model.feature_config["padding"] != cnn.padding:
-                    raise ValueError(f"{path}: padding {model.feature_config['padding']}, "
+                if model.feature_config.padding != cnn.padding:
+                    raise ValueError(f"{path}: padding {model.feature_config.padding}, "
                                      f"the SDS model's CNN uses {cnn.padding}")
                 self.predictors[system][target] = ConvTrickPredictor(model, cnn.name)
                 layers += model.spec.network_layers(cnn.name)

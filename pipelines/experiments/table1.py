@@ -23,7 +23,7 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from hypercolumns.classifiers.model_file import load_grid
+from hypercolumns.classifiers.provenance import made_from
 from hypercolumns.classifiers.train import TrainOptions, train_grids
 from hypercolumns.extract.shards import list_shards, shards_config
 from hypercolumns.eval.permutation import paired_permutation_test
@@ -57,24 +57,9 @@ def model_folder(work: Path, models: Path, blocks) -> Path:
     return models if blocks is None else work / "_".join(blocks)
 
 
-def made_from(path: Path, shards_hash: str) -> bool:
-    """Whether a grid or box-regression file exists and was made from these shards."""
-    if not path.is_file():
-        return False
-    if path.name.startswith("bbox-reg"):
-        from hypercolumns.classifiers.bbox_regression import BoxRegressor
-        config = BoxRegressor.load(path).feature_config_
-    else:
-        config = load_grid(path).feature_config
-    if config.get("config_hash") != shards_hash:
-        print(f"{path} was made from other shards: making it again")
-        return False
-    return True
-
-
 def train_missing(shards: Path, work: Path, models: Path, options: TrainOptions) -> dict:
     """Train the grids the rows need unless made from these shards; ``{row name: model path}``."""
-    shards_hash = shards_config(list_shards(shards))["config_hash"]
+    shards_hash = shards_config(list_shards(shards)).config_hash
     paths = {}
     by_blocks: dict = {}
     for name, blocks, K, *_ in ROWS:
@@ -91,7 +76,7 @@ def train_missing(shards: Path, work: Path, models: Path, options: TrainOptions)
 
 def refinement_models(args) -> tuple[Path, Path]:
     """The box regressor and the fine-tuned K = 10 grid, made first if missing."""
-    shards_hash = shards_config(list_shards(args.shards))["config_hash"]
+    shards_hash = shards_config(list_shards(args.shards)).config_hash
     regressor = args.models / "bbox-reg.h5"
     if not made_from(regressor, shards_hash):
         from hypercolumns.classifiers import train_bbox

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +27,10 @@ import torch
 from hypercolumns.classifiers.model_file import load_grid, save_grid
 from hypercolumns.data.files import atomic_file
 from hypercolumns.extract.box_sampling import image_rng
-from hypercolumns.extract.cnn import FrozenCNN
+from hypercolumns.extract.cnn import FrozenCNN, load_cnn
 from hypercolumns.extract.features import ImageCache, plan_boxes
 from hypercolumns.extract.targets import figure_ground_target
-from hypercolumns.extract.weights import Weights, resolve_weights, save_weights, state_dict_sha256
+from hypercolumns.extract.weights import Weights, save_weights, state_dict_sha256
 from hypercolumns.pipelines.finetune.loss import area_weights, interpolated_logistic_loss
 from hypercolumns.pipelines.finetune.network import HypercolumnNet
 
@@ -139,7 +139,7 @@ def export(net: HypercolumnNet, cnn: FrozenCNN, model, out: Path, options: Finet
                       f"fine-tuned from {cnn.weights.sha256[:16]} ({options.iterations} iterations)")
     out = Path(out)
     weights_path = save_weights(weights, "finetuned-cnn", out)
-    config = {**model.feature_config, "weights_sha256": weights.sha256}
+    config = replace(model.feature_config, weights_sha256=weights.sha256)  # the shards' hash kept
     grid = net.to_grid_model(config, {"finetune": asdict(options), "losses": losses,
                                       "weights_file": str(weights_path.relative_to(out))})
     return weights_path, save_grid(grid, Path(out) / f"grid-K{net.K}-ft.h5")
@@ -180,7 +180,7 @@ def main(argv=None) -> int:
     from hypercolumns.data.datasets import load_training_records
 
     model = load_grid(args.model)
-    cnn = FrozenCNN(resolve_weights(None), padding=model.feature_config["padding"], device=args.device)
+    cnn = load_cnn(model.feature_config, device=args.device).per_box  # crops, whatever the grid's source
     torch.manual_seed(options.seed)
     network = trainable_network(cnn.network.to(memory_format=torch.contiguous_format), options.train_from)
     net = HypercolumnNet(network, model).to(cnn.device)

@@ -24,7 +24,7 @@ from hypercolumns.classifiers.model_file import load_grid
 from hypercolumns.data.boxes import xywh_to_xyxy
 from hypercolumns.data.images import read_image
 from hypercolumns.extract.candidate_features import candidate_inputs
-from hypercolumns.extract.cnn import FrozenCNN
+from hypercolumns.extract.cnn import check_weights_match, frozen_cnn
 from hypercolumns.extract.shared_features import feature_cnn
 from hypercolumns.extract.weights import resolve_weights
 from hypercolumns.pipelines.inference.conv_trick import ConvTrickPredictor
@@ -50,19 +50,6 @@ class LoadedGrid:
         return self.model.spec.needs_candidates
 
 
-def model_weights_file(model, model_path) -> Path | None:
-    """The weights a fine-tuned grid names (saved beside it), or None for the ImageNet ones."""
-    name = model.info.get("weights_file")
-    return Path(model_path).parent / name if name else None
-
-
-def check_weights_match(model_config: dict, weights) -> None:
-    if model_config["weights_sha256"] != weights.sha256:
-        raise ValueError(f"the model was trained on features of weights sha256 "
-                         f"{model_config['weights_sha256'][:16]}..., but the weights given have "
-                         f"{weights.sha256[:16]}...; pass the weights it was trained with")
-
-
 class Engine:
     """Grids and the CNNs they read, each loaded once.
 
@@ -82,29 +69,37 @@ class Engine:
         self._cnns: dict = {}       # (weights sha256, padding, feature source) -> feature CNN
         self._grids: dict = {}      # (model path, weights) -> LoadedGrid
 
-    def cnn(self, config: dict, weights=None):
-        """The feature CNN a stage-one ``config`` describes, built once; ``weights`` override the engine's."""
-        source = config.get("feature_source", FrozenCNN.feature_source)
-        key = (config["weights_sha256"], config["padding"], source)
+    def cnn(self, config, weights=None):
+        """The feature CNN a stage-one ``config`` describes, built once; ``weights`` override the engine's.
+
+        One network per weights and padding serves every feature source (per-box
+        crops, shared whole-image maps).
+        """
+        key = (config.weights_sha256, config.padding, str(config.feature_source))
         if key not in self._cnns:
             network_key = key[:2]
             if network_key not in self._networks:
                 loaded = resolve_weights(weights or self.weights)
                 check_weights_match(config, loaded)
-                self._networks[network_key] = FrozenCNN(loaded, padding=config["padding"],
-                                                        device=self.device)
-            self._cnns[key] = feature_cnn(self._networks[network_key], source)
+                self._networks[network_key] = frozen_cnn(loaded, config.padding, self.device)
+            self._cnns[key] = feature_cnn(self._networks[network_key], config.feature_source)
         return self._cnns[key]
 
     def grid(self, model_path, weights=None) -> LoadedGrid:
-        """The grid file ``model_path`` with its CNN; ``weights`` override those the model names."""
+        """The grid file ``model_path`` with its CNN.
+
+        The weights are ``weights`` if given, else those a fine-tuned grid names
+        (saved beside it), else the engine's.
+        """
         key = (str(model_path), str(weights))
         if key not in self._grids:
             model = load_grid(model_path)
             config = model.feature_config
-            cnn = self.cnn(config, weights or model_weights_file(model, model_path))
-            if cnn.crop_size != config["crop_size"] or cnn.name != config["network"]:
-                raise ValueError(f"{model_path}: made for {config['network']} at {config['crop_size']} "
+            if weights is None and model.info.get("weights_file"):
+                weights = Path(model_path).parent / model.info["weights_file"]
+            cnn = self.cnn(config, weights)
+            if cnn.crop_size != config.crop_size or cnn.name != config.network:
+                raise ValueError(f"{model_path}: made for {config.network} at {config.crop_size} "
                                  f"px, the weights are {cnn.name} at {cnn.crop_size} px")
             self._grids[key] = LoadedGrid(Path(model_path), model, ConvTrickPredictor(model, cnn.name), cnn)
         return self._grids[key]
@@ -132,7 +127,7 @@ class Engine:
                     outputs.update(candidate_inputs(candidates[batch], expanded[batch], cnn.device))
                 for i in indices:
                     maps[i].append(grids[i].predictor(outputs, categories[batch]).cpu().numpy())
-            size = grids[indices[0]].model.feature_config["heatmap_size"]
+            size = grids[indices[0]].model.feature_config.heatmap_size
             for i in indices:
                 heatmaps[i] = np.concatenate(maps[i]) if maps[i] else np.zeros((0, size, size), np.float32)
         return heatmaps

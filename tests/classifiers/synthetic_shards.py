@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from dataclasses import replace
+
+from hypercolumns.extract.config import FeatureConfig
 from hypercolumns.extract.layer_spec import LayerSpec
-from hypercolumns.extract.shards import config_hash, write_shard
+from hypercolumns.extract.shards import write_shard
 
 CATEGORIES = ("person", "dog", "car")
 
@@ -26,8 +29,8 @@ def small_spec() -> LayerSpec:
     return LayerSpec.parse("pool3:3,conv4_3,global").resolve(FakeNetwork())
 
 
-def small_config(spec: LayerSpec | None = None, **changes) -> dict:
-    """A feature config with every key of ``CONFIG_KEYS`` (and its ``config_hash``)."""
+def small_config(spec: LayerSpec | None = None, **changes) -> FeatureConfig:
+    """A feature config of ``spec`` (default :func:`small_spec`) with its ``config_hash``."""
     spec = spec or small_spec()
     config = {
         "network": "vgg16", "weights_sha256": "ab" * 32, "layer_spec": str(spec),
@@ -38,8 +41,8 @@ def small_config(spec: LayerSpec | None = None, **changes) -> dict:
         "boxes_per_instance": 4, "min_iou": 0.7,
     }
     config.update(changes)
-    config["config_hash"] = config_hash(config)
-    return config
+    config = FeatureConfig.from_dict(config)
+    return replace(config, config_hash=config.compute_hash())
 
 
 def synthetic_box_rows(rng: np.random.Generator, n_features: int):
@@ -69,7 +72,7 @@ def write_synthetic_shards(folder, n_shards=2, boxes_per_shard=12, seed=0, confi
     folder.mkdir(parents=True, exist_ok=True)
     paths, box_number = [], 0
     for shard in range(n_shards):
-        parts = [synthetic_box_rows(rng, config["feature_dim"]) for _ in range(boxes_per_shard)]
+        parts = [synthetic_box_rows(rng, config.feature_dim) for _ in range(boxes_per_shard)]
         numbers = range(box_number, box_number + boxes_per_shard)
         box_number += boxes_per_shard
         rows = {"features": np.concatenate([p[0] for p in parts]).astype(np.float16),

@@ -8,9 +8,9 @@ from sklearn.exceptions import NotFittedError
 from synthetic_shards import small_config
 
 from hypercolumns.classifiers.bbox_regression import (AGNOSTIC, BoxRegressor, apply_deltas,
-                                                      box_deltas, fit_from_shards,
-                                                      read_box_descriptors, ridge_fit)
+                                                      box_deltas, fit_from_shards, ridge_fit)
 from hypercolumns.data.boxes import box_iou
+from hypercolumns.extract.box_descriptor import read_box_descriptors
 from hypercolumns.extract.shards import read_config, write_shard
 
 
@@ -196,11 +196,11 @@ def test_save_load_round_trip_and_config_refusal(tmp_path):
     assert loaded.categories_ == model.categories_ and loaded.n_boxes_ == model.n_boxes_
     assert (loaded.alpha, loaded.min_iou, loaded.min_boxes) == (5.0, 0.5, 3)
     assert loaded.feature_block_ == "global"
-    assert loaded.feature_config_["config_hash"] == config["config_hash"]
+    assert loaded.feature_config_ == config
     Xt, categories = rng.normal(size=(30, 20)), ["cat", "dog", "emu"] * 10
     np.testing.assert_array_equal(loaded.transform(Xt, proposals[:30], categories),
                                   model.transform(Xt, proposals[:30], categories))
-    BoxRegressor.load(path, expected_config=config["config_hash"])
+    BoxRegressor.load(path, expected_config=config.config_hash)
     other = small_config(crop_size=192)
     with pytest.raises(ValueError, match="(?s)bbox.h5.*crop_size"):
         BoxRegressor.load(path, expected_config=other)
@@ -223,7 +223,7 @@ def write_box_shard(path, config, rng, W, b, image_offset, n_boxes=40, rows_per_
     below 0.4 have a garbage ground truth that must not be needed.  Rows of
     the boxes are interleaved, so a box's first row is not at ``box * rows``.
     """
-    block = next(blk for blk in config["blocks"] if blk["name"] == "global")
+    block = next(blk for blk in config.blocks if blk["name"] == "global")
     start, size = block["offset"], block["size"]
     descriptors = rng.normal(size=(n_boxes, size)).astype(np.float16).astype(np.float64)
     proposals = random_boxes(rng, n_boxes).astype(np.float32).astype(np.float64)
@@ -233,7 +233,7 @@ def write_box_shard(path, config, rng, W, b, image_offset, n_boxes=40, rows_per_
     ious = paired_iou(proposals, truth)
     assert ious[~far].min() >= 0.6 and ious[far].max() < 0.4
     box_index = np.tile(np.arange(n_boxes), rows_per_box)
-    features = rng.normal(size=(box_index.size, config["feature_dim"]))
+    features = rng.normal(size=(box_index.size, config.feature_dim))
     features[:, start:start + size] = descriptors[box_index]
     image_ids = [f"img{image_offset + i // 4:04d}" for i in range(n_boxes)]
     instances = np.arange(n_boxes) % 4
@@ -251,7 +251,7 @@ def write_box_shard(path, config, rng, W, b, image_offset, n_boxes=40, rows_per_
 def test_fit_from_shards(tmp_path):
     rng = np.random.default_rng(9)
     config = small_config()
-    size = next(blk["size"] for blk in config["blocks"] if blk["name"] == "global")
+    size = next(blk["size"] for blk in config.blocks if blk["name"] == "global")
     W, b = true_weights(rng, d=size, scale=0.02)
     ground_truth, descriptors = {}, []
     paths = [tmp_path / f"shard-{i:05d}.h5" for i in range(2)]
@@ -265,7 +265,7 @@ def test_fit_from_shards(tmp_path):
     model = fit_from_shards(paths, ground_truth, alpha=1e-4, min_boxes=5)
     assert model.n_boxes_ == {AGNOSTIC: 40, "cat": 40}
     assert model.feature_block_ == "global"
-    assert model.feature_config_["config_hash"] == config["config_hash"]
+    assert model.feature_config_.config_hash == config.config_hash
     np.testing.assert_allclose(model.coef_["cat"], W, atol=1e-6)
     np.testing.assert_allclose(model.intercept_["cat"], b, atol=1e-6)
     loaded = BoxRegressor.load(model.save(tmp_path / "bbox.h5"),

@@ -1,6 +1,9 @@
 """Grid model files: round trip, block layout, and the refusals."""
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import h5py
 import numpy as np
 import pytest
@@ -8,6 +11,7 @@ from synthetic_shards import small_config, small_spec
 
 from hypercolumns.classifiers.grid_model import AGNOSTIC, GridModel
 from hypercolumns.classifiers.model_file import SCHEMA, load_grid, save_grid
+from hypercolumns.extract.config import FeatureSource
 
 
 def random_model(K=3, seed=0) -> GridModel:
@@ -50,7 +54,7 @@ def test_weights_are_split_into_the_blocks_of_the_spec(tmp_path):
     path = save_grid(model, tmp_path / "grid.h5")
     with h5py.File(path, "r") as f:
         assert f.attrs["schema"] == SCHEMA and f.attrs["feature_dim"] == 50
-        assert f.attrs["feature_config_hash"] == small_config()["config_hash"]
+        assert f.attrs["feature_config_hash"] == small_config().config_hash
         for block in model.spec.blocks:
             stored = f[f"grids/person/coef/{block.name}"]
             assert stored.shape == (2, 2, block.size) and stored.dtype == np.float32
@@ -90,11 +94,18 @@ def test_model_of_another_feature_config_is_refused_naming_the_keys(tmp_path):
     assert "padding" not in message
 
 
-def test_expected_config_must_be_complete(tmp_path):
+def test_a_model_recorded_before_the_optional_keys_existed_loads_with_their_defaults(tmp_path):
     path = save_grid(random_model(), tmp_path / "grid.h5")
-    partial = {key: value for key, value in small_config().items() if key != "network"}
-    with pytest.raises(ValueError, match="lacks network"):
-        load_grid(path, expected_config=partial)
+    with h5py.File(path, "r+") as f:           # as written before feature_source, candidate_source
+        recorded = json.loads(f.attrs["feature_config"])
+        del recorded["feature_source"], recorded["candidate_source"]
+        f.attrs["feature_config"] = json.dumps(recorded)
+    loaded = load_grid(path, expected_config=small_config())
+    assert str(loaded.feature_config.feature_source) == "per-box"
+    assert loaded.feature_config.candidate_source == "none"
+    shared = replace(small_config(), feature_source=FeatureSource("shared", 224.0))
+    with pytest.raises(ValueError, match="(?s)grid.h5.*feature_source: model has 'per-box'"):
+        load_grid(path, expected_config=shared)
 
 
 def test_coef_of_the_wrong_width_is_not_written(tmp_path):

@@ -14,7 +14,8 @@ from hypercolumns.classifiers.grid_model import AGNOSTIC
 from hypercolumns.classifiers.model_file import load_grid
 from hypercolumns.classifiers.rows import RowIndex, heldout_images
 from hypercolumns.classifiers.standardize import standardization_from_shards
-from hypercolumns.classifiers.train import TrainOptions, main, search_cells, train_grids
+from hypercolumns.classifiers.grid import search_cells
+from hypercolumns.classifiers.train import TrainOptions, main, train_grids
 from hypercolumns.extract.shards import list_shards
 
 
@@ -41,7 +42,7 @@ def test_writes_one_loadable_model_per_K_with_block_shaped_weights(trained):
         with h5py.File(path, "r") as f:
             for block in spec.blocks:
                 assert f[f"grids/{AGNOSTIC}/coef/{block.name}"].shape == (K, K, block.size)
-            assert f.attrs["feature_config_hash"] == small_config()["config_hash"]
+            assert f.attrs["feature_config_hash"] == small_config().config_hash
         assert model.info["grids"][AGNOSTIC]["C"] in (1e-3, 1e-2)
     assert not list(out.glob("*.tmp"))
 
@@ -178,7 +179,7 @@ def test_training_without_some_images_never_sees_them(shard_folder, tmp_path):
 
 
 def test_trained_here_knows_the_grids_these_shards_and_options_made(shard_folder, tmp_path):
-    from hypercolumns.classifiers.train import trained_here
+    from hypercolumns.classifiers.provenance import trained_here
 
     options = TrainOptions(Ks=(2,), C_grid=(1e-3,), n_jobs=1, show_progress=False)
     assert not trained_here(tmp_path, shard_folder, options)

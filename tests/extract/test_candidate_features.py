@@ -1,4 +1,6 @@
 """System 1's candidate features: hand-computed geometry, the training stand-in, stage-one rows."""
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -108,7 +110,7 @@ def test_stage_one_rows_carry_each_box_candidate(tmp_path, tiny_cnn):
     # recompute box 3's candidate from its generator: locations first, then the candidate
     jobs = plan_boxes(records, config)
     job, box_index = jobs[3], 3
-    rng = image_rng(config["seed"], f"{records[job.record].image_id}:{job.box.tobytes().hex()}")
+    rng = image_rng(config.seed, f"{records[job.record].image_id}:{job.box.tobytes().hex()}")
     where = stratified_locations(rng, 1, 10)
     candidate = degraded_candidate(records[job.record].instances[0].mask, rng)
     inout, vector = candidate_features(candidate, cnn.expand(job.box[None])[0])
@@ -127,8 +129,8 @@ def test_stage_one_rows_carry_each_box_candidate(tmp_path, tiny_cnn):
     from hypercolumns.extract.candidate_features import standin_source
     from hypercolumns.extract.shards import check_shard, read_config
 
-    assert read_config(list_shards(rerun)[0])["candidate_source"] == standin_source()
+    assert read_config(list_shards(rerun)[0]).candidate_source == standin_source()
     assert "grow=0.08" in standin_source()
-    assert read_config(list_shards(folders["plain"])[0])["candidate_source"] == "none"
+    assert read_config(list_shards(folders["plain"])[0]).candidate_source == "none"
     with pytest.raises(ValueError, match="candidate_source"):
-        check_shard(list_shards(rerun)[0], {**config, "candidate_source": "mcg"})
+        check_shard(list_shards(rerun)[0], replace(config, candidate_source="mcg"))

@@ -95,7 +95,7 @@ def test_rows_carry_the_sampled_hypercolumn_and_labels(tmp_path, tiny_cnn):
     jobs = plan_boxes(records, config)
     assert summary["boxes"] == len(jobs) == 6 and summary["shards"] == 3
     shards = list_shards(tmp_path / "shards")
-    assert shards_config(shards)["config_hash"] == h5py.File(shards[0])["/"].attrs["config_hash"]
+    assert shards_config(shards).config_hash == h5py.File(shards[0])["/"].attrs["config_hash"]
     rows = read_rows(shards[0])
     assert rows["features"].shape == (200, spec.dim) and rows["features"].dtype == np.float16
     # recompute box 0's first row independently: crop, forward, dense hypercolumn
@@ -203,13 +203,13 @@ def test_shared_mode_rows_are_the_shared_maps_sampled_and_the_mode_is_recorded(t
     shared = SharedImageCNN(cnn, scale=96)
     records = synthetic_records(tmp_path)
     config = make_config(shared, spec)
-    assert config["feature_source"] == shared.feature_source
+    assert config.feature_source == shared.feature_source
     # batches of 3 boxes span two images: the rows must not depend on how batches fall
     run_features(records, tmp_path / "shared", shared, spec, config, boxes_per_shard=6,
                  batch_size=3, show_progress=False)
     rows = read_rows(list_shards(tmp_path / "shared")[0])
     with h5py.File(list_shards(tmp_path / "shared")[0]) as f:
-        assert f.attrs["feature_source"] == shared.feature_source
+        assert f.attrs["feature_source"] == "shared:scale=96,max_size=1000,margin=16,padding_mode=border"
         expanded = f["boxes/expanded_box"][:].astype(np.float64)
     jobs = plan_boxes(records, config)
     for box in (0, 3, 5):                      # one independent recomputation per image
@@ -303,8 +303,8 @@ def test_shards_equal_the_per_box_reference_with_several_preparation_threads(tmp
                 crops.append(preprocess(crop_and_warp(record.load_image().astype(np.float32), box,
                                                       cnn.crop_size, cnn.fill_rgb)[None],
                                         cnn.weights.input))
-                rng = image_rng(config["seed"], f"{record.image_id}:{job.box.tobytes().hex()}")
-                where = reference_locations(rng, config["rows_per_cell"], config["sample_grid"])
+                rng = image_rng(config.seed, f"{record.image_id}:{job.box.tobytes().hex()}")
+                where = reference_locations(rng, config.rows_per_cell, config.sample_grid)
                 target = figure_ground_target(record.instances[job.instance].mask, box, record.void)
                 locations.append(where)
                 labels.append(target.reshape(-1)[where])

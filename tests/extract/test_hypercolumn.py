@@ -84,7 +84,7 @@ def test_layer_spec_parsing_and_errors():
 
 
 def test_spatial_descriptor_averages_each_third_of_the_map():
-    from hypercolumns.extract.hypercolumn import spatial_descriptor
+    from hypercolumns.extract.box_descriptor import spatial_descriptor
 
     maps = torch.arange(2 * 6 * 6, dtype=torch.float32).view(1, 2, 6, 6)
     descriptor = spatial_descriptor(maps, 3)

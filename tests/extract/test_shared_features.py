@@ -382,13 +382,16 @@ def test_real_vgg16_aligned_box_matches_its_crop_inside(imagenet_weights, data_r
 
 
 def test_feature_source_round_trips_and_bad_ones_are_named(tiny_cnn):
+    from hypercolumns.extract.config import FeatureSource
     from hypercolumns.extract.shared_features import feature_cnn
 
     tiny_cnn, _ = tiny_cnn
-    assert feature_cnn(tiny_cnn, "per-box") is tiny_cnn
+    assert feature_cnn(tiny_cnn, FeatureSource.parse("per-box")) is tiny_cnn
     shared = SharedImageCNN(tiny_cnn, scale=300, max_size=800, margin=8, padding_mode="zeros")
-    again = feature_cnn(tiny_cnn, shared.feature_source)
+    recorded = str(shared.feature_source)
+    assert recorded == "shared:scale=300,max_size=800,margin=8,padding_mode=zeros"
+    again = feature_cnn(tiny_cnn, FeatureSource.parse(recorded))
     assert (again.scale, again.max_size, again.margin, again.padding_mode) == (300, 800, 8, "zeros")
     assert again.feature_source == shared.feature_source
     with pytest.raises(ValueError, match="'tiled:scale=3'"):
-        feature_cnn(tiny_cnn, "tiled:scale=3")
+        FeatureSource.parse("tiled:scale=3")

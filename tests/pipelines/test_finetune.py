@@ -68,5 +68,5 @@ def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_run(tmp_path, ran
 
     weights_path, grid_path = export(net, cnn, model, tmp_path / "b", OPTIONS, resumed)
     exported = load_grid(grid_path)
-    assert exported.feature_config["weights_sha256"] != model.feature_config["weights_sha256"]
+    assert exported.feature_config.weights_sha256 != model.feature_config.weights_sha256
     assert grid_path.parent / exported.info["weights_file"] == weights_path

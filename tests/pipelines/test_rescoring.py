@@ -186,7 +186,7 @@ def test_save_load_round_trip_and_config_refusal(tmp_path, cnn):
     assert loaded.params() == rescorer.params()
     assert loaded.info_["cat"]["added"] == rescorer.info_["cat"]["added"]
     other = dict(config, padding=8, config_hash="0" * 16)
-    with pytest.raises(ValueError, match=r"rescorer\.h5.*padding"):
+    with pytest.raises(ValueError, match=r"(?s)rescorer\.h5.*padding: model has 16, current config 8"):
         load_rescorer(path, expected_config=other)
     with pytest.raises(FileNotFoundError, match="missing.h5"):
         load_rescorer(tmp_path / "missing.h5")

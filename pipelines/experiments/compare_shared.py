@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hypercolumns.pipelines.experiments.evaluation import (System, dump, mean_over_seeds, print_table,
-                                               run_oracle_evaluation, write_table)
+from hypercolumns.pipelines.experiments.runner import System, mean_over_seeds, run_oracle_evaluation
+from hypercolumns.pipelines.experiments.tables import dump, print_table, write_table
 from hypercolumns.pipelines.inference.segment import DEFAULT_SUPERPIXELS
 
 COLUMNS = ["mode", "APr@0.5", "APr@0.7", "mean best IoU", "feature source"]

@@ -27,8 +27,9 @@ from hypercolumns.classifiers.train import TrainOptions, train_grids
 from hypercolumns.eval.bootstrap import paired_bootstrap_of_summaries
 from hypercolumns.data.files import write_json_atomic
 from hypercolumns.extract.shards import list_shards
-from hypercolumns.pipelines.experiments.evaluation import (System, _slug, dump, instance_iou_over_seeds,
-                                               load_systems, score_results, segment_systems)
+from hypercolumns.pipelines.experiments.runner import (System, _slug, instance_iou_over_seeds, load_systems,
+                                                      score_results, segment_systems)
+from hypercolumns.pipelines.experiments.tables import dump
 from hypercolumns.pipelines.experiments.oracle import coco_annotations, oracle_detections
 from hypercolumns.pipelines.inference.segment import DEFAULT_SUPERPIXELS
 

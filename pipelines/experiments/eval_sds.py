@@ -13,8 +13,8 @@ import argparse
 import re
 from pathlib import Path
 
-from hypercolumns.pipelines.experiments.evaluation import (System, mean_over_seeds, report_table,
-                                               run_oracle_evaluation)
+from hypercolumns.pipelines.experiments.runner import System, mean_over_seeds, run_oracle_evaluation
+from hypercolumns.pipelines.experiments.tables import report_table
 from hypercolumns.pipelines.inference.segment import DEFAULT_SUPERPIXELS
 from hypercolumns.pipelines.inference.superpixels import SuperpixelSettings
 

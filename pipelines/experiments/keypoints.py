@@ -233,7 +233,7 @@ def main(argv=None) -> int:
     from hypercolumns.extract.features import feature_config
     from hypercolumns.extract.layer_spec import LayerSpec
     from hypercolumns.pipelines.inference.conv_trick import ConvTrickPredictor
-    from hypercolumns.pipelines.experiments.evaluation import dump, print_table, write_table
+    from hypercolumns.pipelines.experiments.tables import dump, print_table, write_table
     from hypercolumns.extract.keypoint_rows import TARGETS, run_keypoint_features
     from hypercolumns.extract.features import DEFAULT_LAYERS
 

@@ -274,7 +274,7 @@ def main(argv=None) -> int:
 
     from hypercolumns.data.pascal_part import load_pascal_part
     from hypercolumns.eval.permutation import paired_permutation_test
-    from hypercolumns.pipelines.experiments.evaluation import dump, print_table, write_table
+    from hypercolumns.pipelines.experiments.tables import dump, print_table, write_table
 
     stage_one = extract(args.data_root, args.work, args.weights, args.device)
     print(f"part features: {stage_one['boxes']} boxes, {stage_one['shards_written']} of "

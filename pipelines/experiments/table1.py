@@ -27,8 +27,9 @@ from hypercolumns.classifiers.provenance import made_from
 from hypercolumns.classifiers.train import TrainOptions, train_grids
 from hypercolumns.extract.shards import list_shards, shards_config
 from hypercolumns.eval.permutation import paired_permutation_test
-from hypercolumns.pipelines.experiments.evaluation import (System, instance_iou_over_seeds, mean_over_seeds,
-                                               report_table, run_oracle_evaluation)
+from hypercolumns.pipelines.experiments.runner import (System, instance_iou_over_seeds, mean_over_seeds,
+                                                      run_oracle_evaluation)
+from hypercolumns.pipelines.experiments.tables import report_table
 from hypercolumns.pipelines.inference.superpixels import SuperpixelSettings
 
 # (row name, blocks, K, paper's row, paper AP^r@0.5, paper AP^r@0.7) — tables.md, Table 1

@@ -31,8 +31,8 @@ from hypercolumns.data.records import VOC_CLASSES
 from hypercolumns.eval.evaluate import evaluate_coco
 from hypercolumns.eval.masks import rle_iou
 from hypercolumns.pipelines.system2.detections import expand_detections
-from hypercolumns.pipelines.experiments.evaluation import (System, dump, load_systems, print_table,
-                                               segment_systems, write_table)
+from hypercolumns.pipelines.experiments.runner import System, load_systems, segment_systems
+from hypercolumns.pipelines.experiments.tables import dump, print_table, write_table
 from hypercolumns.pipelines.experiments.oracle import coco_annotations
 from hypercolumns.pipelines.system2.region_descriptor import region_descriptors, region_feature_config
 from hypercolumns.pipelines.system2.region_nms import region_nms

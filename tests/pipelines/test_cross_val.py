@@ -11,7 +11,7 @@ import pytest
 from hypercolumns.classifiers.train import TrainOptions
 from hypercolumns.data.datasets import load_val_records
 from hypercolumns.pipelines.experiments.cross_val import cross_validated_apr, image_folds, train_fold_grids
-from hypercolumns.pipelines.experiments.evaluation import System, run_oracle_evaluation
+from hypercolumns.pipelines.experiments.runner import System, run_oracle_evaluation
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "classifiers"))
 from synthetic_shards import write_synthetic_shards  # noqa: E402

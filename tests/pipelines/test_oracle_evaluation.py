@@ -6,7 +6,8 @@ import pytest
 
 from hypercolumns.data.boxes import box_iou
 from hypercolumns.data.datasets import load_val_records
-from hypercolumns.pipelines.experiments.evaluation import System, run_oracle_evaluation, write_table
+from hypercolumns.pipelines.experiments.runner import System, run_oracle_evaluation
+from hypercolumns.pipelines.experiments.tables import write_table
 from hypercolumns.pipelines.experiments.oracle import coco_annotations, oracle_detections
 
 

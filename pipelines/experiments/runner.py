@@ -1,4 +1,11 @@
-"""Segment the oracle boxes of the val images with several models at once, and score them.
+"""The experiments' runner: a list of systems segments a set of images, then is scored.
+
+The pattern of detectron2's ``DatasetEvaluator``: process (``segment_systems``:
+every system's results for one set of detections, through the inference
+engine), then evaluate (``score_results``: the results file scored by
+``eval.evaluate_coco``); ``run_oracle_evaluation`` does both for the oracle
+boxes of every seed. Every driver (Table 1, Table 2, eval-sds, compare-shared,
+cross-validation) is built on it.
 
 The CNN runs once per box and set of weights; every model's grid made from
 those weights reads the same maps (a fine-tuned model brings its own CNN),
@@ -9,7 +16,6 @@ exactly what ``hypercolumns segment`` + ``hypercolumns evaluate`` do on files.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -218,47 +224,3 @@ def mean_over_seeds(per_seed: dict, key: str) -> float:
 def instance_iou_over_seeds(per_seed: dict) -> np.ndarray:
     """Each instance's IoU, mean over the seeds' summaries, ``(n_annotations,)``."""
     return np.mean([summary["instance_iou"] for summary in per_seed.values()], axis=0)
-
-
-def per_class_over_seeds(per_seed: dict, key: str = "APr@0.5") -> dict:
-    """``{class: mean over seeds of that class's AP}`` (percent)."""
-    classes = next(iter(per_seed.values()))["per_class"]
-    return {c: float(np.mean([s["per_class"][c][key] for s in per_seed.values()])) for c in classes}
-
-
-def write_table(rows: list, columns: list, path_stem: Path, title: str) -> tuple[Path, Path]:
-    """Write rows (dicts) as Markdown and CSV; returns both paths."""
-    path_stem.parent.mkdir(parents=True, exist_ok=True)
-    md = [f"# {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    md += ["| " + " | ".join(_fmt(row.get(c)) for c in columns) + " |" for row in rows]
-    md_path, csv_path = path_stem.with_suffix(".md"), path_stem.with_suffix(".csv")
-    md_path.write_text("\n".join(md) + "\n")
-    csv_path.write_text("\n".join([",".join(columns)] +
-                                  [",".join(_fmt(row.get(c)) for c in columns) for row in rows]) + "\n")
-    return md_path, csv_path
-
-
-def report_table(rows: list, columns: list, out: Path, stem: str, title: str, per_seed: dict) -> list:
-    """Print the table and write it as Markdown, CSV and JSON (with every seed's summary); returns the paths."""
-    print_table(rows, columns)
-    md, csv = write_table(rows, columns, Path(out) / stem, title)
-    return [md, csv, dump({"rows": rows, "per_seed": per_seed}, Path(out) / "summary.json")]
-
-
-def print_table(rows: list, columns: list) -> None:
-    widths = [max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in columns]
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
-    for row in rows:
-        print("  ".join(_fmt(row.get(c)).ljust(w) for c, w in zip(columns, widths)))
-
-
-def _fmt(value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return "nan" if np.isnan(value) else f"{value:.1f}" if abs(value) >= 0.1 or value == 0 else f"{value:.3g}"
-    return str(value)
-
-
-def dump(data, path) -> Path:
-    return write_json_atomic(json.loads(json.dumps(data, default=float)), path)

@@ -1,0 +1,47 @@
+"""Results tables of the experiments: printed, and written as Markdown, CSV and JSON."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from hypercolumns.data.files import write_json_atomic
+
+
+def write_table(rows: list, columns: list, path_stem: Path, title: str) -> tuple[Path, Path]:
+    """Write rows (dicts) as Markdown and CSV; returns both paths."""
+    path_stem.parent.mkdir(parents=True, exist_ok=True)
+    md = [f"# {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    md += ["| " + " | ".join(_fmt(row.get(c)) for c in columns) + " |" for row in rows]
+    md_path, csv_path = path_stem.with_suffix(".md"), path_stem.with_suffix(".csv")
+    md_path.write_text("\n".join(md) + "\n")
+    csv_path.write_text("\n".join([",".join(columns)] +
+                                  [",".join(_fmt(row.get(c)) for c in columns) for row in rows]) + "\n")
+    return md_path, csv_path
+
+
+def report_table(rows: list, columns: list, out: Path, stem: str, title: str, per_seed: dict) -> list:
+    """Print the table and write it as Markdown, CSV and JSON (with every seed's summary); returns the paths."""
+    print_table(rows, columns)
+    md, csv = write_table(rows, columns, Path(out) / stem, title)
+    return [md, csv, dump({"rows": rows, "per_seed": per_seed}, Path(out) / "summary.json")]
+
+
+def print_table(rows: list, columns: list) -> None:
+    widths = [max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in columns]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    for row in rows:
+        print("  ".join(_fmt(row.get(c)).ljust(w) for c, w in zip(columns, widths)))
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return "nan" if np.isnan(value) else f"{value:.1f}" if abs(value) >= 0.1 or value == 0 else f"{value:.3g}"
+    return str(value)
+
+
+def dump(data, path) -> Path:
+    return write_json_atomic(json.loads(json.dumps(data, default=float)), path)

@@ -41,20 +41,18 @@ from hypercolumns.data.sbd import (
 from hypercolumns.data.splits import read_split
 from hypercolumns.data.voc import (
     load_voc, read_index_png, read_voc_record, read_voc_xml, voc_palette, write_index_png,
-    write_voc_pngs, write_voc_xml,
 )
 from hypercolumns.data.yolo import load_yolo, read_class_names, read_yolo_label_file
 
 from hypercolumns.data.keypoint_names import (
     COCO_KEYPOINTS, KEYPOINT_TABLE, PAPER_KEYPOINT_LABELS, PAPER_KEYPOINTS,
-    POSELETS_PERSON_KEYPOINTS, apply_to_records, paper_keypoint_array, to_paper_keypoints,
+    POSELETS_PERSON_KEYPOINTS, apply_to_records, to_paper_keypoints,
 )
 from hypercolumns.data.part_groups import (
     PART_GROUPS, PART_TABLE, group_of, group_part_masks, part_label_map,
 )
 from hypercolumns.data.voc2009_keypoints import (
     KeypointPerson, load_voc2009_keypoints, read_person_file, read_voc_class_list, split_halves,
-    write_person_file,
 )
 
 __all__ = [
@@ -67,7 +65,7 @@ __all__ = [
     "Detections", "read_detections", "read_coco_detections", "read_mat_detections",
     "write_mat_detections",
     "load_voc", "read_voc_record", "read_voc_xml", "read_index_png", "write_index_png",
-    "voc_palette", "write_voc_pngs", "write_voc_xml",
+    "voc_palette",
     "load_sbd", "read_sbd_record", "read_sbd_instance_mat", "read_sbd_class_mat",
     "load_pascal_part", "read_pascal_part_record", "read_pascal_part_mat",
     "PoseletsAnnotation", "read_poselets_xml", "poselets_files", "attach_poselets_keypoints",
@@ -76,8 +74,8 @@ __all__ = [
     "COCO_TO_VOC_NAMES", "to_voc_names", "load_training_records", "load_val_records",
     "DATASET_KINDS", "dataset_kind", "load_sbd_split",
     "COCO_KEYPOINTS", "KEYPOINT_TABLE", "PAPER_KEYPOINT_LABELS", "PAPER_KEYPOINTS",
-    "POSELETS_PERSON_KEYPOINTS", "apply_to_records", "paper_keypoint_array", "to_paper_keypoints",
+    "POSELETS_PERSON_KEYPOINTS", "apply_to_records", "to_paper_keypoints",
     "PART_GROUPS", "PART_TABLE", "group_of", "group_part_masks", "part_label_map",
     "KeypointPerson", "load_voc2009_keypoints", "read_person_file", "read_voc_class_list",
-    "split_halves", "write_person_file",
+    "split_halves",
 ]

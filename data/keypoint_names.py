@@ -50,8 +50,6 @@ in the continuous frame of :mod:`hypercolumns.data.records`.
 """
 from __future__ import annotations
 
-import numpy as np
-
 KEYPOINT_TABLE = (
     # (paper name, label, COCO name, poselets name)
     ("left_shoulder", "LS", "left_shoulder", "L_Shoulder"),
@@ -171,31 +169,3 @@ def apply_to_records(records, source: str):
                 where = f"{record.path} (image {record.image_id}, instance {number})"
                 instance.keypoints = to_paper_keypoints(instance.keypoints, source, where)
     return records
-
-
-def paper_keypoint_array(keypoints: dict) -> np.ndarray:
-    """The paper keypoints of one instance as an array, NaN rows for absent ones.
-
-    Parameters
-    ----------
-    keypoints : dict of str to (x, y, visible)
-        Paper names (as :func:`to_paper_keypoints` returns).
-
-    Returns
-    -------
-    ndarray of shape (13, 3), float64
-        Row ``j`` is ``x, y, visible`` of ``PAPER_KEYPOINTS[j]``; all NaN when absent.
-
-    Raises
-    ------
-    ValueError
-        On a name that is not one of :data:`PAPER_KEYPOINTS`.
-    """
-    unknown = sorted(set(keypoints) - set(PAPER_KEYPOINTS))
-    if unknown:
-        raise ValueError(f"not paper keypoint names: {unknown}; expected among {PAPER_KEYPOINTS}")
-    array = np.full((len(PAPER_KEYPOINTS), 3), np.nan)
-    for row, name in enumerate(PAPER_KEYPOINTS):
-        if name in keypoints:
-            array[row] = keypoints[name]
-    return array

@@ -39,13 +39,12 @@ authors' list turns up.
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from hypercolumns.data.keypoint_names import KEYPOINT_TABLE, to_paper_keypoints
+from hypercolumns.data.keypoint_names import to_paper_keypoints
 from hypercolumns.data.poselets import read_poselets_xml
 
 PERSON_DIR = Path("annotations") / "person"
@@ -203,50 +202,3 @@ def split_halves(image_ids) -> tuple[list[str], list[str]]:
     ordered = sorted(image_ids)
     middle = (len(ordered) + 1) // 2
     return ordered[:middle], ordered[middle:]
-
-
-def write_person_file(root, image_id: str, number: int, keypoints: dict,
-                      visible_box=None) -> Path:
-    """Write one person file in the release's layout (inverse of :func:`read_person_file`).
-
-    Parameters
-    ----------
-    root : str or Path
-        The release's root; ``annotations/person/`` is created.
-    image_id : str
-    number : int
-        ``<k>`` of the file name.
-    keypoints : dict of str to (x, y, visible)
-        Paper names, continuous frame (written as poselets names, 1-based).
-    visible_box : array-like of shape (4,) or None
-        ``x0, y0, x1, y1``, continuous frame.
-
-    Returns
-    -------
-    Path
-        The file written.
-    """
-    to_poselets = {row[0]: row[3] for row in KEYPOINT_TABLE}
-    unknown = sorted(set(keypoints) - set(to_poselets))
-    if unknown:
-        raise ValueError(f"not paper keypoint names: {unknown}")
-    annotation = ET.Element("annotation")
-    ET.SubElement(annotation, "image").text = image_id
-    ET.SubElement(annotation, "category").text = "person"
-    if visible_box is not None:
-        x0, y0, x1, y1 = (float(value) for value in visible_box)
-        ET.SubElement(annotation, "visible_bounds", {
-            "height": f"{y1 - y0:.2f}", "width": f"{x1 - x0:.2f}",
-            "xmin": f"{x0 + _PIXEL_CENTRE_OFFSET:.2f}", "ymin": f"{y0 + _PIXEL_CENTRE_OFFSET:.2f}",
-        })
-    element = ET.SubElement(annotation, "keypoints")
-    for name, (x, y, visible) in keypoints.items():
-        ET.SubElement(element, "keypoint", {
-            "name": to_poselets[name], "visible": str(int(visible)),
-            "x": f"{x + _PIXEL_CENTRE_OFFSET:.2f}", "y": f"{y + _PIXEL_CENTRE_OFFSET:.2f}",
-            "z": "0.00",
-        })
-    path = Path(root) / PERSON_DIR / f"{image_id}_{number}.xml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(annotation).write(path, encoding="utf-8", xml_declaration=True)
-    return path

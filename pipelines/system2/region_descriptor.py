@@ -14,7 +14,6 @@ import json
 import numpy as np
 import torch
 
-from hypercolumns.extract.crop import crop_and_warp
 from hypercolumns.extract.hypercolumn import global_descriptor
 from hypercolumns.extract.layer_spec import GLOBAL_SOURCE
 
@@ -80,19 +79,6 @@ def region_and_box_crops(cnn, image: np.ndarray, expanded_boxes: np.ndarray,
     box_crops = cnn.crops(image, expanded_boxes)
     warped = np.stack([warp_mask(m, b, cnn.crop_size) for m, b in zip(masks, expanded_boxes)])
     return mask_crops(box_crops, warped), box_crops, warped
-
-
-def region_rgb(cnn, image: np.ndarray, expanded_box: np.ndarray,
-               mask: np.ndarray) -> np.ndarray:
-    """One region crop before preprocessing, shape (S, S, 3), float32 RGB 0..255.
-
-    The warped image where the warped mask is set, ``cnn.fill_rgb`` (the colour
-    that preprocesses to zero) elsewhere; ``preprocess`` of it equals the region
-    crop of :func:`region_descriptors` (exactly, for Caffe BGR weights).
-    """
-    rgb = crop_and_warp(image, expanded_box, cnn.crop_size, cnn.fill_rgb)
-    rgb[~warp_mask(mask, expanded_box, cnn.crop_size)] = np.asarray(cnn.fill_rgb, np.float32)
-    return rgb
 
 
 def region_descriptors(cnn, image: np.ndarray, boxes: np.ndarray, masks: np.ndarray,

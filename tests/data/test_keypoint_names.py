@@ -12,7 +12,6 @@ from hypercolumns.data.keypoint_names import (
     PAPER_KEYPOINTS,
     POSELETS_PERSON_KEYPOINTS,
     apply_to_records,
-    paper_keypoint_array,
     to_paper_keypoints,
 )
 from hypercolumns.data.pascal_part import load_pascal_part
@@ -72,16 +71,6 @@ def test_apply_to_records_names_the_image():
     record = ImageRecord("2099_000001", "x.jpg", 2, 2, [instance])
     with pytest.raises(ValueError, match=r"image 2099_000001, instance 0\).*'Neck'"):
         apply_to_records([record], "poselets")
-
-
-def test_paper_keypoint_array():
-    array = paper_keypoint_array({"nose": (1.0, 2.0, 1), "left_shoulder": (3.0, 4.0, 0)})
-    assert array.shape == (13, 3)
-    np.testing.assert_array_equal(array[0], [3.0, 4.0, 0.0])
-    np.testing.assert_array_equal(array[12], [1.0, 2.0, 1.0])
-    assert np.isnan(array[1:12]).all()
-    with pytest.raises(ValueError, match="not paper keypoint names"):
-        paper_keypoint_array({"L_Shoulder": (0, 0, 1)})
 
 
 def test_real_files_map_onto_paper_names(coco_records, poselets_records):

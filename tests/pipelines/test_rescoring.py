@@ -6,12 +6,26 @@ import torch
 from sklearn.metrics import roc_auc_score
 from sklearn.svm import LinearSVC
 
-from hypercolumns.extract.crop import preprocess
+from hypercolumns.extract.crop import crop_and_warp, preprocess
 from hypercolumns.pipelines.system2.region_descriptor import (region_and_box_crops, region_descriptors,
-                                                      region_feature_config, region_rgb, warp_mask)
+                                                      region_feature_config, warp_mask)
 from hypercolumns.classifiers.rescoring import (RegionRescorer, detection_logit, fit_svm,
                                               load_rescorer, mine_hard_negatives, rescoring_labels,
                                               svm_options)
+
+
+def region_rgb(cnn, image: np.ndarray, expanded_box: np.ndarray,
+               mask: np.ndarray) -> np.ndarray:
+    """One region crop before preprocessing, shape (S, S, 3), float32 RGB 0..255.
+
+    The slow reference of a region crop: the warped image where the warped mask
+    is set, ``cnn.fill_rgb`` (the colour that preprocesses to zero) elsewhere;
+    ``preprocess`` of it must equal the region crop of ``region_descriptors``
+    (exactly, for Caffe BGR weights).
+    """
+    rgb = crop_and_warp(image, expanded_box, cnn.crop_size, cnn.fill_rgb)
+    rgb[~warp_mask(mask, expanded_box, cnn.crop_size)] = np.asarray(cnn.fill_rgb, np.float32)
+    return rgb
 
 
 @pytest.fixture(scope="module")

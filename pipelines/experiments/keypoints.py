@@ -146,22 +146,25 @@ def ground_truth(records: list) -> dict:
 
 
 def predict_all(cnn, predictors: dict, records: list, boxes: list) -> tuple[dict, list]:
-    """``({(system, keypoint): [KeypointPrediction]}, [(record, expanded box, {key: heatmap})])``."""
-    from hypercolumns.eval.apk import KeypointPrediction
+    """``({(system, keypoint): [KeypointPrediction]}, [(record, expanded box, {key: heatmap})])``.
 
-    layers = sorted({layer for p in predictors.values() for layer in p.model.spec.network_layers(cnn.name)})
+    Every keypoint grid scores the same maps of each box, through the inference engine.
+    """
+    from hypercolumns.eval.apk import KeypointPrediction
+    from hypercolumns.pipelines.inference.engine import LoadedGrid, grid_heatmaps
+
+    grids = [LoadedGrid(None, predictor.model, predictor, cnn) for predictor in predictors.values()]
     predictions = {key: [] for key in predictors}
     kept = []
     for r, _, box in boxes:
         record = records[r]
         expanded = cnn.expand(box[None])
-        outputs = cnn.forward(cnn.crops(record.load_image(), expanded), layers)
+        heatmaps = grid_heatmaps(record.load_image(), box[None], ["person"], grids)
         maps = {}
-        for key, predictor in predictors.items():
-            heatmap = predictor(outputs, "person")[0].cpu().numpy()
-            x, y, score = predict_keypoint(heatmap, expanded[0], detection_score=1.0)
+        for key, heatmap in zip(predictors, heatmaps):
+            x, y, score = predict_keypoint(heatmap[0], expanded[0], detection_score=1.0)
             predictions[key].append(KeypointPrediction(record.image_id, key[1], x, y, score))
-            maps[key] = heatmap
+            maps[key] = heatmap[0]
         kept.append((r, expanded[0], maps))
     return predictions, kept
 

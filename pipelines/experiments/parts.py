@@ -150,7 +150,7 @@ class PartLabeller:
 
         cnn, segmenter = self.segmenter.cnn, self.segmenter
         expanded = cnn.expand(boxes)
-        outputs = cnn.forward(cnn.crops(image, expanded), self.layers)
+        outputs = cnn.box_outputs(image, expanded, self.layers)
         heatmaps = segmenter.grid.predictor(outputs, categories).cpu().numpy()
         superpixels = segmenter.superpixels.labels(image_key, image)
         box_masks = heatmaps_to_masks(heatmaps, expanded, image.shape, superpixels, segmenter.threshold)

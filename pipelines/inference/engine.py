@@ -106,31 +106,37 @@ class Engine:
 
     def heatmaps(self, image: np.ndarray, boxes: np.ndarray, categories: list, grids: list,
                  candidates: np.ndarray | None = None) -> list:
-        """Each grid's interpolated probabilities ``(N, 50, 50)`` for ``boxes (N, 4)`` of ``image``.
+        """:func:`grid_heatmaps` in batches of the engine's ``batch_size``."""
+        return grid_heatmaps(image, boxes, categories, grids, candidates, self.batch_size)
 
-        The CNN runs once per box for all grids that read it. ``candidates``
-        (``(N, H, W)`` bool) feed the grids with candidate blocks.
-        """
-        heatmaps: list = [None] * len(grids)
-        by_cnn: dict = {}
-        for index, grid in enumerate(grids):
-            by_cnn.setdefault(id(grid.cnn), []).append(index)
-        for indices in by_cnn.values():
-            cnn = grids[indices[0]].cnn
-            layers = sorted({layer for i in indices for layer in grids[i].layers})
-            expanded = cnn.expand(boxes)
-            maps: dict = {i: [] for i in indices}
-            for start in range(0, len(boxes), self.batch_size):
-                batch = slice(start, start + self.batch_size)
-                outputs = cnn.box_outputs(image, expanded[batch], layers)
-                if candidates is not None and any(grids[i].needs_candidates for i in indices):
-                    outputs.update(candidate_inputs(candidates[batch], expanded[batch], cnn.device))
-                for i in indices:
-                    maps[i].append(grids[i].predictor(outputs, categories[batch]).cpu().numpy())
-            size = grids[indices[0]].model.feature_config.heatmap_size
+
+def grid_heatmaps(image: np.ndarray, boxes: np.ndarray, categories: list, grids: list,
+                  candidates: np.ndarray | None = None, batch_size: int = 16) -> list:
+    """Each grid's interpolated probabilities ``(N, 50, 50)`` for ``boxes (N, 4)`` of ``image``.
+
+    The CNN runs once per box for all grids that read it. ``candidates``
+    (``(N, H, W)`` bool) feed the grids with candidate blocks.
+    """
+    heatmaps: list = [None] * len(grids)
+    by_cnn: dict = {}
+    for index, grid in enumerate(grids):
+        by_cnn.setdefault(id(grid.cnn), []).append(index)
+    for indices in by_cnn.values():
+        cnn = grids[indices[0]].cnn
+        layers = sorted({layer for i in indices for layer in grids[i].layers})
+        expanded = cnn.expand(boxes)
+        maps: dict = {i: [] for i in indices}
+        for start in range(0, len(boxes), batch_size):
+            batch = slice(start, start + batch_size)
+            outputs = cnn.box_outputs(image, expanded[batch], layers)
+            if candidates is not None and any(grids[i].needs_candidates for i in indices):
+                outputs.update(candidate_inputs(candidates[batch], expanded[batch], cnn.device))
             for i in indices:
-                heatmaps[i] = np.concatenate(maps[i]) if maps[i] else np.zeros((0, size, size), np.float32)
-        return heatmaps
+                maps[i].append(grids[i].predictor(outputs, categories[batch]).cpu().numpy())
+        size = grids[indices[0]].model.feature_config.heatmap_size
+        for i in indices:
+            heatmaps[i] = np.concatenate(maps[i]) if maps[i] else np.zeros((0, size, size), np.float32)
+    return heatmaps
 
 
 def images_of_detections(detections: list, image_file, show_progress: bool = True,

@@ -1,7 +1,7 @@
 """Detections files in and out: COCO results lists and R-CNN/SDS ``.mat`` box arrays.
 
 What a detector gives System 2 (box NMS and pool expansion are
-:mod:`hypercolumns.pipelines.system2.detections`). Conventions (those of
+:mod:`hypercolumns.pipelines.system2.pool_expansion`). Conventions (those of
 :mod:`hypercolumns.data.records`, converted here at the boundary):
 
 - Boxes are float ``(N, 4)`` ``x0, y0, x1, y1`` in continuous pixel coordinates

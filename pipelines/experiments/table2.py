@@ -30,7 +30,7 @@ from hypercolumns.data.masks import decode_rle
 from hypercolumns.data.records import VOC_CLASSES
 from hypercolumns.eval.evaluate import evaluate_coco
 from hypercolumns.eval.masks import rle_iou
-from hypercolumns.pipelines.system2.detections import expand_detections
+from hypercolumns.pipelines.system2.pool_expansion import expand_detections
 from hypercolumns.pipelines.experiments.runner import System, load_systems, segment_systems
 from hypercolumns.pipelines.experiments.tables import dump, print_table, write_table
 from hypercolumns.pipelines.experiments.oracle import coco_annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from hypercolumns.eval.masks import mask_iou
-from hypercolumns.pipelines.system2.detections import greedy_suppression
+from hypercolumns.pipelines.system2.pool_expansion import greedy_suppression
 
 REGION_NMS = 0.3
 

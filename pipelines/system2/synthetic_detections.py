@@ -15,7 +15,7 @@ import numpy as np
 from hypercolumns.data.boxes import box_iou
 from hypercolumns.data.detections import Detections
 from hypercolumns.extract.box_sampling import image_rng
-from hypercolumns.pipelines.system2.detections import DETECTOR_NMS, nms
+from hypercolumns.pipelines.system2.pool_expansion import DETECTOR_NMS, nms
 from hypercolumns.pipelines.experiments.oracle import category_ids, jitter_to_iou
 
 SCORE_PARAMS = {"tight": (6.0, 2.0), "loose": (3.0, 4.0), "wrong_class": (2.0, 6.0),

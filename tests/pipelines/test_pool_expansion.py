@@ -7,7 +7,7 @@ import pytest
 from hypercolumns.data.boxes import box_iou
 from hypercolumns.data.detections import Detections, read_mat_detections, write_mat_detections
 from hypercolumns.data.records import ImageRecord, Instance
-from hypercolumns.pipelines.system2.detections import expand_detections, expand_pool, nms
+from hypercolumns.pipelines.system2.pool_expansion import expand_detections, expand_pool, nms
 from hypercolumns.pipelines.system2.synthetic_detections import synthetic_detections
 
 

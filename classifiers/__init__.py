@@ -1,21 +1,10 @@
-"""Stage two: the K x K grid of liblinear logistic regressions over hypercolumns."""
-from hypercolumns.classifiers.feature_blocks import select_blocks
-from hypercolumns.classifiers.grid import cell_of_location, train_grid
-from hypercolumns.classifiers.grid_model import AGNOSTIC, GridModel
-from hypercolumns.classifiers.liblinear_fit import (BIAS_FEATURE, LogisticFit, constant_fit,
-                                                   fit_logistic, fit_logistic_path,
-                                                   liblinear_options)
-from hypercolumns.classifiers.model_file import load_grid, save_grid
-from hypercolumns.classifiers.provenance import made_from, trained_here
-from hypercolumns.classifiers.rows import RowIndex, heldout_images
-from hypercolumns.classifiers.standardize import (Standardization, standardization_from_shards,
-                                                  standardization_of, standardize)
-from hypercolumns.classifiers.train import TrainOptions, train_grids
+"""Stage two and every other learned linear model, over stage one's features.
 
-__all__ = [
-    "AGNOSTIC", "BIAS_FEATURE", "GridModel", "LogisticFit", "RowIndex",
-    "Standardization", "TrainOptions", "cell_of_location", "constant_fit", "fit_logistic",
-    "fit_logistic_path", "heldout_images", "liblinear_options", "load_grid", "made_from",
-    "save_grid", "select_blocks", "standardization_from_shards", "standardization_of",
-    "standardize", "train_grid", "train_grids", "trained_here",
-]
+:mod:`grid` (the K x K grid of liblinear logistic regressions that ``train-grid``
+runs) with :mod:`train` (its options and training set), :mod:`rows` (shard rows
+by cell), :mod:`standardize`, :mod:`liblinear_fit`, :mod:`grid_model` and
+:mod:`model_file` (the grid file); :mod:`bbox_regression` (R-CNN box
+regression, ``train-bbox-reg``: :mod:`train_bbox`); :mod:`rescoring` (System 2's
+region SVM and its combiner); :mod:`provenance` (whether a model file was made
+from these inputs with these options).
+"""

@@ -30,14 +30,13 @@ from hypercolumns.eval.assignment import assign_detections
 from hypercolumns.eval.average_precision import average_precision, precision_recall
 from hypercolumns.eval.coco import load_coco_ground_truth, load_coco_results
 from hypercolumns.eval.evaluate import evaluate_coco
-from hypercolumns.eval.instances import Detection, ImageGroundTruth, ground_truth_from_record
+from hypercolumns.eval.instances import Detection, ImageGroundTruth
 from hypercolumns.eval.masks import mask_iou, mask_shape, paired_mask_iou, rle_iou
 from hypercolumns.eval.mean_iu import VOID_LABEL, confusion_matrix, iu_per_class, mean_iu, paste_instances
 from hypercolumns.eval.permutation import paired_permutation_test, per_class_apr_permutation_test
 
 from hypercolumns.eval.apk import (
-    KEYPOINT_LABELS, KeypointPrediction, PersonKeypoints, evaluate_apk, person_keypoints,
-    persons_from_record, torso_height,
+    KEYPOINT_LABELS, KeypointPrediction, PersonKeypoints, evaluate_apk, person_keypoints, torso_height,
 )
 from hypercolumns.eval.apr_part import (
     ImagePartGroundTruth, PartDetection, PartInstance, evaluate_apr_part, part_overlap,
@@ -50,7 +49,7 @@ __all__ = [
     "per_instance_best_iou", "summarize",
     # assignment, average_precision, instances, coco, evaluate
     "assign_detections", "average_precision", "precision_recall", "Detection", "ImageGroundTruth",
-    "ground_truth_from_record", "load_coco_ground_truth", "load_coco_results", "evaluate_coco",
+    "load_coco_ground_truth", "load_coco_results", "evaluate_coco",
     # masks
     "mask_iou", "mask_shape", "paired_mask_iou", "rle_iou",
     # mean_iu, permutation
@@ -58,6 +57,6 @@ __all__ = [
     "paired_permutation_test", "per_class_apr_permutation_test",
     # apk, apr_part
     "KEYPOINT_LABELS", "KeypointPrediction", "PersonKeypoints", "evaluate_apk", "person_keypoints",
-    "persons_from_record", "torso_height",
+    "torso_height",
     "ImagePartGroundTruth", "PartDetection", "PartInstance", "evaluate_apr_part", "part_overlap",
 ]

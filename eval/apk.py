@@ -269,28 +269,6 @@ def person_keypoints(keypoints: Mapping, box=None, *,
     return PersonKeypoints(keypoints, torso_height(keypoints, box, fallback_fraction=fallback_fraction))
 
 
-def persons_from_record(record, *, category: str = "person",
-                        fallback_fraction: float = FALLBACK_FRACTION) -> list:
-    """The ground-truth persons of a :class:`hypercolumns.data.records.ImageRecord`.
-
-    Parameters
-    ----------
-    record : ImageRecord
-        Its instances of ``category``, with ``keypoints`` (already renamed to
-        the paper's, e.g. by :func:`hypercolumns.data.keypoint_names.apply_to_records`)
-        and ``box``.
-    category : str
-    fallback_fraction : float
-
-    Returns
-    -------
-    persons : list of PersonKeypoints
-        In the record's order (empty for an image without persons).
-    """
-    return [person_keypoints(instance.keypoints, instance.box, fallback_fraction=fallback_fraction)
-            for instance in record.instances if instance.category == category]
-
-
 def match_image(persons: Sequence[PersonKeypoints], predictions: Sequence[KeypointPrediction], *,
                 alpha: float = ALPHA, rule: str = "nearest", keypoints: Sequence[str] = PAPER_KEYPOINTS,
                 count_invisible: bool = True, prediction_ids=None) -> KeypointImageMatch:

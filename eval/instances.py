@@ -65,23 +65,3 @@ class ImageGroundTruth:
             self.void = np.asarray(self.void, dtype=bool)
             if self.void.shape != (self.height, self.width):
                 raise ValueError(f"void is {self.void.shape} but the image is {(self.height, self.width)}")
-
-
-def ground_truth_from_record(record, *, difficult_as_ignore: bool = False) -> ImageGroundTruth:
-    """The ground truth of a :class:`hypercolumns.data.records.ImageRecord`.
-
-    Parameters
-    ----------
-    record : ImageRecord
-        Its instances (``category``, ``mask``, ``difficult``) and ``void``.
-    difficult_as_ignore : bool
-        Make difficult (or crowd) instances ``ignore`` ones; the SDS benchmark
-        has no such flag, so the default counts every instance.
-
-    Returns
-    -------
-    ImageGroundTruth
-    """
-    instances = [(instance.category, instance.mask) for instance in record.instances]
-    ignore = [bool(instance.difficult) and difficult_as_ignore for instance in record.instances]
-    return ImageGroundTruth(record.height, record.width, instances, void=record.void, ignore=ignore)

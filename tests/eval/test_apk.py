@@ -4,10 +4,9 @@ import math
 import numpy as np
 import pytest
 
-from hypercolumns.data.records import ImageRecord, Instance
 from hypercolumns.eval.apk import (
     KEYPOINT_LABELS, PAPER_KEYPOINTS, KeypointPrediction, PersonKeypoints, accumulate, evaluate_apk,
-    match_all, match_image, person_keypoints, persons_from_record, torso_height,
+    match_all, match_image, person_keypoints, torso_height,
 )
 
 TYPES = ("nose", "left_wrist")
@@ -170,17 +169,6 @@ def test_person_keypoints_checks():
         PersonKeypoints({"nose": (0, 0, 1)}, 0.0)
     with pytest.raises(ValueError, match="finite"):
         PersonKeypoints({"nose": (np.nan, 0, 1)}, 10.0)
-
-
-def test_persons_from_record():
-    mask = np.zeros((100, 80), bool)
-    mask[20:100, 10:50] = True  # box height 80
-    record = ImageRecord("x", "x.jpg", 100, 80, [
-        Instance(mask, "person", keypoints={"nose": (30.5, 25.5, 1)}),
-        Instance(mask, "dog"),
-    ])
-    persons = persons_from_record(record)
-    assert len(persons) == 1 and persons[0].torso_height == 40.0  # fallback: 0.5 x 80
 
 
 def test_errors_name_what_is_wrong(example):

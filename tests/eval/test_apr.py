@@ -9,7 +9,6 @@ from hypercolumns.eval.apr import (
     APR_THRESHOLDS, Detection, ImageGroundTruth, accumulate, evaluate_apr, match_image, mean_iou_given_box,
     per_instance_best_iou, summarize,
 )
-from hypercolumns.eval.instances import ground_truth_from_record
 
 WIDTH = 20
 
@@ -174,16 +173,6 @@ def test_wrong_mask_size_names_the_detection():
         evaluate_apr({"i": image()}, [Detection("i", "cat", 1.0, np.zeros((2, 3), bool))])
     with pytest.raises(ValueError, match="ignore has 2 flags for 1 instances"):
         image(("cat", strip(0, 3)), ignore=[True, False])
-
-
-def test_ground_truth_from_record():
-    from hypercolumns.data.records import ImageRecord, Instance
-
-    record = ImageRecord("x", None, 1, WIDTH, [Instance(strip(0, 5)[0:1], "cat"),
-                                               Instance(strip(5, 9), "dog", difficult=True)])
-    plain = ground_truth_from_record(record)
-    assert [c for c, _ in plain.instances] == ["cat", "dog"] and not plain.ignore.any()
-    np.testing.assert_array_equal(ground_truth_from_record(record, difficult_as_ignore=True).ignore, [False, True])
 
 
 def test_mean_iou_given_box():

@@ -27,11 +27,11 @@ SUBCOMMANDS = {
     "eval-parts": ("hypercolumns.pipelines.commands.eval_parts", "part labelling AP^r_part, Hyp vs Only global (Table 4)"),
     "compare-shared": ("hypercolumns.pipelines.commands.compare_shared", "per-box vs shared whole-image features: cost and AP^r"),
     "data": ("hypercolumns.pipelines.commands.data", "download VOC2012 + SBD into DATA_ROOT"),
-    "bench": ("hypercolumns.pipelines.bench.bench", "every speed figure in one run, as ratios, to JSON"),
-    "bench-features": ("hypercolumns.pipelines.bench.bench_features", "bare CNN forward vs whole extraction"),
-    "bench-finetune": ("hypercolumns.pipelines.bench.bench_finetune", "seconds per fine-tuning iteration"),
-    "bench-shared": ("hypercolumns.pipelines.bench.bench_shared", "per-box crops vs one shared whole-image forward, per box"),
-    "bench-inference": ("hypercolumns.pipelines.bench.bench_inference", "conv-trick vs explicit inference per box"),
+    "bench": ("hypercolumns.pipelines.commands.bench", "every speed figure in one run, as ratios, to JSON"),
+    "bench-features": ("hypercolumns.pipelines.commands.bench_features", "bare CNN forward vs whole extraction"),
+    "bench-finetune": ("hypercolumns.pipelines.commands.bench_finetune", "seconds per fine-tuning iteration"),
+    "bench-shared": ("hypercolumns.pipelines.commands.bench_shared", "per-box crops vs one shared whole-image forward, per box"),
+    "bench-inference": ("hypercolumns.pipelines.commands.bench_inference", "conv-trick vs explicit inference per box"),
 }
 
 # Errors our code raises for bad input; anything else is a bug and keeps its traceback.

@@ -74,7 +74,6 @@ rows.  Real features may need more solver passes than these synthetic ones.
 """
 from __future__ import annotations
 
-import argparse
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -105,8 +104,8 @@ DEFAULT_C_GRID = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3)
 class TrainOptions:
     """Everything ``train-grid`` is told (recorded in every model's ``info``).
 
-    One field per flag of :func:`main` (``--K`` is ``Ks``, ``--C-grid`` is
-    ``C_grid``); ``show_progress`` switches the tqdm bars.  ``scheduler``:
+    One field per flag of ``hypercolumns train-grid`` (``--K`` is ``Ks``,
+    ``--C-grid`` is ``C_grid``); ``show_progress`` switches the tqdm bars.  ``scheduler``:
     a Dask scheduler's address to run the cell jobs on (None: local processes).
     """
 
@@ -241,46 +240,3 @@ def _check_options(options: TrainOptions) -> None:
                          f"got {options.category_mode!r}")
     if options.solver not in SOLVERS:
         raise ValueError(f"--solver must be one of {sorted(SOLVERS)}, got {options.solver!r}")
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="hypercolumns train-grid",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("--shards", type=Path, required=True, help="folder of shard-*.h5")
-    parser.add_argument("--out", type=Path, required=True, help="folder for grid-K<K>.h5")
-    parser.add_argument("--K", type=int, nargs="+", default=list(DEFAULT_KS),
-                        help="grid sides, one model file each (default 1 2 5 10)")
-    parser.add_argument("--category-mode", choices=("agnostic", "per-category"), default="agnostic",
-                        help="per-category: also one grid per category with enough rows")
-    parser.add_argument("--C-grid", type=float, nargs="+", default=list(DEFAULT_C_GRID),
-                        help="liblinear C values to choose from on the held-out images")
-    parser.add_argument("--holdout", type=float, default=0.2,
-                        help="fraction of training images held out to choose C")
-    parser.add_argument("--max-rows-per-cell", type=int, default=20000,
-                        help="deterministic sample of at most this many rows per cell")
-    parser.add_argument("--target", default="figure_ground", help="labels/<target> of the shards")
-    parser.add_argument("--n-jobs", type=int, default=-1,
-                        help="worker processes (-1: all cores; ignored with --scheduler)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="of the held-out split and the row samples")
-    parser.add_argument("--search-cells", type=int, default=9,
-                        help="cells the C search fits on, per K")
-    parser.add_argument("--min-rows-per-cell", type=int, default=100,
-                        help="per-category grids: rows per cell a category needs")
-    parser.add_argument("--solver", choices=sorted(SOLVERS), default=DEFAULT_SOLVER)
-    parser.add_argument("--blocks", nargs="+", default=None,
-                        help="train on these blocks of the shards' layer spec (xy is kept); "
-                        "default: all")
-    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                        help="a Dask scheduler (tcp://host:8786) to fit the cells on; its "
-                        "workers must read --shards at the same path (default: local processes)")
-    args = parser.parse_args(argv)
-    options = TrainOptions(tuple(args.K), args.category_mode, tuple(args.C_grid), args.holdout,
-                           args.max_rows_per_cell, args.target, args.n_jobs, args.seed,
-                           args.search_cells, args.min_rows_per_cell, args.solver,
-                           blocks=tuple(args.blocks) if args.blocks else None,
-                           scheduler=args.scheduler)
-    summary = train_grids(args.shards, args.out, options)
-    for path in summary["files"]:
-        print(f"wrote {path}")
-    return 0

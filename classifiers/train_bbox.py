@@ -18,7 +18,6 @@ Writes ``<out>/bbox-reg.h5`` (and caches the descriptors beside it).
 """
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
@@ -30,6 +29,8 @@ from hypercolumns.classifiers.bbox_regression import BoxRegressor, fit_from_shar
 from hypercolumns.extract.box_descriptor import SPATIAL_BLOCK, box_descriptors
 from hypercolumns.extract.config import FeatureConfig
 from hypercolumns.extract.shards import list_shards, shards_config
+
+DEFAULT_ALPHAS = (1e3, 1e4, 1e5, 1e6)
 
 
 def ground_truth_boxes(records) -> dict:
@@ -112,33 +113,30 @@ def fit_spatial(records, config: FeatureConfig, alphas, min_iou: float, cache: P
         feature_config=config, feature_block=SPATIAL_BLOCK)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="hypercolumns train-bbox-reg", description=__doc__.split("\n")[0])
-    parser.add_argument("--data-root", type=Path, required=True)
-    parser.add_argument("--shards", type=Path, default=Path("work/features"))
-    parser.add_argument("--out", type=Path, default=Path("work/models"))
-    parser.add_argument("--descriptor", choices=["spatial", "global"], default="spatial")
-    parser.add_argument("--alpha", type=float, nargs="+", default=[1e3, 1e4, 1e5, 1e6],
-                        help="ridge penalties to choose from on held-out images (spatial descriptor)")
-    parser.add_argument("--min-iou", type=float, default=0.6)
-    args = parser.parse_args(argv)
+def train_box_regressor(data_root: Path, shards: Path, out: Path, descriptor: str = "spatial",
+                        alphas=DEFAULT_ALPHAS, min_iou: float = 0.6) -> Path:
+    """Fit the box regressor on stage one's training boxes and write ``out/bbox-reg.h5``.
 
+    ``alphas``: the ridge penalties the spatial descriptor chooses from on
+    held-out images (the global descriptor takes the first); prints what it fitted.
+    """
     from hypercolumns.data.datasets import load_training_records
 
     start = time.perf_counter()
-    records = load_training_records(args.data_root)
-    shards = list_shards(args.shards)
-    if args.descriptor == "global":
-        regressor = fit_from_shards(shards, ground_truth_boxes(records), alpha=args.alpha[0],
-                                    min_iou=args.min_iou)
+    out = Path(out)
+    records = load_training_records(data_root)
+    shard_paths = list_shards(shards)
+    if descriptor == "global":
+        regressor = fit_from_shards(shard_paths, ground_truth_boxes(records), alpha=alphas[0],
+                                    min_iou=min_iou)
     else:
-        args.out.mkdir(parents=True, exist_ok=True)
-        regressor = fit_spatial(records, shards_config(shards), args.alpha, args.min_iou,
-                                args.out / "bbox-descriptors.npz")
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = regressor.save(args.out / "bbox-reg.h5")
+        out.mkdir(parents=True, exist_ok=True)
+        regressor = fit_spatial(records, shards_config(shard_paths), alphas, min_iou,
+                                out / "bbox-descriptors.npz")
+    out.mkdir(parents=True, exist_ok=True)
+    path = regressor.save(out / "bbox-reg.h5")
     sizes = ", ".join(f"{c} {n}" for c, n in sorted(regressor.n_boxes_.items(), key=lambda x: -x[1])[:6])
-    print(f"box regression ({args.descriptor} descriptor, {regressor.n_features_in_} values): "
+    print(f"box regression ({descriptor} descriptor, {regressor.n_features_in_} values): "
           f"{len(regressor.categories_)} regressors ({sizes}, ...), {time.perf_counter() - start:.1f} s")
     print(f"wrote {path}")
-    return 0
+    return path

@@ -7,12 +7,9 @@ copied there by hand and the command run to check and unpack them.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import http.client
-import os
 import shutil
-import sys
 import tarfile
 import urllib.request
 from dataclasses import dataclass
@@ -124,46 +121,23 @@ def fetch(source: Source, root: Path, timeout: float = DEFAULT_TIMEOUT_S) -> Pat
     return root / source.unpacks_to
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="hypercolumns data", description="Download and unpack PASCAL VOC 2012 and SBD."
-    )
-    parser.add_argument(
-        "--root", type=Path, default=os.environ.get("DATA_ROOT"),
-        help="folder to download into (default: $DATA_ROOT)",
-    )
-    parser.add_argument(
-        "--only", choices=sorted(SOURCES), nargs="+", default=sorted(SOURCES),
-        help="which data sets (default: all)",
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT_S,
-        help="seconds without an answer before giving up (default: %(default)s)",
-    )
-    return parser
+def download_sources(root: Path, only=None, timeout: float = DEFAULT_TIMEOUT_S) -> dict:
+    """Fetch, check and unpack the sources named in ``only`` (default: all) into ``root``.
 
+    Prints each unpacked folder as it is done; returns ``{name: folder}``.
 
-def main(argv=None) -> int:
-    """Command-line entry point; returns the exit status (0 on success, 1 on failure)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.root is None:
-        parser.error("give --root DIR or set DATA_ROOT")
-    root = Path(args.root)
+    Raises
+    ------
+    DownloadError
+        If ``root`` cannot be made, or a download, checksum or unpacking fails.
+    """
+    root = Path(root)
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        print(f"hypercolumns data: error: cannot create {root} ({error})", file=sys.stderr)
-        return 1
-    for name in args.only:
-        try:
-            folder = fetch(SOURCES[name], root, args.timeout)
-        except DownloadError as error:
-            print(f"hypercolumns data: error: {error}", file=sys.stderr)
-            return 1
-        print(f"{name}: {folder}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        raise DownloadError(f"cannot create {root} ({error})") from error
+    folders = {}
+    for name in sorted(SOURCES) if only is None else only:
+        folders[name] = fetch(SOURCES[name], root, timeout)
+        print(f"{name}: {folders[name]}")
+    return folders

@@ -15,7 +15,6 @@ the ``hypercolumns`` dispatcher prints them as one line.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
@@ -98,21 +97,10 @@ def _without_nan(value):
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hypercolumns evaluate", description=__doc__.splitlines()[0])
-    parser.add_argument("--annotations", required=True, help="COCO instances JSON (the ground truth)")
-    parser.add_argument("--results", required=True, help="COCO results JSON with RLE segmentations")
-    parser.add_argument("--json", help="write the summary dict here")
-    parser.add_argument("--rule", choices=sorted(RULES), default="sds",
-                        help="sds: the official SDS benchmark (default); mnc: MNC/FCIS's rule")
-    return parser
-
-
-def main(argv: list[str]) -> int:
-    """Run ``hypercolumns evaluate`` with the arguments ``argv``; returns 0."""
-    args = build_parser().parse_args(argv)
-    summary = evaluate_coco(args.annotations, args.results, rule=args.rule)
+def report_coco(annotations, results, rule: str = "sds", json_path=None) -> dict:
+    """:func:`evaluate_coco`, printing :func:`format_report`; the summary also to ``json_path`` if given."""
+    summary = evaluate_coco(annotations, results, rule=rule)
     print(format_report(summary))
-    if args.json:
-        write_summary(summary, args.json)
-    return 0
+    if json_path:
+        write_summary(summary, json_path)
+    return summary

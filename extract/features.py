@@ -9,7 +9,6 @@ are complete and redoes a half-written one.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import threading
 import time
@@ -309,59 +308,40 @@ def _row_count(path: Path) -> int:
         return int(f["location"].shape[0])
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="hypercolumns features", description=__doc__.split("\n")[0])
-    parser.add_argument("--data-root", type=Path, required=True,
-                        help="folder with the shared data sets (coco128-seg, pascal-part, ...)")
-    parser.add_argument("--out", type=Path, default=Path("work/features"))
-    parser.add_argument("--weights", default=None, help="weight file (default: converted ImageNet VGG16)")
-    parser.add_argument("--layers", default=DEFAULT_LAYERS, help=f"layer spec (default {DEFAULT_LAYERS!r})")
-    parser.add_argument("--padding", type=int, default=DEFAULT_PADDING)
-    parser.add_argument("--boxes-per-instance", type=int, default=4)
-    parser.add_argument("--min-iou", type=float, default=0.7)
-    parser.add_argument("--rows-per-cell", type=int, default=1,
-                        help="locations sampled per cell of the 10x10 sampling grid, per box")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--boxes-per-shard", type=int, default=128)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--limit-images", type=int, default=None, help="first N training images only")
-    parser.add_argument("--device", default=None,
-                        help="default: CUDA when available (with --scheduler: on each worker)")
-    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                        help="a Dask scheduler (tcp://host:8786) whose workers write the shards; "
-                        "they must see --data-root and --out at the same paths")
-    parser.add_argument("--shared-features", type=float, default=None, metavar="SCALE",
-                        help="one CNN forward per image resized to SCALE px (shorter side) and "
-                        "each box's maps by RoIAlign, instead of one forward per box "
-                        "(not the paper's default; see extract/shared_features.py)")
-    parser.add_argument("--shared-margin", type=int, default=SHARED_MARGIN, metavar="PX",
-                        help="with --shared-features: mean-coloured px around the resized image "
-                        f"(default {SHARED_MARGIN})")
-    args = parser.parse_args(argv)
+def extract_features(data_root: Path, out: Path, weights=None, layers: str = DEFAULT_LAYERS,
+                     padding: int = DEFAULT_PADDING, boxes_per_instance: int = 4, min_iou: float = 0.7,
+                     rows_per_cell: int = 1, seed: int = 0, boxes_per_shard: int = 128,
+                     batch_size: int = 16, limit_images: int | None = None, device=None,
+                     scheduler: str | None = None, shared_features: float | None = None,
+                     shared_margin: int = SHARED_MARGIN) -> dict:
+    """Stage one on the training records of ``data_root`` into ``out``; prints and returns the summary.
 
+    ``shared_features`` (a scale) runs one CNN forward per image instead of one
+    per box; ``scheduler`` a Dask scheduler whose workers write the shards.
+    """
     from hypercolumns.data.datasets import load_training_records
 
-    if args.scheduler and args.shared_features:
+    if scheduler and shared_features:
         raise ValueError("--shared-features runs in one process; drop --scheduler or it")
-    if args.scheduler:  # an unreachable address should fail now, not after loading the data
+    if scheduler:  # an unreachable address should fail now, not after loading the data
         from hypercolumns.extract.distributed import connect
-        connect(args.scheduler).close()
-    records = load_training_records(args.data_root.absolute())
-    if args.limit_images:
-        records = records[:args.limit_images]
+        connect(scheduler).close()
+    records = load_training_records(Path(data_root).absolute())
+    if limit_images:
+        records = records[:limit_images]
     # with a scheduler this CNN only describes the config: the workers build their own
-    cnn = frozen_cnn(args.weights, args.padding, "cpu" if args.scheduler else args.device)
-    if args.shared_features:
-        cnn = SharedImageCNN(cnn, scale=args.shared_features, margin=args.shared_margin)
-    spec = LayerSpec.parse(args.layers).resolve(cnn.network)
-    config = feature_config(cnn, spec, rows_per_cell=args.rows_per_cell, seed=args.seed,
-                            boxes_per_instance=args.boxes_per_instance, min_iou=args.min_iou)
-    summary = run_features(records, args.out, cnn, spec, config, args.boxes_per_shard,
-                           args.batch_size, scheduler=args.scheduler, worker_device=args.device)
-    where = f"the Dask cluster at {args.scheduler}" if args.scheduler else cnn.device
+    cnn = frozen_cnn(weights, padding, "cpu" if scheduler else device)
+    if shared_features:
+        cnn = SharedImageCNN(cnn, scale=shared_features, margin=shared_margin)
+    spec = LayerSpec.parse(layers).resolve(cnn.network)
+    config = feature_config(cnn, spec, rows_per_cell=rows_per_cell, seed=seed,
+                            boxes_per_instance=boxes_per_instance, min_iou=min_iou)
+    summary = run_features(records, out, cnn, spec, config, boxes_per_shard, batch_size,
+                           scheduler=scheduler, worker_device=device)
+    where = f"the Dask cluster at {scheduler}" if scheduler else cnn.device
     print(f"features: {summary['boxes']} boxes, {summary['rows']} rows, "
           f"{summary['bytes'] / 1e6:.1f} MB, {summary['seconds']:.1f} s, "
           f"{summary['crops_per_s']:.2f} crops/s ({summary['shards_written']} of "
           f"{summary['shards']} shards written) on {where}")
     print(f"wrote {summary['out']}/shard-*.h5")
-    return 0
+    return summary

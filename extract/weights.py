@@ -28,7 +28,6 @@ Files in the cache (``$HYPERCOLUMNS_CACHE``, default ``~/.cache/hypercolumns``):
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -290,15 +289,12 @@ def resolve_weights(spec) -> Weights:
     return load_weights(pt_path)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="hypercolumns weights", description=__doc__.split("\n")[0])
-    parser.add_argument("--cache", type=Path, default=None,
-                        help="cache directory (default $HYPERCOLUMNS_CACHE or ~/.cache/hypercolumns)")
-    args = parser.parse_args(argv)
-    pt_path, weights, reused = prepare_imagenet_vgg16(args.cache)
+def fetch_weights(cache: Path | None = None) -> Path:
+    """:func:`prepare_imagenet_vgg16`, printing the file, where it came from and its sha256."""
+    pt_path, weights, reused = prepare_imagenet_vgg16(cache)
     state = "reused from cache" if reused else "downloaded and converted"
     print(f"weights {pt_path} ({state})")
     print(f"network {weights.network}  input {weights.input['channel_order']} "
           f"mean {weights.input['mean']}")
     print(f"sha256 {weights.sha256}")
-    return 0
+    return pt_path

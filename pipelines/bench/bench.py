@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from hypercolumns.pipelines.bench.report import bench_parser, write_bench_json
+from hypercolumns.pipelines.bench.report import write_bench_json
 
 SECTIONS = ("extraction", "inference", "training", "shared")
 
@@ -43,36 +43,37 @@ def machine() -> dict:
             "torch": torch.__version__, "gpu": gpu, "host": platform.node()}
 
 
-def run_sections(args, sections) -> dict:
+def run_sections(sections, data_root: Path, model: Path, shards: Path, weights=None, boxes: int = 96,
+                 batch_size: int = 16, images: int = 4, device=None) -> dict:
+    """Each section's figures (printed as they come), by section name."""
     from hypercolumns.data.datasets import load_training_records, load_val_records
     from hypercolumns.extract.cnn import frozen_cnn
 
     results = {}
     cnn = None  # one network for the sections that run it directly
     if {"extraction", "shared"} & set(sections):
-        cnn = frozen_cnn(args.weights, device=args.device)
+        cnn = frozen_cnn(weights, device=device)
     if "extraction" in sections:
         from hypercolumns.pipelines.bench.bench_features import measure_extraction, print_extraction
 
-        results["extraction"] = measure_extraction(cnn, load_training_records(args.data_root),
-                                                   args.boxes, args.batch_size)
+        results["extraction"] = measure_extraction(cnn, load_training_records(data_root), boxes, batch_size)
         print_extraction(results["extraction"], cnn.crop_size)
     if "inference" in sections:
         from hypercolumns.pipelines.bench.bench_inference import measure_inference, print_inference
         from hypercolumns.pipelines.inference.segment import Segmenter
 
-        segmenter = Segmenter(args.model, weights=args.weights, device=args.device)
-        results["inference"] = measure_inference(segmenter, load_val_records(args.data_root))
+        segmenter = Segmenter(model, weights=weights, device=device)
+        results["inference"] = measure_inference(segmenter, load_val_records(data_root))
         print_inference(results["inference"])
     if "training" in sections:
         from hypercolumns.pipelines.bench.bench_training import measure_grid_training, print_grid_training
 
-        results["training"] = measure_grid_training(args.shards)
+        results["training"] = measure_grid_training(shards)
         print_grid_training(results["training"])
     if "shared" in sections:
         from hypercolumns.pipelines.bench.bench_shared import bench_shared_vs_per_box, print_rows
 
-        results["shared"] = bench_shared_vs_per_box(cnn, load_val_records(args.data_root)[:args.images])
+        results["shared"] = bench_shared_vs_per_box(cnn, load_val_records(data_root)[:images])
         print_rows(results["shared"])
     return results
 
@@ -99,33 +100,24 @@ def parse_sections(text: str) -> tuple:
     return sections
 
 
-def main(argv=None) -> int:
-    parser = bench_parser("bench", __doc__, model=True)
-    parser.add_argument("--shards", type=Path, default=Path("work/features"),
-                        help="stage-one shards for the training section")
-    parser.add_argument("--weights", default=None)
-    parser.add_argument("--sections", default=",".join(SECTIONS))
-    parser.add_argument("--boxes", type=int, default=96, help="crops of the extraction section")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--images", type=int, default=4, help="val images of the shared section")
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--compare", type=Path, default=None, help="an earlier bench JSON")
-    args = parser.parse_args(argv)
-    sections = parse_sections(args.sections)
-    if "inference" in sections and not args.model.is_file():
-        raise FileNotFoundError(f"{args.model}: no grid model for the inference section; "
+def bench(data_root: Path, model: Path, out: Path, shards: Path, sections: str = ",".join(SECTIONS),
+          compare_with: Path | None = None, **settings) -> list:
+    """The ``sections`` (comma-separated) of :func:`run_sections` (``settings``: its keywords),
+    compared with the earlier run ``compare_with`` if given; writes and returns the JSON paths."""
+    sections = parse_sections(sections)
+    if "inference" in sections and not Path(model).is_file():
+        raise FileNotFoundError(f"{model}: no grid model for the inference section; "
                                 "run `make train-grid` or pass --sections without inference")
-    if "training" in sections and not any(args.shards.glob("shard-*.h5")):
-        raise FileNotFoundError(f"{args.shards}: no shards for the training section; run "
+    if "training" in sections and not any(Path(shards).glob("shard-*.h5")):
+        raise FileNotFoundError(f"{shards}: no shards for the training section; run "
                                 "`make features` or pass --sections without training")
-    old = json.loads(args.compare.read_text()) if args.compare else None
+    old = json.loads(Path(compare_with).read_text()) if compare_with else None
     print(f"machine: {machine()}")
     start = time.perf_counter()
     report = {"machine": machine(), "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              **run_sections(args, sections)}
+              **run_sections(sections, data_root, model, shards, **settings)}
     report["seconds"] = time.perf_counter() - start
     if old is not None:
-        print(f"new / old ({args.compare}):")
+        print(f"new / old ({compare_with}):")
         print("\n".join(f"  {line}" for line in compare(report, old)))
-    write_bench_json(report, args.out, f"bench-{report['time_utc'].replace(':', '')}", "bench")
-    return 0
+    return write_bench_json(report, out, f"bench-{report['time_utc'].replace(':', '')}", "bench")

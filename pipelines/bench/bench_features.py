@@ -21,7 +21,7 @@ from hypercolumns.extract.cnn import FrozenCNN, device_name, frozen_cnn
 from hypercolumns.extract.features import (DEFAULT_LAYERS, ImageCache, feature_config, plan_boxes,
                                            prepare_batch, run_features)
 from hypercolumns.extract.layer_spec import LayerSpec
-from hypercolumns.pipelines.bench.report import bench_parser, timed, write_bench_json
+from hypercolumns.pipelines.bench.report import timed, write_bench_json
 
 
 def time_bare_forward(cnn: FrozenCNN, crops: torch.Tensor, layers: list, batch_size: int) -> float:
@@ -84,17 +84,11 @@ def print_extraction(result: dict, crop_size: int) -> None:
           "(target >= 80%)")
 
 
-def main(argv=None) -> int:
-    parser = bench_parser("bench-features", __doc__)
-    parser.add_argument("--boxes", type=int, default=96)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--device", default=None)
-    args = parser.parse_args(argv)
-
+def bench_features(data_root: Path, out: Path, boxes: int = 96, batch_size: int = 16, device=None) -> list:
+    """:func:`measure_extraction` on the training records, printed and written to ``out``."""
     from hypercolumns.data.datasets import load_training_records
 
-    cnn = frozen_cnn(device=args.device)
-    result = measure_extraction(cnn, load_training_records(args.data_root), args.boxes, args.batch_size)
+    cnn = frozen_cnn(device=device)
+    result = measure_extraction(cnn, load_training_records(data_root), boxes, batch_size)
     print_extraction(result, cnn.crop_size)
-    write_bench_json(result, args.out, "bench-features")
-    return 0
+    return write_bench_json(result, out, "bench-features")

@@ -16,7 +16,7 @@ import torch
 from hypercolumns.classifiers.model_file import load_grid
 from hypercolumns.extract.cnn import device_name, load_cnn
 from hypercolumns.extract.features import plan_boxes
-from hypercolumns.pipelines.bench.report import bench_parser, timed, write_bench_json
+from hypercolumns.pipelines.bench.report import timed, write_bench_json
 from hypercolumns.pipelines.finetune.training import FinetuneOptions, finetune, trainable_network
 from hypercolumns.pipelines.finetune.network import HypercolumnNet
 
@@ -35,28 +35,23 @@ def seconds_per_iteration(device: str, model, records, jobs, options: FinetuneOp
     return seconds / options.iterations
 
 
-def main(argv=None) -> int:
-    parser = bench_parser("bench-finetune", __doc__, model=True)
-    parser.add_argument("--iterations", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=8)
-    args = parser.parse_args(argv)
-
+def bench_finetune(data_root: Path, model: Path, out: Path, iterations: int = 5, batch_size: int = 8) -> list:
+    """Seconds per iteration on the CPU and, when there is one, the GPU; printed and written to ``out``."""
     from hypercolumns.data.datasets import load_training_records
 
-    model = load_grid(args.model)
-    records = load_training_records(args.data_root)
-    jobs = plan_boxes(records, model.feature_config)
-    options = FinetuneOptions(iterations=args.iterations, batch_size=args.batch_size)
+    grid = load_grid(model)
+    records = load_training_records(data_root)
+    jobs = plan_boxes(records, grid.feature_config)
+    options = FinetuneOptions(iterations=iterations, batch_size=batch_size)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    result = {"batch_size": args.batch_size, "train_from": options.train_from, "K": model.K}
+    result = {"batch_size": batch_size, "train_from": options.train_from, "K": grid.K}
     for device in devices:
         name = device_name(device)
-        seconds = seconds_per_iteration(device, model, records, jobs, options)
+        seconds = seconds_per_iteration(device, grid, records, jobs, options)
         result[device] = {"device_name": name, "seconds_per_iteration": seconds,
                           "threads": torch.get_num_threads()}
         print(f"{device} ({name}, {torch.get_num_threads()} threads): {seconds:.2f} s per iteration "
-              f"of {args.batch_size} boxes (K = {model.K}, trainable from {options.train_from})")
+              f"of {batch_size} boxes (K = {grid.K}, trainable from {options.train_from})")
     if len(devices) == 1:
         print("no CUDA device here: GPU figure not measured")
-    write_bench_json(result, args.out, "bench-finetune")
-    return 0
+    return write_bench_json(result, out, "bench-finetune")

@@ -8,10 +8,12 @@ are timed in this one run; the outputs are compared.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from hypercolumns.data.boxes import xywh_to_xyxy
-from hypercolumns.pipelines.bench.report import bench_parser, timed, write_bench_json
+from hypercolumns.pipelines.bench.report import timed, write_bench_json
 from hypercolumns.pipelines.inference.conv_trick import ConvTrickPredictor, explicit_heatmaps
 from hypercolumns.pipelines.inference.segment import Segmenter
 
@@ -55,16 +57,11 @@ def print_inference(result: dict) -> None:
           f"heatmaps = {result['max_abs_difference']:.2e}")
 
 
-def main(argv=None) -> int:
-    parser = bench_parser("bench-inference", __doc__, model=True)
-    parser.add_argument("--boxes", type=int, default=8)
-    parser.add_argument("--device", default=None)
-    args = parser.parse_args(argv)
-
+def bench_inference(data_root: Path, model: Path, out: Path, boxes: int = 8, device=None) -> list:
+    """:func:`measure_inference` on the val records, printed and written to ``out``."""
     from hypercolumns.data.datasets import load_val_records
 
-    segmenter = Segmenter(args.model, device=args.device)
-    result = measure_inference(segmenter, load_val_records(args.data_root), args.boxes)
+    segmenter = Segmenter(model, device=device)
+    result = measure_inference(segmenter, load_val_records(data_root), boxes)
     print_inference(result)
-    write_bench_json(result, args.out, "bench-inference")
-    return 0
+    return write_bench_json(result, out, "bench-inference")

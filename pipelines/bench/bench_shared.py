@@ -13,6 +13,7 @@ block of the layer spec.  Goal (issue 10): >= 5x fewer CNN FLOPs per box at
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,7 +23,7 @@ from hypercolumns.extract.features import DEFAULT_LAYERS
 from hypercolumns.extract.hypercolumn import HEATMAP_SIZE, sample_hypercolumns
 from hypercolumns.extract.layer_spec import LayerSpec
 from hypercolumns.extract.shared_features import SHARED_MARGIN, SharedImageCNN, cnn_gflops
-from hypercolumns.pipelines.bench.report import bench_parser, timed, write_bench_json
+from hypercolumns.pipelines.bench.report import timed, write_bench_json
 
 
 def bench_boxes(record, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -185,29 +186,17 @@ def print_rows(result: dict) -> None:
               f"{correlation}")
 
 
-def main(argv=None) -> int:
-    parser = bench_parser("bench-shared", __doc__)
-    parser.add_argument("--split", choices=("val", "train"), default="val")
-    parser.add_argument("--images", type=int, default=4, help="first N images of the split")
-    parser.add_argument("--boxes-per-image", type=int, nargs="+", default=[1, 10, 50])
-    parser.add_argument("--scales", type=float, nargs="+", default=[224, 600],
-                        help="shorter side of the whole image, one shared mode each (default 224 600)")
-    parser.add_argument("--max-size", type=float, default=1000)
-    parser.add_argument("--margin", type=int, default=SHARED_MARGIN)
-    parser.add_argument("--layers", default=DEFAULT_LAYERS)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--weights", default=None)
-    parser.add_argument("--device", default=None)
-    args = parser.parse_args(argv)
-
+def bench_shared(data_root: Path, out: Path, split: str = "val", images: int = 4,
+                 boxes_per_image=(1, 10, 50), scales=(224, 600), max_size: float = 1000,
+                 margin: int = SHARED_MARGIN, layers: str = DEFAULT_LAYERS, batch_size: int = 16,
+                 seed: int = 0, weights=None, device=None) -> list:
+    """:func:`bench_shared_vs_per_box` on the first ``images`` of ``split``, printed, written to ``out``."""
     from hypercolumns.data.datasets import load_training_records, load_val_records
 
-    load = load_val_records if args.split == "val" else load_training_records
-    records = load(args.data_root)[:args.images]
-    cnn = frozen_cnn(args.weights, device=args.device)
-    result = bench_shared_vs_per_box(cnn, records, args.boxes_per_image, args.scales, args.max_size,
-                                     args.margin, args.layers, args.batch_size, args.seed)
+    load = load_val_records if split == "val" else load_training_records
+    records = load(data_root)[:images]
+    cnn = frozen_cnn(weights, device=device)
+    result = bench_shared_vs_per_box(cnn, records, boxes_per_image, scales, max_size, margin, layers,
+                                     batch_size, seed)
     print_rows(result)
-    write_bench_json(result, args.out, "bench-shared")
-    return 0
+    return write_bench_json(result, out, "bench-shared")

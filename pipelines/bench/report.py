@@ -1,23 +1,12 @@
-"""What every benchmark shares: its flags, GPU-aware timing, the JSON it writes."""
+"""What every benchmark shares: GPU-aware timing and the JSON it writes (its flags: ``commands.flags``)."""
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 import torch
 
 from hypercolumns.data.files import write_json_atomic
-
-
-def bench_parser(command: str, doc: str, model: bool = False) -> argparse.ArgumentParser:
-    """``hypercolumns <command>``'s parser with the shared ``--data-root``, ``--out`` (and ``--model``)."""
-    parser = argparse.ArgumentParser(prog=f"hypercolumns {command}", description=doc.split("\n")[0])
-    parser.add_argument("--data-root", type=Path, required=True)
-    if model:
-        parser.add_argument("--model", type=Path, default=Path("work/models/grid-K10.h5"))
-    parser.add_argument("--out", type=Path, default=Path("results/bench"))
-    return parser
 
 
 def synchronize(device) -> None:

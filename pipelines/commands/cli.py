@@ -1,9 +1,9 @@
 """The ``hypercolumns`` command: one subcommand per stage, each a thin ``main(argv)``.
 
-Each subcommand lives in the module named below and is imported only when it
-is called, so ``hypercolumns --help`` stays fast and ``evaluate`` never loads
-torch.  Errors of ours (``ValueError``, ``FileNotFoundError``, ...) become one
-line on stderr and exit status 2, never a traceback.
+Subcommand ``x-y`` is ``main`` of :mod:`hypercolumns.pipelines.commands.x_y` (its flags; the
+work is a library function), imported only when it is called, so ``hypercolumns --help``
+stays fast and ``evaluate`` never loads torch.  Errors of ours (``ValueError``,
+``FileNotFoundError``, ...) become one line on stderr and exit status 2, never a traceback.
 """
 from __future__ import annotations
 
@@ -11,27 +11,27 @@ import importlib
 import os
 import sys
 
-# subcommand -> (module, one-line help)
+# subcommand -> one-line help
 SUBCOMMANDS = {
-    "weights": ("hypercolumns.extract.weights", "fetch and convert the ImageNet VGG16 weights"),
-    "features": ("hypercolumns.extract.features", "stage one: hypercolumns into HDF5 shards"),
-    "train-grid": ("hypercolumns.classifiers.train", "stage two: the KxK liblinear grid"),
-    "reproduce-table2": ("hypercolumns.pipelines.experiments.table2", "System 2 with pool expansion and rescoring (Table 2)"),
-    "train-bbox-reg": ("hypercolumns.classifiers.train_bbox", "R-CNN box regression from the shards"),
-    "segment": ("hypercolumns.pipelines.inference.segment", "segment detections into instance masks"),
-    "evaluate": ("hypercolumns.eval.evaluate", "AP^r of a results file against COCO annotations"),
-    "eval-sds": ("hypercolumns.pipelines.experiments.eval_sds", "segment oracle boxes of the val images and score them"),
-    "reproduce-table1": ("hypercolumns.pipelines.experiments.table1", "the paper's Table 1 ablations on the shared data"),
-    "finetune": ("hypercolumns.pipelines.finetune.training", "fine-tune CNN and grid together (Hyp+FT)"),
-    "eval-keypoints": ("hypercolumns.pipelines.experiments.keypoints", "keypoint APK, Hyp vs Only global (Table 3)"),
-    "eval-parts": ("hypercolumns.pipelines.experiments.parts", "part labelling AP^r_part, Hyp vs Only global (Table 4)"),
-    "compare-shared": ("hypercolumns.pipelines.experiments.compare_shared", "per-box vs shared whole-image features: cost and AP^r"),
-    "data": ("hypercolumns.data.download", "download VOC2012 + SBD into DATA_ROOT"),
-    "bench": ("hypercolumns.pipelines.bench.bench", "every speed figure in one run, as ratios, to JSON"),
-    "bench-features": ("hypercolumns.pipelines.bench.bench_features", "bare CNN forward vs whole extraction"),
-    "bench-finetune": ("hypercolumns.pipelines.bench.bench_finetune", "seconds per fine-tuning iteration"),
-    "bench-shared": ("hypercolumns.pipelines.bench.bench_shared", "per-box crops vs one shared whole-image forward, per box"),
-    "bench-inference": ("hypercolumns.pipelines.bench.bench_inference", "conv-trick vs explicit inference per box"),
+    "weights": "fetch and convert the ImageNet VGG16 weights",
+    "features": "stage one: hypercolumns into HDF5 shards",
+    "train-grid": "stage two: the KxK liblinear grid",
+    "reproduce-table2": "System 2 with pool expansion and rescoring (Table 2)",
+    "train-bbox-reg": "R-CNN box regression from the shards",
+    "segment": "segment detections into instance masks",
+    "evaluate": "AP^r of a results file against COCO annotations",
+    "eval-sds": "segment oracle boxes of the val images and score them",
+    "reproduce-table1": "the paper's Table 1 ablations on the shared data",
+    "finetune": "fine-tune CNN and grid together (Hyp+FT)",
+    "eval-keypoints": "keypoint APK, Hyp vs Only global (Table 3)",
+    "eval-parts": "part labelling AP^r_part, Hyp vs Only global (Table 4)",
+    "compare-shared": "per-box vs shared whole-image features: cost and AP^r",
+    "data": "download VOC2012 + SBD into DATA_ROOT",
+    "bench": "every speed figure in one run, as ratios, to JSON",
+    "bench-features": "bare CNN forward vs whole extraction",
+    "bench-finetune": "seconds per fine-tuning iteration",
+    "bench-shared": "per-box crops vs one shared whole-image forward, per box",
+    "bench-inference": "conv-trick vs explicit inference per box",
 }
 
 # Errors our code raises for bad input; anything else is a bug and keeps its traceback.
@@ -41,7 +41,7 @@ USER_ERRORS = (ValueError, FileNotFoundError)
 def usage() -> str:
     width = max(len(name) for name in SUBCOMMANDS)
     lines = ["usage: hypercolumns <command> [options]", "", "commands:"]
-    lines += [f"  {name:<{width}}  {text}" for name, (_, text) in SUBCOMMANDS.items()]
+    lines += [f"  {name:<{width}}  {text}" for name, text in SUBCOMMANDS.items()]
     lines += ["", "`hypercolumns <command> --help` describes each command's options."]
     return "\n".join(lines)
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     if name not in SUBCOMMANDS:
         print(f"hypercolumns: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(SUBCOMMANDS[name][0])
+    module = importlib.import_module(f"hypercolumns.pipelines.commands.{name.replace('-', '_')}")
     try:
         return int(module.main(rest) or 0)
     except USER_ERRORS as error:

@@ -10,7 +10,6 @@ AP^r within 2 points of the per-box mode.
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from hypercolumns.pipelines.experiments.runner import System, mean_over_seeds, run_oracle_evaluation
@@ -48,74 +47,66 @@ def difference_row(summaries: dict) -> dict:
     return row
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="hypercolumns compare-shared", description=__doc__.split("\n")[0])
-    parser.add_argument("--data-root", type=Path, required=True)
-    parser.add_argument("--per-box", type=Path, default=Path("work/models/grid-K10.h5"))
-    parser.add_argument("--shared", type=Path, default=Path("work/shared/models/grid-K10.h5"))
-    parser.add_argument("--out", type=Path, default=Path("results/shared"))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--images", type=int, default=4, help="val images of the cost measurement")
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--cross-val-folds", type=int, default=0, metavar="N",
-                        help="also AP^r of both modes on the training images, N-fold "
-                        "cross-validated from --per-box-shards and --shared-shards (0: off)")
-    parser.add_argument("--per-box-shards", type=Path, default=Path("work/features"))
-    parser.add_argument("--shared-shards", type=Path, default=Path("work/shared/features"))
-    parser.add_argument("--cv-work", type=Path, default=Path("work/shared/cross-val"),
-                        help="the folds' grids")
-    parser.add_argument("--cv-seeds", type=int, nargs="+", default=[0, 1, 2],
-                        help="oracle-box seeds of the cross-validation, averaged")
-    args = parser.parse_args(argv)
-    for path in (args.per_box, args.shared):
-        if not path.is_file():
+def compare_shared(data_root: Path, per_box: Path, shared: Path, out: Path, seeds=(0, 1, 2),
+                   images: int = 4, device=None, cross_val_folds: int = 0,
+                   per_box_shards: Path = Path("work/features"),
+                   shared_shards: Path = Path("work/shared/features"),
+                   cv_work: Path = Path("work/shared/cross-val"), cv_seeds=(0, 1, 2)) -> list:
+    """Cost of both modes on ``images`` val images and AP^r of the grids ``per_box`` and
+    ``shared`` on the val oracle boxes; with ``cross_val_folds``, also both modes
+    cross-validated on the training images from their shards.  Prints the tables and
+    returns the paths written."""
+    for path in (per_box, shared):
+        if not Path(path).is_file():
             raise FileNotFoundError(f"{path}: no grid model (see `make compare-shared`)")
 
     from hypercolumns.data.datasets import load_val_records
     from hypercolumns.pipelines.bench.bench_shared import bench_shared_vs_per_box, print_rows
     from hypercolumns.extract.cnn import frozen_cnn
 
-    records = load_val_records(args.data_root)
-    cost = bench_shared_vs_per_box(frozen_cnn(device=args.device),
-                                   records[:args.images])
+    out = Path(out)
+    records = load_val_records(data_root)
+    cost = bench_shared_vs_per_box(frozen_cnn(device=device), records[:images])
     print_rows(cost)
-    models = {"per-box": args.per_box, "shared": args.shared}
+    models = {"per-box": per_box, "shared": shared}
     systems = [System(name, path, DEFAULT_SUPERPIXELS) for name, path in models.items()]
-    summaries = run_oracle_evaluation(systems, records, args.data_root, args.out, tuple(args.seeds),
-                                      device=args.device, viz=False)
+    summaries = run_oracle_evaluation(systems, records, data_root, out, tuple(seeds),
+                                      device=device, viz=False)
     rows = apr_rows(summaries, models)
     rows.append(difference_row(summaries))
-    print(f"AP^r on {len(records)} val images, oracle boxes, mean over seeds {args.seeds}, "
+    print(f"AP^r on {len(records)} val images, oracle boxes, mean over seeds {list(seeds)}, "
           f"superpixels {DEFAULT_SUPERPIXELS.method}; the difference with its 95% bootstrap "
           "interval over images")
     print_table(rows, COLUMNS)
-    md, csv = write_table(rows, COLUMNS, args.out / "compare-shared",
+    md, csv = write_table(rows, COLUMNS, out / "compare-shared",
                           "Per-box vs shared whole-image features")
     report = {"cost": cost, "apr": rows, "per_seed": summaries}
     written = [md, csv]
-    if args.cross_val_folds:
-        report["cross_val"], cv_written = cross_validated_comparison(args)
+    if cross_val_folds:
+        shards = {"per-box": Path(per_box_shards).absolute(), "shared": Path(shared_shards).absolute()}
+        report["cross_val"], cv_written = cross_validated_comparison(
+            Path(data_root).absolute(), shards, out / "cross-val", cross_val_folds, cv_work,
+            list(cv_seeds), device)
         written += cv_written
-    written.append(dump(report, args.out / "compare-shared.json"))
+    written.append(dump(report, out / "compare-shared.json"))
     print("wrote " + ", ".join(map(str, written)))
-    return 0
+    return written
 
 
-def cross_validated_comparison(args) -> tuple[dict, list]:
-    """Both modes' AP^r on the training images, cross-validated; the rows and the files written."""
+def cross_validated_comparison(data_root: Path, shards: dict, out: Path, folds: int, work: Path,
+                               seeds: list, device=None) -> tuple[dict, list]:
+    """Both modes' AP^r on the training images, ``folds``-fold cross-validated from ``shards``
+    (mode -> shard folder), the folds' grids in ``work``; the rows and the files written."""
     from hypercolumns.data.datasets import load_training_records
     from hypercolumns.pipelines.experiments.cross_val import cross_validated_apr, train_fold_grids
 
-    records = load_training_records(args.data_root.absolute())
-    shards = {"per-box": args.per_box_shards.absolute(), "shared": args.shared_shards.absolute()}
-    models = train_fold_grids(shards, records, args.cross_val_folds, args.cv_work)
-    out = args.out / "cross-val"
-    report = cross_validated_apr(models, records, args.data_root.absolute(), out,
-                                 args.cross_val_folds, tuple(args.cv_seeds), device=args.device)
+    records = load_training_records(data_root)
+    models = train_fold_grids(shards, records, folds, work)
+    report = cross_validated_apr(models, records, data_root, out, folds, tuple(seeds), device=device)
     rows = cross_val_rows(report)
     print(f"AP^r on {report['images']} training images ({report['instances']} instances, "
-          f"{report['classes_with_instances']} classes), {args.cross_val_folds}-fold cross-validated, "
-          f"oracle boxes, seeds {args.cv_seeds}; per-box - shared with its 95% bootstrap interval "
+          f"{report['classes_with_instances']} classes), {folds}-fold cross-validated, "
+          f"oracle boxes, seeds {seeds}; per-box - shared with its 95% bootstrap interval "
           f"over images")
     print_table(rows, CV_COLUMNS)
     md, csv = write_table(rows, CV_COLUMNS, out / "cross-val",

@@ -9,7 +9,6 @@ mean over ``--seeds`` jitter draws.
 """
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
 
@@ -37,37 +36,28 @@ def summary_rows(systems, summaries) -> list:
             for s in systems]
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="hypercolumns eval-sds", description=__doc__.split("\n")[0])
-    parser.add_argument("--data-root", type=Path, required=True)
-    parser.add_argument("--models", type=Path, default=Path("work/models"),
-                        help="folder of grid-K*.h5 files, or one model file")
-    parser.add_argument("--out", type=Path, default=Path("results/sds"))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--superpixels", nargs="+", default=["none", "felzenszwalb", "slic"],
-                        choices=["none", "slic", "felzenszwalb"],
-                        help="projections to compare (none = per-pixel threshold)")
-    parser.add_argument("--weights", default=None)
-    parser.add_argument("--device", default=None)
-    args = parser.parse_args(argv)
-
+def evaluate_sds(data_root: Path, models: Path, out: Path, seeds=(0, 1, 2),
+                 superpixels=("none", "felzenszwalb", "slic"), weights=None, device=None) -> list:
+    """Every grid of ``models`` (a folder, or one model file) with each projection of
+    ``superpixels``, and the whole box, on oracle boxes of the val images; prints the
+    table and returns the paths written."""
     from hypercolumns.data.datasets import load_val_records
 
-    models = [args.models] if args.models.is_file() else grid_models(args.models)
+    models = [Path(models)] if Path(models).is_file() else grid_models(models)
     systems = [System(f"{m.stem} {method}", m, SuperpixelSettings(method=method))
-               for m in models for method in args.superpixels]
+               for m in models for method in superpixels]
     systems.append(System("whole box", None))
-    records = load_val_records(args.data_root)
+    records = load_val_records(data_root)
     pictured = next((s.name for s in reversed(systems)
                      if s.model_path is not None and s.superpixels == DEFAULT_SUPERPIXELS), None)
-    summaries = run_oracle_evaluation(systems, records, args.data_root, args.out, tuple(args.seeds),
-                                      args.weights, args.device, viz_system=pictured)
+    summaries = run_oracle_evaluation(systems, records, data_root, out, tuple(seeds),
+                                      weights, device, viz_system=pictured)
     rows = summary_rows(systems, summaries)
     n_instances = sum(len(r.instances) for r in records)
     print(f"SDS on {len(records)} val images, {n_instances} instances, oracle boxes "
-          f"(ground truth jittered to IoU 0.7-0.9), mean over seeds {args.seeds}; "
+          f"(ground truth jittered to IoU 0.7-0.9), mean over seeds {list(seeds)}; "
           "AP^r by the official SDS rule")
-    paths = report_table(rows, COLUMNS, args.out, "sds",
-                         "SDS on the shared val images (oracle boxes)", summaries)
-    print(f"wrote {', '.join(map(str, paths))}, {args.out}/results/, {args.out}/pictures/")
-    return 0
+    paths = report_table(rows, COLUMNS, out, "sds", "SDS on the shared val images (oracle boxes)",
+                         summaries)
+    print(f"wrote {', '.join(map(str, paths))}, {out}/results/, {out}/pictures/")
+    return paths

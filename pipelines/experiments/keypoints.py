@@ -34,7 +34,6 @@ Table 3) are printed beside ours for reference; the levels are not comparable
 """
 from __future__ import annotations
 
-import argparse
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -215,21 +214,10 @@ def table_rows(per_seed: dict) -> list:
     return rows
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="hypercolumns eval-keypoints", description=__doc__.split("\n")[0])
-    parser.add_argument("--data-root", type=Path, required=True)
-    parser.add_argument("--work", type=Path, default=Path("work/keypoints"),
-                        help="shards (features/) and grids (models/)")
-    parser.add_argument("--out", type=Path, default=Path("results/keypoints"))
-    parser.add_argument("--K", type=int, default=1, help="grid size (default 1: ~15 training persons)")
-    parser.add_argument("--C", type=float, default=DEFAULT_C,
-                        help=f"liblinear C of every grid (default {DEFAULT_C}; no C search on this little data)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="val box jitter seeds")
-    parser.add_argument("--viz", action="store_true", help="write heatmap pictures to <out>/viz")
-    parser.add_argument("--weights", default=None)
-    parser.add_argument("--device", default=None)
-    args = parser.parse_args(argv)
-
+def evaluate_keypoints(data_root: Path, work: Path, out: Path, K: int = 1, C: float = DEFAULT_C,
+                       seeds=(0, 1, 2), viz: bool = False, weights=None, device=None) -> list:
+    """Table 3: keypoint shards and grids in ``work`` (made where missing), APK on the val
+    persons' oracle boxes per seed; prints the table and returns the paths written."""
     from hypercolumns.classifiers.model_file import load_grid
     from hypercolumns.eval.apk import evaluate_apk
     from hypercolumns.extract.cnn import frozen_cnn
@@ -240,38 +228,39 @@ def main(argv=None) -> int:
     from hypercolumns.extract.keypoint_rows import TARGETS, run_keypoint_features
     from hypercolumns.extract.features import DEFAULT_LAYERS
 
-    train, val = load_keypoint_data(args.data_root)
-    cnn = frozen_cnn(args.weights, device=args.device)
+    work, out, seeds = Path(work), Path(out), list(seeds)
+    train, val = load_keypoint_data(data_root)
+    cnn = frozen_cnn(weights, device=device)
     spec = LayerSpec.parse(DEFAULT_LAYERS).resolve(cnn.network)
     config = feature_config(cnn, spec, targets=TARGETS)
-    run_keypoint_features(train, args.work / "features", cnn, spec, config)
-    paths = train_keypoint_grids(args.work / "features", args.work / "models", args.K, args.C)
+    run_keypoint_features(train, work / "features", cnn, spec, config)
+    paths = train_keypoint_grids(work / "features", work / "models", K, C)
     predictors = {key: ConvTrickPredictor(load_grid(path), cnn.name) for key, path in paths.items()}
 
     truth = ground_truth(val)
     per_seed = {system: {} for system, _ in SYSTEMS}
     viz_paths = []
-    for seed in args.seeds:
+    for seed in seeds:
         boxes = val_boxes(val, seed)
         predictions, heatmaps = predict_all(cnn, predictors, val, boxes)
         for system, _ in SYSTEMS:
             flat = [p for name in PAPER_KEYPOINTS for p in predictions[system, name]]
             per_seed[system][seed] = evaluate_apk(truth, flat)
-        if args.viz and seed == args.seeds[0]:
-            viz_paths += write_pictures(val, boxes, heatmaps, predictions, args.out / "viz")
+        if viz and seed == seeds[0]:
+            viz_paths += write_pictures(val, boxes, heatmaps, predictions, out / "viz")
     rows = table_rows(per_seed)
     n_persons = sum(len(p) for p in truth.values())
     print(f"Table 3 (APK, alpha 0.2) on {n_persons} PASCAL-Part val persons with keypoints, "
-          f"oracle boxes (IoU 0.7-0.9, detection score 1), K = {args.K}, C = {args.C}, mean over seeds {args.seeds}; "
+          f"oracle boxes (IoU 0.7-0.9, detection score 1), K = {K}, C = {C}, mean over seeds {seeds}; "
           "p: paired permutation test over the per-keypoint APK differences; "
           "paper rows: VOC2009 val persons, detections")
     print_table(rows, COLUMNS)
-    md, csv = write_table(rows, COLUMNS, args.out / "table3", "Table 3 keypoints (APK) on the shared data")
-    summary = dump({"rows": rows, "per_seed": per_seed, "K": args.K, "seeds": args.seeds,
-                    "n_val_persons": n_persons}, args.out / "summary.json")
-    print(f"wrote {md}, {csv}, {summary}" + (f", {len(viz_paths)} pictures in {args.out / 'viz'}"
+    md, csv = write_table(rows, COLUMNS, out / "table3", "Table 3 keypoints (APK) on the shared data")
+    summary = dump({"rows": rows, "per_seed": per_seed, "K": K, "seeds": seeds,
+                    "n_val_persons": n_persons}, out / "summary.json")
+    print(f"wrote {md}, {csv}, {summary}" + (f", {len(viz_paths)} pictures in {out / 'viz'}"
                                              if viz_paths else ""))
-    return 0
+    return [md, csv, summary, *viz_paths]
 
 
 def write_pictures(records, boxes, heatmaps, predictions, folder: Path, keypoints=("nose", "left_shoulder")) -> list:
@@ -290,7 +279,3 @@ def write_pictures(records, boxes, heatmaps, predictions, folder: Path, keypoint
                                                  gt[:2] if gt else None,
                                                  f"{system}: {name} (score {p.score:.2f})", path))
     return written
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -34,7 +34,6 @@ Writes ``<out>/table4.{md,csv}``, ``<out>/summary.json`` and with ``--viz``
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -258,51 +257,39 @@ def table_rows(summaries: dict, key: str = "APr_part@0.5") -> tuple[list, list, 
     return rows, ["method", *PART_CLASSES, "mean (evaluated classes)"], ours
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="hypercolumns eval-parts", description=__doc__.split("\n")[0])
-    parser.add_argument("--data-root", type=Path, required=True)
-    parser.add_argument("--work", type=Path, default=Path("work/parts"))
-    parser.add_argument("--out", type=Path, default=Path("results/parts"))
-    parser.add_argument("--K", type=int, default=1, help="grid size of the part classifiers (default 1)")
-    parser.add_argument("--C", type=float, default=3e-4, help="liblinear C of every part grid")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--sds-model", type=Path, default=Path("work/models/grid-K10.h5"))
-    parser.add_argument("--weights", default=None)
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--viz", action="store_true")
-    args = parser.parse_args(argv)
-
+def evaluate_parts(data_root: Path, work: Path, out: Path, K: int = 1, C: float = 3e-4, seeds=(0, 1, 2),
+                   sds_model: Path = Path("work/models/grid-K10.h5"), weights=None, device=None,
+                   viz: bool = False) -> list:
+    """Table 4: part shards and grids in ``work`` (made where missing), AP^r_part on the val
+    split's oracle boxes per seed; prints the table and returns the paths written."""
     from hypercolumns.data.pascal_part import load_pascal_part
     from hypercolumns.eval.permutation import paired_permutation_test
     from hypercolumns.pipelines.experiments.tables import dump, print_table, write_table
 
-    stage_one = extract(args.data_root, args.work, args.weights, args.device)
+    data_root, work, out, seeds = Path(data_root), Path(work), Path(out), list(seeds)
+    stage_one = extract(data_root, work, weights, device)
     print(f"part features: {stage_one['boxes']} boxes, {stage_one['shards_written']} of "
           f"{stage_one['shards']} shards written")
-    models = train(args.work, stage_one["positives"], args.K, args.C)
+    models = train(work, stage_one["positives"], K, C)
     without = [t for t in PART_TARGETS if t not in models["Hyp"]]
     print(f"part grids: {len(models['Hyp'])} per system; no training positives for: {', '.join(without)}")
-    labeller = PartLabeller(args.sds_model, models, args.device)
-    val = load_pascal_part(args.data_root / "pascal-part", split="val")
-    summaries = evaluate(val, labeller, args.seeds, args.out, args.viz)
+    labeller = PartLabeller(sds_model, models, device)
+    val = load_pascal_part(data_root / "pascal-part", split="val")
+    summaries = evaluate(val, labeller, seeds, out, viz)
     rows, columns, ours = table_rows(summaries)
     difference, p_value = paired_permutation_test(list(ours["Hyp"].values()), list(ours["Only global"].values()))
-    print(f"AP^r_part at 0.5 (%), K={args.K}, mean over seeds {args.seeds}; classes without val "
+    print(f"AP^r_part at 0.5 (%), K={K}, mean over seeds {seeds}; classes without val "
           "instances are '-'")
     print_table(rows, columns)
     print(f"Hyp - Only global: {difference:+.2f} AP points per class, paired permutation p = {p_value:.4f} "
           f"(unit: a class, n = {len(ours['Hyp'])})")
-    paths = list(write_table(rows, columns, args.out / "table4", "Table 4: part labelling, AP^r_part at 0.5"))
+    paths = list(write_table(rows, columns, out / "table4", "Table 4: part labelling, AP^r_part at 0.5"))
     paths.append(dump({"rows": rows, "per_seed": summaries, "permutation": {
         "unit": "class", "mean_difference": difference, "p_value": p_value},
-        "positives": stage_one["positives"], "K": args.K, "C": args.C,
-        "sds_model": str(args.sds_model)}, args.out / "summary.json"))
-    if args.viz:
-        paths += sorted((args.out / "pictures").glob("*.png"))
+        "positives": stage_one["positives"], "K": K, "C": C,
+        "sds_model": str(sds_model)}, out / "summary.json"))
+    if viz:
+        paths += sorted((out / "pictures").glob("*.png"))
     for path in paths:
         print(f"wrote {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return paths

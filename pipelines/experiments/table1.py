@@ -19,17 +19,18 @@ comparable in level, see README).
 """
 from __future__ import annotations
 
-import argparse
 from dataclasses import replace
 from pathlib import Path
 
 from hypercolumns.classifiers.provenance import made_from
+from hypercolumns.classifiers.train_bbox import train_box_regressor
 from hypercolumns.classifiers.train import TrainOptions, train_grids
 from hypercolumns.extract.shards import list_shards, shards_config
 from hypercolumns.eval.permutation import paired_permutation_test
 from hypercolumns.pipelines.experiments.runner import (System, instance_iou_over_seeds, mean_over_seeds,
                                                       run_oracle_evaluation)
 from hypercolumns.pipelines.experiments.tables import report_table
+from hypercolumns.pipelines.finetune.training import run_finetune
 from hypercolumns.pipelines.inference.superpixels import SuperpixelSettings
 
 # (row name, blocks, K, paper's row, paper AP^r@0.5, paper AP^r@0.7) — tables.md, Table 1
@@ -75,20 +76,16 @@ def train_missing(shards: Path, work: Path, models: Path, options: TrainOptions)
     return paths
 
 
-def refinement_models(args) -> tuple[Path, Path]:
-    """The box regressor and the fine-tuned K = 10 grid, made first if missing."""
-    shards_hash = shards_config(list_shards(args.shards)).config_hash
-    regressor = args.models / "bbox-reg.h5"
+def refinement_models(data_root: Path, shards: Path, models: Path, finetuned: Path) -> tuple[Path, Path]:
+    """The box regressor and the fine-tuned K = 10 grid, made first (with their defaults) if missing."""
+    shards_hash = shards_config(list_shards(shards)).config_hash
+    regressor = Path(models) / "bbox-reg.h5"
     if not made_from(regressor, shards_hash):
-        from hypercolumns.classifiers import train_bbox
-        train_bbox.main(["--data-root", str(args.data_root), "--shards", str(args.shards),
-                         "--out", str(args.models)])
-    finetuned = args.finetuned / "grid-K10-ft.h5"
-    if not made_from(finetuned, shards_hash):
-        from hypercolumns.pipelines.finetune import training as finetune
-        finetune.main(["--data-root", str(args.data_root), "--model", str(args.models / "grid-K10.h5"),
-                       "--out", str(args.finetuned)])
-    return regressor, finetuned
+        train_box_regressor(data_root, shards, models)
+    tuned = Path(finetuned) / "grid-K10-ft.h5"
+    if not made_from(tuned, shards_hash):
+        run_finetune(data_root, Path(models) / "grid-K10.h5", finetuned)
+    return regressor, tuned
 
 
 def table_rows(summaries: dict, systems: list) -> list:
@@ -108,39 +105,31 @@ def table_rows(summaries: dict, systems: list) -> list:
     return rows
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="hypercolumns reproduce-table1", description=__doc__.split("\n")[0])
-    parser.add_argument("--data-root", type=Path, required=True)
-    parser.add_argument("--shards", type=Path, default=Path("work/features"))
-    parser.add_argument("--models", type=Path, default=Path("work/models"),
-                        help="full-hypercolumn grids (from train-grid; trained here if missing)")
-    parser.add_argument("--work", type=Path, default=Path("work/table1"), help="folder for the ablations' grids")
-    parser.add_argument("--finetuned", type=Path, default=Path("work/finetune"),
-                        help="fine-tuning folder (from `make finetune`; run here if missing)")
-    parser.add_argument("--out", type=Path, default=Path("results/table1"))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--superpixels", default="felzenszwalb",
-                        choices=["none", "slic", "felzenszwalb"])
-    parser.add_argument("--weights", default=None)
-    parser.add_argument("--device", default=None)
-    args = parser.parse_args(argv)
+def reproduce_table1(data_root: Path, shards: Path, models: Path, work: Path, finetuned: Path,
+                     out: Path, seeds=(0, 1, 2), superpixels: str = "felzenszwalb", weights=None,
+                     device=None) -> list:
+    """Table 1: the grids, box regressor and fine-tuned grid made where missing, every row
+    evaluated on the val images' oracle boxes; prints the table and returns the paths written.
 
+    ``models`` holds the full-hypercolumn grids (``train-grid``'s), ``work`` the
+    ablations', ``finetuned`` the fine-tuning run (``finetune``'s).
+    """
     from hypercolumns.data.datasets import load_val_records
 
-    paths = train_missing(args.shards, args.work, args.models, TrainOptions())
-    regressor, finetuned = refinement_models(args)
-    projection = SuperpixelSettings(method=args.superpixels)
+    paths = train_missing(shards, work, models, TrainOptions())
+    regressor, tuned = refinement_models(data_root, shards, models, finetuned)
+    projection = SuperpixelSettings(method=superpixels)
     systems = [System(name, paths[name], projection) for name, *_ in ROWS]
-    systems += [System(name, finetuned if tuned else paths[FULL], projection, regressor)
-                for name, tuned, *_ in REFINED_ROWS]
+    systems += [System(name, tuned if is_tuned else paths[FULL], projection, regressor)
+                for name, is_tuned, *_ in REFINED_ROWS]
     systems.append(System("whole box", None))
-    records = load_val_records(args.data_root)
-    summaries = run_oracle_evaluation(systems, records, args.data_root, args.out, tuple(args.seeds),
-                                      args.weights, args.device, viz=False)
+    records = load_val_records(data_root)
+    summaries = run_oracle_evaluation(systems, records, data_root, out, tuple(seeds),
+                                      weights, device, viz=False)
     rows = table_rows(summaries, systems)
     print(f"Table 1 on the shared val images ({sum(len(r.instances) for r in records)} instances), "
-          f"oracle boxes, mean over seeds {args.seeds}, superpixels: {args.superpixels}; "
+          f"oracle boxes, mean over seeds {list(seeds)}, superpixels: {superpixels}; "
           "paper: VOC2012 val, T-Net, MCG candidates")
-    paths = report_table(rows, COLUMNS, args.out, "table1", "Table 1 ablations on the shared data", summaries)
-    print(f"wrote {', '.join(map(str, paths))}, {args.out}/results/")
-    return 0
+    paths = report_table(rows, COLUMNS, out, "table1", "Table 1 ablations on the shared data", summaries)
+    print(f"wrote {', '.join(map(str, paths))}, {out}/results/")
+    return paths

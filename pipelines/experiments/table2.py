@@ -1,9 +1,10 @@
 """``hypercolumns reproduce-table2``: System 2 (segmenting box detections), the paper's Table 2.
 
-Detections (here the synthetic detector of :mod:`synthetic_detections`; real
-users pass their own) go through the paper's pool expansion (boxes NMS
-removed, scored above ``--pool-threshold`` and overlapping every kept box by
-< 0.7, then NMS at 0.7; sizes printed per class), every pool box is segmented
+Detections (those of the synthetic detector of :mod:`synthetic_detections`,
+or a real detector's file given with ``--detections``) go through the
+paper's pool expansion (boxes NMS removed, scored above ``--pool-threshold``
+and overlapping every kept box by < 0.7, then NMS at 0.7; sizes printed per
+class), every pool box is segmented
 by a grid (``segment_systems``, detection scores kept), and three rows are
 scored on the val images: *Only global* and *Hyp* (their grids' masks, the
 detector's scores) and *Hyp + rescoring* (linear SVMs on region descriptors,
@@ -17,13 +18,15 @@ rows) beside.
 """
 from __future__ import annotations
 
-import argparse
+import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from hypercolumns.data.boxes import xywh_to_xyxy, xyxy_to_xywh
+from hypercolumns.data.detections import read_coco_detections, read_mat_detections
 from hypercolumns.data.files import read_json, write_json_atomic
 from hypercolumns.data.images import read_image
 from hypercolumns.data.masks import decode_rle
@@ -49,15 +52,42 @@ COLUMNS = ["system", "APr@0.5", "APr@0.7", "mean IU", "paste threshold", "pool",
 
 def voc_records(records: list) -> list:
     """Records keeping only instances of VOC's 20 classes (records left empty dropped)."""
-    from dataclasses import replace
-
     kept = [replace(r, instances=[i for i in r.instances if i.category in VOC_CLASSES]) for r in records]
     return [r for r in kept if r.instances]
 
 
-def pool_detections(records: list, coco: dict, seed: int, pool_threshold: float):
-    """The expanded pool of the synthetic detections as a COCO results list, and pool sizes."""
-    detections = [d for d in synthetic_detections(records, seed) if d.category in VOC_CLASSES]
+def read_detector_output(path: Path, pre_nms: Path | None = None) -> list:
+    """A real detector's :class:`~hypercolumns.data.detections.Detections` from a file.
+
+    A COCO results JSON (``category_id``: VOC's 1-based class index) or an
+    R-CNN/SDS ``.mat`` naming its ``classes`` and ``image_ids``, with ``pre_nms``
+    the same run's boxes before NMS (:mod:`hypercolumns.data.detections`).
+    """
+    if Path(path).suffix.lower() == ".mat":
+        return read_mat_detections(path, pre_nms)
+    if pre_nms is not None:
+        raise ValueError(f"--pre-nms {pre_nms} goes with a .mat --detections file; {path} is read "
+                         "as a COCO results list, whose boxes are the detector's final ones")
+    return read_coco_detections(path, dict(enumerate(VOC_CLASSES, start=1)))
+
+
+def detections_on(records: list, seed: int, detections: list | None = None) -> list:
+    """The detections on ``records``' images: the synthetic detector's (``seed``), or those of
+    ``detections`` (a detector's file) whose image id is one of the records'."""
+    if detections is None:
+        return synthetic_detections(records, seed)
+    ids = {str(record.image_id): record.image_id for record in records}
+    mine = [replace(d, image_id=ids[str(d.image_id)]) for d in detections if str(d.image_id) in ids]
+    if not mine:
+        raise ValueError(f"the detections file has none on these {len(records)} images (ids such as "
+                         f"{', '.join(list(ids)[:3])}); it must cover the val images and the training "
+                         "images, whose pools train the rescoring")
+    return mine
+
+
+def pool_detections(records: list, coco: dict, seed: int, pool_threshold: float, detections=None):
+    """The expanded pool of :func:`detections_on` the records as a COCO results list, and pool sizes."""
+    detections = [d for d in detections_on(records, seed, detections) if d.category in VOC_CLASSES]
     pools, sizes = expand_detections(detections, pool_threshold)
     image_ids = {record.image_id: index for index, record in enumerate(records, start=1)}
     category_ids = {c["name"]: c["id"] for c in coco["categories"]}
@@ -127,24 +157,28 @@ PASTE_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def training_regions(path: Path, engines, hyp: System, records, data_root, seed: int,
-                     pool_threshold: float) -> dict:
+                     pool_threshold: float, detections=None) -> dict:
     """Hyp's regions on the training pools with their descriptors and IoUs, cached in ``path``.
 
     The cache (JSON) is reused only when made from the same model, descriptor
-    config, images, seed and pool threshold.
+    config, images, seed and pool threshold (and detections, when a file gives them).
     """
     cnn = engines.grid(hyp.model_path).cnn
     key = {"model": str(hyp.model_path), "model_mtime": Path(hyp.model_path).stat().st_mtime,
            "descriptor_config_hash": region_feature_config(cnn)["config_hash"], "seed": seed,
            "pool_threshold": pool_threshold, "images": [str(r.image_id) for r in records]}
+    if detections is not None:  # a detector's file: what it gives these images is part of the key
+        given = [(d.image_id, d.category, d.boxes.tolist(), d.scores.tolist(), d.kept.tolist())
+                 for d in detections_on(records, seed, detections)]
+        key["detections"] = hashlib.sha256(repr(given).encode()).hexdigest()
     if path.is_file():
         cached = read_json(path)
         if cached["key"] == key:
             return {**cached, "descriptors": np.asarray(cached["descriptors"], np.float32),
                     "ious": np.asarray(cached["ious"])}
     coco = coco_annotations(records, data_root)
-    detections, _ = pool_detections(records, coco, seed, pool_threshold)
-    results = segment_systems([hyp], records, coco, detections, data_root, engines,
+    pool, _ = pool_detections(records, coco, seed, pool_threshold, detections)
+    results = segment_systems([hyp], records, coco, pool, data_root, engines,
                               score="detection")[hyp.name]
     regions = {"key": key, "coco": coco, "results": results,
                "descriptors": describe_regions(cnn, coco, data_root, results),
@@ -189,60 +223,61 @@ def paste_thresholds(regions: dict, records: list, rescorer: RegionRescorer) -> 
     return {kind: t for kind, (t, _) in chosen.items()}
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="hypercolumns reproduce-table2", description=__doc__.split("\n")[0])
-    parser.add_argument("--data-root", type=Path, required=True)
-    parser.add_argument("--models", type=Path, default=Path("work/models"))
-    parser.add_argument("--only-global", type=Path, default=Path("work/table1/global/grid-K10.h5"))
-    parser.add_argument("--work", type=Path, default=Path("work/table2"))
-    parser.add_argument("--out", type=Path, default=Path("results/table2"))
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--pool-threshold", type=float, default=0.3)
-    parser.add_argument("--train-images", type=int, default=None,
-                        help="first N training images whose pools train the rescoring SVM "
-                        "(default: all with VOC classes)")
-    args = parser.parse_args(argv)
+def reproduce_table2(data_root: Path, models: Path, only_global: Path, work: Path, out: Path,
+                     seed: int = 0, pool_threshold: float = 0.3, train_images: int | None = None,
+                     detections: Path | None = None, pre_nms: Path | None = None) -> list:
+    """Table 2: System 2 on the val images; prints the table and returns the paths written.
 
+    Hyp is ``models/grid-K10.h5``; its regions on the pools of the first
+    ``train_images`` training images (all: None) train the rescoring, cached in
+    ``work``.  ``detections`` (with ``pre_nms``, see :func:`read_detector_output`)
+    is a detector's output on the training and val images; None: the synthetic
+    detector's.
+    """
     from hypercolumns.data.datasets import load_training_records, load_val_records
 
+    work, out = Path(work), Path(out)
+    detector = None if detections is None else read_detector_output(detections, pre_nms)
     projection = SuperpixelSettings(method="felzenszwalb")
-    hyp = System("Hyp", args.models / "grid-K10.h5", projection)
-    systems = [System("Only global", args.only_global, projection), hyp]
+    hyp = System("Hyp", Path(models) / "grid-K10.h5", projection)
+    systems = [System("Only global", only_global, projection), hyp]
     engines = load_systems(systems)
-    args.work.mkdir(parents=True, exist_ok=True)
-    train = voc_records(load_training_records(args.data_root))[:args.train_images]
-    regions = training_regions(args.work / "train-regions.json", engines, hyp, train, args.data_root,
-                               args.seed, args.pool_threshold)
+    work.mkdir(parents=True, exist_ok=True)
+    train = voc_records(load_training_records(data_root))[:train_images]
+    regions = training_regions(work / "train-regions.json", engines, hyp, train, data_root,
+                               seed, pool_threshold, detector)
     cnn = engines.grid(hyp.model_path).cnn
-    rescorer = train_rescorer(regions, args.work / "rescorer.h5", region_feature_config(cnn))
+    rescorer = train_rescorer(regions, work / "rescorer.h5", region_feature_config(cnn))
     thresholds = paste_thresholds(regions, train, rescorer)
-    val = voc_records(load_val_records(args.data_root))
-    coco = coco_annotations(val, args.data_root)
-    annotations = write_json_atomic(coco, args.out / "val_annotations.json")
-    detections, sizes = pool_detections(val, coco, args.seed, args.pool_threshold)
-    results = segment_systems(systems, val, coco, detections, args.data_root, engines, score="detection")
-    probabilities = rescorer.score(describe_regions(cnn, coco, args.data_root, results["Hyp"]),
+    val = voc_records(load_val_records(data_root))
+    coco = coco_annotations(val, data_root)
+    annotations = write_json_atomic(coco, out / "val_annotations.json")
+    pool, sizes = pool_detections(val, coco, seed, pool_threshold, detector)
+    results = segment_systems(systems, val, coco, pool, data_root, engines, score="detection")
+    probabilities = rescorer.score(describe_regions(cnn, coco, data_root, results["Hyp"]),
                                    [r["category_id"] for r in results["Hyp"]],
                                    np.array([r["score"] for r in results["Hyp"]]))
     results["Hyp + rescoring"] = rescore(results["Hyp"], probabilities)
-    pool = sum(s["after"] for s in sizes.values())
+    pool_size = sum(s["after"] for s in sizes.values())
     rows = []
     for name, entries in results.items():
-        path = write_json_atomic(entries, args.out / "results" / f"{name.replace(' ', '_')}.json")
+        path = write_json_atomic(entries, out / "results" / f"{name.replace(' ', '_')}.json")
         summary = evaluate_coco(annotations, path)
         kind = "rescored" if name.endswith("rescoring") else "detection"
         paper_row, paper_05, paper_07 = PAPER[name]
         rows.append({"system": name, "APr@0.5": summary["APr@0.5"], "APr@0.7": summary["APr@0.7"],
                      "mean IU": mean_iu_of(val, coco, entries, thresholds[kind]),
                      "paste threshold": thresholds[kind],
-                     "pool": len(entries) if kind == "rescored" else pool, "paper row": paper_row,
+                     "pool": len(entries) if kind == "rescored" else pool_size, "paper row": paper_row,
                      "paper APr@0.5": paper_05, "paper APr@0.7": paper_07})
     print("pool sizes per class (detections after the detector's NMS -> expanded pool): " +
           ", ".join(f"{c} {s['before']}->{s['after']}" for c, s in sorted(sizes.items())))
+    source = (f"detections of {detections}" if detections is not None
+              else "synthetic detections (README, Deviations)")
     print(f"Table 2 on {len(val)} val images ({sum(len(r.instances) for r in val)} instances), "
-          "synthetic detections (README, Deviations); paper: VOC2012 val, R-CNN detections")
+          f"{source}; paper: VOC2012 val, R-CNN detections")
     print_table(rows, COLUMNS)
-    md, csv = write_table(rows, COLUMNS, args.out / "table2", "Table 2 (System 2) on the shared data")
-    summary_path = dump({"rows": rows, "pool_sizes": sizes}, args.out / "summary.json")
-    print(f"wrote {md}, {csv}, {summary_path}, {args.out}/results/")
-    return 0
+    md, csv = write_table(rows, COLUMNS, out / "table2", "Table 2 (System 2) on the shared data")
+    summary_path = dump({"rows": rows, "pool_sizes": sizes}, out / "summary.json")
+    print(f"wrote {md}, {csv}, {summary_path}, {out}/results/")
+    return [md, csv, summary_path]

@@ -16,7 +16,6 @@ schema, so ``segment`` and ``eval-sds`` use it unchanged, plus a loss curve.
 """
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -164,35 +163,31 @@ def plot_losses(losses: list, path: Path) -> Path:
     return path
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="hypercolumns finetune", description=__doc__.split("\n")[0])
-    parser.add_argument("--data-root", type=Path, required=True)
-    parser.add_argument("--model", type=Path, default=Path("work/models/grid-K10.h5"),
-                        help="grid to start from (its class-agnostic grid)")
-    parser.add_argument("--out", type=Path, default=Path("work/finetune"))
-    defaults = FinetuneOptions()
-    for field, value in asdict(defaults).items():
-        parser.add_argument(f"--{field.replace('_', '-')}", type=type(value), default=value)
-    parser.add_argument("--device", default=None)
-    args = parser.parse_args(argv)
-    options = FinetuneOptions(**{f: getattr(args, f) for f in asdict(defaults)})
+def run_finetune(data_root: Path, model: Path, out: Path, options: FinetuneOptions | None = None,
+                 device=None) -> tuple[Path, Path]:
+    """Fine-tune from the grid file ``model`` on the training boxes of ``data_root``, into ``out``.
 
+    ``options`` default to :class:`FinetuneOptions`'s.  Writes the weights, the
+    grid that names them, the loss curve and the checkpoint; prints them and
+    returns the weights' and the grid's paths.
+    """
     from hypercolumns.data.datasets import load_training_records
 
-    model = load_grid(args.model)
-    cnn = load_cnn(model.feature_config, device=args.device).per_box  # crops, whatever the grid's source
+    out, options = Path(out), options or FinetuneOptions()
+    grid = load_grid(model)
+    cnn = load_cnn(grid.feature_config, device=device).per_box  # crops, whatever the grid's source
     torch.manual_seed(options.seed)
     network = trainable_network(cnn.network.to(memory_format=torch.contiguous_format), options.train_from)
-    net = HypercolumnNet(network, model).to(cnn.device)
-    records = load_training_records(args.data_root)
-    jobs = plan_boxes(records, model.feature_config)
+    net = HypercolumnNet(network, grid).to(cnn.device)
+    records = load_training_records(data_root)
+    jobs = plan_boxes(records, grid.feature_config)
     start = time.perf_counter()
-    losses = finetune(net, cnn, jobs, records, args.out, options)
+    losses = finetune(net, cnn, jobs, records, out, options)
     seconds = time.perf_counter() - start
-    weights_path, grid_path = export(net, cnn, model, args.out, options, losses)
-    curve = plot_losses(losses, args.out / "loss.png")
+    weights_path, grid_path = export(net, cnn, grid, out, options, losses)
+    curve = plot_losses(losses, out / "loss.png")
     print(f"fine-tuned {options.iterations} iterations of {options.batch_size} boxes on {cnn.device} "
           f"in {seconds:.0f} s; loss {np.mean(losses[:5]):.1f} -> {np.mean(losses[-5:]):.1f} "
           "(first / last 5 iterations)")
-    print(f"wrote {weights_path}, {grid_path}, {curve}, {checkpoint_path(args.out)}")
-    return 0
+    print(f"wrote {weights_path}, {grid_path}, {curve}, {checkpoint_path(out)}")
+    return weights_path, grid_path

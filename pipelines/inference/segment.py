@@ -26,7 +26,6 @@ superpixels when those are on (``superpixels``).
 """
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -283,35 +282,22 @@ def segment_detections(segmenter: Segmenter, annotations, image_root, detections
     return results
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="hypercolumns segment",
-                                     description="segment detections into instance masks")
-    parser.add_argument("--annotations", required=True, type=Path,
-                        help="COCO JSON whose `images` list (id, file_name, width, height) names the images")
-    parser.add_argument("--image-root", required=True, type=Path)
-    parser.add_argument("--detections", required=True, type=Path,
-                        help="COCO results list (for a model that refines region candidates, "
-                             "each entry's `segmentation` is its candidate)")
-    parser.add_argument("--model", required=True, type=Path, help="grid file from train-grid")
-    parser.add_argument("--out", required=True, type=Path, help="results JSON (detections + RLE)")
-    parser.add_argument("--weights", default=None, help="network weights (default: cached VGG16)")
-    parser.add_argument("--no-superpixels", action="store_true", help="threshold each pixel")
-    parser.add_argument("--superpixels", default=DEFAULT_SUPERPIXELS.method,
-                        choices=["slic", "felzenszwalb"],
-                        help="superpixel method when projection is on (default %(default)s)")
-    parser.add_argument("--threshold", type=float, default=THRESHOLD)
-    parser.add_argument("--viz", type=Path, default=None, help="write a picture per image here")
-    parser.add_argument("--device", default=None)
-    args = parser.parse_args(argv)
+def segment_file(annotations: Path, image_root: Path, detections: Path, model: Path, out: Path,
+                 weights=None, superpixels: str = DEFAULT_SUPERPIXELS.method,
+                 threshold: float = THRESHOLD, viz: Path | None = None, device=None) -> Path:
+    """Segment a COCO results file's detections and write them with their RLE masks to ``out``.
 
-    detections = read_detections(args.detections)
-    settings = SuperpixelSettings(method="none" if args.no_superpixels else args.superpixels)
-    segmenter = Segmenter(args.model, args.weights, settings, args.threshold, device=args.device)
-    results = segment_detections(segmenter, args.annotations, args.image_root, detections, args.viz,
-                                 source=str(args.detections))
-    write_json_atomic(results, args.out)
+    ``superpixels``: the projection method, ``"none"`` to threshold each pixel;
+    ``viz``: a folder for one picture per image.  Prints what it wrote.
+    """
+    entries = read_detections(detections)
+    segmenter = Segmenter(model, weights, SuperpixelSettings(method=superpixels), threshold,
+                          device=device)
+    results = segment_detections(segmenter, annotations, image_root, entries, viz,
+                                 source=str(detections))
+    write_json_atomic(results, out)
     print(f"segmented {len(results)} detections on {segmenter.cnn.device}")
-    print(f"wrote {args.out}")
-    if args.viz is not None:
-        print(f"wrote pictures to {args.viz}/")
-    return 0
+    print(f"wrote {out}")
+    if viz is not None:
+        print(f"wrote pictures to {viz}/")
+    return Path(out)

@@ -8,7 +8,8 @@ from distributed import LocalCluster
 
 from hypercolumns.classifiers.grid_model import AGNOSTIC
 from hypercolumns.classifiers.model_file import load_grid
-from hypercolumns.classifiers.train import TrainOptions, main, train_grids
+from hypercolumns.classifiers.train import TrainOptions, train_grids
+from hypercolumns.pipelines.commands.train_grid import main
 
 KS = (1, 2, 5)
 

@@ -15,8 +15,9 @@ from hypercolumns.classifiers.model_file import load_grid
 from hypercolumns.classifiers.rows import RowIndex, heldout_images
 from hypercolumns.classifiers.standardize import standardization_from_shards
 from hypercolumns.classifiers.grid import search_cells
-from hypercolumns.classifiers.train import TrainOptions, main, train_grids
+from hypercolumns.classifiers.train import TrainOptions, train_grids
 from hypercolumns.extract.shards import list_shards
+from hypercolumns.pipelines.commands.train_grid import main
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import urllib.error
 import pytest
 
 from hypercolumns.data import download
+from hypercolumns.pipelines.commands import data as data_command
 
 
 def fail_to_connect(calls):
@@ -25,7 +26,7 @@ def fail_to_connect(calls):
 def test_unreachable_server_fails_fast_with_advice(tmp_path, monkeypatch, capsys):
     calls = []
     monkeypatch.setattr(download.urllib.request, "urlopen", fail_to_connect(calls))
-    assert download.main(["--root", str(tmp_path), "--only", "voc2012"]) == 1
+    assert data_command.main(["--root", str(tmp_path), "--only", "voc2012"]) == 1
     error = capsys.readouterr().err
     url = download.SOURCES["voc2012"].url
     assert calls == [(url, 10.0)]
@@ -50,13 +51,13 @@ def test_downloads_checks_and_unpacks(tmp_path, monkeypatch, capsys):
     source = download.Source(archive.as_uri(), md5, "VOCdevkit/VOC2012")
     monkeypatch.setattr(download, "SOURCES", {"voc2012": source})
     root = tmp_path / "data"
-    assert download.main(["--root", str(root)]) == 0
+    assert data_command.main(["--root", str(root)]) == 0
     unpacked = root / "VOCdevkit/VOC2012/ImageSets/Segmentation/train.txt"
     assert unpacked.read_text() == "2008_000008\n"
     assert (root / archive.name).is_file()
     # A second run unpacks the archive already there without downloading.
     monkeypatch.setattr(download.urllib.request, "urlopen", fail_to_connect([]))
-    assert download.main(["--root", str(root)]) == 0
+    assert data_command.main(["--root", str(root)]) == 0
     assert "already here" in capsys.readouterr().out
 
 
@@ -64,12 +65,12 @@ def test_wrong_checksum_is_reported(tmp_path, monkeypatch, capsys):
     archive, _ = make_archive(tmp_path)
     source = download.Source(archive.as_uri(), "0" * 32, "x")
     monkeypatch.setattr(download, "SOURCES", {"voc2012": source})
-    assert download.main(["--root", str(tmp_path / "data")]) == 1
+    assert data_command.main(["--root", str(tmp_path / "data")]) == 1
     assert "MD5 differs" in capsys.readouterr().err
 
 
 def test_root_is_required(monkeypatch):
     monkeypatch.delenv("DATA_ROOT", raising=False)
     with pytest.raises(SystemExit) as exit_info:
-        download.main([])
+        data_command.main([])
     assert exit_info.value.code == 2

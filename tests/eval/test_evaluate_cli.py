@@ -7,8 +7,9 @@ import pycocotools.mask as mask_utils
 import pytest
 
 from hypercolumns.data.masks import encode_rle
-from hypercolumns.eval.evaluate import evaluate_coco, main
+from hypercolumns.eval.evaluate import evaluate_coco
 from hypercolumns.pipelines.commands.cli import main as cli_main
+from hypercolumns.pipelines.commands.evaluate import main
 
 DOG_POLYGON = [1.0, 5.0, 9.0, 5.0, 9.0, 9.0, 1.0, 9.0]
 

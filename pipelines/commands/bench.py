@@ -1,0 +1,18 @@
+"""``hypercolumns bench``: its flags, for ``bench.bench.bench``."""
+from pathlib import Path
+
+from hypercolumns.pipelines.bench import bench
+from hypercolumns.pipelines.commands.flags import command_parser
+
+
+def main(argv=None) -> int:
+    parser = command_parser("bench", bench.__doc__, data_root=True, model=True, out="results/bench",
+                            shards={"help": "stage-one shards for the training section"}, weights=True,
+                            batch_size=True, images={"help": "val images of the shared section"},
+                            device=True)
+    parser.add_argument("--sections", default=",".join(bench.SECTIONS))
+    parser.add_argument("--boxes", type=int, default=96, help="crops of the extraction section")
+    parser.add_argument("--compare", dest="compare_with", metavar="COMPARE", type=Path, default=None,
+                        help="an earlier bench JSON")
+    bench.bench(**vars(parser.parse_args(argv)))
+    return 0

@@ -1,0 +1,24 @@
+"""``hypercolumns compare-shared``: its flags, for ``experiments.compare_shared.compare_shared``."""
+from pathlib import Path
+
+from hypercolumns.pipelines.commands.flags import command_parser
+from hypercolumns.pipelines.experiments import compare_shared
+
+
+def main(argv=None) -> int:
+    parser = command_parser("compare-shared", compare_shared.__doc__, data_root=True,
+                            out="results/shared", seeds=True,
+                            images={"help": "val images of the cost measurement"}, device=True)
+    parser.add_argument("--per-box", type=Path, default="work/models/grid-K10.h5")
+    parser.add_argument("--shared", type=Path, default="work/shared/models/grid-K10.h5")
+    parser.add_argument("--cross-val-folds", type=int, default=0, metavar="N",
+                        help="also AP^r of both modes on the training images, N-fold "
+                        "cross-validated from --per-box-shards and --shared-shards (0: off)")
+    parser.add_argument("--per-box-shards", type=Path, default="work/features")
+    parser.add_argument("--shared-shards", type=Path, default="work/shared/features")
+    parser.add_argument("--cv-work", type=Path, default="work/shared/cross-val",
+                        help="the folds' grids")
+    parser.add_argument("--cv-seeds", type=int, nargs="+", default=[0, 1, 2],
+                        help="oracle-box seeds of the cross-validation, averaged")
+    compare_shared.compare_shared(**vars(parser.parse_args(argv)))
+    return 0

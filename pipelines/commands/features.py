@@ -1,0 +1,34 @@
+"""``hypercolumns features``: its flags, for ``extract.features.extract_features``."""
+from hypercolumns.extract import features
+from hypercolumns.extract.cnn import DEFAULT_PADDING
+from hypercolumns.extract.config import SHARED_MARGIN
+from hypercolumns.pipelines.commands.flags import command_parser
+
+
+def main(argv=None) -> int:
+    parser = command_parser(
+        "features", features.__doc__,
+        data_root={"help": "folder with the shared data sets (coco128-seg, pascal-part, ...)"},
+        out="work/features", weights={"help": "weight file (default: converted ImageNet VGG16)"},
+        seed=True, batch_size=True,
+        device={"help": "default: CUDA when available (with --scheduler: on each worker)"},
+        scheduler={"help": "a Dask scheduler (tcp://host:8786) whose workers write the shards; "
+                   "they must see --data-root and --out at the same paths"})
+    layers = features.DEFAULT_LAYERS
+    parser.add_argument("--layers", default=layers, help=f"layer spec (default {layers!r})")
+    parser.add_argument("--padding", type=int, default=DEFAULT_PADDING)
+    parser.add_argument("--boxes-per-instance", type=int, default=4)
+    parser.add_argument("--min-iou", type=float, default=0.7)
+    parser.add_argument("--rows-per-cell", type=int, default=1,
+                        help="locations sampled per cell of the 10x10 sampling grid, per box")
+    parser.add_argument("--boxes-per-shard", type=int, default=128)
+    parser.add_argument("--limit-images", type=int, default=None, help="first N training images only")
+    parser.add_argument("--shared-features", type=float, default=None, metavar="SCALE",
+                        help="one CNN forward per image resized to SCALE px (shorter side) and "
+                        "each box's maps by RoIAlign, instead of one forward per box "
+                        "(not the paper's default; see extract/shared_features.py)")
+    parser.add_argument("--shared-margin", type=int, default=SHARED_MARGIN, metavar="PX",
+                        help="with --shared-features: mean-coloured px around the resized image "
+                        f"(default {SHARED_MARGIN})")
+    features.extract_features(**vars(parser.parse_args(argv)))
+    return 0

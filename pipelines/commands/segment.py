@@ -1,0 +1,30 @@
+"""``hypercolumns segment``: its flags, for ``inference.segment.segment_file``."""
+from pathlib import Path
+
+from hypercolumns.pipelines.commands.flags import command_parser
+from hypercolumns.pipelines.inference import segment
+
+
+def main(argv=None) -> int:
+    parser = command_parser(
+        "segment", "segment detections into instance masks",
+        model={"required": True, "help": "grid file from train-grid"},
+        out={"required": True, "help": "results JSON (detections + RLE)"},
+        weights={"help": "network weights (default: cached VGG16)"}, device=True)
+    parser.add_argument("--annotations", required=True, type=Path,
+                        help="COCO JSON whose `images` list (id, file_name, width, height) names the images")
+    parser.add_argument("--image-root", required=True, type=Path)
+    parser.add_argument("--detections", required=True, type=Path,
+                        help="COCO results list (for a model that refines region candidates, "
+                             "each entry's `segmentation` is its candidate)")
+    parser.add_argument("--no-superpixels", action="store_true", help="threshold each pixel")
+    parser.add_argument("--superpixels", default=segment.DEFAULT_SUPERPIXELS.method,
+                        choices=["slic", "felzenszwalb"],
+                        help="superpixel method when projection is on (default %(default)s)")
+    parser.add_argument("--threshold", type=float, default=segment.THRESHOLD)
+    parser.add_argument("--viz", type=Path, default=None, help="write a picture per image here")
+    flags = vars(parser.parse_args(argv))
+    if flags.pop("no_superpixels"):
+        flags["superpixels"] = "none"
+    segment.segment_file(**flags)
+    return 0

@@ -49,10 +49,6 @@ class Standardization:
     scale: np.ndarray
     n_rows: int
 
-    def apply(self, features: np.ndarray) -> np.ndarray:
-        """``(features - mean) / scale`` as float32, shape (n_rows, n_features)."""
-        return standardize(features, self.mean, self.scale)
-
 
 def standardize(features: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """``(features - mean) / scale``.

@@ -43,25 +43,6 @@ from hypercolumns.data.splits import read_split
 VOID_INDEX = 255
 
 
-def voc_palette() -> np.ndarray:
-    """VOC's colour map (the devkit's ``labelcolormap``).
-
-    Returns
-    -------
-    ndarray of shape (256, 3), uint8
-        RGB colour of each index; index 0 is black, 255 is (224, 224, 192).
-    """
-    palette = np.zeros((256, 3), dtype=np.uint8)
-    for index in range(256):
-        value, rgb = index, [0, 0, 0]
-        for bit in range(7, -1, -1):
-            for channel in range(3):
-                rgb[channel] |= ((value >> channel) & 1) << bit
-            value >>= 3
-        palette[index] = rgb
-    return palette
-
-
 def read_index_png(path) -> np.ndarray:
     """Read a palette (or 8-bit grayscale) PNG as its index array.
 
@@ -93,25 +74,6 @@ def read_index_png(path) -> np.ndarray:
             f"got mode {mode!r}; colour-coded masks must be converted to indices first"
         )
     return indices.astype(np.uint8)
-
-
-def write_index_png(indices: np.ndarray, path) -> Path:
-    """Write an index array as a palette PNG with :func:`voc_palette`.
-
-    Parameters
-    ----------
-    indices : ndarray of shape (H, W), uint8
-    path : str or Path
-        Written, with its folder created.
-    """
-    from PIL import Image
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image = Image.fromarray(np.asarray(indices, dtype=np.uint8), mode="P")
-    image.putpalette(voc_palette().ravel().tolist())
-    image.save(path)
-    return path
 
 
 @dataclass

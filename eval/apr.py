@@ -51,7 +51,7 @@ import numpy as np
 from hypercolumns.eval.assignment import assign_detections
 from hypercolumns.eval.average_precision import average_precision
 from hypercolumns.eval.instances import Detection, ImageGroundTruth
-from hypercolumns.eval.masks import mask_iou, mask_shape, paired_mask_iou
+from hypercolumns.eval.masks import mask_iou, mask_shape
 
 APR_THRESHOLDS = np.round(np.linspace(0.1, 0.9, 9), 10)
 RULES = {"sds": "all_points", "mnc": "11_point"}
@@ -369,23 +369,6 @@ def per_instance_best_iou(accumulation: Accumulation) -> np.ndarray:
     best_iou : ndarray of shape (n_instances,), float64, in [0, 1]
     """
     return np.concatenate([acc.best_iou for acc in accumulation.classes.values()] + [np.zeros(0)])
-
-
-def mean_iou_given_box(predicted_masks, gt_masks, voids=None) -> float:
-    """Mean IoU of paired masks (each prediction made from its instance's box).
-
-    Parameters
-    ----------
-    predicted_masks, gt_masks : sequence of N masks, ndarray (H_i, W_i) bool or RLE
-        Pair i is a prediction and the ground truth it was made for.
-    voids : sequence of N (H_i, W_i) bool masks or None, optional
-
-    Returns
-    -------
-    mean_iou : float
-        In [0, 1]; NaN for no pairs.
-    """
-    return float(_nanless_mean(paired_mask_iou(predicted_masks, gt_masks, voids)))
 
 
 def _check_sizes(ground_truth: ImageGroundTruth, detections: Sequence[Detection], ids: np.ndarray) -> None:

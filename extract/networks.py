@@ -38,9 +38,6 @@ class TappedNetwork(nn.Module):
     input_size: int
     name: str
 
-    def layer_names(self) -> list[str]:
-        return list(self.taps)
-
     def channels(self, layer: str) -> int:
         return self.taps[self._check_layer(layer)][2]
 

@@ -42,7 +42,7 @@ def test_constant_dimensions_get_the_floored_scale():
     median_std = np.median(result.std[:2])
     assert result.scale[2] == pytest.approx(SCALE_FLOOR * median_std)
     np.testing.assert_array_equal(result.scale[:2], result.std[:2])
-    z = result.apply(features)
+    z = standardize(features, result.mean, result.scale)
     assert z.dtype == np.float32 and np.all(z[:, 2] == 0)
     np.testing.assert_allclose(z[:, 0], (features[:, 0] - 4.5) / np.std(np.arange(10.0)), rtol=1e-6)
 

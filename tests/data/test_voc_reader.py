@@ -12,11 +12,9 @@ from hypercolumns.data.voc import (
     read_index_png,
     read_voc_record,
     read_voc_xml,
-    voc_palette,
-    write_index_png,
 )
 
-from data_test_files import write_jpeg, write_voc_pngs, write_voc_xml
+from data_test_files import voc_palette, write_index_png, write_jpeg, write_voc_pngs, write_voc_xml
 
 
 def write_tiny_voc(record, root):

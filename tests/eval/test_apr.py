@@ -6,7 +6,7 @@ import pytest
 
 from hypercolumns.data.masks import encode_rle
 from hypercolumns.eval.apr import (
-    APR_THRESHOLDS, Detection, ImageGroundTruth, accumulate, evaluate_apr, match_image, mean_iou_given_box,
+    APR_THRESHOLDS, Detection, ImageGroundTruth, accumulate, evaluate_apr, match_image,
     per_instance_best_iou, summarize,
 )
 
@@ -173,8 +173,3 @@ def test_wrong_mask_size_names_the_detection():
         evaluate_apr({"i": image()}, [Detection("i", "cat", 1.0, np.zeros((2, 3), bool))])
     with pytest.raises(ValueError, match="ignore has 2 flags for 1 instances"):
         image(("cat", strip(0, 3)), ignore=[True, False])
-
-
-def test_mean_iou_given_box():
-    assert mean_iou_given_box([strip(0, 10), strip(0, 4)], [strip(0, 10), strip(0, 8)]) == pytest.approx(0.75)
-    assert math.isnan(mean_iou_given_box([], []))

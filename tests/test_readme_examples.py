@@ -20,6 +20,8 @@ with the file in the reason.
 """
 from __future__ import annotations
 
+import ast
+
 import re
 import textwrap
 from pathlib import Path
@@ -109,6 +111,25 @@ def test_the_readme_has_python_examples():
 def test_readme_block_runs_as_written(index, readme_session, data_root, monkeypatch):
     monkeypatch.chdir(REPO_ROOT)
     readme_session.run_through(index, data_root)
+    check_what_the_block_made(BLOCKS[index][1], readme_session.namespace)
+
+
+def check_what_the_block_made(source: str, namespace: dict) -> None:
+    """What a block assigns must be what the README says it is (names the examples use)."""
+    made = {target.id for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Assign)
+            for target in ast.walk(node) if isinstance(target, ast.Name)}
+    boxes = namespace["boxes"]
+    if "maps" in made:   # the shared-features block: one map per layer asked for, one row per box
+        assert all(value.shape[0] == len(boxes) and value.ndim == 4
+                   for value in namespace["maps"].values())
+    if "result" in made:  # the From Python block: heatmaps, windowed masks, full masks, RLE
+        result, image = namespace["result"], namespace["image"]
+        assert result.heatmaps.shape == (len(boxes), 50, 50) and result.scores.shape == (len(boxes),)
+        full = namespace["full"]
+        assert full.shape == (len(boxes), *image.shape[:2]) and len(namespace["rles"]) == len(boxes)
+        for mask, whole in zip(result.masks, full):
+            np.testing.assert_array_equal(mask.full(), whole)
+        np.testing.assert_array_equal(namespace["same"].full_masks(), full)
 
 
 def test_blocks_are_found_in_order_and_other_languages_left_out():

@@ -1,6 +1,9 @@
 """Files that are whole or absent: write ``<name>.tmp`` beside the target, rename when done;
 and the one reader of JSON files (:func:`read_json`), whose errors name the file.
 
+JSON is written strictly (no ``NaN``/``Infinity`` tokens, which are not JSON);
+a report that has an absent figure writes it as ``null`` (:func:`nan_to_null`).
+
 A crash mid-write leaves only the ``.tmp`` (which the next write replaces),
 never a half-written file under the final name; ``os.replace`` is atomic on
 one file system.
@@ -16,13 +19,16 @@ the run that owns the folder (:func:`remove_leftovers`), not by the next writer.
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from hypercolumns.data.errors import InputError
+import numpy as np
+
+from hypercolumns.data.errors import InputError, require_file
 
 
 @contextmanager
@@ -64,19 +70,46 @@ def remove_leftovers(folder, pattern: str) -> list[Path]:
 
 
 def write_json_atomic(data, path, *, indent: int | None = None, default=None) -> Path:
-    """``data`` as JSON at ``path`` (parent folders made), atomically; returns the path."""
+    """``data`` as JSON at ``path`` (parent folders made), atomically; returns the path.
+
+    Strict JSON: a NaN or infinite float raises ``ValueError`` before anything
+    is written (pass the data through :func:`nan_to_null` to write ``null``).
+    """
     path = Path(path)
+    text = json.dumps(data, indent=indent, default=default, allow_nan=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=indent, default=default))
+        tmp.write_text(text)
     return path
+
+
+def nan_to_null(data):
+    """``data`` with every NaN or infinite float (numpy floats too) as ``None``, recursively.
+
+    Dicts (keys made strings, as JSON's), lists and tuples are rebuilt; other
+    values are returned as they are.  For reports in which a figure that
+    cannot be computed (an AP with no ground truth) is written as ``null``.
+    """
+    if isinstance(data, dict):
+        return {str(key): nan_to_null(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [nan_to_null(value) for value in data]
+    if isinstance(data, (float, np.floating)) and not math.isfinite(data):
+        return None
+    return data
+
+
+def is_finite_number(value) -> bool:
+    """Whether a JSON value is a finite number: not a bool, a string, or the ``NaN`` and
+    ``Infinity`` that Python's json reads as floats."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return isinstance(value, int) or math.isfinite(value)  # an int is finite (and may not fit a float)
 
 
 def read_json(path) -> object:
     """The parsed JSON of ``path``; errors name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+    path = require_file(path, "JSON file")
     try:
         with path.open() as stream:
             return json.load(stream)

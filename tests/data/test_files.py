@@ -1,10 +1,12 @@
 """A file written through atomic_file is whole or keeps its old content; JSON read back names the file."""
 import json
+import math
 
+import numpy as np
 import pytest
 
-from hypercolumns.data.errors import InputError
-from hypercolumns.data.files import atomic_file, read_json, remove_leftovers, write_json_atomic
+from hypercolumns.data.errors import InputError, MissingFileError
+from hypercolumns.data.files import atomic_file, nan_to_null, read_json, remove_leftovers, write_json_atomic
 
 
 def test_an_error_mid_write_leaves_the_old_file_and_only_the_tmp(tmp_path):
@@ -58,7 +60,7 @@ def test_leftovers_of_dead_writers_are_removed_and_named(tmp_path):
 
 def test_read_json_names_the_file(tmp_path):
     assert read_json(write_json_atomic([1, {"a": None}], tmp_path / "ok.json")) == [1, {"a": None}]
-    with pytest.raises(FileNotFoundError, match="nope.json: no such file"):
+    with pytest.raises(MissingFileError, match="JSON file not found: .*nope.json"):
         read_json(tmp_path / "nope.json")
     (tmp_path / "broken.json").write_text('{"a": ')
     with pytest.raises(InputError, match="broken.json: not valid JSON"):
@@ -66,3 +68,22 @@ def test_read_json_names_the_file(tmp_path):
     (tmp_path / "latin1.json").write_bytes(b'["\xe9"]')  # not UTF-8
     with pytest.raises(ValueError, match="latin1.json: not valid JSON"):  # an InputError is a ValueError
         read_json(tmp_path / "latin1.json")
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, np.float32("nan")])
+def test_json_is_written_strictly_and_nothing_is_left(tmp_path, bad):
+    target = tmp_path / "results.json"
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        write_json_atomic([{"score": 0.5}, {"score": float(bad)}], target)
+    assert list(tmp_path.iterdir()) == []  # neither the file nor its .tmp
+
+
+def test_nan_to_null_replaces_every_absent_figure(tmp_path):
+    data = {"APr@0.5": 61.2, "per_class": {"bird": {"APr@0.5": math.nan, "n_gt": 0},
+                                           3: [math.inf, (-math.inf, np.float64("nan"))]},
+            "ratios": (np.float32("nan"), np.float32(0.5), 2, None, "NaN", True)}
+    assert nan_to_null(data) == {"APr@0.5": 61.2, "per_class": {"bird": {"APr@0.5": None, "n_gt": 0},
+                                                                "3": [None, [None, None]]},
+                                 "ratios": [None, np.float32(0.5), 2, None, "NaN", True]}
+    written = write_json_atomic(nan_to_null({"bird": math.nan, "cat": 50.0}), tmp_path / "summary.json")
+    assert written.read_text() == '{"bird": null, "cat": 50.0}'

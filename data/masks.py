@@ -27,6 +27,7 @@ import numpy as np
 import pycocotools.mask as mask_utils
 
 from hypercolumns.data.errors import InputError
+from hypercolumns.data.files import is_finite_number
 
 
 def encode_rle(mask: np.ndarray) -> dict:
@@ -170,10 +171,15 @@ def segmentation_to_mask(segmentation, height: int, width: int, where: str) -> n
     Raises
     ------
     InputError
-        On an empty segmentation, a malformed polygon, or an RLE of another size.
+        On an empty segmentation, a malformed polygon, a malformed RLE or one
+        of another size, or compressed counts pycocotools cannot decode.
     """
     if isinstance(segmentation, dict):
-        return decode_rle(_checked_rle(segmentation, height, width, where))
+        rle = checked_rle(segmentation, height, width, where)
+        try:
+            return decode_rle(rle)
+        except (ValueError, OverflowError) as error:  # pycocotools on counts it cannot parse
+            raise InputError(f"{where}: RLE counts cannot be decoded ({error})") from None
     return decode_rle(polygons_to_rle(_valid_polygons(segmentation, where), height, width))
 
 
@@ -181,8 +187,9 @@ def _valid_polygons(segmentation, where: str) -> list:
     if not isinstance(segmentation, list) or not segmentation:
         raise InputError(f"{where}: empty or malformed segmentation {str(segmentation)[:60]!r}")
     for polygon in segmentation:
-        if not isinstance(polygon, list) or len(polygon) % 2:
-            raise InputError(f"{where}: a polygon must be a flat list x1, y1, x2, y2, ...")
+        if not isinstance(polygon, list) or len(polygon) % 2 or not all(map(is_finite_number, polygon)):
+            raise InputError(f"{where}: a polygon must be a flat list x1, y1, x2, y2, ... of "
+                             f"finite numbers, got {polygon!r:.60}")
     polygons = [[float(v) for v in polygon] for polygon in segmentation if len(polygon) >= 6]
     if not polygons:
         raise InputError(f"{where}: no polygon with at least 3 points")
@@ -193,12 +200,34 @@ def _valid_polygons(segmentation, where: str) -> list:
     return polygons
 
 
-def _checked_rle(rle: dict, height: int, width: int, where: str) -> dict:
-    size = rle.get("size")
-    if size is None or "counts" not in rle:
-        raise InputError(f"{where}: an RLE needs 'size' and 'counts'")
-    if list(size) != [height, width]:
+def checked_rle(rle, height: int, width: int, where: str) -> dict:
+    """A user's COCO RLE, its form checked against an image of ``height`` x ``width``.
+
+    The form only: ``size`` ``[H, W]`` equal to the image's, ``counts`` a
+    string or a list of non-negative integers; not whether the run lengths
+    add up to ``H * W``.
+
+    Raises
+    ------
+    InputError
+        Naming ``where`` (the file and the entry).
+    """
+    if not isinstance(rle, Mapping) or "size" not in rle or "counts" not in rle:
+        raise InputError(f"{where}: segmentation {rle!r:.60} is not a COCO RLE "
+                         "{'size': [H, W], 'counts': ...} (an RLE needs 'size' and 'counts')")
+    size, counts = rle["size"], rle["counts"]
+    if not isinstance(size, list) or len(size) != 2 or not all(map(_is_count, size)):
+        raise InputError(f"{where}: RLE size {size!r:.40} is not [H, W] of two non-negative integers")
+    if size != [height, width]:
         raise InputError(
             f"{where}: RLE size {list(size)} differs from the image's [{height}, {width}]"
         )
+    if not ((isinstance(counts, str) and counts.isascii())
+            or (isinstance(counts, list) and all(map(_is_count, counts)))):
+        raise InputError(f"{where}: RLE counts {counts!r:.40} are neither a compressed string "
+                         "nor a list of non-negative integers")
     return rle
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

@@ -14,7 +14,7 @@ from hypercolumns.data.coco import (
     load_coco,
     read_coco_images,
 )
-from hypercolumns.data.errors import InputError
+from hypercolumns.data.errors import InputError, MissingFileError
 
 from data_test_files import write_jpeg
 
@@ -126,7 +126,13 @@ def test_keypoints_round_trip(tmp_path):
     ([], "annotation 100: empty or malformed segmentation"),
     ([[3, 2, 8, 2]], "annotation 100: no polygon with at least 3 points"),
     ([[3, 2, 8, 2, 8]], "annotation 100: a polygon must be a flat list"),
+    ([["3", 2, 8, 2, 8, 5]], r"annotation 100: a polygon must be a flat list .* of finite numbers, got \['3'"),
+    ([[3, 2, 8, float("nan"), 8, 5]], "annotation 100: a polygon must be a flat list .* got .*nan"),
     ({"size": [9, 12], "counts": [120]}, r"annotation 100: RLE size \[9, 12\] differs"),
+    ({"size": 10, "counts": [120]}, r"annotation 100: RLE size 10 is not \[H, W\]"),
+    ({"counts": [120]}, "annotation 100: segmentation .* is not a COCO RLE"),
+    ({"size": [10, 12], "counts": [60, -1, 61]}, r"annotation 100: RLE counts \[60, -1, 61\] are neither"),
+    ({"size": [10, 12], "counts": "!!!~~"}, "annotation 100: RLE counts cannot be decoded"),
 ])
 def test_bad_segmentation_is_an_error(tmp_path, segmentation, message):
     path = write_coco(tmp_path, [{"segmentation": segmentation}])
@@ -163,7 +169,65 @@ def test_missing_or_resized_image_is_an_error(tmp_path):
     with pytest.raises(InputError, match=r"a.jpg: image is 12x11 but .*a.json says 12x10"):
         load_coco(path, tmp_path)
     (tmp_path / "a.jpg").unlink()
-    with pytest.raises(FileNotFoundError, match=r"a.jpg \(listed in .*a.json\)"):
+    with pytest.raises(MissingFileError, match=r"image not found: .*a.jpg \(listed in .*a.json\)"):
         load_coco(path, tmp_path)
     [record] = load_coco(path, tmp_path, check_images=False)
     assert record.instances == []
+
+
+def write_json(tmp_path, data):
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def coco_data(**changes):
+    data = {"images": [{"id": 7, "file_name": "a.jpg", "width": 12, "height": 10}],
+            "annotations": [{"id": 100, "image_id": 7, "category_id": 1, "segmentation": [[3, 2, 8, 2, 8, 5]]}],
+            "categories": [{"id": 1, "name": "person"}]}
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize("data, message", [
+    ([coco_data()], "not a COCO instances file, a JSON list"),
+    (coco_data(images={"7": {}}), "images is a JSON dict; expected a list"),
+    (coco_data(categories=[{"id": 1}]), "category 0 is {'id': 1}; expected an object with an id"),
+    (coco_data(categories=[{"id": 1.5, "name": "person"}]), "category 0 is .*expected an object with an id"),
+    (coco_data(images=["a.jpg"]), r"malformed image entry 0 'a.jpg' \(not an object\)"),
+    (coco_data(images=[{"id": 7, "width": 12, "height": 10}]), r"malformed image entry 0 .*\(lacks file_name\)"),
+    (coco_data(images=[{"id": [7], "file_name": "a.jpg", "width": 12, "height": 10}]),
+     r"malformed image entry 0 .*\(id must be an integer or a string, got \[7\]\)"),
+    (coco_data(images=[{"id": 7, "file_name": "a.jpg", "width": "12", "height": 10}]),
+     r"malformed image entry 0 .*\(width must be a positive integer, got '12'\)"),
+    (coco_data(images=[{"id": 7, "file_name": "a.jpg", "width": 12, "height": -10}]),
+     r"malformed image entry 0 .*\(height must be a positive integer, got -10\)"),
+    (coco_data(annotations=[[7, 1]]), r"annotation 0 is \[7, 1\]; expected an object"),
+    (coco_data(annotations=[{"id": 100, "image_id": [7], "category_id": 1}]),
+     r"annotation 100 is for unknown image \[7\]"),
+    (coco_data(annotations=[{"id": 100, "image_id": 7, "category_id": [1], "segmentation": []}]),
+     r"annotation 100: unknown category_id \[1\]"),
+    (coco_data(annotations=[{"image_id": 7, "category_id": 1, "segmentation": [[3, 2, 8, 2, 8, 5]],
+                             "bbox": ["3", 2, 5, 3]}]), r"annotation 0: bbox \['3', 2, 5, 3\] is not \[x, y, w, h\]"),
+])
+def test_malformed_coco_files_are_refused_naming_file_and_entry(tmp_path, data, message):
+    path = write_json(tmp_path, data)
+    with pytest.raises(InputError, match=f"a.json: {message}"):
+        load_coco(path, tmp_path, check_images=False)
+
+
+@pytest.mark.parametrize("keypoints, message", [
+    ([4, 3, "2", 0, 0, 0], r"keypoints \[4, 3, '2', 0, 0, 0\] are not a flat list of finite numbers"),
+    ([4, float("nan"), 2, 0, 0, 0], r"keypoints \[4, nan, 2, 0, 0, 0\] are not a flat list"),
+    ({"nose": [4, 3, 2]}, "keypoints {'nose': .* are not a flat list"),
+    ([4, 3, 2], "3 keypoint values for 2 keypoint names"),
+])
+def test_malformed_keypoints_are_refused(tmp_path, keypoints, message):
+    path = write_coco(tmp_path, [{"segmentation": [[3, 2, 8, 2, 8, 5]], "keypoints": keypoints}])
+    with pytest.raises(InputError, match=f"a.json: annotation 100: {message}"):
+        load_coco(path, tmp_path)
+
+
+def test_a_missing_coco_file_is_a_missing_file(tmp_path):
+    with pytest.raises(MissingFileError, match=f"COCO annotation file not found: {tmp_path / 'nope.json'}"):
+        read_coco_images(tmp_path / "nope.json")

@@ -31,8 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from hypercolumns.data.boxes import xywh_to_xyxy
-from hypercolumns.data.errors import InputError
-from hypercolumns.data.files import read_json
+from hypercolumns.data.coco import is_coco_id
+from hypercolumns.data.errors import InputError, require_file
+from hypercolumns.data.files import is_finite_number, read_json
 
 # rows of a pre- and a post-NMS file are the same box when every value agrees to this
 _ROW_TOLERANCE = 1e-4
@@ -89,18 +90,39 @@ class Detections:
 # ---------------------------------------------------------------- COCO results JSON
 
 def read_detections(path) -> list:
-    """A COCO results list (``image_id``, ``category_id``, ``bbox`` [x, y, w, h], ``score``)."""
-    entries = read_json(path)
+    """A COCO results list (``image_id``, ``category_id``, ``bbox`` [x, y, w, h], ``score``).
+
+    Every entry is checked (:func:`_check_detection`); a problem raises
+    :class:`~hypercolumns.data.errors.InputError` naming the file and the entry.
+    """
+    entries = read_json(require_file(path, "detections file"))
     if not isinstance(entries, list):
         raise InputError(f"{path}: expected a list of detections (COCO results format)")
     for index, entry in enumerate(entries):
-        missing = [k for k in ("image_id", "category_id", "bbox", "score") if k not in entry]
-        if missing:
-            raise InputError(f"{path}: detection {index} lacks {', '.join(missing)}")
-        if len(entry["bbox"]) != 4 or entry["bbox"][2] <= 0 or entry["bbox"][3] <= 0:
-            raise InputError(f"{path}: detection {index} has bbox {entry['bbox']}; expected "
-                             "[x, y, w, h] with w, h > 0")
+        _check_detection(entry, index, path)
     return entries
+
+
+def _check_detection(entry, index: int, path) -> None:
+    """One COCO results entry: an object with int/str ids, a finite box of positive size, a finite score."""
+    if not isinstance(entry, dict):
+        raise InputError(f"{path}: detection {index} is {entry!r:.80}; expected an object "
+                         "{image_id, category_id, bbox, score}")
+    missing = [k for k in ("image_id", "category_id", "bbox", "score") if k not in entry]
+    if missing:
+        raise InputError(f"{path}: detection {index} lacks {', '.join(missing)}")
+    for key in ("image_id", "category_id"):
+        if not is_coco_id(entry[key]):
+            raise InputError(f"{path}: detection {index} has {key} {entry[key]!r:.80}; "
+                             "expected an integer or a string")
+    bbox = entry["bbox"]
+    if (not isinstance(bbox, list) or len(bbox) != 4 or not all(map(is_finite_number, bbox))
+            or bbox[2] <= 0 or bbox[3] <= 0):
+        raise InputError(f"{path}: detection {index} has bbox {bbox!r:.80}; expected "
+                         "[x, y, w, h] of finite numbers with w, h > 0")
+    if not is_finite_number(entry["score"]):
+        raise InputError(f"{path}: detection {index} has score {entry['score']!r:.80}; "
+                         "expected a finite number")
 
 
 def read_coco_detections(path, names: dict | None = None) -> list:
@@ -190,9 +212,7 @@ def _read_mat_rows(path, classes, image_ids) -> dict:
     """``{(class, image_id): (N, 5) [x0 y0 x1 y1 score]}`` in our frame, from one ``.mat`` file."""
     from scipy.io import loadmat
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+    path = require_file(path, "detections file")
     try:
         content = loadmat(path)
     except Exception as error:  # scipy raises several types for a file that is not a .mat
@@ -256,7 +276,10 @@ def _matlab_rows(matrix, path, category, image_id) -> np.ndarray:
                          f"{rows.shape}; expected N x 5 [x1 y1 x2 y2 score]")
     rows = rows.astype(np.float64)
     if not np.isfinite(rows).all():
-        raise InputError(f"{path}: class {category}, image {image_id}: non-finite values")
+        row = int(np.flatnonzero(~np.isfinite(rows).all(axis=1))[0])
+        raise InputError(f"{path}: class {category}, image {image_id}: row {row + 1} "
+                         f"{rows[row].tolist()} has non-finite values; expected finite "
+                         "[x1 y1 x2 y2 score]")
     rows[:, 0:2] -= 1.0  # 1-based inclusive first pixel -> continuous left/top edge
     if np.any(rows[:, 2:4] < rows[:, 0:2]):
         raise InputError(f"{path}: class {category}, image {image_id}: a box with x2 < x1 - 1 "

@@ -7,7 +7,7 @@ from scipy.io import savemat
 
 from hypercolumns.data.detections import (Detections, read_coco_detections, read_detections,
                                           read_mat_detections, write_mat_detections)
-from hypercolumns.data.errors import InputError
+from hypercolumns.data.errors import InputError, MissingFileError
 
 
 def test_detections_checks_lengths():
@@ -41,19 +41,55 @@ def test_read_coco_detections_names_the_file(tmp_path):
         read_coco_detections(path)
 
 
+GOOD = {"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 1}
+
+
 @pytest.mark.parametrize("content, message", [
     ({"image_id": 1}, "expected a list of detections"),
     ([{"image_id": 1, "bbox": [0, 0, 1, 1]}], "detection 0 lacks category_id, score"),
     ([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1], "score": 1}], r"detection 0 has bbox \[0, 0, 1\]"),
+    ([GOOD, [1, 2]], r"detection 1 is \[1, 2\]; expected an object"),
+    ([GOOD, "box"], "detection 1 is 'box'; expected an object"),
 ])
 def test_read_detections_checks_each_entry(tmp_path, content, message):
     path = tmp_path / "dets.json"
     path.write_text(json.dumps(content))
     with pytest.raises(InputError, match=f"dets.json: {message}"):
         read_detections(path)
-    good = [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 1, "extra": "kept"}]
+    good = [{**GOOD, "extra": "kept"}, {**GOOD, "image_id": "2008_000001", "category_id": "cat",
+                                        "bbox": [0.5, 1, 2.5, 1e-3], "score": -3.5}]
     path.write_text(json.dumps(good))
     assert read_detections(path) == good
+
+
+# Python's json reads NaN, Infinity and -Infinity; the text is written by hand, as a tool might
+@pytest.mark.parametrize("field, text, shown", [
+    ("bbox", '["a", "b", "c", "d"]', r"bbox \['a', 'b', 'c', 'd'\]"),
+    ("bbox", "[0, 0, true, 1]", r"bbox \[0, 0, True, 1\]"),
+    ("bbox", "[[0, 0], [1, 1], 1, 1]", r"bbox \[\[0, 0\], \[1, 1\], 1, 1\]"),
+    ("bbox", "null", "bbox None"),
+    ("bbox", '"0 0 1 1"', "bbox '0 0 1 1'"),
+    ("bbox", "[0, 0, Infinity, 1]", r"bbox \[0, 0, inf, 1\]"),
+    ("bbox", "[NaN, 0, 1, 1]", r"bbox \[nan, 0, 1, 1\]"),
+    ("bbox", "[0, -Infinity, 1, 1]", r"bbox \[0, -inf, 1, 1\]"),
+    ("score", "NaN", "score nan"),
+    ("score", "Infinity", "score inf"),
+    ("score", '"0.9"', "score '0.9'"),
+    ("score", "true", "score True"),
+    ("score", "null", "score None"),
+    ("image_id", "1.0", "image_id 1.0"),
+    ("image_id", "false", "image_id False"),
+    ("image_id", "[1]", r"image_id \[1\]"),
+    ("category_id", '{"id": 1}', r"category_id \{'id': 1\}"),
+    ("category_id", "null", "category_id None"),
+])
+def test_read_detections_checks_each_value(tmp_path, field, text, shown):
+    entry = {key: json.dumps(value) for key, value in GOOD.items()}
+    entry[field] = text
+    path = tmp_path / "dets.json"
+    path.write_text("[" + json.dumps(GOOD) + ", {" + ", ".join(f'"{k}": {v}' for k, v in entry.items()) + "}]")
+    with pytest.raises(InputError, match=f"{path}: detection 1 has {shown}; expected "):
+        read_detections(path)
 
 
 # ------------------------------------------------------------------------ .mat files
@@ -119,11 +155,19 @@ def test_read_mat_malformed_names_the_file(tmp_path, content, message):
     assert error.match(message)
 
 
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_read_mat_refuses_non_finite_rows(tmp_path, bad):
+    path = tmp_path / "dets.mat"
+    savemat(path, {"boxes": _cell([[[1, 1, 5, 5, 0.9], [1, 1, 5, bad, 0.5]]], (1, 1))})
+    with pytest.raises(InputError, match=f"{path}: class cat, image a: row 2 .* has non-finite values"):
+        read_mat_detections(path, classes=["cat"], image_ids=["a"])
+
+
 def test_read_mat_missing_names_and_files(tmp_path):
     savemat(tmp_path / "x.mat", {"boxes": _cell([np.zeros((0, 5))], (1, 1))})
     with pytest.raises(InputError, match=r"x.mat: no variable 'classes'"):
         read_mat_detections(tmp_path / "x.mat", image_ids=["a"])
-    with pytest.raises(FileNotFoundError, match="nope.mat"):
+    with pytest.raises(MissingFileError, match="detections file not found: .*nope.mat"):
         read_mat_detections(tmp_path / "nope.mat")
     (tmp_path / "text.mat").write_text("not matlab")
     with pytest.raises(InputError, match="text.mat: not a readable MATLAB file"):

@@ -14,11 +14,12 @@ decodes each once, one image at a time.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
-from hypercolumns.data.files import read_json
-from hypercolumns.data.masks import polygons_to_rle, to_compressed_rle
+from hypercolumns.data.coco import coco_images, is_coco_id, read_coco_json
+from hypercolumns.data.errors import InputError, require_file
+from hypercolumns.data.files import is_finite_number, read_json
+from hypercolumns.data.masks import checked_rle, polygons_to_rle, to_compressed_rle
 from hypercolumns.eval.instances import Detection, ImageGroundTruth
 
 
@@ -35,23 +36,30 @@ def load_coco_ground_truth(annotations_path) -> tuple[dict, list]:
         Instances are ``(category name, compressed RLE)``, in file order.
     categories : list of (category id, category name)
         In file order.
+
+    Raises
+    ------
+    InputError
+        Naming the file and the entry: the checks of
+        :func:`~hypercolumns.data.coco.read_coco_json` and
+        :func:`~hypercolumns.data.coco.coco_images`, an annotation that is not
+        an object with ``image_id``, ``category_id`` and ``segmentation``, or
+        of an image or category the file does not list, or whose segmentation
+        is malformed or of another size than its image (a missing file is a
+        :class:`~hypercolumns.data.errors.MissingFileError`).
     """
-    data = read_json(annotations_path)
-    if not isinstance(data, Mapping) or not all(key in data for key in ("images", "annotations", "categories")):
-        raise ValueError(f"{annotations_path}: expected a COCO instances object with images, annotations, categories")
+    data = read_coco_json(annotations_path)
     categories = _read_categories(data["categories"], annotations_path)
     names = dict(categories)
-    sizes, instances, ignore = {}, {}, {}
-    for index, image in enumerate(data["images"]):
-        image_id, height, width = _fields(image, ("id", "height", "width"), annotations_path, f"images[{index}]")
-        sizes[_key(image_id, annotations_path, f"images[{index}]")] = (int(height), int(width))
-        instances[image_id], ignore[image_id] = [], []
+    sizes = {image.id: (image.height, image.width) for image in coco_images(data, annotations_path).values()}
+    instances = {image_id: [] for image_id in sizes}
+    ignore = {image_id: [] for image_id in sizes}
     for index, annotation in enumerate(data["annotations"]):
         where = f"annotations[{index}]"
         image_id, category_id, segmentation = _fields(
             annotation, ("image_id", "category_id", "segmentation"), annotations_path, where)
-        if _key(image_id, annotations_path, where) not in sizes or category_id not in names:
-            raise ValueError(f"{annotations_path}: {where}: image_id {image_id!r} or category_id "
+        if not _known(image_id, sizes) or not _known(category_id, names):
+            raise InputError(f"{annotations_path}: {where}: image_id {image_id!r} or category_id "
                              f"{category_id!r} is not among the file's images and categories")
         rle = _segmentation_rle(segmentation, *sizes[image_id], f"{annotations_path}: {where}")
         instances[image_id].append((names[category_id], rle))
@@ -61,37 +69,36 @@ def load_coco_ground_truth(annotations_path) -> tuple[dict, list]:
     return ground_truth, categories
 
 
-def _key(image_id, path, where):
-    """An image id, checked to be a usable key (COCO's are ints)."""
-    if isinstance(image_id, bool) or not isinstance(image_id, (int, str)):
-        raise ValueError(f"{path}: {where}: image_id must be an int or a string, got {image_id!r}")
-    return image_id
+def _known(identifier, table: Mapping) -> bool:
+    """Whether ``identifier`` is an id (int or str) and a key of ``table``."""
+    return is_coco_id(identifier) and identifier in table
 
 
 def _read_categories(entries, path) -> list:
     categories = [_fields(entry, ("id", "name"), path, f"categories[{i}]") for i, entry in enumerate(entries)]
     if len({name for _, name in categories}) != len(categories) or len(dict(categories)) != len(categories):
-        raise ValueError(f"{path}: category ids and names must be unique")
+        raise InputError(f"{path}: category ids and names must be unique")
     return categories
 
 
 def _fields(entry, keys, path, where) -> tuple:
     if not isinstance(entry, Mapping) or any(key not in entry for key in keys):
-        raise ValueError(f"{path}: {where}: expected an object with keys {list(keys)}, got {entry!r:.200}")
+        raise InputError(f"{path}: {where}: expected an object with keys {list(keys)}, got {entry!r:.200}")
     return tuple(entry[key] for key in keys)
 
 
 def _segmentation_rle(segmentation, height: int, width: int, where: str) -> dict:
-    try:
-        if isinstance(segmentation, list):
+    """Compressed RLE of an annotation's polygons or RLE, or of a result's RLE."""
+    if isinstance(segmentation, list):
+        if not all(isinstance(polygon, list) and all(map(is_finite_number, polygon))
+                   for polygon in segmentation):
+            raise InputError(f"{where}: bad segmentation: polygons must be lists of finite numbers "
+                             f"x1, y1, x2, y2, ..., got {segmentation!r:.60}")
+        try:
             return polygons_to_rle(segmentation, height, width)
-        rle = to_compressed_rle(segmentation)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{where}: bad segmentation: {error}") from None
-    if list(rle["size"]) != [height, width]:
-        raise ValueError(f"{where}: segmentation size {list(rle['size'])} (H, W) differs from "
-                         f"the image's size {[height, width]}")
-    return rle
+        except ValueError as error:  # a polygon of fewer than 3 points
+            raise InputError(f"{where}: bad segmentation: {error}") from None
+    return to_compressed_rle(checked_rle(segmentation, height, width, where))
 
 
 def load_coco_results(results_path, ground_truth: Mapping, categories: list) -> list:
@@ -110,29 +117,32 @@ def load_coco_results(results_path, ground_truth: Mapping, categories: list) -> 
 
     Raises
     ------
-    ValueError
+    InputError
         Naming the file and the entry index: an image_id or category_id not
-        in the annotations, an RLE whose size is not the image's, a score
-        that is not a finite number, a malformed entry.
+        in the annotations, a score that is not a finite number, a ``bbox``
+        (not read, but checked where given) that is not four finite numbers,
+        a segmentation that is not an RLE of the image's size, a malformed
+        entry (a missing file is a :class:`~hypercolumns.data.errors.MissingFileError`).
     """
-    entries = read_json(results_path)
+    entries = read_json(require_file(results_path, "results file"))
     if not isinstance(entries, list):
-        raise ValueError(f"{results_path}: expected a COCO results list, got a {type(entries).__name__}")
+        raise InputError(f"{results_path}: expected a COCO results list, got a {type(entries).__name__}")
     names = dict(categories)
     detections = []
     for index, entry in enumerate(entries):
         where = f"{results_path}: entry {index}"
         image_id, category_id, score, segmentation = _fields(
             entry, ("image_id", "category_id", "score", "segmentation"), results_path, f"entry {index}")
-        if _key(image_id, results_path, f"entry {index}") not in ground_truth:
-            raise ValueError(f"{where}: image_id {image_id!r} is not in the annotations")
-        if category_id not in names:
-            raise ValueError(f"{where}: category_id {category_id!r} is not in the annotations")
-        if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
-            raise ValueError(f"{where}: score {score!r} is not a finite number")
-        if not isinstance(segmentation, Mapping):
-            raise ValueError(f"{where}: segmentation must be a COCO RLE {{'size', 'counts'}}")
+        if not _known(image_id, ground_truth):
+            raise InputError(f"{where}: image_id {image_id!r:.80} is not in the annotations")
+        if not _known(category_id, names):
+            raise InputError(f"{where}: category_id {category_id!r:.80} is not in the annotations")
+        if not is_finite_number(score):
+            raise InputError(f"{where}: score {score!r:.80} is not a finite number")
+        bbox = entry.get("bbox", [0, 0, 0, 0])
+        if not isinstance(bbox, list) or len(bbox) != 4 or not all(map(is_finite_number, bbox)):
+            raise InputError(f"{where}: bbox {bbox!r:.80} is not [x, y, w, h] of finite numbers")
         image_gt = ground_truth[image_id]
-        rle = _segmentation_rle(segmentation, image_gt.height, image_gt.width, where)
+        rle = to_compressed_rle(checked_rle(segmentation, image_gt.height, image_gt.width, where))
         detections.append(Detection(image_id, names[category_id], float(score), rle))
     return detections

@@ -9,16 +9,18 @@ Prints::
 
 (percent, one decimal, means over the classes that have ground truth), then a
 per-class table. ``--json OUT`` writes :func:`evaluate_coco`'s dict (NaN as
-``null``). Errors (a missing file, an entry that does not fit the annotations)
-are raised as ``FileNotFoundError``/``ValueError`` naming the file and entry;
-the ``hypercolumns`` dispatcher prints them as one line.
+``null``). Bad input (a missing file, a malformed entry, an entry that does not
+fit the annotations) is raised as :class:`~hypercolumns.data.errors.InputError`
+naming the file and entry, before anything is written; the ``hypercolumns``
+dispatcher prints it as one line.
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
+from hypercolumns.data.errors import MissingFileError
+from hypercolumns.data.files import nan_to_null, write_json_atomic
 from hypercolumns.eval.apr import RULES, evaluate_apr
 from hypercolumns.eval.coco import load_coco_ground_truth, load_coco_results
 
@@ -81,24 +83,24 @@ def _cell(value: float) -> str:
 
 def write_summary(summary: dict, path) -> None:
     """Write a summary as JSON, NaN as ``null`` (strict JSON has no NaN)."""
+    write_json_atomic(nan_to_null(summary), _summary_path(path), indent=2)
+
+
+def _summary_path(path) -> Path:
+    """``path`` if its folder exists (a summary never makes folders); else MissingFileError."""
     path = Path(path)
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"{path}: its folder {path.parent} does not exist")
-    path.write_text(json.dumps(_without_nan(summary), indent=2) + "\n")
-
-
-def _without_nan(value):
-    if isinstance(value, dict):
-        return {str(key): _without_nan(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_without_nan(item) for item in value]
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
+        raise MissingFileError(f"{path}: its folder {path.parent} does not exist")
+    return path
 
 
 def report_coco(annotations, results, rule: str = "sds", json_path=None) -> dict:
-    """:func:`evaluate_coco`, printing :func:`format_report`; the summary also to ``json_path`` if given."""
+    """:func:`evaluate_coco`, printing :func:`format_report`; the summary also to ``json_path`` if given.
+
+    ``json_path``'s folder is checked before the evaluation, so a typo costs no run.
+    """
+    if json_path:
+        _summary_path(json_path)
     summary = evaluate_coco(annotations, results, rule=rule)
     print(format_report(summary))
     if json_path:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from hypercolumns.data.errors import InputError, MissingFileError
 from hypercolumns.data.pascal_part import load_pascal_part
 from hypercolumns.data.records import ImageRecord
 from hypercolumns.data.sbd import read_sbd_record
@@ -87,9 +88,9 @@ def dataset_kind(data_root, dataset: str | None = None) -> str:
 
     Raises
     ------
-    ValueError
+    InputError
         If the keyword or the environment variable is not one of :data:`DATASET_KINDS`.
-    FileNotFoundError
+    MissingFileError
         If nothing is forced and ``data_root`` holds neither layout.
     """
     if dataset is not None:
@@ -103,7 +104,7 @@ def dataset_kind(data_root, dataset: str | None = None) -> str:
 def _checked_kind(kind: str, source: str) -> str:
     if kind not in DATASET_KINDS:
         allowed = ", ".join(repr(k) for k in DATASET_KINDS)
-        raise ValueError(f"{source}={kind!r} is not a data set; expected one of {allowed}")
+        raise InputError(f"{source}={kind!r} is not a data set; expected one of {allowed}")
     return kind
 
 
@@ -112,7 +113,7 @@ def _detected_kind(data_root: Path) -> str:
         return "sbd"
     if any((data_root / folder).is_dir() for folder in SHARED_FOLDERS):
         return "shared"
-    raise FileNotFoundError(
+    raise MissingFileError(
         f"no data set found in {data_root}: looked for SBD ({data_root / SBD_ROOT / 'dataset'}, "
         f"made by `make data DATA_ROOT={data_root}`) and for the shared data "
         f"({' or '.join(str(data_root / folder) for folder in SHARED_FOLDERS)})"
@@ -143,7 +144,7 @@ def load_sbd_split(data_root, split: str) -> list[ImageRecord]:
 
     Raises
     ------
-    FileNotFoundError
+    MissingFileError
         If the list, or an image or ``inst/<id>.mat`` of a listed id, is missing.
     """
     sbd_root = Path(data_root) / SBD_ROOT

@@ -33,7 +33,7 @@ import numpy as np
 from hypercolumns.data.boxes import xywh_to_xyxy
 from hypercolumns.data.coco import is_coco_id
 from hypercolumns.data.errors import InputError, require_file
-from hypercolumns.data.files import is_finite_number, read_json
+from hypercolumns.data.files import is_finite_number, read_json, read_mat
 
 # rows of a pre- and a post-NMS file are the same box when every value agrees to this
 _ROW_TOLERANCE = 1e-4
@@ -210,13 +210,7 @@ def _match_rows(pre_rows: np.ndarray, post_rows: np.ndarray, where: str, pre_pat
 
 def _read_mat_rows(path, classes, image_ids) -> dict:
     """``{(class, image_id): (N, 5) [x0 y0 x1 y1 score]}`` in our frame, from one ``.mat`` file."""
-    from scipy.io import loadmat
-
-    path = require_file(path, "detections file")
-    try:
-        content = loadmat(path)
-    except Exception as error:  # scipy raises several types for a file that is not a .mat
-        raise InputError(f"{path}: not a readable MATLAB file ({error})") from None
+    content = read_mat(path, "detections file")
     if "boxes" not in content:
         found = sorted(k for k in content if not k.startswith("__"))
         raise InputError(f"{path}: no variable 'boxes' (found {found}); expected a cell array "

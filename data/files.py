@@ -1,5 +1,6 @@
 """Files that are whole or absent: write ``<name>.tmp`` beside the target, rename when done;
-and the one reader of JSON files (:func:`read_json`), whose errors name the file.
+and the one reader of JSON files (:func:`read_json`) and of MATLAB files
+(:func:`read_mat`), whose errors name the file.
 
 JSON is written strictly (no ``NaN``/``Infinity`` tokens, which are not JSON);
 a report that has an absent figure writes it as ``null`` (:func:`nan_to_null`).
@@ -105,6 +106,25 @@ def is_finite_number(value) -> bool:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
     return isinstance(value, int) or math.isfinite(value)  # an int is finite (and may not fit a float)
+
+
+def read_mat(path, what: str = "MATLAB file", **options) -> dict:
+    """``scipy.io.loadmat(path, **options)``; errors name the file.
+
+    Raises
+    ------
+    MissingFileError
+        ``"<what> not found: <path>"``.
+    InputError
+        If scipy cannot read it (not a .mat file, a truncated one, a v7.3 HDF5 one).
+    """
+    from scipy.io import loadmat
+
+    path = require_file(path, what)
+    try:
+        return loadmat(path, **options)
+    except Exception as error:  # scipy raises several types (ValueError, TypeError, OSError, ...)
+        raise InputError(f"{path}: not a readable MATLAB v5 .mat file ({error})") from None
 
 
 def read_json(path) -> object:

@@ -50,6 +50,8 @@ in the continuous frame of :mod:`hypercolumns.data.records`.
 """
 from __future__ import annotations
 
+from hypercolumns.data.errors import InputError
+
 KEYPOINT_TABLE = (
     # (paper name, label, COCO name, poselets name)
     ("left_shoulder", "LS", "left_shoulder", "L_Shoulder"),
@@ -131,14 +133,16 @@ def to_paper_keypoints(keypoints: dict, source: str, where: str = "") -> dict:
     Raises
     ------
     ValueError
-        On an unknown ``source``, or names outside the source's vocabulary
-        (all of them are listed).
+        On an unknown ``source`` (an argument of ours).
+    InputError
+        On names outside the source's vocabulary (a file's content; all of
+        them are listed, after ``where``).
     """
     vocabulary, to_paper = _source(source)
     unknown = sorted(set(keypoints) - set(vocabulary))
     if unknown:
         prefix = f"{where}: " if where else ""
-        raise ValueError(
+        raise InputError(
             f"{prefix}unknown {source} keypoint names {unknown}; known: {list(vocabulary)}"
         )
     renamed = {to_paper[name]: value for name, value in keypoints.items() if name in to_paper}
@@ -159,7 +163,7 @@ def apply_to_records(records, source: str):
 
     Raises
     ------
-    ValueError
+    ValueError, InputError
         As :func:`to_paper_keypoints`; the message names the image and instance.
     """
     _source(source)

@@ -40,6 +40,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from hypercolumns.data.errors import InputError
+
 _HEAD = ("head", "leye", "reye", "lear", "rear")
 _CAT_LEGS = ("lfleg", "lfpa", "rfleg", "rfpa", "lbleg", "lbpa", "rbleg", "rbpa")
 _COW_LEGS = ("lfuleg", "lflleg", "rfuleg", "rflleg", "lbuleg", "lblleg", "rbuleg", "rblleg")
@@ -125,12 +127,14 @@ def group_of(category: str, fine_name: str, where: str = "") -> str:
     Raises
     ------
     ValueError
-        On a class without top-level parts or a part name the class does not have.
+        On a class without top-level parts (the caller picks the classes).
+    InputError
+        On a part name the class does not have (a file's content, named by ``where``).
     """
     groups = _groups_of(category, where)
     if fine_name not in groups:
         prefix = f"{where}: " if where else ""
-        raise ValueError(
+        raise InputError(
             f"{prefix}unknown part {fine_name!r} for class {category!r}; "
             f"known: {sorted(groups)}"
         )

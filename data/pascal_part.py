@@ -22,10 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
+from hypercolumns.data.errors import InputError
 from hypercolumns.data.images import read_image_size
 from hypercolumns.data.poselets import attach_poselets_keypoints, poselets_files
 from hypercolumns.data.records import VOC_CLASSES, ImageRecord, Instance
-from hypercolumns.data.sbd import read_mat_struct
+from hypercolumns.data.sbd import read_mat_struct, struct_field
 from hypercolumns.data.splits import read_split
 
 PASCAL_PART_CLASS_NAMES = {"table": "diningtable"}
@@ -49,8 +50,8 @@ def read_pascal_part_mat(path) -> list[Instance]:
 
     Raises
     ------
-    ValueError
-        On an unknown class, a class string that disagrees with ``class_ind``,
+    InputError
+        On an object or part without its fields, an unknown class, a class string that disagrees with ``class_ind``,
         a part mask whose size differs from its object's, or a repeated part name.
     """
     path = Path(path)
@@ -58,23 +59,28 @@ def read_pascal_part_mat(path) -> list[Instance]:
     instances = []
     for number, obj in enumerate(_struct_list(getattr(anno, "objects", [])), start=1):
         category = _category(obj, path, number)
-        mask = np.asarray(obj.mask).astype(bool)
+        mask = np.asarray(struct_field(obj, "mask", path)).astype(bool)
         parts = _parts(obj, mask.shape, path, number)
         instances.append(Instance(mask=mask, category=category, parts=parts))
     return instances
 
 
 def _category(obj, path: Path, number: int) -> str:
-    class_index = int(obj.class_ind)
+    class_ind = struct_field(obj, "class_ind", path)
+    try:
+        class_index = int(class_ind)
+    except (TypeError, ValueError):
+        raise InputError(f"{path}: object {number} has class_ind {class_ind!r:.40}; expected an "
+                         "integer") from None
     if not 1 <= class_index <= len(VOC_CLASSES):
-        raise ValueError(
+        raise InputError(
             f"{path}: object {number} has class_ind {class_index}; "
             f"VOC classes are 1..{len(VOC_CLASSES)}"
         )
     category = VOC_CLASSES[class_index - 1]
-    name = str(getattr(obj, "class"))
+    name = str(struct_field(obj, "class", path))
     if PASCAL_PART_CLASS_NAMES.get(name, name) != category:
-        raise ValueError(
+        raise InputError(
             f"{path}: object {number} has class {name!r} but class_ind {class_index} ({category!r})"
         )
     return category
@@ -82,16 +88,16 @@ def _category(obj, path: Path, number: int) -> str:
 
 def _parts(obj, shape, path: Path, number: int) -> dict:
     parts = {}
-    for part in _struct_list(obj.parts):
-        name = str(part.part_name)
-        part_mask = np.asarray(part.mask).astype(bool)
+    for part in _struct_list(struct_field(obj, "parts", path)):
+        name = str(struct_field(part, "part_name", path))
+        part_mask = np.asarray(struct_field(part, "mask", path)).astype(bool)
         if part_mask.shape != shape:
-            raise ValueError(
+            raise InputError(
                 f"{path}: part {name!r} of object {number} has shape {part_mask.shape}, "
                 f"its object {shape}"
             )
         if name in parts:
-            raise ValueError(f"{path}: object {number} has two parts named {name!r}")
+            raise InputError(f"{path}: object {number} has two parts named {name!r}")
         parts[name] = part_mask
     return parts
 
@@ -110,9 +116,9 @@ def read_pascal_part_record(root, image_id: str, keypoints: bool = True) -> Imag
 
     Raises
     ------
-    FileNotFoundError
+    MissingFileError
         If the image or annotation is missing.
-    ValueError
+    InputError
         If a mask's size differs from the image's (and see :func:`read_pascal_part_mat`).
     """
     root = Path(root)
@@ -122,7 +128,7 @@ def read_pascal_part_record(root, image_id: str, keypoints: bool = True) -> Imag
     instances = read_pascal_part_mat(mat_path)
     for number, instance in enumerate(instances, start=1):
         if instance.mask.shape != (height, width):
-            raise ValueError(
+            raise InputError(
                 f"{mat_path}: object {number} mask is {instance.mask.shape[1]}x"
                 f"{instance.mask.shape[0]} but its image is {width}x{height}"
             )

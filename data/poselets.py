@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from hypercolumns.data.boxes import box_iou
+from hypercolumns.data.errors import InputError, require_file
 from hypercolumns.data.masks import polygons_to_mask
 from hypercolumns.data.records import ImageRecord
 
@@ -83,16 +84,14 @@ class PoseletsAnnotation:
 
 def read_poselets_xml(path) -> PoseletsAnnotation:
     """Read one poselets keypoint file; see the module docstring for the frame."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"keypoint file not found: {path}")
+    path = require_file(path, "keypoint file")
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as error:
-        raise ValueError(f"{path}: not well-formed XML ({error})") from error
+        raise InputError(f"{path}: not well-formed XML ({error})") from error
     image_id = (root.findtext("image") or "").strip()
     if not image_id:
-        raise ValueError(f"{path}: no <image> element")
+        raise InputError(f"{path}: no <image> element")
     return PoseletsAnnotation(
         path=path,
         image_id=image_id,
@@ -105,9 +104,12 @@ def read_poselets_xml(path) -> PoseletsAnnotation:
 
 def _number(element, key: str, path: Path) -> float:
     try:
-        return float(element.get(key))
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{path}: <{element.tag}> has a missing or malformed {key!r}") from error
+        value = float(element.get(key))
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not np.isfinite(value):  # float() also reads "nan" and "inf"
+        raise InputError(f"{path}: <{element.tag}> has a missing or malformed {key!r}")
+    return value
 
 
 def _read_keypoints(root, path: Path) -> dict:
@@ -115,9 +117,9 @@ def _read_keypoints(root, path: Path) -> dict:
     for element in root.iterfind("keypoints/keypoint"):
         name = element.get("name")
         if not name:
-            raise ValueError(f"{path}: a <keypoint> has no name")
+            raise InputError(f"{path}: a <keypoint> has no name")
         if name in keypoints:
-            raise ValueError(f"{path}: keypoint {name!r} is given twice")
+            raise InputError(f"{path}: keypoint {name!r} is given twice")
         x = _number(element, "x", path) - _PIXEL_CENTRE_OFFSET
         y = _number(element, "y", path) - _PIXEL_CENTRE_OFFSET
         keypoints[name] = (x, y, int(_number(element, "visible", path) > 0))
@@ -141,9 +143,11 @@ def _read_silhouette(root, path: Path) -> np.ndarray | None:
             xs = np.array(segment.get("x", "").split(), dtype=np.float64)
             ys = np.array(segment.get("y", "").split(), dtype=np.float64)
         except ValueError as error:
-            raise ValueError(f"{path}: malformed foreground polyline ({error})") from error
+            raise InputError(f"{path}: malformed foreground polyline ({error})") from None
+        if not (np.isfinite(xs).all() and np.isfinite(ys).all()):
+            raise InputError(f"{path}: foreground polyline has non-finite coordinates")
         if xs.size != ys.size or xs.size < 3:
-            raise ValueError(
+            raise InputError(
                 f"{path}: foreground polyline needs >= 3 points with as many x as y, "
                 f"got {xs.size} x and {ys.size} y"
             )
@@ -182,7 +186,7 @@ def match_overlaps(annotation: PoseletsAnnotation, record: ImageRecord) -> np.nd
     if annotation.silhouette is not None:
         silhouette = polygons_to_mask([annotation.silhouette], record.height, record.width)
     elif annotation.visible_box is None:
-        raise ValueError(
+        raise InputError(
             f"{annotation.path}: neither a foreground silhouette nor visible_bounds to match"
         )
     overlaps = np.zeros(len(record.instances))
@@ -208,7 +212,7 @@ def attach_poselets_keypoints(record: ImageRecord, xml_paths) -> None:
 
     Raises
     ------
-    ValueError
+    InputError
         If a file names another image, overlaps no person by
         :data:`MIN_MATCH_IOU`, or two files pick the same person.
     """
@@ -216,19 +220,19 @@ def attach_poselets_keypoints(record: ImageRecord, xml_paths) -> None:
     for path in xml_paths:
         annotation = read_poselets_xml(path)
         if annotation.image_id != record.image_id:
-            raise ValueError(
+            raise InputError(
                 f"{path}: is for image {annotation.image_id!r}, not {record.image_id!r}"
             )
         overlaps = match_overlaps(annotation, record)
         best = int(np.argmax(overlaps)) if overlaps.size else -1
         if best < 0 or overlaps[best] < MIN_MATCH_IOU:
             best_iou = overlaps.max() if overlaps.size else 0.0
-            raise ValueError(
+            raise InputError(
                 f"{path}: overlaps no {annotation.category} of {record.image_id} by IoU "
                 f">= {MIN_MATCH_IOU} (best {best_iou:.2f})"
             )
         if best in claimed:
-            raise ValueError(
+            raise InputError(
                 f"{path} and {claimed[best]}: both match instance {best} of {record.image_id}"
             )
         claimed[best] = path

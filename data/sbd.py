@@ -22,14 +22,15 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 
+from hypercolumns.data.errors import InputError
+from hypercolumns.data.files import read_mat
 from hypercolumns.data.images import read_image_size
 from hypercolumns.data.records import VOC_CLASSES, ImageRecord, Instance
 from hypercolumns.data.splits import read_split
 
 __all__ = [
-    "read_split", "read_mat_struct", "read_sbd_instance_mat", "read_sbd_class_mat",
+    "read_split", "read_mat_struct", "struct_field", "read_sbd_instance_mat", "read_sbd_class_mat",
     "read_sbd_record", "load_sbd",
 ]
 
@@ -44,29 +45,23 @@ def read_mat_struct(path, name: str):
 
     Raises
     ------
-    FileNotFoundError
+    MissingFileError
         If the file does not exist.
-    ValueError
+    InputError
         If the file is not a readable v5 .mat file or has no variable ``name``.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"annotation not found: {path}")
-    try:
-        contents = scipy.io.loadmat(path, squeeze_me=True, struct_as_record=False)
-    except (ValueError, TypeError, NotImplementedError, OSError) as error:
-        # NotImplementedError is scipy's answer to a v7.3 (HDF5) file.
-        raise ValueError(f"{path}: not a readable MATLAB v5 .mat file ({error})") from error
+    contents = read_mat(path, "annotation", squeeze_me=True, struct_as_record=False)
     variables = [key for key in contents if not key.startswith("__")]
     if name not in contents:
-        raise ValueError(f"{path}: expected a variable {name!r}, found {variables}")
+        raise InputError(f"{path}: expected a variable {name!r}, found {variables}")
     return contents[name]
 
 
-def _field(struct, name: str, path: Path):
+def struct_field(struct, name: str, path: Path):
+    """Field ``name`` of a MATLAB struct read from ``path``; InputError naming both if it has none."""
     if not hasattr(struct, name):
         fields = getattr(struct, "_fieldnames", [])
-        raise ValueError(f"{path}: struct has no field {name!r} (fields: {fields})")
+        raise InputError(f"{path}: struct has no field {name!r} (fields: {fields})")
     return getattr(struct, name)
 
 
@@ -82,20 +77,23 @@ def read_sbd_instance_mat(path) -> tuple[np.ndarray, np.ndarray]:
     """
     path = Path(path)
     struct = read_mat_struct(path, "GTinst")
-    segmentation = np.asarray(_field(struct, "Segmentation", path))
-    categories = np.atleast_1d(np.asarray(_field(struct, "Categories", path)))
-    categories = categories.astype(np.int64).ravel()
+    segmentation = np.asarray(struct_field(struct, "Segmentation", path))
+    categories = np.atleast_1d(np.asarray(struct_field(struct, "Categories", path)))
+    try:
+        categories = categories.astype(np.int64).ravel()
+    except (TypeError, ValueError):  # a field of strings or structs
+        raise InputError(f"{path}: Categories is not a list of class indices") from None
     if segmentation.ndim != 2:
-        raise ValueError(f"{path}: Segmentation must be 2-D (H, W), got shape {segmentation.shape}")
+        raise InputError(f"{path}: Segmentation must be 2-D (H, W), got shape {segmentation.shape}")
     return segmentation.astype(np.uint8), categories
 
 
 def read_sbd_class_mat(path) -> np.ndarray:
     """Read an SBD ``cls/<id>.mat``: class index per pixel, ``(H, W)`` uint8, 0 background."""
     path = Path(path)
-    segmentation = np.asarray(_field(read_mat_struct(path, "GTcls"), "Segmentation", path))
+    segmentation = np.asarray(struct_field(read_mat_struct(path, "GTcls"), "Segmentation", path))
     if segmentation.ndim != 2:
-        raise ValueError(f"{path}: Segmentation must be 2-D (H, W), got shape {segmentation.shape}")
+        raise InputError(f"{path}: Segmentation must be 2-D (H, W), got shape {segmentation.shape}")
     return segmentation.astype(np.uint8)
 
 
@@ -115,9 +113,9 @@ def read_sbd_record(root, image_id: str) -> ImageRecord:
 
     Raises
     ------
-    FileNotFoundError
+    MissingFileError
         If the image or the .mat file is missing.
-    ValueError
+    InputError
         If the mask's size differs from the image's, an instance index has no
         category, or a category is not 1..20.
     """
@@ -127,7 +125,7 @@ def read_sbd_record(root, image_id: str) -> ImageRecord:
     mat_path = dataset / "inst" / f"{image_id}.mat"
     segmentation, categories = read_sbd_instance_mat(mat_path)
     if segmentation.shape != (height, width):
-        raise ValueError(
+        raise InputError(
             f"{mat_path}: mask is {segmentation.shape[1]}x{segmentation.shape[0]} but its "
             f"image is {width}x{height}"
         )
@@ -148,13 +146,13 @@ def read_sbd_record(root, image_id: str) -> ImageRecord:
 def _check_indices(segmentation: np.ndarray, categories: np.ndarray, mat_path: Path) -> None:
     bad_labels = categories[(categories < 1) | (categories > len(VOC_CLASSES))]
     if bad_labels.size:
-        raise ValueError(
+        raise InputError(
             f"{mat_path}: class indices {bad_labels.tolist()} are not VOC classes "
             f"1..{len(VOC_CLASSES)}"
         )
     largest = int(segmentation.max())
     if largest > categories.size:
-        raise ValueError(
+        raise InputError(
             f"{mat_path}: Segmentation has instance index {largest} but Categories lists "
             f"{categories.size} instances"
         )

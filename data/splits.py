@@ -4,7 +4,7 @@ All of them are plain text with one image id a line (``2008_000008``).
 """
 from __future__ import annotations
 
-from pathlib import Path
+from hypercolumns.data.errors import InputError, require_file
 
 
 def read_split(path) -> list[str]:
@@ -26,14 +26,12 @@ def read_split(path) -> list[str]:
 
     Raises
     ------
-    FileNotFoundError
+    MissingFileError
         If the file does not exist.
-    ValueError
+    InputError
         On a malformed line or a repeated id (the message names the file and line).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"split list not found: {path}")
+    path = require_file(path, "split list")
     image_ids = []
     seen = set()
     for line_number, line in enumerate(path.read_text().splitlines(), start=1):
@@ -41,12 +39,12 @@ def read_split(path) -> list[str]:
         if not fields:
             continue
         if len(fields) != 1:
-            raise ValueError(
+            raise InputError(
                 f"{path}:{line_number}: expected one image id a line, got {line.strip()!r}"
             )
         image_id = fields[0]
         if image_id in seen:
-            raise ValueError(f"{path}:{line_number}: image id {image_id!r} is listed twice")
+            raise InputError(f"{path}:{line_number}: image id {image_id!r} is listed twice")
         seen.add(image_id)
         image_ids.append(image_id)
     return image_ids

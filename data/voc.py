@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hypercolumns.data.errors import InputError, require_file
 from hypercolumns.data.images import read_image_size
 from hypercolumns.data.records import VOC_CLASSES, ImageRecord, Instance
 from hypercolumns.data.splits import read_split
@@ -52,24 +53,23 @@ def read_index_png(path) -> np.ndarray:
 
     Raises
     ------
-    FileNotFoundError
+    MissingFileError
         If the file does not exist.
-    ValueError
-        If it is not a "P" or "L" mode image (e.g. an RGB rendering of a mask).
+    InputError
+        If it is not a readable PNG, or not a "P" or "L" mode image (e.g. an
+        RGB rendering of a mask).
     """
     from PIL import Image, UnidentifiedImageError
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"mask PNG not found: {path}")
+    path = require_file(path, "mask PNG")
     try:
         with Image.open(path) as image:
             mode = image.mode
             indices = np.array(image)
     except (UnidentifiedImageError, OSError) as error:
-        raise ValueError(f"{path}: not a readable PNG ({error})") from error
+        raise InputError(f"{path}: not a readable PNG ({error})") from error
     if mode not in ("P", "L"):
-        raise ValueError(
+        raise InputError(
             f"{path}: expected a palette ('P') or 8-bit grayscale ('L') PNG of indices, "
             f"got mode {mode!r}; colour-coded masks must be converted to indices first"
         )
@@ -96,16 +96,16 @@ class VocObject:
 
 def read_voc_xml(path) -> list[VocObject]:
     """Read the objects of a VOC XML annotation, in file order."""
-    path = Path(path)
+    path = require_file(path, "VOC annotation XML")
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as error:
-        raise ValueError(f"{path}: not well-formed XML ({error})") from error
+        raise InputError(f"{path}: not well-formed XML ({error})") from error
     objects = []
     for number, element in enumerate(root.findall("object"), start=1):
         name = element.findtext("name")
         if not name:
-            raise ValueError(f"{path}: object {number} has no <name>")
+            raise InputError(f"{path}: object {number} has no <name>")
         difficult = element.findtext("difficult", default="0").strip() == "1"
         objects.append(VocObject(name.strip(), difficult, _read_bndbox(element, path, number)))
     return objects
@@ -120,7 +120,9 @@ def _read_bndbox(element, path: Path, number: int) -> np.ndarray | None:
             float(bndbox.findtext(key)) for key in ("xmin", "ymin", "xmax", "ymax")
         )
     except (TypeError, ValueError) as error:
-        raise ValueError(f"{path}: object {number} has a malformed <bndbox>") from error
+        raise InputError(f"{path}: object {number} has a malformed <bndbox>") from error
+    if not np.isfinite([xmin, ymin, xmax, ymax]).all():  # float() reads "nan" and "inf"
+        raise InputError(f"{path}: object {number} has a malformed <bndbox>")
     # 1-based inclusive pixel indices -> continuous edges.
     return np.array([xmin - 1, ymin - 1, xmax, ymax])
 
@@ -144,9 +146,9 @@ def read_voc_record(root, image_id: str) -> ImageRecord:
 
     Raises
     ------
-    FileNotFoundError
+    MissingFileError
         If the image or a PNG is missing.
-    ValueError
+    InputError
         If a PNG's size differs from the image's, an instance covers no or
         several classes, a class index is not 1..20, or the XML disagrees.
     """
@@ -179,7 +181,7 @@ def read_voc_record(root, image_id: str) -> ImageRecord:
 def _read_sized_png(path: Path, height: int, width: int) -> np.ndarray:
     indices = read_index_png(path)
     if indices.shape != (height, width):
-        raise ValueError(
+        raise InputError(
             f"{path}: mask is {indices.shape[1]}x{indices.shape[0]} but its image is "
             f"{width}x{height}"
         )
@@ -190,13 +192,13 @@ def _class_under(mask, class_indices, index: int, object_png: Path, class_png: P
     labels = np.unique(class_indices[mask])
     labels = labels[labels != VOID_INDEX]
     if labels.size != 1:
-        raise ValueError(
+        raise InputError(
             f"{object_png}: instance {index} covers class indices {labels.tolist()} in "
             f"{class_png}; expected exactly one"
         )
     label = int(labels[0])
     if not 1 <= label <= len(VOC_CLASSES):
-        raise ValueError(
+        raise InputError(
             f"{class_png}: instance {index} has class index {label}; VOC classes are "
             f"1..{len(VOC_CLASSES)}"
         )
@@ -205,12 +207,12 @@ def _class_under(mask, class_indices, index: int, object_png: Path, class_png: P
 
 def _apply_xml_object(instance: Instance, xml_objects, index: int, xml_path: Path) -> None:
     if index > len(xml_objects):
-        raise ValueError(
+        raise InputError(
             f"{xml_path}: has {len(xml_objects)} objects but the mask has instance {index}"
         )
     xml_object = xml_objects[index - 1]
     if xml_object.category != instance.category:
-        raise ValueError(
+        raise InputError(
             f"{xml_path}: object {index} is {xml_object.category!r} but its pixels are "
             f"{instance.category!r} in the class PNG"
         )

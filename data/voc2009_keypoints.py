@@ -44,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hypercolumns.data.errors import InputError, require_file, require_folder
 from hypercolumns.data.keypoint_names import to_paper_keypoints
 from hypercolumns.data.poselets import read_poselets_xml
 
@@ -83,9 +84,9 @@ def read_person_file(path) -> KeypointPerson:
 
     Raises
     ------
-    FileNotFoundError
+    MissingFileError
         If the file does not exist.
-    ValueError
+    InputError
         If its name is not ``<image_id>_<k>.xml``, it is not well-formed XML,
         its ``<image>`` differs from its name, its category is not person, or
         it has an unknown keypoint name (each message names the file).
@@ -93,17 +94,17 @@ def read_person_file(path) -> KeypointPerson:
     path = Path(path)
     match = _FILE_NAME.fullmatch(path.name)
     if match is None:
-        raise ValueError(
+        raise InputError(
             f"{path}: expected a file named <image_id>_<k>.xml, e.g. 2009_000012_0.xml"
         )
     annotation = read_poselets_xml(path)
     if annotation.image_id != match["image_id"]:
-        raise ValueError(
+        raise InputError(
             f"{path}: <image> is {annotation.image_id!r} but the file name says "
             f"{match['image_id']!r}"
         )
     if annotation.category != "person":
-        raise ValueError(f"{path}: <category> is {annotation.category!r}, expected 'person'")
+        raise InputError(f"{path}: <category> is {annotation.category!r}, expected 'person'")
     return KeypointPerson(
         image_id=annotation.image_id,
         number=int(match["number"]),
@@ -131,17 +132,13 @@ def load_voc2009_keypoints(root, image_ids=None) -> dict:
 
     Raises
     ------
-    FileNotFoundError
+    MissingFileError
         If ``<root>/annotations/person`` does not exist.
-    ValueError
+    InputError
         As :func:`read_person_file`.
     """
-    person_dir = Path(root) / PERSON_DIR
-    if not person_dir.is_dir():
-        raise FileNotFoundError(
-            f"person keypoint folder not found: {person_dir} "
-            f"(expected <root>/{PERSON_DIR.as_posix()}/<image_id>_<k>.xml)"
-        )
+    person_dir = require_folder(Path(root) / PERSON_DIR, "person keypoint folder",
+                                f"expected <root>/{PERSON_DIR.as_posix()}/<image_id>_<k>.xml")
     wanted = None if image_ids is None else set(image_ids)
     by_image = {image_id: [] for image_id in sorted(wanted or ())}
     for path in sorted(person_dir.glob("*.xml")):
@@ -174,14 +171,12 @@ def read_voc_class_list(path, include_difficult: bool = False) -> list[str]:
 
     Raises
     ------
-    FileNotFoundError
+    MissingFileError
         If the file does not exist.
-    ValueError
+    InputError
         On a line that is not an id and a flag in {-1, 0, 1} (names file and line).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"VOC class list not found: {path}")
+    path = require_file(path, "VOC class list")
     keep = {"1", "0"} if include_difficult else {"1"}
     image_ids = []
     for line_number, line in enumerate(path.read_text().splitlines(), start=1):
@@ -189,7 +184,7 @@ def read_voc_class_list(path, include_difficult: bool = False) -> list[str]:
         if not fields:
             continue
         if len(fields) != 2 or fields[1] not in ("1", "-1", "0"):
-            raise ValueError(
+            raise InputError(
                 f"{path}:{line_number}: expected '<image_id> <1|-1|0>', got {line.strip()!r}"
             )
         if fields[1] in keep:

@@ -14,7 +14,7 @@ this is their exact inverse) and polygons are rasterised as COCO's are
 
 Orphans: a label file without an image cannot become a record, and an image
 without a label file has no instances (YOLO's convention). Both are reported
-by name with :func:`warnings.warn`, or raise ``ValueError`` with ``strict=True``.
+by name with :func:`warnings.warn`, or raise ``InputError`` with ``strict=True``.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hypercolumns.data.errors import InputError, require_file, require_folder
 from hypercolumns.data.images import read_image_size
 from hypercolumns.data.masks import polygons_to_mask
 from hypercolumns.data.records import ImageRecord, Instance
@@ -34,12 +35,10 @@ _COORDINATE_SLACK = 0.01  # normalised values a rounding step outside [0, 1] are
 
 def read_class_names(path) -> list[str]:
     """Read ``classes.txt``: one name a line, blank lines ignored; index = line order."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"class list not found: {path}")
+    path = require_file(path, "class list")
     names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
     if len(set(names)) != len(names):
-        raise ValueError(f"{path}: a class name is listed twice")
+        raise InputError(f"{path}: a class name is listed twice")
     return names
 
 
@@ -61,7 +60,7 @@ def read_yolo_label_file(path, class_names, height: int, width: int) -> list[Ins
 
     Raises
     ------
-    ValueError
+    InputError
         On an unknown class index, a line with fewer than 3 points (a YOLO
         detection label ``class cx cy w h`` among them), an odd number of
         coordinates, or coordinates outside [0, 1] (the message names file and line).
@@ -85,20 +84,22 @@ def _parse_line(line: str, where: str, n_classes: int) -> tuple[int, np.ndarray]
         class_index = int(fields[0])
         coordinates = np.array(fields[1:], dtype=np.float64)
     except ValueError as error:
-        raise ValueError(
+        raise InputError(
             f"{where}: expected 'class x1 y1 x2 y2 ...', got {line.strip()[:60]!r}"
         ) from error
+    if not np.isfinite(coordinates).all():  # float() reads "nan" and "inf"
+        raise InputError(f"{where}: non-finite coordinates in {line.strip()[:60]!r}")
     if not 0 <= class_index < n_classes:
-        raise ValueError(f"{where}: class index {class_index} is not in 0..{n_classes - 1}")
+        raise InputError(f"{where}: class index {class_index} is not in 0..{n_classes - 1}")
     if coordinates.size % 2:
-        raise ValueError(f"{where}: odd number of coordinates ({coordinates.size})")
+        raise InputError(f"{where}: odd number of coordinates ({coordinates.size})")
     if coordinates.size < 6:
-        raise ValueError(
+        raise InputError(
             f"{where}: a polygon needs at least 3 points, got {coordinates.size // 2} "
             "(a detection label 'class cx cy w h' is not a segmentation label)"
         )
     if coordinates.min() < -_COORDINATE_SLACK or coordinates.max() > 1 + _COORDINATE_SLACK:
-        raise ValueError(
+        raise InputError(
             f"{where}: coordinates span [{coordinates.min():g}, {coordinates.max():g}]; "
             "YOLO labels are normalised to [0, 1]"
         )
@@ -107,13 +108,12 @@ def _parse_line(line: str, where: str, n_classes: int) -> tuple[int, np.ndarray]
 
 def _report_orphan(message: str, strict: bool) -> None:
     if strict:
-        raise ValueError(message)
+        raise InputError(message)
     warnings.warn(message, stacklevel=3)
 
 
 def _image_paths(image_dir: Path) -> dict[str, Path]:
-    if not image_dir.is_dir():
-        raise FileNotFoundError(f"image folder not found: {image_dir}")
+    require_folder(image_dir, "image folder")
     return {
         path.stem: path
         for path in sorted(image_dir.iterdir())

@@ -10,6 +10,7 @@ from hypercolumns.data.datasets import (
     load_training_records,
     load_val_records,
 )
+from hypercolumns.data.errors import InputError, MissingFileError
 from hypercolumns.data.records import VOC_CLASSES
 from hypercolumns.data.sbd import read_sbd_record
 
@@ -93,7 +94,7 @@ def test_without_sds_splits_sbd_lists_are_used_with_a_warning(tmp_path):
 def test_listed_id_without_inst_mat_is_an_error(tmp_path):
     data_root = write_sbd_root(tmp_path)
     (data_root / "benchmark_RELEASE" / "dataset" / "inst" / "2008_000002.mat").unlink()
-    with pytest.raises(FileNotFoundError, match="inst/2008_000002.mat"):
+    with pytest.raises(MissingFileError, match="inst/2008_000002.mat"):
         load_training_records(data_root)
 
 
@@ -107,7 +108,7 @@ def test_layout_detection(tmp_path, data_root):
 
 def test_neither_layout_is_an_error(tmp_path):
     (tmp_path / "benchmark_RELEASE").mkdir()  # unpacked elsewhere: no dataset/ under it
-    with pytest.raises(FileNotFoundError) as caught:
+    with pytest.raises(MissingFileError) as caught:
         load_training_records(tmp_path)
     message = str(caught.value)
     assert f"no data set found in {tmp_path}" in message
@@ -134,7 +135,7 @@ def test_keyword_picks_the_data_set(mixed_root, data_root):
     assert dataset_kind(data_root, "sbd") == "sbd"
     ids = [r.image_id for r in load_val_records(mixed_root, dataset="shared")]
     assert ids == shared_val_ids(data_root)
-    with pytest.raises(FileNotFoundError, match="benchmark_RELEASE/dataset/img/2008_000008.jpg"):
+    with pytest.raises(MissingFileError, match="benchmark_RELEASE/dataset/img/2008_000008.jpg"):
         load_training_records(data_root, dataset="sbd")
 
 
@@ -151,8 +152,8 @@ def test_environment_picks_the_data_set_and_the_keyword_wins(mixed_root, data_ro
 
 
 def test_unknown_data_set_is_an_error(tmp_path, monkeypatch):
-    with pytest.raises(ValueError, match=r"dataset='voc' is not a data set; expected one of 'sbd', 'shared'"):
+    with pytest.raises(InputError, match=r"dataset='voc' is not a data set; expected one of 'sbd', 'shared'"):
         load_training_records(tmp_path, dataset="voc")
     monkeypatch.setenv(DATASET_ENV, "SBD")
-    with pytest.raises(ValueError, match=rf"\${DATASET_ENV}='SBD' .* 'sbd', 'shared'"):
+    with pytest.raises(InputError, match=rf"\${DATASET_ENV}='SBD' .* 'sbd', 'shared'"):
         load_val_records(tmp_path)

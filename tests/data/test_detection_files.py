@@ -170,7 +170,7 @@ def test_read_mat_missing_names_and_files(tmp_path):
     with pytest.raises(MissingFileError, match="detections file not found: .*nope.mat"):
         read_mat_detections(tmp_path / "nope.mat")
     (tmp_path / "text.mat").write_text("not matlab")
-    with pytest.raises(InputError, match="text.mat: not a readable MATLAB file"):
+    with pytest.raises(InputError, match="text.mat: not a readable MATLAB v5 .mat file"):
         read_mat_detections(tmp_path / "text.mat", classes=["a"], image_ids=["a"])
 
 

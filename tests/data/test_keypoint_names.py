@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from hypercolumns.data.coco import load_coco
+from hypercolumns.data.errors import InputError
 from hypercolumns.data.keypoint_names import (
     COCO_KEYPOINTS,
     KEYPOINT_TABLE,
@@ -58,9 +59,9 @@ def test_poselets_renaming_keeps_order_and_drops_the_rest():
 
 
 def test_unknown_names_and_sources_are_errors():
-    with pytest.raises(ValueError, match=r"a.xml: unknown poselets keypoint names \['L_Sholder'"):
+    with pytest.raises(InputError, match=r"a.xml: unknown poselets keypoint names \['L_Sholder'"):
         to_paper_keypoints({"L_Sholder": (0, 0, 1), "Nose": (0, 0, 1)}, "poselets", "a.xml")
-    with pytest.raises(ValueError, match="unknown coco keypoint names"):
+    with pytest.raises(InputError, match="unknown coco keypoint names"):
         to_paper_keypoints({"L_Shoulder": (0, 0, 1)}, "coco")
     with pytest.raises(ValueError, match="keypoint source must be one of"):
         to_paper_keypoints({}, "mpii")
@@ -69,7 +70,7 @@ def test_unknown_names_and_sources_are_errors():
 def test_apply_to_records_names_the_image():
     instance = Instance(np.ones((2, 2), bool), "person", keypoints={"Neck": (0.0, 0.0, 1)})
     record = ImageRecord("2099_000001", "x.jpg", 2, 2, [instance])
-    with pytest.raises(ValueError, match=r"image 2099_000001, instance 0\).*'Neck'"):
+    with pytest.raises(InputError, match=r"image 2099_000001, instance 0\).*'Neck'"):
         apply_to_records([record], "poselets")
 
 

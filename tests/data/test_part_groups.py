@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hypercolumns.data.errors import InputError
 from hypercolumns.data.part_groups import (
     PART_GROUPS,
     PART_TABLE,
@@ -61,12 +62,12 @@ def test_every_shared_fine_part_has_a_group(data_root):
 
 
 def test_unknown_parts_and_classes_are_errors():
-    with pytest.raises(ValueError, match=r"x.mat: unknown part 'wing' for class 'person'"):
+    with pytest.raises(InputError, match=r"x.mat: unknown part 'wing' for class 'person'"):
         group_of("person", "wing", "x.mat")
     with pytest.raises(ValueError, match=r"class 'car' has no top-level parts"):
         group_of("car", "wheel_1")
     instance = Instance(np.ones((2, 3), bool), "cat", parts={"lhorn": np.ones((2, 3), bool)})
-    with pytest.raises(ValueError, match=r"unknown part 'lhorn' for class 'cat'"):
+    with pytest.raises(InputError, match=r"unknown part 'lhorn' for class 'cat'"):
         part_label_map(instance)
     with pytest.raises(ValueError, match="fill must be"):
         part_label_map(instance, fill="mode")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.io
 
+from hypercolumns.data.errors import InputError, MissingFileError
 from hypercolumns.data.pascal_part import load_pascal_part, read_pascal_part_record
 
 from data_test_files import write_jpeg
@@ -107,23 +108,23 @@ def test_written_layout_reads_back(tmp_path):
 
 def test_mask_of_another_size_is_an_error(tmp_path):
     write_pascal_part(tmp_path, "x", [("cat", 8, square((4, 6)), [])])
-    with pytest.raises(ValueError, match=r"x.mat: object 1 mask is 6x4 but its image is 5x4"):
+    with pytest.raises(InputError, match=r"x.mat: object 1 mask is 6x4 but its image is 5x4"):
         read_pascal_part_record(tmp_path, "x")
 
 
 def test_unknown_class_is_an_error(tmp_path):
     write_pascal_part(tmp_path, "x", [("unicorn", 21, square(), [])])
-    with pytest.raises(ValueError, match="x.mat: object 1 has class_ind 21"):
+    with pytest.raises(InputError, match="x.mat: object 1 has class_ind 21"):
         read_pascal_part_record(tmp_path, "x")
     write_pascal_part(tmp_path, "y", [("dog", 8, square(), [])])
-    with pytest.raises(ValueError, match=r"y.mat: object 1 has class 'dog' but class_ind 8 \('cat"):
+    with pytest.raises(InputError, match=r"y.mat: object 1 has class 'dog' but class_ind 8 \('cat"):
         read_pascal_part_record(tmp_path, "y")
 
 
 def test_missing_image_is_named(tmp_path):
     write_pascal_part(tmp_path, "x", [("cat", 8, square(), [])])
     (tmp_path / "images" / "x.jpg").unlink()
-    with pytest.raises(FileNotFoundError, match="images/x.jpg"):
+    with pytest.raises(MissingFileError, match="images/x.jpg"):
         read_pascal_part_record(tmp_path, "x")
 
 
@@ -133,3 +134,18 @@ def test_image_without_annotation_is_reported(tmp_path):
     with pytest.warns(UserWarning, match="images/y.jpg: image has no annotation"):
         records = load_pascal_part(tmp_path)
     assert [record.image_id for record in records] == ["x"]
+
+
+def test_an_object_without_its_fields_is_named(tmp_path):
+    write_jpeg(tmp_path / "images" / "x.jpg", 4, 5)
+    (tmp_path / "annotations").mkdir()
+    objects = np.empty((1, 1), dtype=[("class", object), ("mask", object)])  # no class_ind, no parts
+    objects[0, 0] = ("cat", square().astype(np.uint8))
+    scipy.io.savemat(tmp_path / "annotations" / "x.mat", {"anno": {"imname": "x", "objects": objects}})
+    with pytest.raises(InputError, match=r"x.mat: struct has no field 'class_ind'"):
+        read_pascal_part_record(tmp_path, "x")
+    objects = np.empty((1, 1), dtype=[("class", object), ("class_ind", object), ("mask", object), ("parts", object)])
+    objects[0, 0] = ("cat", "eight", square().astype(np.uint8), np.zeros((0, 0)))
+    scipy.io.savemat(tmp_path / "annotations" / "x.mat", {"anno": {"imname": "x", "objects": objects}})
+    with pytest.raises(InputError, match=r"x.mat: object 1 has class_ind 'eight'; expected an integer"):
+        read_pascal_part_record(tmp_path, "x")

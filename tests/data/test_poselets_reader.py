@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hypercolumns.data.errors import InputError, MissingFileError
 from hypercolumns.data.masks import polygons_to_mask
 from hypercolumns.data.pascal_part import load_pascal_part, read_pascal_part_record
 from hypercolumns.data.poselets import (
@@ -117,7 +118,7 @@ def test_matching_by_silhouette_or_box(tmp_path, person_record, silhouette):
 def test_file_over_no_person_is_an_error(tmp_path, person_record):
     path = tmp_path / "2008_003228_9.xml"
     path.write_text(keypoint_xml("2008_003228", 5, 5, 20, 20))
-    with pytest.raises(ValueError, match=r"2008_003228_9.xml: overlaps no person .* \(best 0.00\)"):
+    with pytest.raises(InputError, match=r"2008_003228_9.xml: overlaps no person .* \(best 0.00\)"):
         attach_poselets_keypoints(person_record, [path])
 
 
@@ -125,12 +126,35 @@ def test_two_files_for_one_person_is_an_error(tmp_path, person_record):
     paths = [tmp_path / "2008_003228_8.xml", tmp_path / "2008_003228_9.xml"]
     for path in paths:
         path.write_text(keypoint_xml("2008_003228", 101, 25, 200, 350))
-    with pytest.raises(ValueError, match="both match instance 1"):
+    with pytest.raises(InputError, match="both match instance 1"):
         attach_poselets_keypoints(person_record, paths)
 
 
 def test_file_of_another_image_is_an_error(tmp_path, person_record):
     path = tmp_path / "2008_000001_0.xml"
     path.write_text(keypoint_xml("2008_000001", 101, 25, 200, 350))
-    with pytest.raises(ValueError, match="is for image '2008_000001', not '2008_003228'"):
+    with pytest.raises(InputError, match="is for image '2008_000001', not '2008_003228'"):
         attach_poselets_keypoints(person_record, [path])
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ('x="106"', 'x="nan"', "<keypoint> has a missing or malformed 'x'"),
+    ('y="30"', 'y="inf"', "<keypoint> has a missing or malformed 'y'"),
+    ('width="200"', 'width="wide"', "<visible_bounds> has a missing or malformed 'width'"),
+    ('x="101 301', 'x="nan 301', "foreground polyline has non-finite coordinates"),
+    ('x="101 301', 'x="a 301', "malformed foreground polyline"),
+    ("<image>2008_003228</image>", "", "no <image> element"),
+    ("</annotation>", "", "not well-formed XML"),
+])
+def test_malformed_values_are_named(tmp_path, old, new, message):
+    path = tmp_path / "2008_003228_9.xml"
+    text = keypoint_xml("2008_003228", 101, 25, 200, 350)
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(InputError, match=f"{path}: {message}"):
+        read_poselets_xml(path)
+
+
+def test_a_missing_file_is_named(tmp_path):
+    with pytest.raises(MissingFileError, match=f"keypoint file not found: {tmp_path / 'x_0.xml'}"):
+        read_poselets_xml(tmp_path / "x_0.xml")

@@ -6,6 +6,7 @@ import pytest
 import scipy.io
 import scipy.sparse
 
+from hypercolumns.data.errors import InputError, MissingFileError
 from hypercolumns.data.sbd import (
     load_sbd,
     read_sbd_class_mat,
@@ -108,26 +109,26 @@ def test_class_mat_matches_instances(tmp_path):
 def test_missing_image_is_named(tmp_path):
     write_sbd(tmp_path)
     (tmp_path / "dataset" / "img" / "2008_000002.jpg").unlink()
-    with pytest.raises(FileNotFoundError, match="img/2008_000002.jpg"):
+    with pytest.raises(MissingFileError, match="img/2008_000002.jpg"):
         read_sbd_record(tmp_path, "2008_000002")
 
 
 def test_mask_of_another_size_is_an_error(tmp_path):
     write_sbd(tmp_path)
     write_jpeg(tmp_path / "dataset" / "img" / "2008_000002.jpg", HEIGHT + 1, WIDTH)
-    with pytest.raises(ValueError, match="inst/2008_000002.mat: mask is 7x5 but its image is 7x6"):
+    with pytest.raises(InputError, match="inst/2008_000002.mat: mask is 7x5 but its image is 7x6"):
         read_sbd_record(tmp_path, "2008_000002")
 
 
 def test_unknown_class_index_is_an_error(tmp_path):
     write_sbd(tmp_path, categories=((15,), (21,)))
-    with pytest.raises(ValueError, match=r"2008_000002.mat: class indices \[21\]"):
+    with pytest.raises(InputError, match=r"2008_000002.mat: class indices \[21\]"):
         read_sbd_record(tmp_path, "2008_000002")
 
 
 def test_instance_index_without_category_is_an_error(tmp_path):
     write_sbd(tmp_path, categories=((15,),))
-    with pytest.raises(ValueError, match="instance index 2 but Categories lists 1"):
+    with pytest.raises(InputError, match="instance index 2 but Categories lists 1"):
         read_sbd_record(tmp_path, "2008_000002")
 
 
@@ -141,7 +142,7 @@ def test_category_without_pixels_is_reported(tmp_path):
 def test_wrong_variable_is_an_error(tmp_path):
     path = tmp_path / "x.mat"
     scipy.io.savemat(path, {"GTcls": {"Segmentation": instance_map()}})
-    with pytest.raises(ValueError, match=r"x.mat: expected a variable 'GTinst', found \['GTcls'\]"):
+    with pytest.raises(InputError, match=r"x.mat: expected a variable 'GTinst', found \['GTcls'\]"):
         read_sbd_instance_mat(path)
 
 
@@ -158,10 +159,31 @@ def test_split_file_errors(tmp_path):
     path.write_text("2008_000001\n\n2008_000002\n")
     assert read_split(path) == ["2008_000001", "2008_000002"]
     path.write_text("2008_000001\n2008_000002 -1\n")
-    with pytest.raises(ValueError, match=r"list.txt:2: expected one image id"):
+    with pytest.raises(InputError, match=r"list.txt:2: expected one image id"):
         read_split(path)
     path.write_text("2008_000001\n2008_000001\n")
-    with pytest.raises(ValueError, match=r"list.txt:2: image id '2008_000001' is listed twice"):
+    with pytest.raises(InputError, match=r"list.txt:2: image id '2008_000001' is listed twice"):
         read_split(path)
-    with pytest.raises(FileNotFoundError, match="absent.txt"):
+    with pytest.raises(MissingFileError, match="absent.txt"):
         read_split(tmp_path / "absent.txt")
+
+
+def test_a_file_scipy_cannot_read_is_named(tmp_path):
+    write_sbd(tmp_path)
+    path = tmp_path / "dataset" / "inst" / "2008_000002.mat"
+    path.write_bytes(path.read_bytes()[:100])  # truncated
+    with pytest.raises(InputError, match=f"{path}: not a readable MATLAB v5 .mat file"):
+        read_sbd_record(tmp_path, "2008_000002")
+    (tmp_path / "text.mat").write_text("not matlab")
+    with pytest.raises(InputError, match="text.mat: not a readable MATLAB v5 .mat file"):
+        read_sbd_instance_mat(tmp_path / "text.mat")
+
+
+def test_fields_of_the_wrong_kind_are_named(tmp_path):
+    path = tmp_path / "x.mat"
+    scipy.io.savemat(path, {"GTinst": {"Segmentation": instance_map(), "Categories": np.array(["person"], object)}})
+    with pytest.raises(InputError, match="x.mat: Categories is not a list of class indices"):
+        read_sbd_instance_mat(path)
+    scipy.io.savemat(path, {"GTinst": {"Categories": np.array([[15]])}})
+    with pytest.raises(InputError, match="x.mat: struct has no field 'Segmentation'"):
+        read_sbd_instance_mat(path)

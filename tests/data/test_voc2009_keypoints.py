@@ -6,6 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
+from hypercolumns.data.errors import InputError, MissingFileError
 from hypercolumns.data.keypoint_names import to_paper_keypoints
 from hypercolumns.data.pascal_part import load_pascal_part
 from hypercolumns.data.voc2009_keypoints import (
@@ -85,7 +86,7 @@ def test_image_ids_select_and_keep_empty_images(release):
 def test_malformed_files_are_named(release):
     bad = release / "annotations" / "person" / "2009_000034_2.xml"
     bad.write_text("<annotation><image>2009_000034</image><keypoints>")
-    with pytest.raises(ValueError, match=f"{bad}: not well-formed XML"):
+    with pytest.raises(InputError, match=f"{bad}: not well-formed XML"):
         load_voc2009_keypoints(release)
     # A file of an image that is not asked for is not read.
     assert len(load_voc2009_keypoints(release, image_ids=["2009_000012"])["2009_000012"]) == 3
@@ -104,7 +105,7 @@ def test_malformed_files_are_named(release):
 def test_bad_files(tmp_path, name, keypoints, image_tag, message):
     path = write_release_file(tmp_path, "2009_000050", 0, keypoints, image_tag)
     path = path.rename(path.with_name(name))
-    with pytest.raises(ValueError, match=message) as error:
+    with pytest.raises(InputError, match=message) as error:
         load_voc2009_keypoints(tmp_path)
     assert str(path) in str(error.value)
 
@@ -112,9 +113,9 @@ def test_bad_files(tmp_path, name, keypoints, image_tag, message):
 def test_other_category_and_missing_folder(tmp_path):
     path = write_release_file(tmp_path, "2009_000050", 0, [("Nose", "1", "1", 1)])
     path.write_text(path.read_text().replace("<category>person", "<category>dog"))
-    with pytest.raises(ValueError, match=f"{path}: <category> is 'dog'"):
+    with pytest.raises(InputError, match=f"{path}: <category> is 'dog'"):
         read_person_file(path)
-    with pytest.raises(FileNotFoundError, match="annotations/person"):
+    with pytest.raises(MissingFileError, match="annotations/person"):
         load_voc2009_keypoints(tmp_path / "elsewhere")
 
 
@@ -152,9 +153,9 @@ def test_class_list_and_halves(tmp_path):
     assert read_voc_class_list(path, include_difficult=True) == [
         "2009_000001", "2009_000002", "2009_000004"]
     path.write_text("2009_000001 1\n2009_000002 yes\n")
-    with pytest.raises(ValueError, match=f"{path}:2: expected"):
+    with pytest.raises(InputError, match=f"{path}:2: expected"):
         read_voc_class_list(path)
-    with pytest.raises(FileNotFoundError, match="person_test.txt"):
+    with pytest.raises(MissingFileError, match="person_test.txt"):
         read_voc_class_list(tmp_path / "person_test.txt")
     assert split_halves(["c", "a", "e", "b", "d"]) == (["a", "b", "c"], ["d", "e"])
     assert split_halves([]) == ([], [])

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from hypercolumns.data.errors import InputError, MissingFileError
 from hypercolumns.data.records import VOC_CLASSES
 from hypercolumns.data.voc import (
     load_voc,
@@ -94,14 +95,14 @@ def test_xml_boxes_are_converted_from_one_based_inclusive(tmp_path):
 def test_missing_image_is_named(tiny_record, tmp_path):
     write_tiny_voc(tiny_record, tmp_path)
     (tmp_path / "JPEGImages" / "2099_000001.jpg").unlink()
-    with pytest.raises(FileNotFoundError, match="2099_000001.jpg"):
+    with pytest.raises(MissingFileError, match="2099_000001.jpg"):
         read_voc_record(tmp_path, "2099_000001")
 
 
 def test_mask_of_another_size_is_an_error(tiny_record, tmp_path):
     write_tiny_voc(tiny_record, tmp_path)
     write_jpeg(tmp_path / "JPEGImages" / "2099_000001.jpg", 7, 8)
-    with pytest.raises(ValueError, match=r"SegmentationObject/2099_000001.png: mask is 8x6 .* 8x7"):
+    with pytest.raises(InputError, match=r"SegmentationObject/2099_000001.png: mask is 8x6 .* 8x7"):
         read_voc_record(tmp_path, "2099_000001")
 
 
@@ -110,7 +111,7 @@ def test_unknown_class_index_is_an_error(tiny_record, tmp_path):
     classes = np.array(Image.open(tmp_path / "SegmentationClass" / "2099_000001.png"))
     classes[classes == 12] = 21
     write_index_png(classes, tmp_path / "SegmentationClass" / "2099_000001.png")
-    with pytest.raises(ValueError, match="Class/2099_000001.png: instance 2 has class index 21"):
+    with pytest.raises(InputError, match="Class/2099_000001.png: instance 2 has class index 21"):
         read_voc_record(tmp_path, "2099_000001")
 
 
@@ -119,7 +120,7 @@ def test_instance_over_two_classes_is_an_error(tiny_record, tmp_path):
     classes = np.array(Image.open(tmp_path / "SegmentationClass" / "2099_000001.png"))
     classes[1, 1] = 7
     write_index_png(classes, tmp_path / "SegmentationClass" / "2099_000001.png")
-    with pytest.raises(ValueError, match=r"instance 1 covers class indices \[7, 15\]"):
+    with pytest.raises(InputError, match=r"instance 1 covers class indices \[7, 15\]"):
         read_voc_record(tmp_path, "2099_000001")
 
 
@@ -127,7 +128,7 @@ def test_xml_that_disagrees_with_the_pngs_is_an_error(tiny_record, tmp_path):
     write_tiny_voc(tiny_record, tmp_path)
     xml = tmp_path / "Annotations" / "2099_000001.xml"
     xml.write_text(xml.read_text().replace("<name>dog</name>", "<name>cat</name>"))
-    with pytest.raises(ValueError, match="2099_000001.xml: object 2 is 'cat'"):
+    with pytest.raises(InputError, match="2099_000001.xml: object 2 is 'cat'"):
         read_voc_record(tmp_path, "2099_000001")
 
 
@@ -145,7 +146,7 @@ def test_colour_png_is_rejected(tiny_record, tmp_path):
     write_tiny_voc(tiny_record, tmp_path)
     path = tmp_path / "SegmentationObject" / "2099_000001.png"
     Image.open(path).convert("RGB").save(path)
-    with pytest.raises(ValueError, match="2099_000001.png: expected a palette"):
+    with pytest.raises(InputError, match="2099_000001.png: expected a palette"):
         read_voc_record(tmp_path, "2099_000001")
 
 
@@ -176,3 +177,27 @@ def test_real_class_names_file_is_voc_order(data_root):
     names = (data_root / "voc2011-relabeled" / "class_names.txt").read_text().split("\n")
     spelled = [name.replace(" ", "").replace("/", "") for name in names if name.strip()]
     assert spelled == ["_background_", *VOC_CLASSES]
+
+
+def test_a_truncated_mask_png_is_named(tiny_record, tmp_path):
+    write_tiny_voc(tiny_record, tmp_path)
+    path = tmp_path / "SegmentationClass" / "2099_000001.png"
+    path.write_bytes(path.read_bytes()[:60])
+    with pytest.raises(InputError, match=f"{path}: not a readable PNG"):
+        read_voc_record(tmp_path, "2099_000001")
+
+
+def test_malformed_xml_is_named(tmp_path):
+    path = tmp_path / "a.xml"
+    path.write_text("<annotation><object><name>cat</name><bndbox><xmin>one</xmin><ymin>1</ymin><xmax>5</xmax>"
+                    "<ymax>5</ymax></bndbox></object></annotation>")
+    with pytest.raises(InputError, match=f"{path}: object 1 has a malformed <bndbox>"):
+        read_voc_xml(path)
+    path.write_text(path.read_text().replace("one", "nan"))
+    with pytest.raises(InputError, match=f"{path}: object 1 has a malformed <bndbox>"):
+        read_voc_xml(path)
+    path.write_text("<annotation><object>")
+    with pytest.raises(InputError, match=f"{path}: not well-formed XML"):
+        read_voc_xml(path)
+    with pytest.raises(MissingFileError, match=f"VOC annotation XML not found: {tmp_path / 'nope.xml'}"):
+        read_voc_xml(tmp_path / "nope.xml")

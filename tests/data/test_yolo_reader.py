@@ -7,6 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from hypercolumns.data.errors import InputError
 from hypercolumns.data.yolo import load_yolo, read_yolo_label_file
 
 from data_test_files import write_jpeg
@@ -58,7 +59,7 @@ def test_each_orphan_is_reported_by_name(loaded):
 
 
 def test_strict_mode_raises_on_the_first_orphan(data_root):
-    with pytest.raises(ValueError, match="000000000656.txt: label file has no image"):
+    with pytest.raises(InputError, match="000000000656.txt: label file has no image"):
         load_yolo(data_root / "coco128-seg", "train2017", strict=True)
 
 
@@ -92,11 +93,13 @@ def test_normalised_vertices_scale_to_the_continuous_frame(tmp_path):
     ("0 0.1 0.1 0.6 0.1 0.6", r"a.txt:1: odd number of coordinates \(5\)"),
     ("0 12 10 60 10 60 60", r"a.txt:1: coordinates span \[10, 60\]; YOLO labels are normalised"),
     ("cat 0.1 0.1 0.6 0.1 0.6 0.6", r"a.txt:1: expected 'class x1 y1 x2 y2 ...'"),
+    ("0 0.1 nan 0.6 0.1 0.6 0.6", r"a.txt:1: non-finite coordinates in '0 0.1 nan"),
+    ("0 0.1 0.1 inf 0.1 0.6 0.6", r"a.txt:1: non-finite coordinates"),
 ])
 def test_bad_lines_are_errors(tmp_path, line, message):
     label = tmp_path / "a.txt"
     label.write_text(line + "\n")
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InputError, match=message):
         read_yolo_label_file(label, ["cat", "dog"], height=10, width=20)
 
 
@@ -105,5 +108,5 @@ def test_unknown_class_in_a_data_set(tmp_path):
     write_jpeg(tmp_path / "images" / "train" / "x.jpg", 4, 4)
     (tmp_path / "labels" / "train").mkdir(parents=True)
     (tmp_path / "labels" / "train" / "x.txt").write_text("1 0.1 0.1 0.6 0.1 0.6 0.6\n")
-    with pytest.raises(ValueError, match=r"labels/train/x.txt:1: class index 1 is not in 0..0"):
+    with pytest.raises(InputError, match=r"labels/train/x.txt:1: class index 1 is not in 0..0"):
         load_yolo(tmp_path, "train")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from hypercolumns.data.errors import InputError, MissingFileError, require_file
 from hypercolumns.pipelines.bench.report import write_bench_json
 
 SECTIONS = ("extraction", "inference", "training", "shared")
@@ -96,7 +97,7 @@ def parse_sections(text: str) -> tuple:
     sections = tuple(s.strip() for s in text.split(",") if s.strip())
     unknown = [s for s in sections if s not in SECTIONS]
     if unknown or not sections:
-        raise ValueError(f"--sections {text!r}: choose from {', '.join(SECTIONS)}")
+        raise InputError(f"--sections {text!r}: choose from {', '.join(SECTIONS)}")
     return sections
 
 
@@ -105,11 +106,11 @@ def bench(data_root: Path, model: Path, out: Path, shards: Path, sections: str =
     """The ``sections`` (comma-separated) of :func:`run_sections` (``settings``: its keywords),
     compared with the earlier run ``compare_with`` if given; writes and returns the JSON paths."""
     sections = parse_sections(sections)
-    if "inference" in sections and not Path(model).is_file():
-        raise FileNotFoundError(f"{model}: no grid model for the inference section; "
-                                "run `make train-grid` or pass --sections without inference")
+    if "inference" in sections:
+        require_file(model, "grid model for the inference section",
+                     "run `make train-grid` or pass --sections without inference")
     if "training" in sections and not any(Path(shards).glob("shard-*.h5")):
-        raise FileNotFoundError(f"{shards}: no shards for the training section; run "
+        raise MissingFileError(f"{shards}: no shards for the training section; run "
                                 "`make features` or pass --sections without training")
     old = json.loads(Path(compare_with).read_text()) if compare_with else None
     print(f"machine: {machine()}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from hypercolumns.data.files import write_json_atomic
+from hypercolumns.data.files import nan_to_null, write_json_atomic
 
 
 def synchronize(device) -> None:
@@ -30,6 +30,6 @@ def timed(function, device, repeats: int = 1, warm_up: bool = False):
 
 def write_bench_json(result: dict, folder: Path, *names: str) -> list[Path]:
     """``result`` as ``folder/<name>.json`` per name (folder made if needed); prints, returns the paths."""
-    paths = [write_json_atomic(result, Path(folder) / f"{name}.json", indent=2) for name in names]
+    paths = [write_json_atomic(nan_to_null(result), Path(folder) / f"{name}.json", indent=2) for name in names]
     print(f"wrote {', '.join(map(str, paths))}")
     return paths

@@ -2,14 +2,21 @@
 
 Subcommand ``x-y`` is ``main`` of :mod:`hypercolumns.pipelines.commands.x_y` (its flags; the
 work is a library function), imported only when it is called, so ``hypercolumns --help``
-stays fast and ``evaluate`` never loads torch.  Errors of ours (``ValueError``,
-``FileNotFoundError``, ...) become one line on stderr and exit status 2, never a traceback.
+stays fast and ``evaluate`` never loads torch.
+
+Bad input (:class:`~hypercolumns.data.errors.InputError`, raised by every stage
+for a problem of the user's making) becomes one line on stderr and exit status
+2, never a traceback; any other exception is a bug and keeps its traceback.
+Warnings are one line each, ``hypercolumns <command>: warning: ...``.
 """
 from __future__ import annotations
 
 import importlib
 import os
 import sys
+import warnings
+
+from hypercolumns.data.errors import InputError
 
 # subcommand -> one-line help
 SUBCOMMANDS = {
@@ -34,10 +41,6 @@ SUBCOMMANDS = {
     "bench-inference": "conv-trick vs explicit inference per box",
 }
 
-# Errors our code raises for bad input; anything else is a bug and keeps its traceback.
-USER_ERRORS = (ValueError, FileNotFoundError)
-
-
 def usage() -> str:
     width = max(len(name) for name in SUBCOMMANDS)
     lines = ["usage: hypercolumns <command> [options]", "", "commands:"]
@@ -57,13 +60,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module = importlib.import_module(f"hypercolumns.pipelines.commands.{name.replace('-', '_')}")
     try:
-        return int(module.main(rest) or 0)
-    except USER_ERRORS as error:
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning(name)
+            return int(module.main(rest) or 0)
+    except InputError as error:
         print(f"hypercolumns {name}: error: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stdout = open(os.devnull, "w")
         return 0
+
+
+def _one_line_warning(command: str):
+    """A ``warnings.showwarning`` that prints ``hypercolumns <command>: warning: <message>``
+    (not the source line, which tells a user nothing)."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"hypercolumns {command}: warning: {message}", file=file or sys.stderr)
+    return show
 
 
 if __name__ == "__main__":

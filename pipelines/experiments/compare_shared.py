@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hypercolumns.data.errors import require_file
 from hypercolumns.pipelines.experiments.runner import System, mean_over_seeds, run_oracle_evaluation
 from hypercolumns.pipelines.experiments.tables import dump, print_table, write_table
 from hypercolumns.pipelines.inference.segment import DEFAULT_SUPERPIXELS
@@ -57,8 +58,7 @@ def compare_shared(data_root: Path, per_box: Path, shared: Path, out: Path, seed
     cross-validated on the training images from their shards.  Prints the tables and
     returns the paths written."""
     for path in (per_box, shared):
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"{path}: no grid model (see `make compare-shared`)")
+        require_file(path, "grid model", "see `make compare-shared`")
 
     from hypercolumns.data.datasets import load_val_records
     from hypercolumns.pipelines.bench.bench_shared import bench_shared_vs_per_box, print_rows

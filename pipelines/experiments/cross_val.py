@@ -21,6 +21,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from hypercolumns.data.errors import InputError
 from hypercolumns.classifiers.rows import _unit_hash
 from hypercolumns.classifiers.provenance import trained_here
 from hypercolumns.classifiers.train import TrainOptions, train_grids
@@ -37,7 +38,7 @@ from hypercolumns.pipelines.inference.segment import DEFAULT_SUPERPIXELS
 def image_folds(image_ids, folds: int, seed: int = 0) -> np.ndarray:
     """The fold (0..folds-1) of each image id, from sha256 of ``"cv<seed>:<id>"``; shape (n,), int."""
     if folds < 2:
-        raise ValueError(f"cross-validation needs at least 2 folds, got {folds}")
+        raise InputError(f"cross-validation needs at least 2 folds, got {folds}")
     return np.array([min(int(_unit_hash(f"cv{seed}:{image_id}") * folds), folds - 1)
                      for image_id in image_ids], dtype=np.int64)
 
@@ -83,7 +84,7 @@ def _check_shard_images(shards_dir: Path, record_ids: set) -> None:
         with h5py.File(shard, "r") as f:
             strangers = set(f["boxes/image_id"].asstr()[:]) - record_ids
         if strangers:
-            raise ValueError(f"{shard} holds boxes of images that are not among the {len(record_ids)} "
+            raise InputError(f"{shard} holds boxes of images that are not among the {len(record_ids)} "
                              f"records being cross-validated (e.g. {sorted(strangers)[0]!r}): the shards "
                              "come from another data set or DATA_ROOT")
 
@@ -95,7 +96,7 @@ def _check_left_out(model_path, fold_images: set) -> None:
     summary = json.loads((Path(model_path).parent / "train-summary.json").read_text())
     left_out = set(summary["options"].get("exclude_images", ()))
     if left_out != fold_images:
-        raise ValueError(f"{model_path} was trained without {len(left_out)} images, not its fold's "
+        raise InputError(f"{model_path} was trained without {len(left_out)} images, not its fold's "
                          f"{len(fold_images)}: another fold split (fold_seed) or other records")
 
 

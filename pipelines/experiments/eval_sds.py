@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from hypercolumns.data.errors import MissingFileError
 from hypercolumns.pipelines.experiments.runner import System, mean_over_seeds, run_oracle_evaluation
 from hypercolumns.pipelines.experiments.tables import report_table
 from hypercolumns.pipelines.inference.segment import DEFAULT_SUPERPIXELS
@@ -24,7 +25,7 @@ def grid_models(folder: Path) -> list:
     """``grid-K<K>.h5`` files of a folder, by K."""
     paths = sorted(Path(folder).glob("grid-K*.h5"), key=lambda p: int(re.findall(r"\d+", p.stem)[-1]))
     if not paths:
-        raise FileNotFoundError(f"no grid-K*.h5 models in {folder} (run `make train-grid`)")
+        raise MissingFileError(f"no grid-K*.h5 models in {folder} (run `make train-grid`)")
     return paths
 
 

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hypercolumns.data.errors import InputError
 from hypercolumns.data.part_groups import PART_GROUPS, part_label_map
 from hypercolumns.extract.part_rows import PART_CLASSES, PART_TARGETS, target_name
 
@@ -135,7 +136,7 @@ class PartLabeller:
                 model = load_grid(path)
                 check_weights_match(model.feature_config, cnn.weights)
                 if model.feature_config.padding != cnn.padding:
-                    raise ValueError(f"{path}: padding {model.feature_config.padding}, "
+                    raise InputError(f"{path}: padding {model.feature_config.padding}, "
                                      f"the SDS model's CNN uses {cnn.padding}")
                 self.predictors[system][target] = ConvTrickPredictor(model, cnn.name)
                 layers += model.spec.network_layers(cnn.name)

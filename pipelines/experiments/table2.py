@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from hypercolumns.data.errors import InputError
 from hypercolumns.data.boxes import xywh_to_xyxy, xyxy_to_xywh
 from hypercolumns.data.detections import read_coco_detections, read_mat_detections
 from hypercolumns.data.files import read_json, write_json_atomic
@@ -66,7 +67,7 @@ def read_detector_output(path: Path, pre_nms: Path | None = None) -> list:
     if Path(path).suffix.lower() == ".mat":
         return read_mat_detections(path, pre_nms)
     if pre_nms is not None:
-        raise ValueError(f"--pre-nms {pre_nms} goes with a .mat --detections file; {path} is read "
+        raise InputError(f"--pre-nms {pre_nms} goes with a .mat --detections file; {path} is read "
                          "as a COCO results list, whose boxes are the detector's final ones")
     return read_coco_detections(path, dict(enumerate(VOC_CLASSES, start=1)))
 
@@ -79,7 +80,7 @@ def detections_on(records: list, seed: int, detections: list | None = None) -> l
     ids = {str(record.image_id): record.image_id for record in records}
     mine = [replace(d, image_id=ids[str(d.image_id)]) for d in detections if str(d.image_id) in ids]
     if not mine:
-        raise ValueError(f"the detections file has none on these {len(records)} images (ids such as "
+        raise InputError(f"the detections file has none on these {len(records)} images (ids such as "
                          f"{', '.join(list(ids)[:3])}); it must cover the val images and the training "
                          "images, whose pools train the rescoring")
     return mine

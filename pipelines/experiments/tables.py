@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hypercolumns.data.files import write_json_atomic
+from hypercolumns.data.files import nan_to_null, write_json_atomic
 
 
 def write_table(rows: list, columns: list, path_stem: Path, title: str) -> tuple[Path, Path]:
@@ -44,4 +44,5 @@ def _fmt(value) -> str:
 
 
 def dump(data, path) -> Path:
-    return write_json_atomic(json.loads(json.dumps(data, default=float)), path)
+    """A report's JSON: numpy scalars as floats, an absent figure (NaN) as ``null``."""
+    return write_json_atomic(nan_to_null(json.loads(json.dumps(data, default=float))), path)

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from hypercolumns.classifiers.model_file import load_grid
 from hypercolumns.data.boxes import xywh_to_xyxy
+from hypercolumns.data.errors import InputError
 from hypercolumns.data.images import read_image
 from hypercolumns.extract.candidate_features import candidate_inputs
 from hypercolumns.extract.cnn import check_weights_match, frozen_cnn
@@ -99,7 +100,7 @@ class Engine:
                 weights = Path(model_path).parent / model.info["weights_file"]
             cnn = self.cnn(config, weights)
             if cnn.crop_size != config.crop_size or cnn.name != config.network:
-                raise ValueError(f"{model_path}: made for {config.network} at {config.crop_size} "
+                raise InputError(f"{model_path}: made for {config.network} at {config.crop_size} "
                                  f"px, the weights are {cnn.name} at {cnn.crop_size} px")
             self._grids[key] = LoadedGrid(Path(model_path), model, ConvTrickPredictor(model, cnn.name), cnn)
         return self._grids[key]
@@ -155,6 +156,6 @@ def images_of_detections(detections: list, image_file, show_progress: bool = Tru
         path, expected_hw = image_file(image_id)
         image = read_image(path)
         if expected_hw is not None and image.shape[:2] != tuple(expected_hw):
-            raise ValueError(f"{path} is {image.shape[1]}x{image.shape[0]}, {described_in} says "
+            raise InputError(f"{path} is {image.shape[1]}x{image.shape[0]}, {described_in} says "
                              f"{expected_hw[1]}x{expected_hw[0]}")
         yield image_id, image, indices, xywh_to_xyxy([detections[i]["bbox"] for i in indices])

@@ -7,8 +7,7 @@ import numpy as np
 import pycocotools.mask as mask_utils
 import pytest
 
-import hypercolumns.pipelines.commands.cli as cli_module
-from hypercolumns.data.errors import InputError, MissingFileError
+from hypercolumns.data.errors import MissingFileError
 from hypercolumns.data.masks import encode_rle
 from hypercolumns.eval.evaluate import evaluate_coco
 from hypercolumns.pipelines.commands.evaluate import main
@@ -92,16 +91,6 @@ def test_mnc_rule_from_the_command_line(coco_files, capsys):
 
 
 # ------------------------------------------------------------------ bad input, through the command line
-
-@pytest.fixture(autouse=True)
-def only_input_errors_are_refused(monkeypatch):
-    """The contract of issue 16: the CLI refuses an InputError only; anything else is a bug.
-
-    Until cli.py catches only InputError this narrows its USER_ERRORS here, so a check that
-    raised a plain ValueError would fail these tests; afterwards the fixture has nothing to do.
-    """
-    monkeypatch.setattr(cli_module, "USER_ERRORS", (InputError,), raising=False)
-
 
 def refused(capsys, annotations_path, results_path, names, tmp_path):
     """``hypercolumns evaluate`` refuses the files naming ``names``, writing no --json summary."""

@@ -180,9 +180,9 @@ def run_oracle_evaluation(systems: list, records: list, data_root, out, seeds=(0
     ``out/results/<system>_seed<s>.json``.
     """
     out = Path(out)
+    engines = load_systems(systems, weights, device)   # a bad model is refused before anything is written
     coco = coco_annotations(records, data_root)
     annotations_path = write_json_atomic(coco, out / "val_annotations.json")
-    engines = load_systems(systems, weights, device)
     summaries = {s.name: {} for s in systems}
     for seed in seeds:
         detections = oracle_detections(records, coco, seed)

@@ -26,12 +26,14 @@ superpixels when those are on (``superpixels``).
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from hypercolumns.data.detections import read_detections
+from hypercolumns.data.errors import InputError
 from hypercolumns.data.files import write_json_atomic
 from hypercolumns.pipelines.inference.engine import Engine, images_of_detections
 from hypercolumns.pipelines.inference.paste import paste_heatmap, paste_heatmaps
@@ -240,23 +242,27 @@ def segment_detections(segmenter: Segmenter, annotations, image_root, detections
     the refined mask.  ``source`` names the detections in error messages.
     """
     from hypercolumns.data.coco import read_coco_images
-    from hypercolumns.data.masks import segmentation_to_mask
+    from hypercolumns.data.masks import encode_rle, segmentation_to_mask
     from hypercolumns.pipelines.inference.viz import save_visualization
 
     images = read_coco_images(annotations)
     names = category_names(annotations)
     for index, entry in enumerate(detections):
         if entry["image_id"] not in images:
-            raise ValueError(f"detection {index} has image_id {entry['image_id']}, which "
+            raise InputError(f"{source}: detection {index} has image_id {entry['image_id']}, which "
                              f"{annotations} does not list")
         if names and entry["category_id"] not in names:
-            raise ValueError(f"detection {index} has category_id {entry['category_id']}, which "
+            raise InputError(f"{source}: detection {index} has category_id {entry['category_id']}, which "
                              f"{annotations} does not list")
         if segmenter.needs_candidates and "segmentation" not in entry:
-            raise ValueError(f"{source}: detection {index} has no `segmentation`, but the model "
+            raise InputError(f"{source}: detection {index} has no `segmentation`, but the model "
                              "refines region candidates and needs candidate masks: give each "
                              "detection its candidate as a COCO RLE or polygons")
+    outside = boxes_outside_their_images(detections, images, source)
     results = [dict(entry) for entry in detections]
+    for index in outside:  # kept, so that results stay aligned with the input
+        image = images[detections[index]["image_id"]]
+        results[index]["segmentation"] = encode_rle(np.zeros((image.height, image.width), bool))
 
     def image_file(image_id):
         info = images[image_id]
@@ -264,6 +270,10 @@ def segment_detections(segmenter: Segmenter, annotations, image_root, detections
 
     for image_id, image, indices, boxes in images_of_detections(detections, image_file, show_progress,
                                                                 str(annotations)):
+        inside = [k for k, i in enumerate(indices) if i not in outside]
+        if not inside:
+            continue
+        indices, boxes = [indices[k] for k in inside], boxes[inside]
         categories = [names.get(detections[i]["category_id"], str(detections[i]["category_id"]))
                       for i in indices]
         candidates = None
@@ -282,6 +292,30 @@ def segment_detections(segmenter: Segmenter, annotations, image_root, detections
     return results
 
 
+def boxes_outside_their_images(detections: list, images: dict, source) -> set:
+    """Indices of the detections whose box does not touch its image; warns once for each.
+
+    Such a box has no pixel to segment: it gets an empty mask, not an error (a
+    detector may emit one), but the user is told, since it usually means a
+    wrong image id or box format.
+    """
+    outside = set()
+    for index, entry in enumerate(detections):
+        image = images[entry["image_id"]]
+        if wholly_outside(entry["bbox"], image.height, image.width):
+            outside.add(index)
+            warnings.warn(f"{source}: detection {index} has bbox {entry['bbox']}, wholly outside image "
+                          f"{entry['image_id']} ({image.width}x{image.height}); its mask is empty",
+                          stacklevel=2)
+    return outside
+
+
+def wholly_outside(bbox, height: int, width: int) -> bool:
+    """Whether a COCO ``[x, y, w, h]`` box shares no area with an ``height x width`` image."""
+    x, y, w, h = bbox
+    return x + w <= 0 or y + h <= 0 or x >= width or y >= height
+
+
 def segment_file(annotations: Path, image_root: Path, detections: Path, model: Path, out: Path,
                  weights=None, superpixels: str = DEFAULT_SUPERPIXELS.method,
                  threshold: float = THRESHOLD, viz: Path | None = None, device=None) -> Path:
@@ -296,7 +330,9 @@ def segment_file(annotations: Path, image_root: Path, detections: Path, model: P
     results = segment_detections(segmenter, annotations, image_root, entries, viz,
                                  source=str(detections))
     write_json_atomic(results, out)
-    print(f"segmented {len(results)} detections on {segmenter.cnn.device}")
+    outside = sum(wholly_outside(r["bbox"], *r["segmentation"]["size"]) for r in results)
+    print(f"segmented {len(results)} detections on {segmenter.cnn.device}"
+          + (f" ({outside} wholly outside their images: empty masks)" if outside else ""))
     print(f"wrote {out}")
     if viz is not None:
         print(f"wrote pictures to {viz}/")

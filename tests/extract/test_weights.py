@@ -2,6 +2,7 @@
 and the refusal of a weight file that is missing, garbage, truncated or not ours."""
 import json
 import pickle
+import re
 import zipfile
 
 import numpy as np
@@ -116,13 +117,10 @@ def small_saved_weights(tmp_path):
     return save_weights(weights, "small", tmp_path)
 
 
-def refused(path, *names):
-    with pytest.raises(InputError) as error:
+def refused(path, reason: str) -> None:
+    """``load_weights(path)`` is an InputError whose message starts ``<path>: <reason>``."""
+    with pytest.raises(InputError, match=f"^{re.escape(str(path))}: {re.escape(reason)}"):
         load_weights(path)
-    message = str(error.value)
-    for name in (str(path), *names):
-        assert name in message, f"{name!r} not in {message!r}"
-    assert "\n" not in message
 
 
 def test_weights_that_are_missing_are_a_missing_file_error(tmp_path):
@@ -161,7 +159,7 @@ def test_a_torch_file_without_a_state_dict_is_refused(tmp_path):
 def test_a_state_dict_of_another_network_is_refused(tmp_path):
     path = tmp_path / "resnet.pth"
     torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7)}, path)
-    refused(path, "match neither torchvision vgg16 nor alexnet")
+    refused(path, "keys/shapes match neither torchvision vgg16 nor alexnet")
 
 
 @pytest.mark.parametrize("meta,names", [

@@ -56,13 +56,14 @@ import scipy.linalg
 from sklearn.exceptions import NotFittedError
 
 from hypercolumns.classifiers.grid_model import AGNOSTIC
-from hypercolumns.classifiers.model_file import attr_text, open_schema_file
 from hypercolumns.classifiers.provenance import check_made_from, record_config, recorded_config
 from hypercolumns.classifiers.standardize import floored_scale
 from hypercolumns.data.boxes import box_iou
+from hypercolumns.data.errors import InputError
 from hypercolumns.data.files import atomic_file
 from hypercolumns.extract.box_descriptor import read_box_descriptors
 from hypercolumns.extract.config import FeatureConfig
+from hypercolumns.extract.hdf5_reading import attr_text, open_schema_file
 
 SCHEMA = "hypercolumns.bbox_regression/1"
 MAX_LOG_SCALE = float(np.log(1000.0 / 16))
@@ -245,8 +246,8 @@ class BoxRegressor:
         if AGNOSTIC in set(categories):
             raise ValueError(f"{AGNOSTIC!r} is reserved for the class-agnostic regressor")
         keep = np.flatnonzero(ious >= self.min_iou)
-        if keep.size == 0:
-            raise ValueError(f"no box has IoU >= min_iou = {self.min_iou} with its ground truth "
+        if keep.size == 0:   # the data's, or --min-iou's, doing
+            raise InputError(f"no box has IoU >= min_iou = {self.min_iou} with its ground truth "
                              f"(of {n}; highest {ious.max() if n else float('nan'):.3f}); "
                              "lower min_iou or check the ground-truth boxes")
         x = np.asarray(features[keep], np.float64)
@@ -343,10 +344,11 @@ class BoxRegressor:
 
         Raises
         ------
-        FileNotFoundError
+        MissingFileError
             No file at ``path``.
-        ValueError
-            Not a box-regression file, or trained on another feature config.
+        InputError
+            Not a box-regression file, a damaged one, or trained on another
+            feature config; the message names the file.
         """
         path = Path(path)
         with open_schema_file(path, SCHEMA, "box regressor") as f:
@@ -414,11 +416,12 @@ def fit_from_shards(shard_paths, ground_truth_boxes: dict, block: str = "global"
             if abs(iou - data["iou"][i]) > iou_tolerance:
                 mismatched.append(f"{key} ({data['shard'][i]}): shard IoU "
                                   f"{data['iou'][i]:.3f}, with the given box {iou:.3f}")
+    # the shards were made from other annotations than the ones given (another --data-root)
     if missing:
-        raise ValueError(f"ground_truth_boxes has no box for {len(missing)} training boxes, "
+        raise InputError(f"ground_truth_boxes has no box for {len(missing)} training boxes, "
                          f"e.g. {', '.join(missing[:3])}; keys are (image_id, instance index)")
     if mismatched:
-        raise ValueError(f"ground_truth_boxes disagree with the shards for {len(mismatched)} "
+        raise InputError(f"ground_truth_boxes disagree with the shards for {len(mismatched)} "
                          f"boxes, e.g. {'; '.join(mismatched[:3])}; is the instance index "
                          "mapped to the right box?")
     return model.fit(data["features"], data["box"], ground_truth, data["category"], data["iou"],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hypercolumns.data.errors import InputError
 from hypercolumns.extract.layer_spec import Block, LayerSpec
 
 
@@ -36,7 +37,7 @@ def select_blocks(spec: LayerSpec, names) -> tuple[LayerSpec, np.ndarray | None]
     available = [block.name for block in spec.blocks]
     unknown = [name for name in names if name not in available]
     if unknown or not names:
-        raise ValueError(f"blocks {list(unknown or names)} are not blocks of the shards' layer "
+        raise InputError(f"blocks {list(unknown or names)} are not blocks of the shards' layer "
                          f"spec {spec}; choose among {available}")
     blocks, columns, offset = [], [], 0
     for block in spec.blocks:

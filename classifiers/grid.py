@@ -42,6 +42,7 @@ from hypercolumns.classifiers.liblinear_fit import (BIAS_FEATURE, LogisticFit, f
 from hypercolumns.classifiers.rows import read_cell
 from hypercolumns.classifiers.standardize import standardize
 from hypercolumns.classifiers.train_report import weighted_accuracy
+from hypercolumns.data.errors import InputError
 
 if TYPE_CHECKING:
     from hypercolumns.classifiers.train import TrainingSet, TrainOptions
@@ -116,14 +117,14 @@ def choose_C(K: int, positions: list, data: TrainingSet, options: TrainOptions, 
     jobs = [delayed(search_cell)(cell_task(k, positions[k], data, options), group)
             for k in cells for group in groups]
     results = list(tqdm(parallel(jobs), total=len(jobs), desc=f"K={K} C search", unit="job",
-                        disable=not options.show_progress))
+                        disable=options.hide_progress))
     sums = {C: np.zeros(2) for C in C_grid}  # per C: held-out log-loss, correct rows
     for result in results:
         for C, loss, correct in zip(result.C_values, result.log_loss, result.correct):
             sums[C] += (loss, correct)
     n_heldout = sum(result.n_heldout for result in results) // len(groups)
     if n_heldout == 0:
-        raise ValueError(f"K={K}: the C-search cells have no held-out rows; raise --holdout "
+        raise InputError(f"K={K}: the C-search cells have no held-out rows; raise --holdout "
                          "or give a single --C-grid value")
     log_loss = np.array([sums[C][0] for C in C_grid]) / n_heldout
     accuracy = np.array([sums[C][1] for C in C_grid]) / n_heldout
@@ -162,7 +163,7 @@ def fit_grid(K: int, positions: list, C: float, data: TrainingSet, options: Trai
             todo.append(cell_task(k, positions[k], data, options))
     results = parallel(delayed(fit_cell)(task, C) for task in todo)
     for result in tqdm(results, total=len(todo), desc=description, unit="cell",
-                       disable=not options.show_progress):
+                       disable=options.hide_progress):
         k = result.cell
         grid["coef"][k], grid["intercept"][k] = result.fit.coef, result.fit.intercept
         grid["train_accuracy"][k] = result.train_accuracy

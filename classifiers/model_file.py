@@ -39,6 +39,7 @@ from hypercolumns.classifiers.grid_model import GridModel
 from hypercolumns.classifiers.provenance import check_made_from, record_config, recorded_config
 from hypercolumns.data.files import atomic_file
 from hypercolumns.extract.config import FeatureConfig
+from hypercolumns.extract.hdf5_reading import attr_text, open_schema_file
 from hypercolumns.extract.layer_spec import LayerSpec
 
 SCHEMA = "hypercolumns.grid/1"
@@ -71,11 +72,12 @@ def load_grid(path: Path, expected_config: FeatureConfig | None = None) -> GridM
 
     Raises
     ------
-    FileNotFoundError
+    MissingFileError
         No file at ``path``.
-    ValueError
-        Not a ``hypercolumns.grid/1`` file, or its feature config differs from
-        ``expected_config`` (naming each differing key).
+    InputError
+        Not a ``hypercolumns.grid/1`` file, a damaged one (truncated, a
+        dataset or attribute missing), or its feature config differs from
+        ``expected_config`` (naming each differing key); the message names the file.
     """
     with open_schema_file(path, SCHEMA, "grid model", "run `hypercolumns train-grid`") as f:
         feature_config = FeatureConfig.from_dict(recorded_config(f.attrs))
@@ -83,26 +85,6 @@ def load_grid(path: Path, expected_config: FeatureConfig | None = None) -> GridM
             check_made_from(path, feature_config, expected_config,
                             "retrain with `hypercolumns train-grid` on shards of this config")
         return _read_model(f, feature_config)
-
-
-def open_schema_file(path, schema: str, what: str, hint: str = "") -> h5py.File:
-    """Open an HDF5 file of ours for reading, checking its ``schema`` attribute.
-
-    Raises FileNotFoundError (with ``hint``) if it is missing and ValueError
-    naming the file if it is not HDF5 or has another schema.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} not found: {path}" + (f" ({hint})" if hint else ""))
-    try:
-        f = h5py.File(path, "r")
-    except OSError as error:
-        raise ValueError(f"{path}: not a {what} (not an HDF5 file: {error})") from None
-    found = attr_text(f.attrs.get("schema"))
-    if found != schema:
-        f.close()
-        raise ValueError(f"{path}: not a {what} (schema {found!r}, expected {schema!r})")
-    return f
 
 
 def _check_model(model: GridModel, path: Path) -> None:
@@ -179,8 +161,3 @@ def json_default(value):
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
-
-
-def attr_text(value) -> str | None:
-    """An HDF5 string attribute as str (h5py may give bytes)."""
-    return value.decode() if isinstance(value, bytes) else value

@@ -17,9 +17,10 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-import h5py
-
+from hypercolumns.data.errors import InputError
+from hypercolumns.data.files import read_json
 from hypercolumns.extract.config import FeatureConfig, key_differences
+from hypercolumns.extract.hdf5_reading import reading_hdf5
 from hypercolumns.extract.shards import list_shards, shards_config
 
 RUN_OPTIONS = ("show_progress", "n_jobs", "scheduler")
@@ -71,11 +72,12 @@ def _as_dict(config) -> dict:
 
 
 def check_made_from(path, stored, expected, remedy: str) -> None:
-    """ValueError naming ``path`` and what differs unless its model was made from ``expected``."""
+    """InputError naming ``path`` and what differs unless its model was made from ``expected``
+    (one line: the command line shows it as it is)."""
     differences = config_mismatch(stored, expected)
     if differences:
-        raise ValueError(f"{path} was made from features of another config; differences:\n  "
-                         + "\n  ".join(differences) + f"\n{remedy}")
+        raise InputError(f"{path} was made from features of another config ("
+                         + "; ".join(differences) + f"); {remedy}")
 
 
 def made_from(path, config_hash: str) -> bool:
@@ -83,7 +85,7 @@ def made_from(path, config_hash: str) -> bool:
     path = Path(path)
     if not path.is_file():
         return False
-    with h5py.File(path, "r") as f:
+    with reading_hdf5(path, "model file") as f:
         stored = recorded_config(f.attrs)
     if config_mismatch(stored, config_hash):
         print(f"{path} was made from other shards: making it again")
@@ -102,7 +104,7 @@ def trained_here(out_dir: Path, shards_dir: Path, options) -> bool:
     summary_path = Path(out_dir) / "train-summary.json"
     if not summary_path.is_file():
         return False
-    summary = json.loads(summary_path.read_text())
+    summary = read_json(summary_path)
 
     def as_json(o) -> dict:
         return {k: v for k, v in json.loads(json.dumps(asdict(o))).items() if k not in RUN_OPTIONS}

@@ -77,10 +77,12 @@ import numpy as np
 
 from hypercolumns.classifiers.liblinear_fit import (BIAS_FEATURE, liblinear_options, liblinear_rows,
                                                    train_class1)
-from hypercolumns.classifiers.model_file import attr_text, json_default, open_schema_file
+from hypercolumns.classifiers.model_file import json_default
 from hypercolumns.classifiers.provenance import check_made_from, record_config, recorded_config
 from hypercolumns.classifiers.standardize import standardization_of, standardize
+from hypercolumns.data.errors import InputError
 from hypercolumns.data.files import atomic_file
+from hypercolumns.extract.hdf5_reading import attr_text, open_schema_file
 
 SCHEMA = "hypercolumns.rescorer/1"
 AGNOSTIC = "__all__"
@@ -260,7 +262,8 @@ class RegionRescorer:
             if not 0 < labels[rows].sum() < rows.sum():
                 if name == AGNOSTIC:
                     counts = np.bincount(labels[rows], minlength=2).tolist()
-                    raise ValueError(f"the training regions need positives (IoU > "
+                    # the data's doing: its regions overlap the ground truth too little or too much
+                    raise InputError(f"the training regions need positives (IoU > "
                                      f"{self.positive_iou}) and negatives (IoU < "
                                      f"{self.negative_iou}); got [negatives, positives] {counts}")
                 self.info_["fallback"].append(name)
@@ -411,9 +414,9 @@ def save_rescorer(rescorer: RegionRescorer, path) -> Path:
 
 
 def load_rescorer(path, expected_config: dict | None = None) -> RegionRescorer:
-    """Read a rescorer file: FileNotFoundError if there is none, ValueError if it is no
-    ``hypercolumns.rescorer/1`` file or its feature config is not ``expected_config``
-    (:func:`~hypercolumns.classifiers.provenance.check_made_from`)."""
+    """Read a rescorer file: MissingFileError if there is none, InputError naming it if it is
+    no ``hypercolumns.rescorer/1`` file, a damaged one, or its feature config is not
+    ``expected_config`` (:func:`~hypercolumns.classifiers.provenance.check_made_from`)."""
     with open_schema_file(path, SCHEMA, "region rescorer",
                           "fit a RegionRescorer and save it") as f:
         stored = recorded_config(f.attrs)

@@ -22,7 +22,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from hypercolumns.extract.shards import image_rows, read_rows, target_labels
+from hypercolumns.data.errors import InputError
+from hypercolumns.extract.shards import image_rows, open_shard, read_rows, target_labels
 
 
 @dataclass
@@ -66,7 +67,8 @@ class RowIndex:
                     heldout_images(image_id, holdout, seed))
         if len(index.label) == 0:
             left_out = f" outside the {len(set(exclude_images))} excluded images" if exclude_images else ""
-            raise ValueError(f"the shards have no rows with a known {target!r} label{left_out}")
+            raise InputError(f"the shards in {Path(shards[0]).parent} have no rows with a known "
+                             f"{target!r} label{left_out}")
         return index
 
     def cell_rows(self, K: int, cell: int, max_rows: int | None, seed: int,
@@ -111,7 +113,7 @@ def read_cell(parts: list, target: str) -> dict:
     for path, rows in parts:
         pieces.append(read_rows(Path(path), target, mask=_row_mask(rows)))
         if len(pieces[-1]["labels"]) != len(rows):
-            raise ValueError(f"{path}: expected {len(rows)} labelled rows, read "
+            raise InputError(f"{path}: expected {len(rows)} labelled rows, read "
                              f"{len(pieces[-1]['labels'])}; was the shard rewritten meanwhile?")
     if not pieces:
         return {"features": np.zeros((0, 0), np.float16), "labels": np.zeros(0, np.int8),
@@ -129,7 +131,7 @@ def _row_mask(rows: np.ndarray):
 
 
 def _shard_facts(path: Path, target: str, exclude_images: set = frozenset()) -> dict:
-    with h5py.File(path, "r") as f:
+    with open_shard(path) as f:
         labels = target_labels(f, path, target)
         kept = labels >= 0
         if exclude_images:

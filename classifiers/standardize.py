@@ -20,10 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 
-from hypercolumns.extract.shards import image_rows
+from hypercolumns.data.errors import InputError
+from hypercolumns.extract.shards import image_rows, open_shard
 
 SCALE_FLOOR = 1e-3
 CHUNK_ROWS = 1024  # the shards' HDF5 chunk height
@@ -138,12 +138,12 @@ def standardization_from_shards(shards: list, chunk_rows: int = CHUNK_ROWS,
     exclude_images = set(exclude_images)
     moments = None
     for path in shards:
-        with h5py.File(Path(path), "r") as f:
+        with open_shard(Path(path)) as f:
             features = f["features"]
             if moments is None:
                 moments = RunningMoments(features.shape[1])
             elif features.shape[1] != moments.mean.shape[0]:
-                raise ValueError(f"{path} has {features.shape[1]} feature dims, the shards before "
+                raise InputError(f"{path} has {features.shape[1]} feature dims, the shards before "
                                  f"it {moments.mean.shape[0]}")
             kept = ~image_rows(f, exclude_images) if exclude_images else None
             for start in range(0, features.shape[0], chunk_rows):

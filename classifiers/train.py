@@ -50,7 +50,9 @@ With ``--scheduler ADDRESS`` the cell jobs run on that Dask cluster instead
 (joblib's Dask backend); its workers must read the shards at the same paths
 and have one thread each, for the same reason.
 Outputs: ``<out>/grid-K<K>.h5`` per K (``model_file``, atomic) and
-``<out>/train-summary.json``.
+``<out>/train-summary.json``, written once every K is trained, so a run
+refused on bad input (options, a shard of another config, a damaged shard
+met by a cell job) leaves no output.
 
 Measured (2 cores; 256,000 synthetic hypercolumn-like rows x 3,842 dims in
 20 shards of 12,800; defaults: 5 C values, 9 search cells, 20,000 rows per
@@ -90,6 +92,7 @@ from hypercolumns.classifiers.model_file import json_default, save_grid
 from hypercolumns.classifiers.rows import RowIndex
 from hypercolumns.classifiers.standardize import floored_scale, standardization_from_shards
 from hypercolumns.classifiers.train_report import report_line, split_summary
+from hypercolumns.data.errors import InputError
 from hypercolumns.data.files import write_json_atomic
 from hypercolumns.extract.config import FeatureConfig
 from hypercolumns.extract.distributed import connect
@@ -105,7 +108,8 @@ class TrainOptions:
     """Everything ``train-grid`` is told (recorded in every model's ``info``).
 
     One field per flag of ``hypercolumns train-grid`` (``--K`` is ``Ks``,
-    ``--C-grid`` is ``C_grid``); ``show_progress`` switches the tqdm bars.  ``scheduler``:
+    ``--C-grid`` is ``C_grid``); ``show_progress`` switches the tqdm bars (shown on a
+    terminal only: in a log or a pipe stderr keeps to what went wrong).  ``scheduler``:
     a Dask scheduler's address to run the cell jobs on (None: local processes).
     """
 
@@ -124,6 +128,11 @@ class TrainOptions:
     blocks: tuple | None = None  # train on these blocks of the shards (+ xy); None: all
     scheduler: str | None = None
     exclude_images: tuple = ()  # image ids left out of training (a cross-validation fold)
+
+    @property
+    def hide_progress(self) -> bool | None:
+        """tqdm's ``disable``: True without ``show_progress``, else None (bars on a terminal only)."""
+        return None if self.show_progress else True
 
     def fit_options(self) -> dict:
         return {"solver": self.solver, "bias": BIAS_FEATURE, "tol": DEFAULT_TOLERANCE[self.solver]}
@@ -164,15 +173,17 @@ def train_grids(shards_dir: Path, out_dir: Path, options: TrainOptions, log=prin
         log(f"{summary['rows']} labelled rows indexed, {data.standardization_rows} rows "
             f"standardised ({data.spec.dim} dims): "
             f"{summary['index_and_standardization']['seconds']} s")
-        out_dir.mkdir(parents=True, exist_ok=True)
+        models = {}
         with Parallel(n_jobs=options.n_jobs, return_as="generator_unordered") as parallel:
             for K in options.Ks:
-                model, facts = train_grid(K, data, options, parallel)
-                path = save_grid(model, out_dir / f"grid-K{K}.h5")
-                facts["file"] = str(path)
-                summary["grids"][str(K)] = facts
-                summary["files"].append(str(path))
-                log(report_line(K, facts))
+                models[K], summary["grids"][str(K)] = train_grid(K, data, options, parallel)
+                log(report_line(K, summary["grids"][str(K)]))
+    # written when every K is trained: a run refused halfway (a shard found damaged) leaves none
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for K, model in models.items():
+        path = save_grid(model, out_dir / f"grid-K{K}.h5")
+        summary["grids"][str(K)]["file"] = str(path)
+        summary["files"].append(str(path))
     summary["seconds"] = round(time.perf_counter() - start, 2)
     summary_path = write_json_atomic(summary, out_dir / "train-summary.json", indent=2,
                                      default=json_default)
@@ -184,7 +195,7 @@ def train_grids(shards_dir: Path, out_dir: Path, options: TrainOptions, log=prin
 def cells_on_dask(address: str | None):
     """Inside, joblib runs its jobs on the Dask cluster at ``address``; None changes nothing.
 
-    ValueError naming the address if it cannot be reached, or naming the
+    InputError naming the address if it cannot be reached, or naming the
     workers with more than one thread: liblinear's dual draws from the
     process-wide ``rand()`` (see ``grid``), so two fits sharing a process
     would make the weights depend on scheduling.
@@ -195,7 +206,7 @@ def cells_on_dask(address: str | None):
     with connect(address) as client:
         threaded = {worker: n for worker, n in client.nthreads().items() if n > 1}
         if threaded:
-            raise ValueError(f"the Dask workers of {address} must have one thread each "
+            raise InputError(f"the Dask workers of {address} must have one thread each "
                              f"(`dask worker {address} --nthreads 1 --nworkers N`); "
                              f"these have more: {threaded}")
         with parallel_config(backend="dask", client=client):
@@ -208,13 +219,13 @@ def load_training_set(shards_dir: Path, options: TrainOptions) -> TrainingSet:
     config = shards_config(shards)
     shard_spec = config.spec
     if shard_spec.dim != config.feature_dim:
-        raise ValueError(f"{shards[0]}: blocks add up to {shard_spec.dim} dims, feature_dim is "
+        raise InputError(f"{shards[0]}: blocks add up to {shard_spec.dim} dims, feature_dim is "
                          f"{config.feature_dim}")
     spec, columns = select_blocks(shard_spec, options.blocks)
     index = RowIndex.build(shards, options.target, options.holdout, options.seed,
                            options.exclude_images)
     with tqdm(total=None, unit="row", desc="standardisation",
-              disable=not options.show_progress) as progress:
+              disable=options.hide_progress) as progress:
         standardization = standardization_from_shards(shards, progress=progress.update,
                                                       exclude_images=options.exclude_images)
     mean, scale = standardization.mean, standardization.scale
@@ -225,18 +236,24 @@ def load_training_set(shards_dir: Path, options: TrainOptions) -> TrainingSet:
 
 
 def _check_options(options: TrainOptions) -> None:
+    """InputError naming the flag of an option of ``options`` out of its range."""
     if not options.Ks or any(not 1 <= K <= 50 for K in options.Ks):
-        raise ValueError(f"--K values must be in [1, 50], got {list(options.Ks)}")
+        raise InputError(f"--K values must be in [1, 50], got {list(options.Ks)}")
     if not options.C_grid or any(not C > 0 for C in options.C_grid):
-        raise ValueError(f"--C-grid values must be > 0, got {list(options.C_grid)}")
+        raise InputError(f"--C-grid values must be > 0, got {list(options.C_grid)}")
     if not 0.0 <= options.holdout < 1.0:
-        raise ValueError(f"--holdout must be in [0, 1), got {options.holdout}")
+        raise InputError(f"--holdout must be in [0, 1), got {options.holdout}")
     if options.holdout == 0.0 and len(options.C_grid) > 1:
-        raise ValueError("--holdout 0 leaves nothing to choose C on; give a single --C-grid value")
+        raise InputError("--holdout 0 leaves nothing to choose C on; give a single --C-grid value")
     if options.max_rows_per_cell < 1 or options.search_cells < 1:
-        raise ValueError("--max-rows-per-cell and --search-cells must be >= 1")
+        raise InputError(f"--max-rows-per-cell and --search-cells must be >= 1, got "
+                         f"{options.max_rows_per_cell} and {options.search_cells}")
+    if options.min_rows_per_cell < 0:
+        raise InputError(f"--min-rows-per-cell must be >= 0, got {options.min_rows_per_cell}")
+    if options.n_jobs == 0:
+        raise InputError("--n-jobs must not be 0 (-1: all cores)")
     if options.category_mode not in ("agnostic", "per-category"):
-        raise ValueError(f"--category-mode must be agnostic or per-category, "
+        raise InputError(f"--category-mode must be agnostic or per-category, "
                          f"got {options.category_mode!r}")
     if options.solver not in SOLVERS:
-        raise ValueError(f"--solver must be one of {sorted(SOLVERS)}, got {options.solver!r}")
+        raise InputError(f"--solver must be one of {sorted(SOLVERS)}, got {options.solver!r}")

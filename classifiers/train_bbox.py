@@ -26,6 +26,7 @@ import torch
 from tqdm import tqdm
 
 from hypercolumns.classifiers.bbox_regression import BoxRegressor, fit_from_shards
+from hypercolumns.data.errors import InputError
 from hypercolumns.extract.box_descriptor import SPATIAL_BLOCK, box_descriptors
 from hypercolumns.extract.config import FeatureConfig
 from hypercolumns.extract.shards import list_shards, shards_config
@@ -122,6 +123,10 @@ def train_box_regressor(data_root: Path, shards: Path, out: Path, descriptor: st
     """
     from hypercolumns.data.datasets import load_training_records
 
+    if not alphas or any(not alpha > 0 for alpha in alphas):
+        raise InputError(f"--alpha values must be > 0, got {list(alphas)}")
+    if not 0 <= min_iou <= 1:
+        raise InputError(f"--min-iou must be in [0, 1], got {min_iou}")
     start = time.perf_counter()
     out = Path(out)
     records = load_training_records(data_root)

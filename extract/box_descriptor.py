@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 
+from hypercolumns.data.errors import InputError
 from hypercolumns.extract.hypercolumn import global_descriptor
 from hypercolumns.extract.layer_spec import GLOBAL_SOURCE
-from hypercolumns.extract.shards import shards_config
+from hypercolumns.extract.shards import open_shard, shards_config
 
 SPATIAL_BLOCK = "conv5_3@3x3"
 
@@ -67,12 +67,12 @@ def read_box_descriptors(shard_paths, block: str = "global") -> dict:
     config = shards_config(paths)
     blocks = {b["name"]: b for b in config.blocks}
     if block not in blocks:
-        raise ValueError(f"{paths[0]} has no {block!r} block; its blocks are {list(blocks)}")
+        raise InputError(f"{paths[0]} has no {block!r} block; its blocks are {list(blocks)}")
     start, size = int(blocks[block]["offset"]), int(blocks[block]["size"])
     parts = {key: [] for key in ("features", "box", "image_id", "category", "dataset",
                                  "instance", "iou", "shard")}
     for path in paths:
-        with h5py.File(path, "r") as f:
+        with open_shard(path) as f:
             boxes, first_rows = np.unique(f["box_index"][:], return_index=True)
             order = np.argsort(first_rows)  # h5py reads increasing rows
             boxes, first_rows = boxes[order], first_rows[order]

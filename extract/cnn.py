@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from hypercolumns.data.errors import InputError
 from hypercolumns.extract.box_expansion import expand_boxes
 from hypercolumns.extract.config import FeatureConfig, FeatureSource
 from hypercolumns.extract.crop import mean_fill_rgb, preprocess, warp_boxes
@@ -135,8 +136,10 @@ def load_cnn(config: FeatureConfig, weights=None, device=None):
 
 
 def check_weights_match(config: FeatureConfig, weights: Weights) -> None:
-    """ValueError unless ``weights`` are the ones ``config``'s features were made with."""
+    """InputError unless ``weights`` are the ones ``config``'s features were made with
+    (the weights and the model are both files the user chose)."""
     if config.weights_sha256 != weights.sha256:
-        raise ValueError(f"the model was trained on features of weights sha256 "
-                         f"{config.weights_sha256[:16]}..., but the weights given have "
-                         f"{weights.sha256[:16]}...; pass the weights it was trained with")
+        raise InputError(f"the model was trained on features of weights sha256 "
+                         f"{config.weights_sha256[:16]}..., but the weights given "
+                         f"({weights.source}) have {weights.sha256[:16]}...; pass the weights "
+                         "it was trained with")

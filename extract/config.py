@@ -24,6 +24,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from hypercolumns.data.errors import InputError
 from hypercolumns.extract.layer_spec import Block, LayerSpec
 
 SHARED_SCALE = 224
@@ -72,7 +73,7 @@ class FeatureSource:
                        int(options.get("margin", SHARED_MARGIN)),
                        options.get("padding_mode", "border"))
         except (ValueError, KeyError):
-            raise ValueError(f"feature source {text!r}: expected 'per-box' or "
+            raise InputError(f"feature source {text!r}: expected 'per-box' or "
                              "'shared:scale=<px>,max_size=<px>,margin=<px>,padding_mode=<mode>'") from None
 
     def __str__(self) -> str:
@@ -116,10 +117,13 @@ class FeatureConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "FeatureConfig":
-        """The config of a file's record (a key of :data:`OPTIONAL_KEYS` absent: its default)."""
+        """The config of a file's record (a key of :data:`OPTIONAL_KEYS` absent: its default).
+
+        InputError (without the file's name: the reader adds it) when a key is missing.
+        """
         missing = [key for key in CONFIG_KEYS if key not in values]
         if missing:
-            raise ValueError(f"feature config lacks {', '.join(missing)}; a config has every key "
+            raise InputError(f"feature config lacks {', '.join(missing)}; a config has every key "
                              "of extract.config.CONFIG_KEYS")
         return cls(**{key: values[key] for key in CONFIG_KEYS},
                    feature_source=FeatureSource.parse(values.get("feature_source", "per-box")),
@@ -146,17 +150,19 @@ class FeatureConfig:
         canonical = json.dumps(self.recorded(), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
-    def differences(self, expected: "FeatureConfig", mine: str = "shard") -> list[str]:
-        """``"key: <mine> has X, current config Y"`` for each key where ``expected`` differs."""
-        return key_differences(self.to_dict(), expected.to_dict(), mine)
+    def differences(self, expected: "FeatureConfig", mine: str = "shard",
+                    theirs: str = "current config") -> list[str]:
+        """``"key: <mine> has X, <theirs> Y"`` for each key where ``expected`` differs."""
+        return key_differences(self.to_dict(), expected.to_dict(), mine, theirs)
 
     @property
     def spec(self) -> LayerSpec:
         return LayerSpec(tuple(Block(**block) for block in self.blocks))
 
 
-def key_differences(stored: dict, expected: dict, mine: str = "shard") -> list[str]:
+def key_differences(stored: dict, expected: dict, mine: str = "shard",
+                    theirs: str = "current config") -> list[str]:
     """Each key but ``config_hash`` whose value differs between two recorded configs, named."""
     keys = [key for key in dict.fromkeys([*stored, *expected]) if key != "config_hash"]
-    return [f"{key}: {mine} has {stored.get(key)!r}, current config {expected.get(key)!r}"
+    return [f"{key}: {mine} has {stored.get(key)!r}, {theirs} {expected.get(key)!r}"
             for key in keys if stored.get(key) != expected.get(key)]

@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Callable
 
 from tqdm import tqdm
 
+from hypercolumns.data.errors import InputError
+
 if TYPE_CHECKING:
     from hypercolumns.extract.config import FeatureConfig
     from hypercolumns.extract.layer_spec import LayerSpec
@@ -68,7 +70,7 @@ class Extraction:
 
 
 def connect(address: str):
-    """A client of the scheduler at ``address``; ValueError naming it when unreachable.
+    """A client of the scheduler at ``address``; InputError naming it when unreachable.
 
     It waits ``distributed.comm.timeouts.connect`` of Dask's config (30 s
     unless set, e.g. ``DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=5s``).
@@ -76,7 +78,7 @@ def connect(address: str):
     try:
         from distributed import Client
     except ImportError as error:
-        raise ValueError(f"--scheduler {address} needs dask.distributed: "
+        raise InputError(f"--scheduler {address} needs dask.distributed: "
                          "pip install -e '.[dask]' (or `make setup`)") from error
     try:
         return Client(address, set_as_default=False)
@@ -85,7 +87,7 @@ def connect(address: str):
     # a Client that failed to connect is only freed by the cycle collector; left to the
     # interpreter's exit, its __del__ waits 2 s on a stopped event loop
     gc.collect()
-    raise ValueError(f"cannot reach the Dask scheduler at {address!r} ({reason}); start one "
+    raise InputError(f"cannot reach the Dask scheduler at {address!r} ({reason}); start one "
                      "with `dask scheduler` and give the address it prints")
 
 

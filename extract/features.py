@@ -6,6 +6,13 @@ frozen CNN; at stratified locations of the box's 50 x 50 grid the
 hypercolumn and the targets are written as rows.  Boxes are cut into shards
 of ``--boxes-per-shard`` in a fixed order, so a rerun skips the shards that
 are complete and redoes a half-written one.
+
+Bad input is refused before anything is written (``InputError``, naming the
+flag, file or folder): the options (:func:`check_feature_options`), the data
+folder and its annotations (read whole, before the CNN), the weights, and the
+shards already in ``--out`` (of another config or other boxes).  An image
+that turns out unreadable while its box is extracted stops the run with the
+shards before it complete, for a rerun to keep.
 """
 from __future__ import annotations
 
@@ -18,11 +25,11 @@ from dataclasses import asdict, dataclass
 from itertools import islice
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from hypercolumns.data.errors import InputError, require_folder
 from hypercolumns.data.files import remove_leftovers
 from hypercolumns.extract.box_sampling import image_rng, sample_training_boxes, stratified_locations
 from hypercolumns.extract.candidate_features import (candidate_inputs, degraded_candidate,
@@ -34,10 +41,12 @@ from hypercolumns.extract.hypercolumn import HEATMAP_SIZE, sample_hypercolumns
 from hypercolumns.extract.layer_spec import LayerSpec
 from hypercolumns.extract.shared_features import SharedImageCNN
 from hypercolumns.extract.shards import (LEFTOVER_PATTERN, boxes_hash, check_shard, check_shard_boxes,
-                                         shard_path, write_shard)
+                                         open_shard, shard_path, write_shard)
 from hypercolumns.extract.targets import figure_ground_target
 
 DEFAULT_LAYERS = "pool3:3,conv4_3:1,global"
+SAMPLE_GRID = 10
+"""Side of the grid of cells of a box's 50 x 50 locations, each of which gets rows."""
 
 
 @dataclass
@@ -50,7 +59,7 @@ class BoxJob:
     iou: float
 
 
-def feature_config(cnn: FrozenCNN, spec: LayerSpec, *, rows_per_cell=1, sample_grid=10,
+def feature_config(cnn: FrozenCNN, spec: LayerSpec, *, rows_per_cell=1, sample_grid=SAMPLE_GRID,
                    seed=0, boxes_per_instance=4, min_iou=0.7,
                    targets=("figure_ground",)) -> FeatureConfig:
     """The config the shards of ``cnn`` and ``spec`` record."""
@@ -251,16 +260,15 @@ def run_features(records: list, out: Path, cnn: FrozenCNN, spec: LayerSpec, conf
     without it, here, one after the other.  The shards are the same either way.
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     jobs = plan_boxes(records, config)
     if not jobs:
-        raise ValueError("no training boxes: the records have no instances large enough")
+        raise InputError("no training boxes: the records have no instances large enough")
     chunks = [jobs[i:i + boxes_per_shard] for i in range(0, len(jobs), boxes_per_shard)]
     hashes = [boxes_hash([records[j.record].image_id for j in chunk], np.stack([j.box for j in chunk]))
               for chunk in chunks]
     extra = [p for p in out.glob("shard-*.h5") if p not in {shard_path(out, i) for i in range(len(chunks))}]
     if extra:
-        raise ValueError(f"{extra[0]} is beyond the {len(chunks)} shards this run plans; the data or "
+        raise InputError(f"{extra[0]} is beyond the {len(chunks)} shards this run plans; the data or "
                          "--boxes-per-shard changed: use another --out folder or delete the shards")
     todo = []
     for index, chunk in enumerate(chunks):
@@ -270,6 +278,7 @@ def run_features(records: list, out: Path, cnn: FrozenCNN, spec: LayerSpec, conf
             check_shard_boxes(path, hashes[index])
         else:
             todo.append((index, chunk))
+    out.mkdir(parents=True, exist_ok=True)       # only now: a refused run leaves no folder
     start, crops_done = time.perf_counter(), sum(len(chunk) for _, chunk in todo)
     remove_leftovers(out, LEFTOVER_PATTERN)      # of an earlier run's dead writers
     if scheduler and todo:
@@ -304,8 +313,34 @@ def _write_shards_here(todo, records, hashes, out, cnn, spec, config, batch_size
 
 
 def _row_count(path: Path) -> int:
-    with h5py.File(path, "r") as f:
+    with open_shard(path) as f:
         return int(f["location"].shape[0])
+
+
+def check_feature_options(*, boxes_per_instance: int, min_iou: float, rows_per_cell: int,
+                          boxes_per_shard: int, batch_size: int, limit_images: int | None,
+                          shared_features: float | None, shared_margin: int,
+                          scheduler: str | None) -> None:
+    """InputError naming the flag of ``hypercolumns features`` whose value cannot work."""
+    cells = (HEATMAP_SIZE // SAMPLE_GRID) ** 2        # locations of one sampling-grid cell
+    if boxes_per_instance < 1:
+        raise InputError(f"--boxes-per-instance must be >= 1, got {boxes_per_instance}")
+    if not 0 <= min_iou <= 1:
+        raise InputError(f"--min-iou must be in [0, 1], got {min_iou}")
+    if not 1 <= rows_per_cell <= cells:
+        raise InputError(f"--rows-per-cell must be in 1..{cells} (the locations of a cell), "
+                         f"got {rows_per_cell}")
+    if boxes_per_shard < 1 or batch_size < 1:
+        raise InputError(f"--boxes-per-shard and --batch-size must be >= 1, got {boxes_per_shard} "
+                         f"and {batch_size}")
+    if limit_images is not None and limit_images < 1:
+        raise InputError(f"--limit-images must be >= 1, got {limit_images}")
+    if shared_features is not None and not shared_features > 0:
+        raise InputError(f"--shared-features SCALE must be > 0 px, got {shared_features}")
+    if shared_margin < 0:
+        raise InputError(f"--shared-margin must be >= 0 px, got {shared_margin}")
+    if scheduler and shared_features:
+        raise InputError("--shared-features runs in one process; drop --scheduler or it")
 
 
 def extract_features(data_root: Path, out: Path, weights=None, layers: str = DEFAULT_LAYERS,
@@ -321,19 +356,27 @@ def extract_features(data_root: Path, out: Path, weights=None, layers: str = DEF
     """
     from hypercolumns.data.datasets import load_training_records
 
-    if scheduler and shared_features:
-        raise ValueError("--shared-features runs in one process; drop --scheduler or it")
+    check_feature_options(boxes_per_instance=boxes_per_instance, min_iou=min_iou,
+                          rows_per_cell=rows_per_cell, boxes_per_shard=boxes_per_shard,
+                          batch_size=batch_size, limit_images=limit_images,
+                          shared_features=shared_features, shared_margin=shared_margin,
+                          scheduler=scheduler)
+    data_root = require_folder(Path(data_root).absolute(), "data root",
+                               "give --data-root the folder `make data` filled, or the shared data")
+    spec = LayerSpec.parse(layers)     # a malformed --layers fails before the data is read
     if scheduler:  # an unreachable address should fail now, not after loading the data
         from hypercolumns.extract.distributed import connect
         connect(scheduler).close()
-    records = load_training_records(Path(data_root).absolute())
+    records = load_training_records(data_root)
     if limit_images:
         records = records[:limit_images]
     # with a scheduler this CNN only describes the config: the workers build their own
     cnn = frozen_cnn(weights, padding, "cpu" if scheduler else device)
+    if not 0 <= 2 * padding < cnn.crop_size:
+        raise InputError(f"--padding {padding} leaves no room in a {cnn.crop_size}px crop")
     if shared_features:
         cnn = SharedImageCNN(cnn, scale=shared_features, margin=shared_margin)
-    spec = LayerSpec.parse(layers).resolve(cnn.network)
+    spec = spec.resolve(cnn.network)
     config = feature_config(cnn, spec, rows_per_cell=rows_per_cell, seed=seed,
                             boxes_per_instance=boxes_per_instance, min_iou=min_iou)
     summary = run_features(records, out, cnn, spec, config, boxes_per_shard, batch_size,

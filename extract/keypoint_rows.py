@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hypercolumns.data.errors import InputError
 from hypercolumns.data.keypoint_names import PAPER_KEYPOINTS
 from hypercolumns.extract.box_sampling import stratified_locations
 from hypercolumns.extract.features import run_features
@@ -82,7 +83,7 @@ def run_keypoint_features(records: list, out: Path, cnn, spec, config,
     """Write the keypoint shards not already complete (stage one's ``run_features``); returns their paths."""
     records = keypoint_person_records(records)
     if not records:
-        raise ValueError("no person boxes with keypoints to train on")
+        raise InputError("no person boxes with keypoints to train on")
     summary = run_features(records, out, cnn, spec, config, boxes_per_shard, batch_size=8,
                            show_progress=False, box_rows=keypoint_box_rows)
     log(f"keypoint features: {summary['boxes']} boxes, {summary['rows']} rows, "

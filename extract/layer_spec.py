@@ -33,6 +33,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
+from hypercolumns.data.errors import InputError
+
 VECTOR_BLOCKS = ("global", "fc6", "fc7")
 GLOBAL_SOURCE = {"vgg16": "conv5_3", "alexnet": "conv5"}
 # the box grid every map is upsampled to, and heatmaps live on: location = y * 50 + x
@@ -83,27 +85,30 @@ class LayerSpec:
 
     @classmethod
     def parse(cls, text: str) -> "LayerSpec":
-        """Parse ``"pool3:3,conv4_3:1,global"``; ``xy`` is appended if absent."""
+        """Parse ``"pool3:3,conv4_3:1,global"``; ``xy`` is appended if absent.
+
+        InputError naming the spec if it is malformed (it is a flag's or a file's text).
+        """
         blocks, seen = [], set()
         for item in [part.strip() for part in text.split(",") if part.strip()]:
             name, _, size = item.partition(":")
             try:
                 n = int(size) if size else 1
             except ValueError:
-                raise ValueError(f"layer spec {text!r}: neighbourhood of {name!r} must be an "
+                raise InputError(f"layer spec {text!r}: neighbourhood of {name!r} must be an "
                                  f"integer, got {size!r}") from None
             if n < 1 or n % 2 == 0:
-                raise ValueError(f"layer spec {text!r}: neighbourhood of {name!r} must be odd "
+                raise InputError(f"layer spec {text!r}: neighbourhood of {name!r} must be odd "
                                  f"and >= 1, got {n}")
             if name in seen:
-                raise ValueError(f"layer spec {text!r}: {name!r} appears twice")
+                raise InputError(f"layer spec {text!r}: {name!r} appears twice")
             seen.add(name)
             kind = block_kind(name)
             if kind != "map" and n != 1:
-                raise ValueError(f"layer spec {text!r}: {name!r} takes no neighbourhood")
+                raise InputError(f"layer spec {text!r}: {name!r} takes no neighbourhood")
             blocks.append(Block(name, n, kind))
         if not blocks:
-            raise ValueError(f"layer spec {text!r} names no layer")
+            raise InputError(f"layer spec {text!r} names no layer")
         if "xy" not in seen:
             blocks.append(Block("xy", 1, "xy"))
         return cls(tuple(blocks))

@@ -16,6 +16,8 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from hypercolumns.data.errors import InputError
+
 # (name, kind, out_channels); kind is "conv" (3x3, pad 1, ReLU fused in the
 # name), "pool" (2x2 stride 2 max)
 VGG16_CONV_PLAN = [
@@ -45,14 +47,15 @@ class TappedNetwork(nn.Module):
         return self.classifier is not None and getattr(self, "classifier_loaded", False)
 
     def _check_layer(self, layer: str) -> str:
+        """``layer`` if the network has it; InputError otherwise (a layer spec names it)."""
         if layer in ("fc6", "fc7") and not self.has_classifier():
-            raise ValueError(
+            raise InputError(
                 f"{self.name} layer {layer!r} needs fully connected weights, which the loaded "
                 "weights do not have (the ImageNet conv weights shipped here have none); "
                 "use the 'global' descriptor instead or load torchvision weights"
             )
         if layer not in self.taps:
-            raise ValueError(
+            raise InputError(
                 f"{self.name} has no layer {layer!r}; available: {', '.join(self.taps)}"
             )
         return layer

@@ -25,10 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+from hypercolumns.data.errors import InputError
 from hypercolumns.data.part_groups import PART_GROUPS, group_part_masks
 from hypercolumns.extract.box_sampling import stratified_locations
 from hypercolumns.extract.features import run_features
 from hypercolumns.extract.hypercolumn import HEATMAP_SIZE
+from hypercolumns.extract.shards import open_shard
 from hypercolumns.extract.targets import IGNORE, figure_ground_target, part_targets
 
 PART_CLASSES = ("person", "horse", "cow", "sheep", "cat", "dog", "bird")
@@ -93,7 +95,7 @@ def run_part_features(records: list, out: Path, cnn, spec, config, boxes_per_sha
         raise ValueError("the feature config's targets must be PART_TARGETS")
     records = part_class_records(records)
     if not records:
-        raise ValueError("no training boxes: no instance of the Table 4 classes")
+        raise InputError("no training boxes: no instance of the Table 4 classes")
     summary = run_features(records, out, cnn, spec, config, boxes_per_shard, batch_size,
                            show_progress=False, box_rows=part_box_rows)
     return {**summary, "positives": count_positives([Path(p) for p in summary["paths"]])}
@@ -101,11 +103,9 @@ def run_part_features(records: list, out: Path, cnn, spec, config, boxes_per_sha
 
 def count_positives(shards: list) -> dict:
     """``{target: number of rows labelled 1}`` over the shards."""
-    import h5py
-
     counts = dict.fromkeys(PART_TARGETS, 0)
     for path in shards:
-        with h5py.File(path, "r") as f:
+        with open_shard(path) as f:
             for name in PART_TARGETS:
                 counts[name] += int((f[f"labels/{name}"][:] == 1).sum())
     return counts

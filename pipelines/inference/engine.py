@@ -151,11 +151,14 @@ def images_of_detections(detections: list, image_file, show_progress: bool = Tru
     by_image: dict = {}
     for index, entry in enumerate(detections):
         by_image.setdefault(entry["image_id"], []).append(index)
-    for image_id, indices in tqdm(by_image.items(), desc="segment", unit="image",
-                                  disable=not show_progress, leave=False):
-        path, expected_hw = image_file(image_id)
-        image = read_image(path)
-        if expected_hw is not None and image.shape[:2] != tuple(expected_hw):
-            raise InputError(f"{path} is {image.shape[1]}x{image.shape[0]}, {described_in} says "
-                             f"{expected_hw[1]}x{expected_hw[0]}")
-        yield image_id, image, indices, xywh_to_xyxy([detections[i]["bbox"] for i in indices])
+    # a bar on a terminal only (disable=None), closed (and cleared) before an error propagates,
+    # so that a refused input ends in its one error line
+    with tqdm(by_image.items(), desc="segment", unit="image", leave=False,
+              disable=None if show_progress else True) as images:
+        for image_id, indices in images:
+            path, expected_hw = image_file(image_id)
+            image = read_image(path)
+            if expected_hw is not None and image.shape[:2] != tuple(expected_hw):
+                raise InputError(f"{path} is {image.shape[1]}x{image.shape[0]}, {described_in} says "
+                                 f"{expected_hw[1]}x{expected_hw[0]}")
+            yield image_id, image, indices, xywh_to_xyxy([detections[i]["bbox"] for i in indices])

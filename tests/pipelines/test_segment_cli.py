@@ -15,6 +15,7 @@ from hypercolumns.extract.weights import save_weights
 from hypercolumns.pipelines.commands.cli import main as cli
 from hypercolumns.pipelines.inference.segment import Segmenter
 from hypercolumns.pipelines.inference.superpixels import SuperpixelSettings
+from refusal import assert_refused
 
 
 @pytest.fixture(scope="module")
@@ -63,19 +64,105 @@ def test_segment_writes_rle_masks_equal_to_the_python_api(setup):
     assert cv2.imread(str(folder / "viz" / "a.png")).shape == (80, 100, 3)
 
 
-def test_segment_errors_name_the_file(setup, capsys):
+def segment_args(folder, weights_path, model_path, detections, out, image_root=None) -> list:
+    return ["segment", "--annotations", folder / "coco.json", "--image-root", image_root or folder,
+            "--model", model_path, "--out", out, "--weights", weights_path, "--detections", detections,
+            "--no-superpixels"]
+
+
+# (what the detections file holds, what the error line must name besides the file)
+BAD_DETECTIONS = {
+    "unknown image id": ('[{"image_id": 99, "category_id": 3, "bbox": [1, 1, 5, 5], "score": 1}]',
+                         ["detection 0", "image_id 99", "coco.json"]),
+    "unknown category": ('[{"image_id": 7, "category_id": 4, "bbox": [1, 1, 5, 5], "score": 1}]',
+                         ["detection 0", "category_id 4"]),
+    "zero width": ('[{"image_id": 7, "category_id": 3, "bbox": [1, 1, 0, 5], "score": 1}]', ["detection 0"]),
+    "infinite width": ('[{"image_id": 7, "category_id": 3, "bbox": [1, 1, 5, 5], "score": 1},'
+                       ' {"image_id": 7, "category_id": 3, "bbox": [1, 1, Infinity, 5], "score": 1}]',
+                       ["detection 1"]),
+    "NaN score": ('[{"image_id": 7, "category_id": 3, "bbox": [1, 1, 5, 5], "score": NaN}]', ["detection 0"]),
+    "bbox of strings": ('[{"image_id": 7, "category_id": 3, "bbox": ["a", "b", "c", "d"], "score": 1}]',
+                        ["detection 0"]),
+    "entry not an object": ('[[1, 2]]', ["detection 0"]),
+    "not a list": ('{"image_id": 7}', []),
+    "truncated JSON": ('[{"image_id": 7, "category_id"', []),
+    "empty file": ("", []),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_DETECTIONS))
+def test_bad_detections_are_refused_naming_file_and_entry(setup, tmp_path, capsys, case):
     folder, weights_path, model_path, _ = setup
-    bad = folder / "bad.json"
-    bad.write_text(json.dumps([{"image_id": 99, "category_id": 3, "bbox": [1, 1, 5, 5], "score": 1}]))
-    args = ["segment", "--annotations", str(folder / "coco.json"), "--image-root", str(folder),
-            "--model", str(model_path), "--out", str(folder / "r.json"), "--weights", str(weights_path)]
-    assert cli(args + ["--detections", str(bad)]) == 2
-    assert "image_id 99" in capsys.readouterr().err
-    bad.write_text(json.dumps([{"image_id": 7, "category_id": 3, "bbox": [1, 1, 0, 5], "score": 1}]))
-    assert cli(args + ["--detections", str(bad)]) == 2
-    assert str(bad) in capsys.readouterr().err
-    assert cli(args + ["--detections", str(folder / "missing.json")]) == 2
-    assert "missing.json" in capsys.readouterr().err
+    text, names = BAD_DETECTIONS[case]
+    detections, out = tmp_path / "dets.json", tmp_path / "results.json"
+    detections.write_text(text)
+    assert_refused(capsys, segment_args(folder, weights_path, model_path, detections, out),
+                   [detections, *names], [out])
+
+
+def test_missing_files_are_refused(setup, tmp_path, capsys):
+    folder, weights_path, model_path, _ = setup
+    out = tmp_path / "results.json"
+    dets = folder / "dets.json"
+    assert_refused(capsys, segment_args(folder, weights_path, model_path, tmp_path / "missing.json", out),
+                   ["missing.json"], [out])
+    assert_refused(capsys, segment_args(folder, weights_path, tmp_path / "no-model.h5", dets, out),
+                   ["no-model.h5"], [out])
+    assert_refused(capsys, segment_args(folder, weights_path, model_path, dets, out, image_root=tmp_path),
+                   [tmp_path / "a.png"], [out])
+
+
+def test_garbage_model_and_truncated_image_are_refused(setup, tmp_path, capsys):
+    folder, weights_path, model_path, _ = setup
+    out = tmp_path / "results.json"
+    garbage = tmp_path / "grid.h5"
+    garbage.write_bytes(b"not an HDF5 file")
+    assert_refused(capsys, segment_args(folder, weights_path, garbage, folder / "dets.json", out),
+                   [garbage], [out])
+    # a JPEG cut short: OpenCV alone would fill the missing rows with grey and go on
+    ok, encoded = cv2.imencode(".jpg", cv2.imread(str(folder / "a.png")))
+    (tmp_path / "a.jpg").write_bytes(encoded.tobytes()[: len(encoded) // 2])
+    annotations = json.loads((folder / "coco.json").read_text())
+    annotations["images"][0]["file_name"] = "a.jpg"
+    (tmp_path / "coco.json").write_text(json.dumps(annotations))
+    args = segment_args(tmp_path, weights_path, model_path, folder / "dets.json", out)
+    assert_refused(capsys, args, [tmp_path / "a.jpg"], [out])
+
+
+def test_box_outside_its_image_gets_an_empty_mask_and_a_warning(setup, tmp_path, capsys):
+    folder, weights_path, model_path, image = setup
+    detections = [{"image_id": 7, "category_id": 3, "bbox": [10, 5, 50, 60], "score": 0.9},
+                  {"image_id": 7, "category_id": 3, "bbox": [100, 10, 20, 20], "score": 0.8},  # right of 100 px
+                  {"image_id": 7, "category_id": 3, "bbox": [-30, -30, 20, 30], "score": 0.7}]  # above-left
+    dets, out = tmp_path / "dets.json", tmp_path / "results.json"
+    dets.write_text(json.dumps(detections))
+    assert cli([str(a) for a in segment_args(folder, weights_path, model_path, dets, out)]) == 0
+    captured = capsys.readouterr()
+    warnings = [line for line in captured.err.splitlines() if "warning" in line]
+    assert len(warnings) == 2 and all(line.startswith("hypercolumns segment: warning: ") for line in warnings)
+    assert f"{dets}: detection 1" in warnings[0] and f"{dets}: detection 2" in warnings[1]
+    assert "(2 wholly outside their images: empty masks)" in captured.out
+    results = json.loads(out.read_text())
+    assert [r["score"] for r in results] == [0.9, 0.8, 0.7]   # aligned with the input
+    masks = [decode_rle(r["segmentation"]) for r in results]
+    assert all(m.shape == (80, 100) for m in masks) and not masks[1].any() and not masks[2].any()
+    segmenter = Segmenter(model_path, weights_path, SuperpixelSettings("none"), device="cpu")
+    np.testing.assert_array_equal(masks[0], segmenter.segment(image, np.array([[10, 5, 60, 65]]), "cat")
+                                  .full_masks()[0])
+
+
+def test_a_bug_keeps_its_traceback(setup, tmp_path, monkeypatch):
+    """A ValueError of ours (here numpy's broadcasting error) is not shown as bad input."""
+    folder, weights_path, model_path, _ = setup
+
+    def broken(self, boxes, categories="__all__", candidates=None):
+        return np.ones(3) + np.ones(4)
+
+    monkeypatch.setattr(Segmenter, "predict", broken)
+    with pytest.raises(ValueError, match="broadcast"):
+        cli([str(a) for a in segment_args(folder, weights_path, model_path, folder / "dets.json",
+                                          tmp_path / "results.json")])
+    assert not (tmp_path / "results.json").exists()
 
 
 def test_model_refuses_other_weights(setup, imagenet_weights):

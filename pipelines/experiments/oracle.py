@@ -61,6 +61,16 @@ def jitter_to_iou(box: np.ndarray, rng: np.random.Generator, low: float = 0.7, h
     raise ValueError(f"could not jitter box {box.tolist()} to an IoU in [{low}, {high}]")
 
 
+def ground_truth_detections(coco: dict) -> list:
+    """Each instance's own box, exact (no jitter), as a COCO results list (score 1).
+
+    What box-prompted segmenters report their mean IoU on (SAM: ground-truth
+    boxes of COCO val), so that a reader can place our masks beside theirs.
+    """
+    return [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": list(a["bbox"]),
+             "score": 1.0} for a in coco["annotations"]]
+
+
 def oracle_detections(records, coco: dict, seed: int = 0) -> list:
     """One jittered ground-truth box per instance, as a COCO results list (score 1, to be replaced)."""
     detections = []

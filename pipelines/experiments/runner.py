@@ -26,7 +26,7 @@ from hypercolumns.data.files import write_json_atomic
 from hypercolumns.data.masks import encode_rle
 from hypercolumns.eval.evaluate import evaluate_coco
 from hypercolumns.eval.masks import rle_iou
-from hypercolumns.pipelines.experiments.oracle import coco_annotations, oracle_detections
+from hypercolumns.pipelines.experiments.oracle import coco_annotations, ground_truth_detections, oracle_detections
 from hypercolumns.pipelines.inference.engine import Engine, images_of_detections
 from hypercolumns.pipelines.inference.segment import mask_scores
 from hypercolumns.pipelines.inference.superpixels import SuperpixelCache, SuperpixelSettings, heatmaps_to_masks
@@ -173,14 +173,16 @@ def _save_picture(image, boxes, heatmaps, expanded, masks, categories, scores, p
 
 def run_oracle_evaluation(systems: list, records: list, data_root, out, seeds=(0, 1, 2),
                           weights=None, device=None, viz: bool = True,
-                          viz_system: str | None = None) -> dict:
+                          viz_system: str | None = None, engines: Engines | None = None) -> dict:
     """Segment oracle boxes for every seed with every system; returns per-system, per-seed summaries.
 
     Writes ``out/val_annotations.json``, ``out/oracle_boxes_seed<s>.json`` and
-    ``out/results/<system>_seed<s>.json``.
+    ``out/results/<system>_seed<s>.json``.  ``engines``: the systems' loaded models
+    (:func:`load_systems`), if the caller has them.
     """
     out = Path(out)
-    engines = load_systems(systems, weights, device)   # a bad model is refused before anything is written
+    if engines is None:   # loaded first: a bad model is refused before anything is written
+        engines = load_systems(systems, weights, device)
     coco = coco_annotations(records, data_root)
     annotations_path = write_json_atomic(coco, out / "val_annotations.json")
     summaries = {s.name: {} for s in systems}
@@ -194,6 +196,22 @@ def run_oracle_evaluation(systems: list, records: list, data_root, out, seeds=(0
             summaries[system.name][seed] = score_results(results[system.name], coco, annotations_path,
                                                          out, system.name, seed)
     return summaries
+
+
+def ground_truth_box_ious(systems: list, records: list, data_root, out, engines: Engines) -> dict:
+    """``{system name: (n_annotations,) IoU}`` of each instance's mask segmented from its exact
+    ground-truth box (no jitter; :func:`~.oracle.ground_truth_detections`).
+
+    Writes ``out/results/<system>_gt_boxes.json``.
+    """
+    coco = coco_annotations(records, data_root)
+    detections = ground_truth_detections(coco)
+    results = segment_systems(systems, records, coco, detections, data_root, engines)
+    ious = {}
+    for system in systems:
+        write_json_atomic(results[system.name], Path(out) / "results" / f"{_slug(system.name)}_gt_boxes.json")
+        ious[system.name] = instance_ious(coco, results[system.name])
+    return ious
 
 
 def score_results(results: list, coco: dict, annotations_path, out: Path, name: str, seed: int) -> dict:

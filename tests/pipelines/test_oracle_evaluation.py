@@ -6,9 +6,10 @@ import pytest
 
 from hypercolumns.data.boxes import box_iou
 from hypercolumns.data.datasets import load_val_records
-from hypercolumns.pipelines.experiments.runner import System, run_oracle_evaluation
+from hypercolumns.pipelines.experiments.runner import (System, ground_truth_box_ious, load_systems,
+                                                       run_oracle_evaluation)
 from hypercolumns.pipelines.experiments.tables import write_table
-from hypercolumns.pipelines.experiments.oracle import coco_annotations, oracle_detections
+from hypercolumns.pipelines.experiments.oracle import coco_annotations, ground_truth_detections, oracle_detections
 
 
 @pytest.fixture(scope="module")
@@ -52,3 +53,19 @@ def test_whole_box_rows_score_the_box_masks(val, data_root, tmp_path):
     assert 0 < summary["APr@0.5"] <= 100
     md, csv = write_table([{"a": 1.0, "b": "x"}], ["a", "b"], tmp_path / "t", "title")
     assert csv.read_text() == "a,b\n1.0,x\n"
+
+
+def test_ground_truth_boxes_are_exact_and_the_whole_box_iou_is_mask_over_box(val, data_root, tmp_path):
+    records, coco = val
+    detections = ground_truth_detections(coco)
+    assert [d["bbox"] for d in detections] == [a["bbox"] for a in coco["annotations"]]
+    systems = [System("whole box", None)]
+    ious = ground_truth_box_ious(systems, records, data_root, tmp_path, load_systems(systems))
+    # the instance's mask lies inside its own tight box: IoU = mask pixels / box pixels, from the record
+    expected = []
+    for record in records:
+        for instance in record.instances:
+            rows, cols = np.nonzero(instance.mask)
+            expected.append(instance.mask.sum() / ((rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)))
+    np.testing.assert_allclose(ious["whole box"], expected, atol=1e-9)
+    assert (tmp_path / "results" / "whole_box_gt_boxes.json").is_file()

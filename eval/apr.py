@@ -5,7 +5,8 @@ Staged like cocoeval: :func:`match_image` (per image: mask IoU, assignments),
 threshold, AP), :func:`summarize` (a plain dict, percent). :func:`evaluate_apr`
 runs the three.
 
-Rules (``rule=``):
+Rules (``rule=``; :mod:`~hypercolumns.eval.assignment` defines them and
+cites the code each follows):
 
 - ``"sds"`` (default; the official SDS benchmark, ``generalized_det_eval.m``):
   per class, the detections in decreasing score order each take the
@@ -13,16 +14,23 @@ Rules (``rule=``):
   is not yet covered**; a true positive iff that overlap is **strictly greater**
   than the threshold (the instance is then covered), else a false positive. AP
   is the all-points area under the precision envelope (VOC2010+).
-- ``"mnc"`` (MNC, FCIS): each detection goes to its argmax-IoU instance; a true
-  positive iff the overlap is **>=** the threshold and that instance is not yet
-  covered (a covered one makes it a false positive). AP is VOC2007's 11-point.
+- ``"mnc"`` (MNC's ``voc_eval_sds``, ``daijifeng001/MNC``; FCIS): each
+  detection goes to its argmax-IoU instance; a true positive iff the overlap is
+  **>=** the threshold and that instance is not yet covered (a covered one
+  makes it a false positive). AP is VOC2007's 11-point at ``np.arange(0, 1.1,
+  0.1)``'s float levels, as MNC's ``voc_ap`` (10 instances, ranked TP TP TP FP
+  FP: 3/11, since recall 3/10 misses the level 0.30000000000000004).
+- ``"sds-python"`` (the SDS authors' Python release, ``bharath272/sds``
+  ``evaluation.py``): the matching of ``"mnc"`` (``assign_dets_to_gt``), the
+  all-points AP of ``"sds"`` (``getPR``).
 
-Numbers of the two rules are not strictly comparable; say which a table uses.
+Numbers of different rules are not strictly comparable; say which a table uses.
 
-Details shared by both rules:
+Details shared by the rules:
 
 - Ties in score keep the input order of the detections (a stable sort), as
-  MATLAB's ``sort(..., 'descend')`` does in the official code.
+  MATLAB's ``sort(..., 'descend')`` does in the official code (MNC and the
+  Python release use ``np.argsort``, whose tie order numpy does not fix).
 - Overlap is mask IoU. When an image has a ``void`` mask, void pixels are
   excluded from both intersection and union (SBD has no void; VOC PNGs mark
   their 255 border so).
@@ -30,13 +38,15 @@ Details shared by both rules:
 - A class's AP^r counts in the mean iff the class has ground truth: a class
   with ground truth and no detection has AP 0; a class with detections but no
   ground truth is left out (its AP is NaN).
-- ``ignore`` instances (VOC's difficult, COCO's crowd; the SDS benchmark has
-  none) take part in the assignment as any instance but are never covered; a
-  detection that passes the threshold on one is neither a true nor a false
-  positive, and they do not count in the number of ground truth.
+- ``ignore`` instances (VOC's difficult, COCO's crowd; none of the three
+  reference codes has them) take part in the assignment as any instance but
+  are never covered; a detection that passes the threshold on one is neither a
+  true nor a false positive, and they do not count in the number of ground
+  truth.
 - Thresholds are the exact decimals ``np.round(np.linspace(0.1, 0.9, 9), 10)``
   (``np.linspace`` alone gives 0.7000000000000001, and an IoU of exactly 7/10
-  would then fail the ">=" rule); AP^r_vol is the mean over these nine.
+  would then fail the ">=" rule; MNC passes the literals 0.5 and 0.7); AP^r_vol
+  is the mean over these nine.
 - "Mean best IoU": for each (non-ignored) ground-truth instance, the best IoU of
   any detection of its class in its image (0 if none), averaged over all
   instances of all classes.
@@ -48,13 +58,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hypercolumns.eval.assignment import assign_detections
+from hypercolumns.eval.assignment import RULES, assign_detections
 from hypercolumns.eval.average_precision import average_precision
 from hypercolumns.eval.instances import Detection, ImageGroundTruth
 from hypercolumns.eval.masks import mask_iou, mask_shape
 
 APR_THRESHOLDS = np.round(np.linspace(0.1, 0.9, 9), 10)
-RULES = {"sds": "all_points", "mnc": "11_point"}
 
 
 @dataclass
@@ -143,7 +152,7 @@ def match_image(ground_truth: ImageGroundTruth, detections: Sequence[Detection],
         This image's detections (their ``image_id`` is not read).
     thresholds : ndarray of shape (T,), float
         IoU thresholds.
-    rule : {"sds", "mnc"}
+    rule : {"sds", "mnc", "sds-python"}
     detection_ids : ndarray of shape (D,), int, optional
         Global indices of ``detections``, breaking score ties; default
         ``0..D-1``.
@@ -207,7 +216,8 @@ def accumulate(image_matches: Iterable[ImageMatch], categories: Sequence[Hashabl
     if thresholds is None:
         thresholds, rule = APR_THRESHOLDS, "sds"
     order = list(categories) if categories is not None else list(per_class)
-    classes = {c: _accumulate_class(per_class.get(c, []), len(thresholds), RULES[rule]) for c in order}
+    ap_method = RULES[rule].ap_method
+    classes = {c: _accumulate_class(per_class.get(c, []), len(thresholds), ap_method) for c in order}
     return Accumulation(thresholds=thresholds, rule=rule, classes=classes)
 
 
@@ -304,7 +314,7 @@ def evaluate_apr(ground_truth: Mapping[Hashable, ImageGroundTruth], detections: 
     detections : sequence of Detection
         Their order breaks score ties.
     thresholds : ndarray of shape (T,), float
-    rule : {"sds", "mnc"}
+    rule : {"sds", "mnc", "sds-python"}
     categories : sequence of hashable, optional
         See :func:`accumulate`.
 

@@ -1,23 +1,28 @@
 """Average precision from ranked true/false-positive flags.
 
-Two integrals of the precision-recall curve, both as the VOC devkits define them:
+Two integrals of the precision-recall curve, each as its reference code computes it:
 
-- ``"all_points"`` (VOC2010 and later, the SDS benchmark's ``VOCap``): the
-  area under the monotone precision envelope, where the envelope at recall r is
-  the best precision at any recall >= r.
-- ``"11_point"`` (VOC2007, used by MNC and FCIS): the mean over recall levels
-  0, 0.1, ..., 1 of the best precision at recall >= that level (0 if the curve
-  never reaches it).
+- ``"all_points"`` (VOC2010 and later; the SDS benchmark's ``VOCap``, the SDS
+  authors' Python ``getPR`` in ``bharath272/sds`` ``evaluation.py``, and
+  ``voc_ap(..., use_07_metric=False)``): the area under the monotone precision
+  envelope, where the envelope at recall r is the best precision at any recall
+  >= r, summed over the points where recall changes.
+- ``"11_point"`` (VOC2007; MNC's ``voc_ap(rec, prec, use_07_metric=True)`` in
+  ``daijifeng001/MNC`` ``lib/utils/voc_eval.py``, which ``voc_eval_sds`` calls):
+  for each recall level t of ``np.arange(0., 1.1, 0.1)``, the best precision at
+  recall >= t (0 if the curve never reaches t), each added as ``p / 11.``.
 
-The 11 recall levels are the exact decimals, ``np.round(np.linspace(0, 1, 11),
-10)``: ``np.arange(0, 1.1, 0.1)`` (the devkit's) holds 0.30000000000000004, so a
-recall of exactly 3/10 would miss its level there.
+The 11 levels are ``np.arange``'s float values, kept on purpose:
+0.30000000000000004, 0.6000000000000001 and 0.7000000000000001 lie above 3/10,
+6/10 and 7/10, so a recall of exactly 3/10 (3 of 10 instances found) misses the
+level 0.3 in MNC's code, and here.
 """
 from __future__ import annotations
 
 import numpy as np
 
-ELEVEN_RECALL_LEVELS = np.round(np.linspace(0.0, 1.0, 11), 10)
+# MNC's levels, float values and all (see the module docstring)
+ELEVEN_RECALL_LEVELS = np.arange(0.0, 1.1, 0.1)
 AP_METHODS = ("all_points", "11_point")
 
 
@@ -87,5 +92,7 @@ def _all_points(precision: np.ndarray, recall: np.ndarray) -> float:
 
 
 def _eleven_point(precision: np.ndarray, recall: np.ndarray) -> float:
-    best = [precision[recall >= level].max(initial=0.0) for level in ELEVEN_RECALL_LEVELS]
-    return float(np.mean(best))
+    ap = 0.0
+    for level in ELEVEN_RECALL_LEVELS:
+        ap += precision[recall >= level].max(initial=0.0) / 11.0  # MNC's sum, in its order
+    return float(ap)

@@ -21,13 +21,9 @@ from pathlib import Path
 
 from hypercolumns.data.errors import MissingFileError
 from hypercolumns.data.files import nan_to_null, write_json_atomic
-from hypercolumns.eval.apr import RULES, evaluate_apr
+from hypercolumns.eval.apr import evaluate_apr
+from hypercolumns.eval.assignment import RULES
 from hypercolumns.eval.coco import load_coco_ground_truth, load_coco_results
-
-RULE_NAMES = {
-    "sds": "official SDS rule: best uncovered instance, IoU > t, all-points AP",
-    "mnc": "MNC/FCIS rule: argmax instance, IoU >= t, 11-point AP",
-}
 
 
 def evaluate_coco(annotations_path, results_path, rule: str = "sds") -> dict:
@@ -39,8 +35,8 @@ def evaluate_coco(annotations_path, results_path, rule: str = "sds") -> dict:
         COCO instances JSON.
     results_path : str or Path
         COCO results list with RLE segmentations.
-    rule : {"sds", "mnc"}
-        See :mod:`hypercolumns.eval.apr`.
+    rule : {"sds", "mnc", "sds-python"}
+        See :mod:`hypercolumns.eval.assignment`.
 
     Returns
     -------
@@ -61,13 +57,14 @@ def evaluate_coco(annotations_path, results_path, rule: str = "sds") -> dict:
 
 def format_report(summary: dict) -> str:
     """The printed report: the means, then one line per class."""
+    rule = summary["rule"]
     lines = [
         f"AP^r@0.5 {summary['APr@0.5']:.1f}",
         f"AP^r@0.7 {summary['APr@0.7']:.1f}",
         f"AP^r_vol {summary['APr_vol']:.1f}",
         f"mean best IoU {summary['mean_best_iou']:.1f}",
         "",
-        f"rule: {RULE_NAMES[summary['rule']]}; means over {summary['n_classes']} classes with ground truth",
+        f"rule {rule}: {RULES[rule].summary}; means over {summary['n_classes']} classes with ground truth",
         f"{'class':<16} {'n_gt':>6} {'n_det':>7} {'AP^r@0.5':>9} {'AP^r@0.7':>9} {'AP^r_vol':>9} {'best IoU':>9}",
     ]
     for name, entry in summary["per_class"].items():

@@ -1,4 +1,4 @@
-"""AP^r on hand-computed examples: ties, duplicates, strict thresholds, the two rules."""
+"""AP^r on hand-computed examples: ties, duplicates, strict thresholds (the three rules apart: test_apr_rules.py)."""
 import math
 
 import numpy as np
@@ -111,11 +111,12 @@ def test_not_yet_covered_differs_between_rules():
 
 @pytest.mark.parametrize("threshold, stop", [(0.5, 5), (0.7, 7)])
 def test_overlap_equal_to_threshold(threshold, stop):
-    # IoU exactly threshold: FP under sds (strict >), TP under mnc (>=)
+    # IoU exactly threshold: FP under sds (strict >), TP under mnc and sds-python (>=)
     ground_truth = {"i": image(("cat", strip(0, 10)))}
     detections = [Detection("i", "cat", 1.0, strip(0, stop))]
     assert ap_at(evaluate_apr(ground_truth, detections, rule="sds"), "cat", threshold) == 0.0
     assert ap_at(evaluate_apr(ground_truth, detections, rule="mnc"), "cat", threshold) == pytest.approx(100.0)
+    assert ap_at(evaluate_apr(ground_truth, detections, rule="sds-python"), "cat", threshold) == pytest.approx(100.0)
 
 
 def test_thresholds_are_exact_decimals():

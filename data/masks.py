@@ -8,6 +8,10 @@ Conventions (those of :mod:`hypercolumns.data.records`):
   lengths, compressed as pycocotools writes them). :func:`encode_rle` returns
   ``counts`` as ``str`` so that the dict can go to JSON as it is;
   :func:`decode_rle` also takes ``bytes`` and uncompressed (list) counts.
+- Every RLE read is checked on the way to pycocotools
+  (:func:`to_compressed_rle`): its run lengths, decoded as pycocotools reads
+  them (:func:`run_lengths`), must sum to ``H * W``. :func:`checked_rle` adds
+  the form and names the user's file and entry.
 - A polygon vertex ``(x, y)`` is a point of the continuous frame (pixel
   ``(r, c)`` covers ``[c, c+1) x [r, r+1)``). Polygons are rasterised with
   pycocotools, the rasteriser that made COCO's own masks, so that polygons

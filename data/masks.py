@@ -101,9 +101,10 @@ def to_compressed_rle(rle: Mapping) -> dict:
 
     The one check of every RLE read (:func:`checked_rle` adds the form and the
     file's name): the run lengths must be non-negative and sum to ``H * W``.
-    pycocotools does not check this: its decode leaves the pixels after a short
-    RLE as whatever its buffer held, and its IoU on the runs counts them as
-    background, so the two would disagree on a malformed RLE.
+    pycocotools does not check this: its ``rleDecode`` refuses only runs that
+    overrun the mask and leaves the pixels after a short RLE as whatever its
+    (malloc'd) buffer held, while its ``rleIou`` counts them as background, so
+    the two would disagree on a malformed RLE.
 
     Raises
     ------
@@ -149,8 +150,8 @@ def run_lengths(counts) -> np.ndarray:
 
     Notes
     -----
-    Follows ``rleFrString`` of cocodataset/cocoapi ``common/maskApi.c`` (the
-    code of the pycocotools we use): each character less 48 holds 5 bits of
+    Follows ``rleFrString`` of ``common/maskApi.c`` in cocodataset/cocoapi and
+    in ppwwyyxx/cocoapi (the source of PyPI's pycocotools 2.0.x): each character less 48 holds 5 bits of
     the value, least significant first, and a continuation bit 0x20; bit 0x10
     of a value's last character is its sign; from the fourth value on, a value
     is the difference to the run two before.

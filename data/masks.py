@@ -8,6 +8,10 @@ Conventions (those of :mod:`hypercolumns.data.records`):
   lengths, compressed as pycocotools writes them). :func:`encode_rle` returns
   ``counts`` as ``str`` so that the dict can go to JSON as it is;
   :func:`decode_rle` also takes ``bytes`` and uncompressed (list) counts.
+- Every RLE read is checked on the way to pycocotools
+  (:func:`to_compressed_rle`): its run lengths, decoded as pycocotools reads
+  them (:func:`run_lengths`), must sum to ``H * W``. :func:`checked_rle` adds
+  the form and names the user's file and entry.
 - A polygon vertex ``(x, y)`` is a point of the continuous frame (pixel
   ``(r, c)`` covers ``[c, c+1) x [r, r+1)``). Polygons are rasterised with
   pycocotools, the rasteriser that made COCO's own masks, so that polygons
@@ -28,6 +32,9 @@ import pycocotools.mask as mask_utils
 
 from hypercolumns.data.errors import InputError
 from hypercolumns.data.files import is_finite_number
+
+# pycocotools reads a compressed run length with 32-bit shifts: 6 characters (30 bits) at most.
+_MAX_CHARS_PER_RUN = 6
 
 
 def encode_rle(mask: np.ndarray) -> dict:
@@ -90,18 +97,102 @@ def decode_rles(rles: Sequence[Mapping]) -> np.ndarray:
 
 
 def to_compressed_rle(rle: Mapping) -> dict:
-    """The pycocotools form of an RLE: ``counts`` as compressed ``bytes``."""
+    """The pycocotools form of an RLE, ``counts`` as compressed ``bytes``, its run lengths checked.
+
+    The one check of every RLE read (:func:`checked_rle` adds the form and the
+    file's name): the run lengths must be non-negative and sum to ``H * W``.
+    pycocotools does not check this: its ``rleDecode`` refuses only runs that
+    overrun the mask and leaves the pixels after a short RLE as whatever its
+    (malloc'd) buffer held, while its ``rleIou`` counts them as background, so
+    the two would disagree on a malformed RLE.
+
+    Raises
+    ------
+    TypeError
+        On something that is not an RLE dict.
+    ValueError
+        On run lengths that cannot be read or do not cover ``H * W`` pixels.
+    """
     if not isinstance(rle, Mapping) or "size" not in rle or "counts" not in rle:
         raise TypeError(f"expected an RLE dict with 'size' and 'counts', got {type(rle).__name__}")
     height, width = (int(v) for v in rle["size"])
     counts = rle["counts"]
-    if isinstance(counts, list):
-        return mask_utils.frPyObjects({"size": [height, width], "counts": counts}, height, width)
     if isinstance(counts, str):
         counts = counts.encode("ascii")
-    if not isinstance(counts, bytes):
+    if not isinstance(counts, (bytes, list)):
         raise TypeError(f"RLE counts must be str, bytes or a list of int, got {type(counts).__name__}")
+    _check_run_lengths(run_lengths(counts), height, width)
+    if isinstance(counts, list):
+        return mask_utils.frPyObjects({"size": [height, width], "counts": counts}, height, width)
     return {"size": [height, width], "counts": counts}
+
+
+def run_lengths(counts) -> np.ndarray:
+    """The run lengths of an RLE's ``counts``, read as pycocotools reads them.
+
+    Parameters
+    ----------
+    counts : list of int, or str or bytes
+        Uncompressed run lengths, or pycocotools' compressed string.
+
+    Returns
+    -------
+    runs : ndarray of shape (M,), int64
+        Column-major, background first; not checked against a size (they may
+        be negative where a string decodes to that).
+
+    Raises
+    ------
+    ValueError
+        On a compressed string that pycocotools would misread: a character
+        outside ``'0'`` to ``'o'``, a string ending inside a run length, or a
+        run length of more than 6 characters.
+
+    Notes
+    -----
+    Follows ``rleFrString`` of ``common/maskApi.c`` in cocodataset/cocoapi and
+    in ppwwyyxx/cocoapi (the source of PyPI's pycocotools 2.0.x): each character less 48 holds 5 bits of
+    the value, least significant first, and a continuation bit 0x20; bit 0x10
+    of a value's last character is its sign; from the fourth value on, a value
+    is the difference to the run two before.
+    """
+    if isinstance(counts, list):
+        return np.asarray(counts, dtype=np.int64).reshape(-1)
+    if isinstance(counts, str):
+        counts = counts.encode("ascii")
+    codes = np.frombuffer(counts, dtype=np.uint8).astype(np.int64) - 48
+    outside = (codes < 0) | (codes > 63)
+    if outside.any():
+        position = int(np.flatnonzero(outside)[0])
+        raise ValueError(f"RLE counts cannot be decoded: character {chr(codes[position] + 48)!r} at "
+                         f"{position} is not one of COCO's '0' to 'o'")
+    ends = np.flatnonzero((codes & 0x20) == 0)  # a character without continuation ends a value
+    if codes.size and (ends.size == 0 or ends[-1] != codes.size - 1):
+        raise ValueError("RLE counts cannot be decoded: the string ends inside a run length")
+    starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64)
+    n_chars = ends - starts + 1
+    if (n_chars > _MAX_CHARS_PER_RUN).any():
+        raise ValueError(f"RLE counts cannot be decoded: a run length of more than "
+                         f"{_MAX_CHARS_PER_RUN} characters")
+    if codes.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    shifts = 5 * (np.arange(codes.size) - np.repeat(starts, n_chars))
+    values = np.add.reduceat((codes & 0x1F) << shifts, starts)
+    negative = (codes[ends] & 0x10) != 0
+    values[negative] -= np.left_shift(1, 5 * n_chars[negative])  # sign extension
+    runs = values.copy()
+    runs[1::2] = np.cumsum(values[1::2])  # run 3 = value 3 + run 1, run 5 = value 5 + run 3, ...
+    runs[2::2] = np.cumsum(values[2::2])  # run 4 = value 4 + run 2, ...; run 0 and 2 as read
+    return runs
+
+
+def _check_run_lengths(runs: np.ndarray, height: int, width: int) -> None:
+    negative = np.flatnonzero(runs < 0)
+    if negative.size:
+        raise ValueError(f"RLE run {int(negative[0])} has the negative length {int(runs[negative[0]])}")
+    total = int(runs.sum())
+    if total != height * width:
+        raise ValueError(f"RLE run lengths sum to {total}, not {height} x {width} = {height * width} pixels")
 
 
 def polygons_to_rle(polygons: Sequence[Sequence[float]], height: int, width: int) -> dict:
@@ -171,15 +262,11 @@ def segmentation_to_mask(segmentation, height: int, width: int, where: str) -> n
     Raises
     ------
     InputError
-        On an empty segmentation, a malformed polygon, a malformed RLE or one
-        of another size, or compressed counts pycocotools cannot decode.
+        On an empty segmentation, a malformed polygon, or an RLE that
+        :func:`checked_rle` refuses.
     """
     if isinstance(segmentation, dict):
-        rle = checked_rle(segmentation, height, width, where)
-        try:
-            return decode_rle(rle)
-        except (ValueError, OverflowError) as error:  # pycocotools on counts it cannot parse
-            raise InputError(f"{where}: RLE counts cannot be decoded ({error})") from None
+        return decode_rle(checked_rle(segmentation, height, width, where))
     return decode_rle(polygons_to_rle(_valid_polygons(segmentation, where), height, width))
 
 
@@ -201,11 +288,16 @@ def _valid_polygons(segmentation, where: str) -> list:
 
 
 def checked_rle(rle, height: int, width: int, where: str) -> dict:
-    """A user's COCO RLE, its form checked against an image of ``height`` x ``width``.
+    """A user's COCO RLE checked against an image of ``height`` x ``width``, compressed.
 
-    The form only: ``size`` ``[H, W]`` equal to the image's, ``counts`` a
-    string or a list of non-negative integers; not whether the run lengths
-    add up to ``H * W``.
+    Checks the form (``size`` ``[H, W]`` equal to the image's, ``counts`` a
+    string or a list of non-negative integers), then the run lengths as
+    :func:`to_compressed_rle` does (readable, summing to ``H * W``).
+
+    Returns
+    -------
+    rle : dict
+        ``{"size": [H, W], "counts": bytes}``, as :func:`to_compressed_rle`.
 
     Raises
     ------
@@ -226,7 +318,10 @@ def checked_rle(rle, height: int, width: int, where: str) -> dict:
             or (isinstance(counts, list) and all(map(_is_count, counts)))):
         raise InputError(f"{where}: RLE counts {counts!r:.40} are neither a compressed string "
                          "nor a list of non-negative integers")
-    return rle
+    try:
+        return to_compressed_rle(rle)
+    except ValueError as error:
+        raise InputError(f"{where}: {error}") from None
 
 
 def _is_count(value) -> bool:

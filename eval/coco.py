@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from hypercolumns.data.coco import coco_images, is_coco_id, read_coco_json
 from hypercolumns.data.errors import InputError, require_file
 from hypercolumns.data.files import is_finite_number, read_json
-from hypercolumns.data.masks import checked_rle, polygons_to_rle, to_compressed_rle
+from hypercolumns.data.masks import checked_rle, polygons_to_rle
 from hypercolumns.eval.instances import Detection, ImageGroundTruth
 
 
@@ -98,7 +98,7 @@ def _segmentation_rle(segmentation, height: int, width: int, where: str) -> dict
             return polygons_to_rle(segmentation, height, width)
         except ValueError as error:  # a polygon of fewer than 3 points
             raise InputError(f"{where}: bad segmentation: {error}") from None
-    return to_compressed_rle(checked_rle(segmentation, height, width, where))
+    return checked_rle(segmentation, height, width, where)
 
 
 def load_coco_results(results_path, ground_truth: Mapping, categories: list) -> list:
@@ -143,6 +143,6 @@ def load_coco_results(results_path, ground_truth: Mapping, categories: list) -> 
         if not isinstance(bbox, list) or len(bbox) != 4 or not all(map(is_finite_number, bbox)):
             raise InputError(f"{where}: bbox {bbox!r:.80} is not [x, y, w, h] of finite numbers")
         image_gt = ground_truth[image_id]
-        rle = to_compressed_rle(checked_rle(segmentation, image_gt.height, image_gt.width, where))
+        rle = checked_rle(segmentation, image_gt.height, image_gt.width, where)
         detections.append(Detection(image_id, names[category_id], float(score), rle))
     return detections

@@ -103,6 +103,13 @@ def rle_iou(rles_a: Sequence[Mapping], rles_b: Sequence[Mapping]) -> np.ndarray:
     Returns
     -------
     iou : ndarray of shape (N, M), float64
+
+    Raises
+    ------
+    ValueError
+        On an RLE whose run lengths do not sum to ``H * W`` (from
+        :func:`~hypercolumns.data.masks.to_compressed_rle`), where pycocotools
+        would count the missing pixels as background.
     """
     compressed_a = [to_compressed_rle(rle) for rle in rles_a]
     compressed_b = [to_compressed_rle(rle) for rle in rles_b]

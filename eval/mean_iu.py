@@ -2,9 +2,19 @@
 
 Label maps are integer arrays ``(H, W)``: 0 background, 1..K-1 the classes
 (VOC's 1-based indices), ``VOID_LABEL`` (255) pixels counted nowhere.
-The confusion matrix has rows for the ground truth and columns for the
-prediction; IU of class k is ``C[k, k] / (row k + column k - C[k, k])``, the
-VOC devkit's ``TP / (TP + FP + FN)``.
+
+Convention: the VOC devkit's ``VOCevalseg.m`` (``VOCcode/VOCevalseg.m``; read
+in the copy of quantombone/exemplarsvm). One confusion matrix summed over all
+images, rows the ground truth and columns the prediction, pixels whose ground
+truth is 255 left out; the IU of class j is ``C[j, j] / (row j + column j -
+C[j, j])``, ``TP / (TP + FP + FN)``; the mean is over all K labels, the
+background included (21 on VOC), not over the classes an image set happens to
+hold. A class absent from both ground truth and prediction has a zero union:
+the devkit divides 0 by 0, its IU and so its mean are NaN. Here that class's
+IU is NaN (undefined, as there) and it counts 0 in the mean, the total
+division of the devkit's ports (``+ eps`` or a denominator of 1), so that the
+mean keeps the devkit's divisor K. Where every class occurs (VOC val) this is
+the devkit's number.
 """
 from __future__ import annotations
 
@@ -67,7 +77,8 @@ def iu_per_class(confusion: np.ndarray) -> np.ndarray:
     Returns
     -------
     iu : ndarray of shape (K,), float64
-        In [0, 1]; NaN for a class absent from both ground truth and prediction.
+        In [0, 1]; NaN for a class absent from both ground truth and
+        prediction (zero union: the devkit's 0 / 0).
     """
     confusion = np.asarray(confusion, dtype=np.float64)
     if confusion.ndim != 2 or confusion.shape[0] != confusion.shape[1]:
@@ -80,7 +91,7 @@ def iu_per_class(confusion: np.ndarray) -> np.ndarray:
 
 
 def mean_iu(confusion: np.ndarray) -> float:
-    """Mean IU over the classes present in ground truth or prediction.
+    """Mean IU over all K labels, as the VOC devkit's ``avacc = mean(accuracies)``.
 
     Parameters
     ----------
@@ -89,11 +100,14 @@ def mean_iu(confusion: np.ndarray) -> float:
     Returns
     -------
     mean_iu : float
-        In [0, 1]; NaN when no class is present.
+        In [0, 1]: the sum of the IUs over K; a class absent from both ground
+        truth and prediction counts 0 (the devkit's mean would be NaN, see the
+        module's docstring). NaN when no pixel is counted at all.
     """
     iu = iu_per_class(confusion)
-    present = ~np.isnan(iu)
-    return float(iu[present].mean()) if present.any() else float("nan")
+    if np.isnan(iu).all():
+        return float("nan")
+    return float(np.nansum(iu) / len(iu))
 
 
 def paste_instances(height: int, width: int, masks, categories, scores, threshold: float) -> np.ndarray:

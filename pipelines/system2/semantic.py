@@ -2,8 +2,9 @@
 
 Scored instance masks are pasted into a class map in increasing score order
 above a threshold (``eval.mean_iu.paste_instances``: the best-scoring region
-wins a pixel), and mean IU is VOC's confusion-matrix IU over the 21 labels
-(background and the 20 classes), void ignored.
+wins a pixel), and mean IU is the VOC devkit's confusion-matrix IU averaged
+over the 21 labels (background and the 20 classes), void ignored; a class
+absent from both ground truth and prediction counts 0 (``eval.mean_iu``).
 
 Ground truth: a VOC ``SegmentationClass`` PNG where the data set has one
 (read as the record's class map), else the record's instance masks pasted
@@ -15,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from hypercolumns.data.records import VOC_CLASSES
-from hypercolumns.eval.mean_iu import VOID_LABEL, confusion_matrix, iu_per_class, paste_instances
+from hypercolumns.eval.mean_iu import VOID_LABEL, confusion_matrix, iu_per_class, mean_iu, paste_instances
 
 N_LABELS = len(VOC_CLASSES) + 1
 VOC_LABEL = {name: index + 1 for index, name in enumerate(VOC_CLASSES)}
@@ -45,14 +46,14 @@ def predicted_labels(height: int, width: int, masks, categories, scores,
 def semantic_mean_iu(images: list) -> dict:
     """Mean IU over images given as ``(gt_labels, predicted_labels)`` pairs.
 
-    Returns ``{"mean_iu": percent, "per_class": {name: percent or NaN}, "confusion": (21, 21)}``;
-    classes absent from both ground truth and prediction are NaN and left out of the mean.
+    Returns ``{"mean_iu": percent, "per_class": {name: percent or NaN}, "confusion": (21, 21)}``:
+    the mean over all 21 labels, as the VOC devkit's; a class absent from both
+    ground truth and prediction is NaN in ``per_class`` and counts 0 in the mean.
     """
     confusion = np.zeros((N_LABELS, N_LABELS), np.int64)
     for gt, predicted in images:
         confusion += confusion_matrix(gt, predicted, N_LABELS)
-    iu = iu_per_class(confusion)
     names = ("background",) + VOC_CLASSES
-    return {"mean_iu": 100 * float(np.nanmean(iu)) if np.isfinite(iu).any() else float("nan"),
-            "per_class": {name: 100 * float(value) for name, value in zip(names, iu)},
+    return {"mean_iu": 100 * mean_iu(confusion),
+            "per_class": {name: 100 * float(value) for name, value in zip(names, iu_per_class(confusion))},
             "confusion": confusion}

@@ -308,3 +308,31 @@ def test_golden_real_annotations_scored_against_themselves(data_root, tmp_path):
         assert summary["APr@0.5"] == pytest.approx(100.0)
         assert summary["APr@0.7"] == pytest.approx(100.0)
         assert summary["mean_best_iou"] == pytest.approx(100.0)
+
+
+# run lengths that do not cover the image (issue 17): "P1" is one run of 32 pixels on 10 x 10
+
+@pytest.mark.parametrize("counts", ["P1", [32]])
+def test_a_result_rle_not_covering_its_image_is_refused(coco_files, tmp_path, capsys, counts):
+    annotations_path, results_path, _ = coco_files
+    rewrite_results(results_path, 2, segmentation={"size": [10, 10], "counts": counts})
+    refused(capsys, annotations_path, results_path,
+            [f"{results_path}: entry 2: RLE run lengths sum to 32, not 10 x 10 = 100 pixels"], tmp_path)
+
+
+@pytest.mark.parametrize("counts", ["P1", [32]])
+def test_an_annotation_rle_not_covering_its_image_is_refused(coco_files, tmp_path, capsys, counts):
+    annotations_path, results_path, _ = coco_files
+    rewrite_annotations(annotations_path, lambda data: data["annotations"][0].update(
+        segmentation={"size": [10, 10], "counts": counts}))
+    refused(capsys, annotations_path, results_path,
+            [f"{annotations_path}: annotations[0]: RLE run lengths sum to 32, not 10 x 10 = 100 pixels"],
+            tmp_path)
+
+
+def test_undecodable_result_counts_are_refused(coco_files, tmp_path, capsys):
+    annotations_path, results_path, _ = coco_files
+    rewrite_results(results_path, 1, segmentation={"size": [10, 10], "counts": "PP"})
+    refused(capsys, annotations_path, results_path,
+            [f"{results_path}: entry 1: RLE counts cannot be decoded: the string ends inside a run length"],
+            tmp_path)

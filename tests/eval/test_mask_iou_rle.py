@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from hypercolumns.data.masks import encode_rle
-from hypercolumns.eval.masks import mask_iou, paired_mask_iou
+from hypercolumns.eval.masks import mask_iou, paired_mask_iou, rle_iou
 
 
 def strip(start, stop, width=20):
@@ -59,3 +59,47 @@ def test_rle_path_equals_pixel_path():
     void = rng.random((13, 11)) < 0.2
     np.testing.assert_array_equal(mask_iou([encode_rle(m) for m in masks_a], masks_b, void=void),
                                   mask_iou(masks_a, masks_b, void=void))
+
+
+def numpy_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """The reference: counts of the decoded masks, 0 where the union is empty."""
+    union = int(np.logical_or(a, b).sum())
+    return int(np.logical_and(a, b).sum()) / union if union else 0.0
+
+
+def uncompressed(mask: np.ndarray) -> dict:
+    """COCO's uncompressed RLE, from numpy: column-major, background first."""
+    flat = mask.T.reshape(-1).astype(np.int8)
+    starts = np.flatnonzero(np.diff(np.concatenate([[0], flat]))) if flat.size else np.zeros(0, int)
+    bounds = np.concatenate([[0], starts, [flat.size]])
+    return {"size": list(mask.shape), "counts": np.diff(bounds).tolist()}
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 31), (31, 1), (9, 7), (40, 33)])
+def test_every_path_gives_the_numpy_iou(shape):
+    rng = np.random.default_rng(shape[0] * 100 + shape[1])
+    masks = [np.zeros(shape, bool), np.ones(shape, bool), rng.random(shape) < 0.5,
+             rng.random(shape) < 0.1, rng.random(shape) < 0.9]
+    expected = np.array([[numpy_iou(a, b) for b in masks] for a in masks])
+    compressed = [encode_rle(m) for m in masks]
+    lists = [uncompressed(m) for m in masks]
+    paths = {
+        "runs, compressed": rle_iou(compressed, compressed),
+        "runs, uncompressed": rle_iou(lists, lists),
+        "runs, mixed": rle_iou(compressed, lists),
+        "pixels": mask_iou(np.stack(masks), np.stack(masks)),
+        "pixels from RLEs": mask_iou(compressed, lists, void=np.zeros(shape, bool)),
+    }
+    for path, iou in paths.items():
+        np.testing.assert_array_equal(iou, expected, err_msg=path)
+
+
+def test_run_length_path_refuses_a_short_rle():
+    # counts "P1": one run of 32 pixels on a 10 x 10 image; pycocotools' IoU said 0.0
+    full = encode_rle(np.ones((10, 10), bool))
+    for masks_a, masks_b in (([{"size": [10, 10], "counts": "P1"}], [full]),
+                             ([full], [{"size": [10, 10], "counts": [32]}])):
+        with pytest.raises(ValueError, match="RLE run lengths sum to 32, not 10 x 10 = 100 pixels"):
+            rle_iou(masks_a, masks_b)
+        with pytest.raises(ValueError, match="sum to 32"):
+            mask_iou(masks_a, masks_b, void=np.zeros((10, 10), bool))

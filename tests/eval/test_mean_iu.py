@@ -18,7 +18,8 @@ def test_confusion_and_mean_iu_by_hand():
     iu = iu_per_class(confusion)
     np.testing.assert_allclose(iu[:3], [2 / 3, 1 / 2, 1 / 2])
     assert math.isnan(iu[3])
-    assert mean_iu(confusion) == pytest.approx((2 / 3 + 1 / 2 + 1 / 2) / 3)
+    # the mean divides by all 4 labels; absent class 3 counts 0 (the devkit would give NaN)
+    assert mean_iu(confusion) == pytest.approx((2 / 3 + 1 / 2 + 1 / 2 + 0) / 4)
     # accumulating images is summing their matrices
     assert mean_iu(confusion + confusion) == pytest.approx(mean_iu(confusion))
 
@@ -34,7 +35,7 @@ def test_bad_labels_and_empty():
         confusion_matrix(np.array([[0, 7]]), np.array([[0, 0]]), n_classes=3)
     with pytest.raises(ValueError, match="shape"):
         confusion_matrix(np.zeros((2, 2), int), np.zeros((2, 3), int), n_classes=3)
-    assert math.isnan(mean_iu(np.zeros((3, 3), int)))
+    assert math.isnan(mean_iu(np.zeros((3, 3), int)))  # no pixel counted: nothing to measure
 
 
 def test_paste_higher_score_wins_and_threshold():
@@ -54,3 +55,34 @@ def test_paste_checks_inputs():
         paste_instances(1, 2, [np.ones((1, 2), bool)], [255], [1.0], 0.0)
     with pytest.raises(ValueError, match="2 categories"):
         paste_instances(1, 2, [np.ones((1, 2), bool)], [1, 2], [1.0], 0.0)
+
+
+def test_voc_devkit_convention_on_a_hand_confusion_matrix():
+    # VOCevalseg.m: rows ground truth, columns prediction; IU_j = TP / (row_j + col_j - TP);
+    # avacc = mean over all labels.
+    confusion = np.array([[5, 1, 0, 0],    # background: TP 5, row 6, column 7 -> 5 / 8
+                          [2, 3, 0, 0],    # class 1:    TP 3, row 5, column 5 -> 3 / 7
+                          [0, 1, 0, 0],    # class 2:    TP 0, row 1, column 0 -> 0 / 1 (missed)
+                          [0, 0, 0, 0]])   # class 3:    absent from both -> 0 / 0
+    iu = iu_per_class(confusion)
+    np.testing.assert_array_equal(iu[:3], [5 / 8, 3 / 7, 0.0])
+    assert math.isnan(iu[3])               # undefined, as the devkit's 0 / 0
+    # (0.625 + 0.428571... + 0 + 0) / 4 = 0.263393; leaving class 3 out would give 0.351190
+    assert mean_iu(confusion) == pytest.approx((5 / 8 + 3 / 7) / 4, rel=1e-15)
+    assert mean_iu(confusion) == pytest.approx(0.263393, abs=1e-6)
+
+
+def test_a_class_predicted_on_absent_ground_truth_costs_what_abstaining_costs():
+    # 21 labels as VOC; one image of background and cat (8). Predicting a few pixels of cow (10)
+    # on background leaves cow's IU 0, as abstaining does: the divisor stays 21.
+    gt = np.zeros((2, 5), np.uint8)
+    gt[:, :2] = 8
+    gt[1, 4] = 255                          # void: counted nowhere, whatever is predicted there
+    abstaining = gt.copy()
+    abstaining[1, 4] = 3
+    spurious = abstaining.copy()
+    spurious[0, 4] = 10
+    # abstaining: background 5/5, cat 4/4, 19 others 0/0 -> (1 + 1) / 21
+    assert mean_iu(confusion_matrix(gt, abstaining, 21)) == pytest.approx(2 / 21, rel=1e-15)
+    # spurious: background 4 / (5 + 4 - 4) = 4/5, cat 1, cow 0 / 1 -> (0.8 + 1) / 21
+    assert mean_iu(confusion_matrix(gt, spurious, 21)) == pytest.approx(1.8 / 21, rel=1e-15)

@@ -8,13 +8,13 @@ in the copy of quantombone/exemplarsvm). One confusion matrix summed over all
 images, rows the ground truth and columns the prediction, pixels whose ground
 truth is 255 left out; the IU of class j is ``C[j, j] / (row j + column j -
 C[j, j])``, ``TP / (TP + FP + FN)``; the mean is over all K labels, the
-background included (21 on VOC), not over the classes an image set happens to
-hold. A class absent from both ground truth and prediction has a zero union:
-the devkit divides 0 by 0, its IU and so its mean are NaN. Here that class's
-IU is NaN (undefined, as there) and it counts 0 in the mean, the total
-division of the devkit's ports (``+ eps`` or a denominator of 1), so that the
-mean keeps the devkit's divisor K. Where every class occurs (VOC val) this is
-the devkit's number.
+background included (21 on VOC). A class absent from both ground truth and
+prediction has a zero union: the devkit divides 0 by 0 and its mean is NaN,
+so it defines no number for an image set that lacks a class. Here that class
+is left out of the mean (the mean over the labels with a non-zero union, as
+mmsegmentation's and torchmetrics' ``nanmean``): wherever the devkit's mean is
+defined (every label occurs, as on VOC val) this is exactly the devkit's
+number; a class predicted where the ground truth has none counts 0.
 """
 from __future__ import annotations
 
@@ -91,23 +91,21 @@ def iu_per_class(confusion: np.ndarray) -> np.ndarray:
 
 
 def mean_iu(confusion: np.ndarray) -> float:
-    """Mean IU over all K labels, as the VOC devkit's ``avacc = mean(accuracies)``.
+    """Mean IU over the labels present in ground truth or prediction (the devkit's
+    ``avacc = mean(accuracies)`` wherever that is defined; see the module's docstring).
 
     Parameters
     ----------
-    confusion : ndarray of shape (K, K), int
+    confusion : ndarray of shape (K, K)
 
     Returns
     -------
     mean_iu : float
-        In [0, 1]: the sum of the IUs over K; a class absent from both ground
-        truth and prediction counts 0 (the devkit's mean would be NaN, see the
-        module's docstring). NaN when no pixel is counted at all.
+        In [0, 1]; NaN when no pixel is counted at all.
     """
     iu = iu_per_class(confusion)
-    if np.isnan(iu).all():
-        return float("nan")
-    return float(np.nansum(iu) / len(iu))
+    present = ~np.isnan(iu)
+    return float(iu[present].mean()) if present.any() else float("nan")
 
 
 def paste_instances(height: int, width: int, masks, categories, scores, threshold: float) -> np.ndarray:

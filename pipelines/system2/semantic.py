@@ -2,9 +2,10 @@
 
 Scored instance masks are pasted into a class map in increasing score order
 above a threshold (``eval.mean_iu.paste_instances``: the best-scoring region
-wins a pixel), and mean IU is the VOC devkit's confusion-matrix IU averaged
-over the 21 labels (background and the 20 classes), void ignored; a class
-absent from both ground truth and prediction counts 0 (``eval.mean_iu``).
+wins a pixel), and mean IU is the VOC devkit's confusion-matrix IU over the 21
+labels (background and the 20 classes), void ignored; a class absent from both
+ground truth and prediction, where the devkit's mean is undefined, is left out
+(``eval.mean_iu``).
 
 Ground truth: a VOC ``SegmentationClass`` PNG where the data set has one
 (read as the record's class map), else the record's instance masks pasted
@@ -47,8 +48,8 @@ def semantic_mean_iu(images: list) -> dict:
     """Mean IU over images given as ``(gt_labels, predicted_labels)`` pairs.
 
     Returns ``{"mean_iu": percent, "per_class": {name: percent or NaN}, "confusion": (21, 21)}``:
-    the mean over all 21 labels, as the VOC devkit's; a class absent from both
-    ground truth and prediction is NaN in ``per_class`` and counts 0 in the mean.
+    a class absent from both ground truth and prediction is NaN in ``per_class`` and
+    left out of the mean (``eval.mean_iu``).
     """
     confusion = np.zeros((N_LABELS, N_LABELS), np.int64)
     for gt, predicted in images:

@@ -18,8 +18,8 @@ def test_confusion_and_mean_iu_by_hand():
     iu = iu_per_class(confusion)
     np.testing.assert_allclose(iu[:3], [2 / 3, 1 / 2, 1 / 2])
     assert math.isnan(iu[3])
-    # the mean divides by all 4 labels; absent class 3 counts 0 (the devkit would give NaN)
-    assert mean_iu(confusion) == pytest.approx((2 / 3 + 1 / 2 + 1 / 2 + 0) / 4)
+    # the mean over the 3 labels present; absent class 3 is left out (the devkit would give NaN)
+    assert mean_iu(confusion) == pytest.approx((2 / 3 + 1 / 2 + 1 / 2) / 3)
     # accumulating images is summing their matrices
     assert mean_iu(confusion + confusion) == pytest.approx(mean_iu(confusion))
 
@@ -66,15 +66,18 @@ def test_voc_devkit_convention_on_a_hand_confusion_matrix():
                           [0, 0, 0, 0]])   # class 3:    absent from both -> 0 / 0
     iu = iu_per_class(confusion)
     np.testing.assert_array_equal(iu[:3], [5 / 8, 3 / 7, 0.0])
-    assert math.isnan(iu[3])               # undefined, as the devkit's 0 / 0
-    # (0.625 + 0.428571... + 0 + 0) / 4 = 0.263393; leaving class 3 out would give 0.351190
-    assert mean_iu(confusion) == pytest.approx((5 / 8 + 3 / 7) / 4, rel=1e-15)
-    assert mean_iu(confusion) == pytest.approx(0.263393, abs=1e-6)
+    assert math.isnan(iu[3])               # undefined, as the devkit's 0 / 0 (its mean: NaN)
+    # class 3 left out: (0.625 + 0.428571... + 0) / 3 = 0.351190
+    assert mean_iu(confusion) == pytest.approx((5 / 8 + 3 / 7 + 0) / 3, rel=1e-15)
+    assert mean_iu(confusion) == pytest.approx(0.351190, abs=1e-6)
+    # where every label occurs the devkit's mean over all K is defined, and it is ours
+    everywhere = confusion[:3, :3]
+    assert mean_iu(everywhere) == pytest.approx((5 / 8 + 3 / 7 + 0) / 3, rel=1e-15)
 
 
-def test_a_class_predicted_on_absent_ground_truth_costs_what_abstaining_costs():
+def test_a_class_predicted_on_absent_ground_truth_counts_zero():
     # 21 labels as VOC; one image of background and cat (8). Predicting a few pixels of cow (10)
-    # on background leaves cow's IU 0, as abstaining does: the divisor stays 21.
+    # on background brings cow into the mean with IU 0.
     gt = np.zeros((2, 5), np.uint8)
     gt[:, :2] = 8
     gt[1, 4] = 255                          # void: counted nowhere, whatever is predicted there
@@ -82,7 +85,7 @@ def test_a_class_predicted_on_absent_ground_truth_costs_what_abstaining_costs():
     abstaining[1, 4] = 3
     spurious = abstaining.copy()
     spurious[0, 4] = 10
-    # abstaining: background 5/5, cat 4/4, 19 others 0/0 -> (1 + 1) / 21
-    assert mean_iu(confusion_matrix(gt, abstaining, 21)) == pytest.approx(2 / 21, rel=1e-15)
-    # spurious: background 4 / (5 + 4 - 4) = 4/5, cat 1, cow 0 / 1 -> (0.8 + 1) / 21
-    assert mean_iu(confusion_matrix(gt, spurious, 21)) == pytest.approx(1.8 / 21, rel=1e-15)
+    # abstaining: background 5/5, cat 4/4, 19 others 0/0 (left out) -> (1 + 1) / 2
+    assert mean_iu(confusion_matrix(gt, abstaining, 21)) == pytest.approx(1.0, rel=1e-15)
+    # spurious: background 4 / (5 + 4 - 4) = 4/5, cat 1, cow 0 / 1 -> (0.8 + 1 + 0) / 3
+    assert mean_iu(confusion_matrix(gt, spurious, 21)) == pytest.approx(1.8 / 3, rel=1e-15)

@@ -97,6 +97,23 @@ def paired_image_bootstrap(ground_truth: Mapping, runs_a: Sequence, runs_b: Sequ
     return report
 
 
+def mean_interval_over_images(values, image_ids, *, replicates: int = 1000, seed: int = 0,
+                              level: float = 0.95) -> list:
+    """Percentile bootstrap interval ``[low, high]`` of the mean of per-instance ``values``,
+    drawing images (with all their instances) with replacement, as the benchmark samples them.
+    """
+    values, image_ids = np.asarray(values, np.float64), np.asarray(image_ids)
+    if values.shape != image_ids.shape or values.size == 0:
+        raise ValueError(f"need one image id per value, got {values.shape} and {image_ids.shape}")
+    images, members = np.unique(image_ids, return_inverse=True)
+    sums = np.bincount(members, weights=values, minlength=len(images))
+    counts = np.bincount(members, minlength=len(images))
+    draws = np.random.default_rng(seed).integers(0, len(images), (replicates, len(images)))
+    means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
+    tail = 100.0 * (1.0 - level) / 2.0
+    return [float(v) for v in np.percentile(means, [tail, 100.0 - tail])]
+
+
 def paired_bootstrap_of_files(annotations_path, results_a: Sequence, results_b: Sequence,
                               **options) -> dict:
     """:func:`paired_image_bootstrap` of COCO results files (one per run) against a COCO instances file."""

@@ -15,14 +15,17 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
+
 from hypercolumns.data.errors import MissingFileError
+from hypercolumns.eval.bootstrap import mean_interval_over_images
 from hypercolumns.pipelines.experiments.runner import (System, ground_truth_box_ious, load_systems, mean_over_seeds,
                                                        run_oracle_evaluation)
 from hypercolumns.pipelines.experiments.tables import report_table
 from hypercolumns.pipelines.inference.segment import DEFAULT_SUPERPIXELS
 from hypercolumns.pipelines.inference.superpixels import SuperpixelSettings
 
-COLUMNS = ["system", "APr@0.5", "APr@0.7", "mean best IoU", "mIoU (GT boxes)"]
+COLUMNS = ["system", "APr@0.5", "APr@0.7", "mean best IoU", "mIoU (GT boxes)", "95% interval"]
 
 
 def grid_models(folder: Path) -> list:
@@ -33,13 +36,19 @@ def grid_models(folder: Path) -> list:
     return paths
 
 
-def summary_rows(systems, summaries, gt_box_ious: dict) -> list:
-    return [{"system": s.name,
-             "APr@0.5": mean_over_seeds(summaries[s.name], "APr@0.5"),
-             "APr@0.7": mean_over_seeds(summaries[s.name], "APr@0.7"),
-             "mean best IoU": mean_over_seeds(summaries[s.name], "mean_best_iou"),
-             "mIoU (GT boxes)": 100 * float(gt_box_ious[s.name].mean())}
-            for s in systems]
+def summary_rows(systems, summaries, gt_box_ious: dict, image_ids) -> list:
+    """One row per system; ``image_ids``: each instance's image, for the interval of
+    the GT-box mIoU (images drawn with replacement, :func:`mean_interval_over_images`)."""
+    rows = []
+    for s in systems:
+        ious = 100 * np.asarray(gt_box_ious[s.name])
+        low, high = mean_interval_over_images(ious, image_ids)
+        rows.append({"system": s.name,
+                     "APr@0.5": mean_over_seeds(summaries[s.name], "APr@0.5"),
+                     "APr@0.7": mean_over_seeds(summaries[s.name], "APr@0.7"),
+                     "mean best IoU": mean_over_seeds(summaries[s.name], "mean_best_iou"),
+                     "mIoU (GT boxes)": float(ious.mean()), "95% interval": f"[{low:.1f}, {high:.1f}]"})
+    return rows
 
 
 def evaluate_sds(data_root: Path, models: Path, out: Path, seeds=(0, 1, 2),
@@ -59,12 +68,14 @@ def evaluate_sds(data_root: Path, models: Path, out: Path, seeds=(0, 1, 2),
     engines = load_systems(systems, weights, device)
     summaries = run_oracle_evaluation(systems, records, data_root, out, tuple(seeds),
                                       viz_system=pictured, engines=engines)
-    rows = summary_rows(systems, summaries, ground_truth_box_ious(systems, records, data_root, out, engines))
+    image_ids = [index for index, record in enumerate(records) for _ in record.instances]
+    rows = summary_rows(systems, summaries, ground_truth_box_ious(systems, records, data_root, out, engines),
+                        image_ids)
     n_instances = sum(len(r.instances) for r in records)
     print(f"SDS on {len(records)} val images, {n_instances} instances, oracle boxes "
           f"(ground truth jittered to IoU 0.7-0.9), mean over seeds {list(seeds)}; "
           "AP^r by the official SDS rule; mIoU (GT boxes): mean IoU of each instance's mask from its "
-          "exact ground-truth box")
+          "exact ground-truth box, with a 95% bootstrap interval over images")
     paths = report_table(rows, COLUMNS, out, "sds", "SDS on the shared val images (oracle boxes)",
                          summaries)
     print(f"wrote {', '.join(map(str, paths))}, {out}/results/, {out}/pictures/")

@@ -138,3 +138,24 @@ def test_files_give_what_the_detections_give(two_systems, tmp_path):
     for key in ("APr@0.5", "APr@0.7"):
         assert from_files[key]["difference"] == pytest.approx(direct[key]["difference"])
         np.testing.assert_allclose(from_files[key]["interval"], direct[key]["interval"])
+
+
+def test_mean_interval_draws_whole_images():
+    from hypercolumns.eval.bootstrap import mean_interval_over_images
+
+    # every image has the same mean: every draw has that mean, the interval is that point
+    low, high = mean_interval_over_images([0.2, 0.6, 0.4, 0.4], ["a", "a", "b", "b"])
+    assert low == pytest.approx(0.4) and high == pytest.approx(0.4)
+    # an image's instances move together: 2 images of 10 equal instances each spread as 2 instances do,
+    # between the all-of-one-image means 0 and 1
+    one_each = mean_interval_over_images([0.0, 1.0], [1, 2], replicates=2000)
+    ten_each = mean_interval_over_images([0.0] * 10 + [1.0] * 10, [1] * 10 + [2] * 10, replicates=2000)
+    assert one_each == ten_each == [0.0, 1.0]
+    # many images of one instance each: close to the normal interval mean +- 1.96 sd / sqrt(n)
+    values = np.random.default_rng(5).uniform(0, 1, 400)
+    low, high = mean_interval_over_images(values, np.arange(400), replicates=4000)
+    half = 1.96 * values.std() / np.sqrt(400)
+    assert low == pytest.approx(values.mean() - half, abs=0.004)
+    assert high == pytest.approx(values.mean() + half, abs=0.004)
+    with pytest.raises(ValueError, match="one image id per value"):
+        mean_interval_over_images([0.5], [1, 2])

@@ -76,7 +76,6 @@ rows.  Real features may need more solver passes than these synthetic ones.
 """
 from __future__ import annotations
 
-import json
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -186,8 +185,8 @@ def train_grids(shards_dir: Path, out_dir: Path, options: TrainOptions, log=prin
                 log(report_line(K, facts))
     summary["seconds"] = round(time.perf_counter() - start, 2)
     # a cell without a fit has no training accuracy: written as null (strict JSON)
-    summary_path = write_json_atomic(nan_to_null(json.loads(json.dumps(summary, default=json_default))),
-                                     out_dir / "train-summary.json", indent=2)
+    summary_path = write_json_atomic(nan_to_null(summary), out_dir / "train-summary.json", indent=2,
+                                     default=json_default)
     summary["files"].append(str(summary_path))
     return summary
 

@@ -87,12 +87,14 @@ def write_json_atomic(data, path, *, indent: int | None = None, default=None) ->
 def nan_to_null(data):
     """``data`` with every NaN or infinite float (numpy floats too) as ``None``, recursively.
 
-    Dicts (keys made strings, as JSON's), lists and tuples are rebuilt; other
-    values are returned as they are.  For reports in which a figure that
+    Dicts (keys made strings, as JSON's), lists, tuples and numpy arrays (as
+    lists) are rebuilt; other values are returned as they are.  For reports in which a figure that
     cannot be computed (an AP with no ground truth) is written as ``null``.
     """
     if isinstance(data, dict):
         return {str(key): nan_to_null(value) for key, value in data.items()}
+    if isinstance(data, np.ndarray):
+        data = data.tolist()
     if isinstance(data, (list, tuple)):
         return [nan_to_null(value) for value in data]
     if isinstance(data, (float, np.floating)) and not math.isfinite(data):

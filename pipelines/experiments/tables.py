@@ -1,7 +1,6 @@
 """Results tables of the experiments: printed, and written as Markdown, CSV and JSON."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -45,4 +44,4 @@ def _fmt(value) -> str:
 
 def dump(data, path) -> Path:
     """A report's JSON: numpy scalars as floats, an absent figure (NaN) as ``null``."""
-    return write_json_atomic(nan_to_null(json.loads(json.dumps(data, default=float))), path)
+    return write_json_atomic(nan_to_null(data), path, default=float)

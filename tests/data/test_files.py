@@ -81,9 +81,11 @@ def test_json_is_written_strictly_and_nothing_is_left(tmp_path, bad):
 def test_nan_to_null_replaces_every_absent_figure(tmp_path):
     data = {"APr@0.5": 61.2, "per_class": {"bird": {"APr@0.5": math.nan, "n_gt": 0},
                                            3: [math.inf, (-math.inf, np.float64("nan"))]},
-            "ratios": (np.float32("nan"), np.float32(0.5), 2, None, "NaN", True)}
+            "ratios": (np.float32("nan"), np.float32(0.5), 2, None, "NaN", True),
+            "accuracy": np.array([[0.5, np.nan], [np.inf, 1.0]], np.float32)}
     assert nan_to_null(data) == {"APr@0.5": 61.2, "per_class": {"bird": {"APr@0.5": None, "n_gt": 0},
                                                                 "3": [None, [None, None]]},
-                                 "ratios": [None, np.float32(0.5), 2, None, "NaN", True]}
+                                 "ratios": [None, np.float32(0.5), 2, None, "NaN", True],
+                                 "accuracy": [[0.5, None], [None, 1.0]]}
     written = write_json_atomic(nan_to_null({"bird": math.nan, "cat": 50.0}), tmp_path / "summary.json")
     assert written.read_text() == '{"bird": null, "cat": 50.0}'

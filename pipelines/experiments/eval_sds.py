@@ -21,6 +21,7 @@ from hypercolumns.data.errors import MissingFileError
 from hypercolumns.eval.bootstrap import mean_interval_over_images
 from hypercolumns.pipelines.experiments.runner import (System, ground_truth_box_ious, load_systems, mean_over_seeds,
                                                        run_oracle_evaluation)
+from hypercolumns.pipelines.experiments.oracle import coco_annotations
 from hypercolumns.pipelines.experiments.tables import report_table
 from hypercolumns.pipelines.inference.segment import DEFAULT_SUPERPIXELS
 from hypercolumns.pipelines.inference.superpixels import SuperpixelSettings
@@ -66,11 +67,11 @@ def evaluate_sds(data_root: Path, models: Path, out: Path, seeds=(0, 1, 2),
     pictured = next((s.name for s in reversed(systems)
                      if s.model_path is not None and s.superpixels == DEFAULT_SUPERPIXELS), None)
     engines = load_systems(systems, weights, device)
+    coco = coco_annotations(records, data_root)   # one ground truth for both passes
     summaries = run_oracle_evaluation(systems, records, data_root, out, tuple(seeds),
-                                      viz_system=pictured, engines=engines)
-    image_ids = [index for index, record in enumerate(records) for _ in record.instances]
-    rows = summary_rows(systems, summaries, ground_truth_box_ious(systems, records, data_root, out, engines),
-                        image_ids)
+                                      viz_system=pictured, engines=engines, coco=coco)
+    rows = summary_rows(systems, summaries, ground_truth_box_ious(systems, records, coco, data_root, out, engines),
+                        [annotation["image_id"] for annotation in coco["annotations"]])
     n_instances = sum(len(r.instances) for r in records)
     print(f"SDS on {len(records)} val images, {n_instances} instances, oracle boxes "
           f"(ground truth jittered to IoU 0.7-0.9), mean over seeds {list(seeds)}; "

@@ -173,17 +173,20 @@ def _save_picture(image, boxes, heatmaps, expanded, masks, categories, scores, p
 
 def run_oracle_evaluation(systems: list, records: list, data_root, out, seeds=(0, 1, 2),
                           weights=None, device=None, viz: bool = True,
-                          viz_system: str | None = None, engines: Engines | None = None) -> dict:
+                          viz_system: str | None = None, engines: Engines | None = None,
+                          coco: dict | None = None) -> dict:
     """Segment oracle boxes for every seed with every system; returns per-system, per-seed summaries.
 
     Writes ``out/val_annotations.json``, ``out/oracle_boxes_seed<s>.json`` and
     ``out/results/<system>_seed<s>.json``.  ``engines``: the systems' loaded models
-    (:func:`load_systems`), if the caller has them.
+    (:func:`load_systems`), ``coco``: the records' :func:`~.oracle.coco_annotations`,
+    if the caller has them.
     """
     out = Path(out)
     if engines is None:   # loaded first: a bad model is refused before anything is written
         engines = load_systems(systems, weights, device)
-    coco = coco_annotations(records, data_root)
+    if coco is None:
+        coco = coco_annotations(records, data_root)
     annotations_path = write_json_atomic(coco, out / "val_annotations.json")
     summaries = {s.name: {} for s in systems}
     for seed in seeds:
@@ -198,13 +201,13 @@ def run_oracle_evaluation(systems: list, records: list, data_root, out, seeds=(0
     return summaries
 
 
-def ground_truth_box_ious(systems: list, records: list, data_root, out, engines: Engines) -> dict:
+def ground_truth_box_ious(systems: list, records: list, coco: dict, data_root, out, engines: Engines) -> dict:
     """``{system name: (n_annotations,) IoU}`` of each instance's mask segmented from its exact
-    ground-truth box (no jitter; :func:`~.oracle.ground_truth_detections`).
+    ground-truth box (no jitter; :func:`~.oracle.ground_truth_detections`); ``coco``: the
+    records' :func:`~.oracle.coco_annotations`.
 
     Writes ``out/results/<system>_gt_boxes.json``.
     """
-    coco = coco_annotations(records, data_root)
     detections = ground_truth_detections(coco)
     results = segment_systems(systems, records, coco, detections, data_root, engines)
     ious = {}

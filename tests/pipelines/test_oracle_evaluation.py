@@ -60,7 +60,7 @@ def test_ground_truth_boxes_are_exact_and_the_whole_box_iou_is_mask_over_box(val
     detections = ground_truth_detections(coco)
     assert [d["bbox"] for d in detections] == [a["bbox"] for a in coco["annotations"]]
     systems = [System("whole box", None)]
-    ious = ground_truth_box_ious(systems, records, data_root, tmp_path, load_systems(systems))
+    ious = ground_truth_box_ious(systems, records, coco, data_root, tmp_path, load_systems(systems))
     # the instance's mask lies inside its own tight box: IoU = mask pixels / box pixels, from the record
     expected = []
     for record in records:

@@ -18,6 +18,7 @@ from synthetic_shards import small_config
 from test_model_file import random_model
 
 from hypercolumns.classifiers.bbox_regression import BoxRegressor
+from hypercolumns.classifiers.grid_model import GridModel
 from hypercolumns.classifiers.model_file import load_grid, save_grid
 from hypercolumns.classifiers.provenance import check_made_from, made_from
 from hypercolumns.classifiers.rescoring import RegionRescorer, load_rescorer
@@ -46,22 +47,22 @@ def saved_rescorer(path):
     return rescorer.save(path)
 
 
-# (how to save one, how to load one, what its messages call it, a dataset, an attribute)
+# (how to save one, how to load one, a dataset, an attribute, the class loaded)
 LOADERS = {
-    "grid model": (saved_grid, load_grid, "standardization/mean", "categories"),
-    "box regressor": (saved_box_regressor, BoxRegressor.load, "coef", "alpha"),
-    "region rescorer": (saved_rescorer, load_rescorer, "standardization/scale", "params"),
+    "grid model": (saved_grid, load_grid, "standardization/mean", "categories", GridModel),
+    "box regressor": (saved_box_regressor, BoxRegressor.load, "coef", "alpha", BoxRegressor),
+    "region rescorer": (saved_rescorer, load_rescorer, "standardization/scale", "params", RegionRescorer),
 }
 
 
 @pytest.fixture(params=list(LOADERS))
 def loader(request, tmp_path):
-    """``(saved file, load, what)`` for each kind of model file."""
-    save, load, dataset, attribute = LOADERS[request.param]
-    return save(tmp_path / "model.h5"), load, request.param, dataset, attribute
+    """``(saved file, load, what, dataset, attribute, class)`` for each kind of model file."""
+    save, load, dataset, attribute, kind = LOADERS[request.param]
+    return save(tmp_path / "model.h5"), load, request.param, dataset, attribute, kind
 
 
-def refused(load, path, *names) -> str:
+def assert_load_refused(load, path, *names) -> str:
     with pytest.raises(InputError) as error:
         load(path)
     message = str(error.value)
@@ -72,8 +73,8 @@ def refused(load, path, *names) -> str:
 
 
 def test_the_saved_file_loads(loader):
-    path, load, *_ = loader
-    load(path)  # the damage below is all that makes the other tests fail
+    path, load, *_, kind = loader
+    assert isinstance(load(path), kind)  # the damage below is all that makes the other tests fail
 
 
 def test_a_missing_file_is_a_missing_file_error(loader, tmp_path):
@@ -85,42 +86,42 @@ def test_a_missing_file_is_a_missing_file_error(loader, tmp_path):
 def test_a_file_of_garbage_is_refused(loader):
     path, load, what, *_ = loader
     path.write_bytes(b"\x89 these bytes are no model\n" * 40)
-    refused(load, path, f"not a {what}")
+    assert_load_refused(load, path, f"not a {what}")
 
 
 def test_a_truncated_file_is_refused(loader):
     path, load, what, *_ = loader
     data = path.read_bytes()
     path.write_bytes(data[:len(data) // 2])
-    refused(load, path, f"not a {what}, or a damaged one", "truncated")
+    assert_load_refused(load, path, f"not a {what}, or a damaged one", "truncated")
 
 
 def test_an_hdf5_file_without_the_schema_attribute_is_refused(loader):
     path, load, what, *_ = loader
     with h5py.File(path, "a") as f:
         del f.attrs["schema"]
-    refused(load, path, f"not a {what} (schema None")
+    assert_load_refused(load, path, f"not a {what} (schema None")
 
 
 def test_a_file_without_one_of_its_datasets_is_refused(loader):
-    path, load, what, dataset, _ = loader
+    path, load, what, dataset, *_ = loader
     with h5py.File(path, "a") as f:
         del f[dataset]
-    refused(load, path, what, dataset.split("/")[-1])
+    assert_load_refused(load, path, what, dataset.split("/")[-1])
 
 
 def test_a_file_without_one_of_its_attributes_is_refused(loader):
-    path, load, what, _, attribute = loader
+    path, load, what, _, attribute, _ = loader
     with h5py.File(path, "a") as f:
         del f.attrs[attribute]
-    refused(load, path, what, attribute)
+    assert_load_refused(load, path, what, attribute)
 
 
 def test_a_json_attribute_that_does_not_parse_is_refused(loader):
     path, load, what, *_ = loader
     with h5py.File(path, "a") as f:
         f.attrs["feature_config"] = '{"network": "vgg16",'
-    refused(load, path, what)
+    assert_load_refused(load, path, what)
 
 
 def test_a_recorded_feature_config_lacking_keys_is_refused_naming_the_file(tmp_path):
@@ -129,7 +130,7 @@ def test_a_recorded_feature_config_lacking_keys_is_refused_naming_the_file(tmp_p
         recorded = json.loads(f.attrs["feature_config"])
         del recorded["crop_size"]
         f.attrs["feature_config"] = json.dumps(recorded)
-    refused(load_grid, path, "feature config lacks crop_size")
+    assert_load_refused(load_grid, path, "feature config lacks crop_size")
 
 
 def test_a_model_of_other_features_is_refused_in_one_line(tmp_path):

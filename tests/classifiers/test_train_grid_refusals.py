@@ -26,7 +26,7 @@ def shards(tmp_path):
     return folder
 
 
-def refused(capsys, shards, out, names, *flags) -> str:
+def assert_train_grid_refused(capsys, shards, out, names, *flags) -> str:
     """``train-grid`` on ``shards`` into ``out`` is refused naming ``names``; ``out`` is not made."""
     return assert_refused(capsys, ["train-grid", "--shards", shards, "--out", out, *QUICK, *flags],
                           names, [out])
@@ -59,12 +59,12 @@ def test_a_folder_without_shards_is_refused(capsys, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "notes.txt").write_text("no shards here")
-    refused(capsys, empty, tmp_path / "out", [empty, "no shards"])
+    assert_train_grid_refused(capsys, empty, tmp_path / "out", [empty, "no shards"])
 
 
 def test_a_folder_that_does_not_exist_is_refused(capsys, tmp_path):
     missing = tmp_path / "missing"
-    refused(capsys, missing, tmp_path / "out", [missing, "not found"])
+    assert_train_grid_refused(capsys, missing, tmp_path / "out", [missing, "not found"])
     with pytest.raises(MissingFileError):
         list_shards(missing)
 
@@ -75,14 +75,14 @@ def test_a_shard_of_another_config_among_the_others_is_refused_naming_both_hashe
     write_synthetic_shards(tmp_path / "other", n_shards=1, config=other)
     odd = shards / "shard-00001.h5"
     shutil.move(tmp_path / "other" / "shard-00000.h5", odd)
-    line = refused(capsys, shards, tmp_path / "out",
+    line = assert_train_grid_refused(capsys, shards, tmp_path / "out",
                    [odd, other.config_hash, small_config().config_hash, shards / "shard-00000.h5"])
     assert "padding: shard-00001.h5 has 8, shard-00000.h5 16" in line
 
 
 def test_a_truncated_shard_is_refused(capsys, shards, tmp_path):
     cut_in_half(shards / "shard-00001.h5")
-    refused(capsys, shards, tmp_path / "out", [shards / "shard-00001.h5", "truncated"])
+    assert_train_grid_refused(capsys, shards, tmp_path / "out", [shards / "shard-00001.h5", "truncated"])
 
 
 def test_a_shard_that_opens_but_is_cut_short_is_refused_when_its_data_is_read(
@@ -91,7 +91,7 @@ def test_a_shard_that_opens_but_is_cut_short_is_refused_when_its_data_is_read(
     cut_in_half_keeping_it_openable(damaged)
     with h5py.File(damaged, "r") as f:  # the cut is met only when the features are read
         assert f.attrs["schema"] == "hypercolumns.shard/1" and len(f["location"][:]) == 600
-    refused(capsys, shards, tmp_path / "out", [damaged, "corruption"])
+    assert_train_grid_refused(capsys, shards, tmp_path / "out", [damaged, "corruption"])
     with pytest.raises(InputError, match="shard-00002.h5: not a hypercolumns shard, or a damaged one"):
         read_rows(damaged)
 
@@ -112,7 +112,7 @@ def test_a_shard_damaged_under_the_worker_processes_is_refused_naming_it(
         capsys, shards, tmp_path, monkeypatch):
     damaged = shards / "shard-00001.h5"
     damage_after_indexing(monkeypatch, damaged)
-    line = refused(capsys, shards, tmp_path / "out", [damaged], "--n-jobs", "2")
+    line = assert_train_grid_refused(capsys, shards, tmp_path / "out", [damaged], "--n-jobs", "2")
     assert "_RemoteTraceback" not in line
 
 
@@ -122,31 +122,31 @@ def test_a_shard_damaged_under_dask_workers_is_refused_naming_it(
     damage_after_indexing(monkeypatch, damaged)
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                       dashboard_address=None) as cluster:
-        refused(capsys, shards, tmp_path / "out", [damaged], "--scheduler",
+        assert_train_grid_refused(capsys, shards, tmp_path / "out", [damaged], "--scheduler",
                 cluster.scheduler_address)
 
 
 def test_a_file_that_is_not_hdf5_is_refused(capsys, shards, tmp_path):
     (shards / "shard-00001.h5").write_text("these are not hypercolumns\n")
-    refused(capsys, shards, tmp_path / "out",
+    assert_train_grid_refused(capsys, shards, tmp_path / "out",
             [shards / "shard-00001.h5", "not a hypercolumns shard"])
 
 
 def test_an_hdf5_file_of_another_schema_is_refused(capsys, shards, tmp_path):
     with h5py.File(shards / "shard-00002.h5", "w") as f:
         f.attrs["schema"] = "hypercolumns.grid/1"
-    refused(capsys, shards, tmp_path / "out",
+    assert_train_grid_refused(capsys, shards, tmp_path / "out",
             [shards / "shard-00002.h5", "hypercolumns.grid/1", "hypercolumns.shard/1"])
 
 
 def test_a_shard_without_one_of_its_datasets_is_refused(capsys, shards, tmp_path):
     with h5py.File(shards / "shard-00001.h5", "a") as f:
         del f["box_index"]
-    refused(capsys, shards, tmp_path / "out", [shards / "shard-00001.h5", "box_index"])
+    assert_train_grid_refused(capsys, shards, tmp_path / "out", [shards / "shard-00001.h5", "box_index"])
 
 
 def test_a_target_the_shards_lack_is_refused(capsys, shards, tmp_path):
-    refused(capsys, shards, tmp_path / "out",
+    assert_train_grid_refused(capsys, shards, tmp_path / "out",
             [shards / "shard-00000.h5", "'parts'", "figure_ground"], "--target", "parts")
 
 
@@ -156,11 +156,11 @@ def test_a_target_the_shards_lack_is_refused(capsys, shards, tmp_path):
     ("--min-rows-per-cell", "-1"), ("--n-jobs", "0"), ("--blocks", "fc7")])
 def test_an_impossible_option_value_is_refused_naming_the_option(capsys, shards, tmp_path,
                                                                  flag, value):
-    refused(capsys, shards, tmp_path / "out", [flag if flag != "--blocks" else "fc7"], flag, value)
+    assert_train_grid_refused(capsys, shards, tmp_path / "out", [flag if flag != "--blocks" else "fc7"], flag, value)
 
 
 def test_holdout_zero_with_several_C_values_is_refused(capsys, shards, tmp_path):
-    refused(capsys, shards, tmp_path / "out", ["--holdout 0", "--C-grid"],
+    assert_train_grid_refused(capsys, shards, tmp_path / "out", ["--holdout 0", "--C-grid"],
             "--holdout", "0", "--C-grid", "1e-3", "1e-2")
 
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from hypercolumns.data.boxes import xywh_to_xyxy
 from hypercolumns.data.errors import InputError, require_file
-from hypercolumns.data.files import is_finite_number, read_json
+from hypercolumns.data.files import is_finite_box, is_finite_number, read_json
 from hypercolumns.data.images import read_image_size
 from hypercolumns.data.masks import segmentation_to_mask
 from hypercolumns.data.records import ImageRecord, Instance
@@ -138,7 +138,7 @@ def coco_image_id(record: ImageRecord) -> int:
 
 def _box(bbox, where: str) -> np.ndarray:
     """An annotation's ``bbox`` [x, y, w, h] as ``x0, y0, x1, y1``."""
-    if not isinstance(bbox, list) or len(bbox) != 4 or not all(map(is_finite_number, bbox)):
+    if not is_finite_box(bbox):
         raise InputError(f"{where}: bbox {bbox!r:.80} is not [x, y, w, h] of finite numbers")
     return xywh_to_xyxy(bbox)
 

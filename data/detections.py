@@ -33,7 +33,7 @@ import numpy as np
 from hypercolumns.data.boxes import xywh_to_xyxy
 from hypercolumns.data.coco import is_coco_id
 from hypercolumns.data.errors import InputError, require_file
-from hypercolumns.data.files import is_finite_number, read_json, read_mat
+from hypercolumns.data.files import is_finite_box, is_finite_number, read_json, read_mat
 
 # rows of a pre- and a post-NMS file are the same box when every value agrees to this
 _ROW_TOLERANCE = 1e-4
@@ -116,8 +116,7 @@ def _check_detection(entry, index: int, path) -> None:
             raise InputError(f"{path}: detection {index} has {key} {entry[key]!r:.80}; "
                              "expected an integer or a string")
     bbox = entry["bbox"]
-    if (not isinstance(bbox, list) or len(bbox) != 4 or not all(map(is_finite_number, bbox))
-            or bbox[2] <= 0 or bbox[3] <= 0):
+    if not is_finite_box(bbox) or bbox[2] <= 0 or bbox[3] <= 0:
         raise InputError(f"{path}: detection {index} has bbox {bbox!r:.80}; expected "
                          "[x, y, w, h] of finite numbers with w, h > 0")
     if not is_finite_number(entry["score"]):

@@ -110,6 +110,11 @@ def is_finite_number(value) -> bool:
     return isinstance(value, int) or math.isfinite(value)  # an int is finite (and may not fit a float)
 
 
+def is_finite_box(bbox) -> bool:
+    """Whether a JSON value is a COCO ``[x, y, w, h]``: a list of four finite numbers."""
+    return isinstance(bbox, list) and len(bbox) == 4 and all(map(is_finite_number, bbox))
+
+
 def read_mat(path, what: str = "MATLAB file", **options) -> dict:
     """``scipy.io.loadmat(path, **options)``; errors name the file.
 

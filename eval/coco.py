@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 from hypercolumns.data.coco import coco_images, is_coco_id, read_coco_json
 from hypercolumns.data.errors import InputError, require_file
-from hypercolumns.data.files import is_finite_number, read_json
+from hypercolumns.data.files import is_finite_box, is_finite_number, read_json
 from hypercolumns.data.masks import checked_rle, polygons_to_rle
 from hypercolumns.eval.instances import Detection, ImageGroundTruth
 
@@ -140,7 +140,7 @@ def load_coco_results(results_path, ground_truth: Mapping, categories: list) -> 
         if not is_finite_number(score):
             raise InputError(f"{where}: score {score!r:.80} is not a finite number")
         bbox = entry.get("bbox", [0, 0, 0, 0])
-        if not isinstance(bbox, list) or len(bbox) != 4 or not all(map(is_finite_number, bbox)):
+        if not is_finite_box(bbox):
             raise InputError(f"{where}: bbox {bbox!r:.80} is not [x, y, w, h] of finite numbers")
         image_gt = ground_truth[image_id]
         rle = checked_rle(segmentation, image_gt.height, image_gt.width, where)

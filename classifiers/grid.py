@@ -40,6 +40,7 @@ from hypercolumns.classifiers.grid_model import AGNOSTIC, GridModel
 from hypercolumns.classifiers.liblinear_fit import (BIAS_FEATURE, LogisticFit, fit_logistic,
                                                    fit_logistic_path, liblinear_options)
 from hypercolumns.classifiers.rows import read_cell
+from hypercolumns.classifiers.selection import choose
 from hypercolumns.classifiers.standardize import standardize
 from hypercolumns.classifiers.train_report import weighted_accuracy
 from hypercolumns.data.errors import InputError
@@ -93,7 +94,7 @@ def train_grid(K: int, data: TrainingSet, options: TrainOptions, parallel) -> tu
              "rows_per_cell": {"min": int(rows.min()), "median": float(np.median(rows)),
                                "max": int(rows.max())},
              "C": search["C"], "C_at_grid_edge": search["C_at_grid_edge"],
-             "search": search["table"], "search_cells": search["cells"],
+             "C_selected_on": search["selected_on"], "search": search["table"], "search_cells": search["cells"],
              "train_accuracy": weighted_accuracy(agnostic),
              "heldout_accuracy": search["heldout_accuracy"],
              "categories": {name: {"rows": int(grid["n_rows"].sum()),
@@ -109,7 +110,7 @@ def choose_C(K: int, positions: list, data: TrainingSet, options: TrainOptions, 
     C_grid = sorted(options.C_grid)
     if len(C_grid) == 1:
         return {"C": C_grid[0], "C_at_grid_edge": False, "table": {}, "cells": [],
-                "heldout_accuracy": None}
+                "heldout_accuracy": None, "selected_on": "not chosen (one --C-grid value)"}
     cells = search_cells(K, options.search_cells)
     # fewer cells than workers: each cell's C grid is split over several jobs
     n_groups = min(len(C_grid), -(-effective_n_jobs(options.n_jobs) // len(cells)))
@@ -128,8 +129,13 @@ def choose_C(K: int, positions: list, data: TrainingSet, options: TrainOptions, 
                          "or give a single --C-grid value")
     log_loss = np.array([sums[C][0] for C in C_grid]) / n_heldout
     accuracy = np.array([sums[C][1] for C in C_grid]) / n_heldout
-    best = int(np.argmin(log_loss))
+    index = data.index
+    selection = choose("grid C", dict(zip(C_grid, log_loss)), index.image_id[index.heldout],
+                       criterion="mean held-out log-loss of the search cells", higher_is_better=False,
+                       selected_on=f"training images, {options.holdout:.0%} held out by image")
+    best = C_grid.index(selection.chosen)
     return {"C": C_grid[best], "C_at_grid_edge": best in (0, len(C_grid) - 1),
+            "selected_on": selection.selected_on, "heldout_images": selection.images,
             "table": {f"{C:g}": {"log_loss": round(float(loss), 5),
                                  "accuracy": round(float(acc), 5)}
                       for C, loss, acc in zip(C_grid, log_loss, accuracy)},
@@ -199,8 +205,8 @@ def _grid_model(K: int, grids: dict, data: TrainingSet, options: TrainOptions,
     categories = list(grids)
     info = {"liblinear_options": liblinear_options(search["C"], **options.fit_options()),
             "solver": options.solver, "bias_feature": BIAS_FEATURE, "options": asdict(options),
-            "search": {key: search.get(key) for key in ("table", "cells", "heldout_rows",
-                                                       "heldout_accuracy")},
+            "search": {key: search.get(key) for key in ("table", "cells", "heldout_rows", "heldout_images",
+                                                       "heldout_accuracy", "selected_on")},
             "standardization_rows": data.standardization_rows,
             "grids": {name: {"C": grid["C"], "n_rows": grid["n_rows"].reshape(K, K),
                              "train_accuracy": grid["train_accuracy"].reshape(K, K),

@@ -14,7 +14,6 @@ per-row facts of every shard (shard, row, location, label, image, category;
 """
 from __future__ import annotations
 
-import hashlib
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 
 from hypercolumns.data.errors import InputError
 from hypercolumns.extract.shards import image_rows, open_shard, read_rows, target_labels
+from hypercolumns.classifiers.selection import heldout_images
 
 
 @dataclass
@@ -92,15 +92,6 @@ class RowIndex:
                 for s in np.unique(self.shard[positions])]
 
 
-def heldout_images(image_ids: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Whether each row's image is held out, shape (n,), bool (a function of the image id)."""
-    if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"held-out fraction must be in [0, 1), got {fraction!r}")
-    unique, inverse = np.unique(np.asarray(image_ids, dtype=str), return_inverse=True)
-    flags = np.array([_unit_hash(f"{seed}:{image_id}") < fraction for image_id in unique], bool)
-    return flags[inverse].reshape(-1)
-
-
 def read_cell(parts: list, target: str) -> dict:
     """Features, labels and image ids of the rows named by ``parts``, in (shard, row) order.
 
@@ -141,8 +132,3 @@ def _shard_facts(path: Path, target: str, exclude_images: set = frozenset()) -> 
         return {"row": rows, "location": f["location"][:][rows], "label": labels[rows],
                 "image_id": f["boxes/image_id"].asstr()[:][box_index].astype(object),
                 "category": f["boxes/category"].asstr()[:][box_index].astype(object)}
-
-
-def _unit_hash(text: str) -> float:
-    """A number in [0, 1) from sha256 (stable across runs, unlike ``hash``)."""
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2.0 ** 64

@@ -78,7 +78,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -128,6 +128,14 @@ class TrainOptions:
     blocks: tuple | None = None  # train on these blocks of the shards (+ xy); None: all
     scheduler: str | None = None
     exclude_images: tuple = ()  # image ids left out of training (a cross-validation fold)
+
+    @classmethod
+    def recorded(cls, options: dict) -> "TrainOptions":
+        """The options a model's ``info["options"]`` records (lists back to tuples; a field an older
+        model lacks is its default)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: tuple(value) if isinstance(value, list) else value
+                      for key, value in options.items() if key in known})
 
     @property
     def hide_progress(self) -> bool | None:

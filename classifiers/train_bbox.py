@@ -87,7 +87,7 @@ def mean_box_iou(regressor: BoxRegressor, data: dict, rows: np.ndarray) -> float
 
 def choose_settings(data: dict, alphas, min_iou: float, holdout: float = 0.2, seed: int = 0) -> tuple:
     """(alpha, class_specific) with the best mean refined-box IoU on held-out images."""
-    from hypercolumns.classifiers.rows import heldout_images
+    from hypercolumns.classifiers.selection import choose, heldout_images
 
     held = heldout_images(data["image_ids"], holdout, seed)
     train, test = np.flatnonzero(~held), np.flatnonzero(held)
@@ -101,7 +101,9 @@ def choose_settings(data: dict, alphas, min_iou: float, holdout: float = 0.2, se
             scores[(alpha, class_specific)] = mean_box_iou(regressor, data, test)
             print(f"  alpha {alpha:g}, {'per class' if class_specific else 'agnostic'}: held-out "
                   f"box IoU {baseline:.3f} -> {scores[(alpha, class_specific)]:.3f}")
-    return max(scores, key=scores.get)
+    selection = choose("box regression penalty and class-specificity", scores, data["image_ids"][test], criterion="mean refined-box IoU",
+                       selected_on=f"training images, {holdout:.0%} held out by image")
+    return selection.chosen
 
 
 def fit_spatial(records, config: FeatureConfig, alphas, min_iou: float, cache: Path) -> BoxRegressor:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from hypercolumns.data.errors import InputError
-from hypercolumns.classifiers.rows import _unit_hash
+from hypercolumns.classifiers.selection import fold_members, image_folds
 from hypercolumns.classifiers.provenance import trained_here
 from hypercolumns.classifiers.train import TrainOptions, train_grids
 from hypercolumns.eval.bootstrap import paired_bootstrap_of_summaries
@@ -34,27 +34,13 @@ from hypercolumns.pipelines.experiments.oracle import coco_annotations, oracle_d
 from hypercolumns.pipelines.inference.segment import DEFAULT_SUPERPIXELS
 
 
-def image_folds(image_ids, folds: int, seed: int = 0) -> np.ndarray:
-    """The fold (0..folds-1) of each image id, from sha256 of ``"cv<seed>:<id>"``; shape (n,), int."""
-    if folds < 2:
-        raise InputError(f"cross-validation needs at least 2 folds, got {folds}")
-    return np.array([min(int(_unit_hash(f"cv{seed}:{image_id}") * folds), folds - 1)
-                     for image_id in image_ids], dtype=np.int64)
-
-
-def fold_members(image_ids, fold_of: np.ndarray, folds: int) -> list:
-    """Each fold's image ids, sorted: a tuple per fold, from :func:`image_folds`'s ``fold_of``."""
-    return [tuple(sorted(i for i, f in zip(image_ids, fold_of) if f == fold)) for fold in range(folds)]
-
-
 def train_fold_grids(shards: dict, records: list, folds: int, out: Path, K: int = 10,
                      fold_seed: int = 0, options: TrainOptions | None = None, log=print) -> dict:
     """``{(name, fold): model path}``: a K grid per shard set and fold, trained without that fold.
 
     ``options`` (default ``train-grid``'s) sets everything else of the training.
-
     A fold's grid already trained with these shards and options is kept
-    (:func:`~hypercolumns.classifiers.provenance.trained_here`).
+    (:func:`train_grids_without`).
 
     Raises
     ------
@@ -66,16 +52,33 @@ def train_fold_grids(shards: dict, records: list, folds: int, out: Path, K: int 
     members = fold_members(ids, image_folds(ids, folds, fold_seed), folds)
     models = {}
     for name, shards_dir in shards.items():
-        _check_shard_images(Path(shards_dir), set(ids))
-        for fold, excluded in enumerate(members):
-            fold_options = replace(options or TrainOptions(), Ks=(K,), exclude_images=excluded)
-            fold_dir = Path(out) / _slug(name) / f"fold-{fold}"
-            path = fold_dir / f"grid-K{K}.h5"
-            if not trained_here(fold_dir, Path(shards_dir), fold_options):
-                log(f"{name}, fold {fold}: training K={K} without its {len(excluded)} images")
-                train_grids(Path(shards_dir), fold_dir, fold_options, log=log)
-            models[(name, fold)] = path
+        left_out = {f"fold {fold}": excluded for fold, excluded in enumerate(members)}
+        paths = train_grids_without(Path(shards_dir), set(ids), left_out, Path(out) / _slug(name), K,
+                                    options, log=lambda line, name=name: log(f"{name}, {line}"))
+        models.update({(name, fold): paths[f"fold {fold}"] for fold in range(folds)})
     return models
+
+
+def train_grids_without(shards_dir: Path, record_ids: set, left_out: dict, out: Path, K: int,
+                        options: TrainOptions | None = None, log=print) -> dict:
+    """``{label: model path}``: a K grid from ``shards_dir`` per entry of ``left_out`` (label ->
+    the image ids it is trained without), in ``out/<label as a folder name>``.
+
+    A grid already trained there with these shards and options is kept
+    (:func:`~hypercolumns.classifiers.provenance.trained_here`); the shards must
+    hold only images of ``record_ids`` (else leaving some out could leave out nothing).
+    """
+    _check_shard_images(shards_dir, record_ids)
+    paths = {}
+    for label, excluded in left_out.items():
+        excluded = tuple(sorted(excluded))
+        label_options = replace(options or TrainOptions(), Ks=(K,), exclude_images=excluded)
+        folder = Path(out) / label.replace(" ", "-")
+        if not trained_here(folder, shards_dir, label_options):
+            log(f"{label}: training K={K} without its {len(excluded)} images")
+            train_grids(shards_dir, folder, label_options, log=log)
+        paths[label] = folder / f"grid-K{K}.h5"
+    return paths
 
 
 def _check_shard_images(shards_dir: Path, record_ids: set) -> None:

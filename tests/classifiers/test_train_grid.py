@@ -12,7 +12,7 @@ from synthetic_shards import small_config, small_spec
 from hypercolumns.classifiers.feature_blocks import select_blocks
 from hypercolumns.classifiers.grid_model import AGNOSTIC
 from hypercolumns.classifiers.model_file import load_grid
-from hypercolumns.classifiers.rows import RowIndex, heldout_images
+from hypercolumns.classifiers.rows import RowIndex
 from hypercolumns.classifiers.standardize import standardization_from_shards
 from hypercolumns.classifiers.grid import search_cells
 from hypercolumns.classifiers.train import TrainOptions, train_grids
@@ -100,14 +100,6 @@ def test_rows_per_cell_sample_is_deterministic(shard_folder):
     assert len(first) == 1000 and np.all(np.diff(first) > 0)
     np.testing.assert_array_equal(first, index.cell_rows(1, 0, 1000, seed=0))
     assert not np.array_equal(first, index.cell_rows(1, 0, 1000, seed=1))
-
-
-def test_heldout_images_is_a_function_of_the_image():
-    ids = np.array(["a", "b", "a", "c", "b"] * 20)
-    flags = heldout_images(ids, 0.5, seed=0)
-    for image in "abc":
-        assert len(set(flags[ids == image])) == 1
-    assert not heldout_images(ids, 0.0, seed=0).any()
 
 
 def test_search_cells_are_spread_and_include_the_corners():

@@ -10,20 +10,12 @@ import pytest
 
 from hypercolumns.classifiers.train import TrainOptions
 from hypercolumns.data.datasets import load_val_records
-from hypercolumns.pipelines.experiments.cross_val import cross_validated_apr, image_folds, train_fold_grids
+from hypercolumns.classifiers.selection import image_folds
+from hypercolumns.pipelines.experiments.cross_val import cross_validated_apr, train_fold_grids
 from hypercolumns.pipelines.experiments.runner import System, run_oracle_evaluation
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "classifiers"))
 from synthetic_shards import write_synthetic_shards  # noqa: E402
-
-
-def test_folds_are_a_function_of_the_image_id():
-    ids = [f"image{i}" for i in range(300)]
-    folds = image_folds(ids, 3)
-    assert set(folds) == {0, 1, 2} and min(np.bincount(folds)) > 70
-    np.testing.assert_array_equal(folds, image_folds(ids, 3))
-    np.testing.assert_array_equal(image_folds(ids[::-1], 3), folds[::-1])
-    assert (image_folds(ids, 3, seed=1) != folds).any()
 
 
 def test_each_fold_grid_leaves_out_exactly_its_images_and_is_not_retrained(tmp_path):

@@ -5,7 +5,10 @@
   ``category_id``, ``segmentation`` as polygons or RLE, ``iscrowd``;
   ``categories`` with ``id``, ``name``). Classes are keyed by category name.
   ``iscrowd = 1`` instances become ``ignore`` instances (the SDS benchmark has
-  none); note that COCO's own crowd IoU is not used.
+  none); note that COCO's own crowd IoU is not used.  An image entry may
+  carry ``void``, an RLE of the pixels left out of every IoU of that image
+  (VOC's 255 label, which the SDS benchmark ignores; a hypercolumns
+  extension that pycocotools passes over).
 - Results: a list of ``{"image_id", "category_id", "score", "segmentation"}``
   with ``segmentation`` a COCO RLE of the image's size (``bbox`` is not read).
 
@@ -19,7 +22,7 @@ from collections.abc import Mapping
 from hypercolumns.data.coco import coco_images, is_coco_id, read_coco_json
 from hypercolumns.data.errors import InputError, require_file
 from hypercolumns.data.files import is_finite_box, is_finite_number, read_json
-from hypercolumns.data.masks import checked_rle, polygons_to_rle
+from hypercolumns.data.masks import checked_rle, decode_rle, polygons_to_rle
 from hypercolumns.eval.instances import Detection, ImageGroundTruth
 
 
@@ -64,9 +67,21 @@ def load_coco_ground_truth(annotations_path) -> tuple[dict, list]:
         rle = _segmentation_rle(segmentation, *sizes[image_id], f"{annotations_path}: {where}")
         instances[image_id].append((names[category_id], rle))
         ignore[image_id].append(bool(annotation.get("iscrowd", 0)))
-    ground_truth = {image_id: ImageGroundTruth(height, width, instances[image_id], ignore=ignore[image_id])
+    void = _void_masks(data["images"], sizes, annotations_path)
+    ground_truth = {image_id: ImageGroundTruth(height, width, instances[image_id], void=void.get(image_id),
+                                               ignore=ignore[image_id])
                     for image_id, (height, width) in sizes.items()}
     return ground_truth, categories
+
+
+def _void_masks(entries: list, sizes: dict, path) -> dict:
+    """``{image id: (H, W) bool}`` of the image entries that carry a ``void`` RLE."""
+    void = {}
+    for index, entry in enumerate(entries):
+        if entry.get("void") is not None:
+            where = f"{path}: images[{index}]: void"
+            void[entry["id"]] = decode_rle(checked_rle(entry["void"], *sizes[entry["id"]], where)).astype(bool)
+    return void
 
 
 def _known(identifier, table: Mapping) -> bool:

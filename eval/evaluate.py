@@ -26,7 +26,7 @@ from hypercolumns.eval.assignment import RULES
 from hypercolumns.eval.coco import load_coco_ground_truth, load_coco_results
 
 
-def evaluate_coco(annotations_path, results_path, rule: str = "sds") -> dict:
+def evaluate_coco(annotations_path, results_path, rule: str = "sds", images=None) -> dict:
     """AP^r at 0.1..0.9 of a COCO results file.
 
     Parameters
@@ -37,6 +37,10 @@ def evaluate_coco(annotations_path, results_path, rule: str = "sds") -> dict:
         COCO results list with RLE segmentations.
     rule : {"sds", "mnc", "sds-python"}
         See :mod:`hypercolumns.eval.assignment`.
+    images : collection of image ids, optional
+        Score on these images of the annotations only (their ground truth and
+        the results on them; results on other images are passed over), as a
+        cross-validation fold is scored; default all.
 
     Returns
     -------
@@ -49,6 +53,10 @@ def evaluate_coco(annotations_path, results_path, rule: str = "sds") -> dict:
         raise ValueError(f"rule must be one of {sorted(RULES)}, got {rule!r}")
     ground_truth, categories = load_coco_ground_truth(annotations_path)
     detections = load_coco_results(results_path, ground_truth, categories)
+    if images is not None:
+        kept = set(images)
+        ground_truth = {image_id: gt for image_id, gt in ground_truth.items() if image_id in kept}
+        detections = [d for d in detections if d.image_id in kept]
     summary = evaluate_apr(ground_truth, detections, rule=rule, categories=[name for _, name in categories])
     summary["annotations"] = str(annotations_path)
     summary["results"] = str(results_path)

@@ -5,8 +5,9 @@ ground-truth boxes jittered to a box IoU in [0.7, 0.9] ("oracle boxes"), each
 scored afterwards by the mean probability inside its predicted mask.  The
 ground truth is written as a COCO instances JSON (RLE masks, file names
 relative to the data root) so that ``hypercolumns segment`` and
-``hypercolumns evaluate`` read it like any user's file.  VOC void pixels are
-not carried over (SBD, the paper's benchmark, has none).
+``hypercolumns evaluate`` read it like any user's file.  VOC void pixels (255)
+go with their image entry as a ``void`` RLE, left out of every IoU as the SDS
+benchmark leaves them out (SBD, the paper's benchmark, has none).
 """
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ def coco_annotations(records, data_root) -> dict:
         images.append({"id": image_id, "file_name": str(record.path.relative_to(data_root)),
                        "width": record.width, "height": record.height,
                        "dataset_image_id": record.image_id})
+        if record.void is not None and record.void.any():
+            images[-1]["void"] = encode_rle(record.void)
         for instance in record.instances:
             annotations.append({
                 "id": len(annotations) + 1, "image_id": image_id,

@@ -23,9 +23,9 @@ import numpy as np
 
 from hypercolumns.data.boxes import boxes_to_masks, xyxy_to_xywh
 from hypercolumns.data.files import write_json_atomic
-from hypercolumns.data.masks import encode_rle
+from hypercolumns.data.masks import decode_rle, encode_rle
 from hypercolumns.eval.evaluate import evaluate_coco
-from hypercolumns.eval.masks import rle_iou
+from hypercolumns.eval.masks import mask_iou
 from hypercolumns.pipelines.experiments.oracle import coco_annotations, ground_truth_detections, oracle_detections
 from hypercolumns.pipelines.inference.engine import Engine, images_of_detections
 from hypercolumns.pipelines.inference.segment import mask_scores
@@ -111,7 +111,8 @@ def segment_systems(systems: list, records: list, coco: dict, detections: list, 
     if viz_system is None:
         viz_system = next((s.name for s in systems if s.model_path is not None), None)
     names = {c["id"]: c["name"] for c in coco["categories"]}
-    caches = {s.name: SuperpixelCache(s.superpixels) for s in systems}
+    # one cache per setting: systems projecting with the same superpixels cut each image once
+    caches = {s.superpixels: SuperpixelCache(s.superpixels) for s in systems}
     results = {s.name: [dict(d) for d in detections] for s in systems}
 
     def image_file(image_id):
@@ -131,7 +132,7 @@ def segment_systems(systems: list, records: list, coco: dict, detections: list, 
             else:
                 maps = heatmaps[(system.box_regressor, system.model_path)]
                 expanded = engines.grid(system.model_path).cnn.expand(system_boxes)
-                labels = caches[system.name].labels(str(image_id), image)
+                labels = caches[system.superpixels].labels(str(image_id), image)
                 masks = heatmaps_to_masks(maps, expanded, image.shape, labels)
                 scores = mask_scores(maps, expanded, masks)
                 rles = [encode_rle(mask.full()) for mask in masks]
@@ -226,11 +227,14 @@ def score_results(results: list, coco: dict, annotations_path, out: Path, name: 
 
 
 def instance_ious(coco: dict, results: list) -> np.ndarray:
-    """IoU of each oracle box's mask with the instance it was drawn from, ``(n_annotations,)``.
+    """IoU of each oracle box's mask with the instance it was drawn from, ``(n_annotations,)``;
+    an image's ``void`` pixels (:func:`~.oracle.coco_annotations`) are left out, as in AP^r.
 
     ``results`` must be in the order of ``oracle_detections`` (one per annotation).
     """
-    return np.array([rle_iou([result["segmentation"]], [annotation["segmentation"]])[0, 0]
+    void = {image["id"]: decode_rle(image["void"]).astype(bool) for image in coco["images"] if "void" in image}
+    return np.array([mask_iou([result["segmentation"]], [annotation["segmentation"]],
+                              void.get(annotation["image_id"]))[0, 0]
                      for result, annotation in zip(results, coco["annotations"], strict=True)])
 
 

@@ -60,6 +60,7 @@ def paired_image_bootstrap(ground_truth: Mapping, runs_a: Sequence, runs_b: Sequ
     dict
         Per threshold ``t`` (key ``"APr@t"``): ``a``, ``b``, ``difference``
         (a - b, percent points), ``interval`` [low, high] of the difference,
+        ``interval_a`` and ``interval_b`` of each system's AP^r (the same draws),
         ``share_a_lower`` (replicates where A scored below B); plus
         ``images``, ``runs``, ``replicates``, ``level``.
     """
@@ -79,19 +80,24 @@ def paired_image_bootstrap(ground_truth: Mapping, runs_a: Sequence, runs_b: Sequ
     everything = np.arange(len(ground_truth))
     observed_a, observed_b = apr(matches_a, everything), apr(matches_b, everything)
     rng = np.random.default_rng(seed)
-    differences = np.empty((replicates, len(thresholds)))
+    drawn_a, drawn_b = np.empty((replicates, len(thresholds))), np.empty((replicates, len(thresholds)))
     for r in range(replicates):
         draw = rng.integers(0, len(everything), len(everything))
-        differences[r] = apr(matches_a, draw) - apr(matches_b, draw)
+        drawn_a[r], drawn_b[r] = apr(matches_a, draw), apr(matches_b, draw)
+    differences = drawn_a - drawn_b
     tail = 100.0 * (1.0 - level) / 2.0
+
+    def interval(values):
+        return [float(v) for v in np.nanpercentile(values, [tail, 100.0 - tail])]
+
     report = {"images": len(everything), "runs": len(runs_a), "replicates": replicates,
               "level": level}
     for t, threshold in enumerate(thresholds):
-        low, high = np.nanpercentile(differences[:, t], [tail, 100.0 - tail])
         report[f"APr@{threshold:g}"] = {
             "a": float(observed_a[t]), "b": float(observed_b[t]),
             "difference": float(observed_a[t] - observed_b[t]),
-            "interval": [float(low), float(high)],
+            "interval": interval(differences[:, t]),
+            "interval_a": interval(drawn_a[:, t]), "interval_b": interval(drawn_b[:, t]),
             "share_a_lower": float(np.mean(differences[:, t] < 0)),
         }
     return report

@@ -3,6 +3,7 @@ from pathlib import Path
 
 from hypercolumns.pipelines.commands.flags import command_parser
 from hypercolumns.pipelines.experiments import table1
+from hypercolumns.pipelines.inference.segment import DEFAULT_SUPERPIXELS
 
 
 def main(argv=None) -> int:
@@ -13,6 +14,13 @@ def main(argv=None) -> int:
         out="results/table1", seeds=True, weights=True, device=True)
     parser.add_argument("--finetuned", type=Path, default="work/finetune",
                         help="fine-tuning folder (from `make finetune`; run here if missing)")
-    parser.add_argument("--superpixels", default="felzenszwalb", choices=["none", "slic", "felzenszwalb"])
+    parser.add_argument("--superpixels", default=DEFAULT_SUPERPIXELS.method, choices=["none", "slic", "felzenszwalb"],
+                        help="the projection of every row (default: the one `eval-sds` chose on training images)")
+    parser.add_argument("--cross-val-folds", type=int, default=3, metavar="N",
+                        help="also the grid rows N-fold cross-validated on the training images, their fold "
+                        "grids trained from --shards into --work/cross-val (0: val only)")
+    parser.add_argument("--cv-seeds", type=int, nargs="+", default=[0],
+                        help="oracle-box seeds of the cross-validation, averaged")
+    parser.add_argument("--replicates", type=int, default=1000, help="bootstrap draws of images")
     table1.reproduce_table1(**vars(parser.parse_args(argv)))
     return 0

@@ -11,11 +11,15 @@ the blocks of the row; all rows are evaluated on the same oracle boxes of the
 val images (3 jitter seeds), the CNN running once per box.
 
 Columns: AP^r at 0.5 and 0.7 (official SDS rule) and the mean IoU of each
-oracle box's mask with its instance, each the mean over the seeds; the
-p-value of a two-sided paired permutation test against the full system over
-the per-instance IoUs (averaged over seeds; the unit permuted is the
-instance); the paper's Table 1 numbers beside (VOC2012 val, T-Net; not
-comparable in level, see README).
+oracle box's mask with its instance, each the mean over the seeds; each
+row's AP^r difference to the full system with its paired 95 % bootstrap
+interval over images (the same images drawn for both rows, the seeds
+averaged inside each draw: :mod:`~hypercolumns.eval.bootstrap`), the
+quantity the table reports; as a second column the p-value of a two-sided
+paired permutation test against the full system over the per-instance IoUs
+(averaged over seeds; the unit permuted is the instance, which treats the
+instances of one image as independent); the paper's Table 1 numbers beside
+(VOC2012 val, T-Net; not comparable in level, see README).
 """
 from __future__ import annotations
 
@@ -23,14 +27,17 @@ from dataclasses import replace
 from pathlib import Path
 
 from hypercolumns.classifiers.provenance import made_from
+from hypercolumns.classifiers.selection import fold_members, image_folds, reporting_on
 from hypercolumns.classifiers.train_bbox import train_box_regressor
 from hypercolumns.classifiers.train import TrainOptions, train_grids
 from hypercolumns.extract.shards import list_shards, shards_config
+from hypercolumns.eval.bootstrap import paired_bootstrap_of_summaries
 from hypercolumns.eval.permutation import paired_permutation_test
 from hypercolumns.pipelines.experiments.runner import (System, instance_iou_over_seeds, mean_over_seeds,
                                                       run_oracle_evaluation)
-from hypercolumns.pipelines.experiments.tables import report_table
+from hypercolumns.pipelines.experiments.tables import difference_columns, dump, interval_text, print_table, write_table
 from hypercolumns.pipelines.finetune.training import run_finetune
+from hypercolumns.pipelines.inference.segment import DEFAULT_SUPERPIXELS
 from hypercolumns.pipelines.inference.superpixels import SuperpixelSettings
 
 # (row name, blocks, K, paper's row, paper AP^r@0.5, paper AP^r@0.7) — tables.md, Table 1
@@ -50,8 +57,8 @@ REFINED_ROWS = [
     ("Hyp + bbox-reg", False, "Hyp + bbox-reg", 51.9, 32.4),
     ("Hyp + FT + bbox-reg", True, "Hyp + FT + bbox-reg", 52.8, 33.7),
 ]
-COLUMNS = ["system", "APr@0.5", "APr@0.7", "mean IoU", "p vs full", "paper row",
-           "paper APr@0.5", "paper APr@0.7"]
+COLUMNS = ["system", "APr@0.5", "APr@0.7", "diff@0.5 vs full", "diff@0.7 vs full", "mean IoU",
+           "p vs full (IoU permutation, unit: instance)", "paper row", "paper APr@0.5", "paper APr@0.7"]
 
 
 def model_folder(work: Path, models: Path, blocks) -> Path:
@@ -88,7 +95,7 @@ def refinement_models(data_root: Path, shards: Path, models: Path, finetuned: Pa
     return regressor, tuned
 
 
-def table_rows(summaries: dict, systems: list) -> list:
+def table_rows(summaries: dict, systems: list, replicates: int = 1000) -> list:
     full_iou = instance_iou_over_seeds(summaries[FULL])
     rows = []
     paper = {name: (row, a, b) for name, _, _, row, a, b in ROWS}
@@ -96,40 +103,121 @@ def table_rows(summaries: dict, systems: list) -> list:
     for system in systems:
         per_seed = summaries[system.name]
         iou = instance_iou_over_seeds(per_seed)
-        p_value = None if system.name == FULL else paired_permutation_test(iou, full_iou)[1]
         paper_row, paper_05, paper_07 = paper.get(system.name, (None, None, None))
-        rows.append({"system": system.name, "APr@0.5": mean_over_seeds(per_seed, "APr@0.5"),
-                     "APr@0.7": mean_over_seeds(per_seed, "APr@0.7"),
-                     "mean IoU": 100 * float(iou.mean()), "p vs full": p_value,
-                     "paper row": paper_row, "paper APr@0.5": paper_05, "paper APr@0.7": paper_07})
+        row = {"system": system.name, "APr@0.5": mean_over_seeds(per_seed, "APr@0.5"),
+               "APr@0.7": mean_over_seeds(per_seed, "APr@0.7"), "mean IoU": 100 * float(iou.mean()),
+               "paper row": paper_row, "paper APr@0.5": paper_05, "paper APr@0.7": paper_07}
+        if system.name != FULL:
+            row["p vs full (IoU permutation, unit: instance)"] = paired_permutation_test(iou, full_iou)[1]
+            row.update(difference_columns(per_seed, summaries[FULL], "full", replicates))
+        rows.append(row)
     return rows
 
 
+CV_COLUMNS = ["system", "APr@0.5", "95% interval @0.5", "APr@0.7", "95% interval @0.7", "diff@0.5 vs full",
+              "diff@0.7 vs full", "mean IoU"]
+
+
+def fold_models(data_root: Path, shards: Path, work: Path, folds: int, options: TrainOptions) -> tuple:
+    """The training records and ``{(row name, fold): model path}`` of every grid row of :data:`ROWS`
+    (and the whole box, None), each fold's grid trained from ``shards`` without the fold's images."""
+    from hypercolumns.data.datasets import load_training_records
+    from hypercolumns.pipelines.experiments.cross_val import train_grids_without
+
+    records = load_training_records(data_root)
+    ids = [record.image_id for record in records]
+    members = fold_members(ids, image_folds(ids, folds), folds)
+    left_out = {f"fold {fold}": excluded for fold, excluded in enumerate(members)}
+    models = {}
+    for name, blocks, K, *_ in ROWS:
+        folder = Path(work) / "cross-val" / ("full" if blocks is None else "_".join(blocks))
+        paths = train_grids_without(Path(shards).absolute(), set(ids), left_out, folder, K,
+                                    replace(options, blocks=blocks))
+        models.update({(name, fold): paths[f"fold {fold}"] for fold in range(folds)})
+    models.update({("whole box", fold): None for fold in range(folds)})
+    return records, models
+
+
+def cross_validated_rows(report: dict, replicates: int) -> list:
+    """One row per grid row and the whole box: AP^r pooled over the folds with its interval over
+    images, and its paired difference to the full system's."""
+    summaries = report["summaries"]
+    rows = []
+    for name in report["names"]:
+        bootstrap = paired_bootstrap_of_summaries(summaries[name], summaries[FULL], replicates=replicates)
+        row = {"system": name, "mean IoU": 100 * float(instance_iou_over_seeds(summaries[name]).mean())}
+        for t in ("0.5", "0.7"):
+            row[f"APr@{t}"] = bootstrap[f"APr@{t}"]["a"]
+            row[f"95% interval @{t}"] = interval_text(bootstrap[f"APr@{t}"]["interval_a"])
+        if name != FULL:
+            row.update(difference_columns(summaries[name], summaries[FULL], "full", bootstrap=bootstrap))
+        rows.append(row)
+    return rows
+
+
+def cross_validate_table1(data_root: Path, shards: Path, work: Path, out: Path, folds: int, seeds,
+                          projection: SuperpixelSettings, replicates: int, device=None) -> tuple[list, dict]:
+    """The grid rows and the whole box ``folds``-fold cross-validated on the training images; prints
+    the table and returns the paths written and the report."""
+    from hypercolumns.pipelines.experiments.cross_val import cross_validated_apr
+
+    records, models = fold_models(data_root, shards, work, folds, TrainOptions())
+    report = cross_validated_apr(models, records, data_root, out, folds, tuple(seeds), superpixels=projection,
+                                 device=device, replicates=replicates)
+    rows = cross_validated_rows(report, replicates)
+    print(f"Table 1 cross-validated on {report['images']} training images ({report['instances']} instances, "
+          f"{report['classes_with_instances']} classes), {folds} folds by image, oracle boxes, seeds "
+          f"{list(seeds)}, superpixels: {projection.method}; 95% bootstrap intervals over images; diff: "
+          "row - full with its paired interval")
+    print_table(rows, CV_COLUMNS)
+    written = list(write_table(rows, CV_COLUMNS, Path(out) / "table1-cross-val",
+                               "Table 1 ablations cross-validated on the shared training images"))
+    return written + [Path(out) / "cross-val.json"], {"rows": rows, "folds": folds, "images": report["images"],
+                                                      "instances": report["instances"]}
+
+
 def reproduce_table1(data_root: Path, shards: Path, models: Path, work: Path, finetuned: Path,
-                     out: Path, seeds=(0, 1, 2), superpixels: str = "felzenszwalb", weights=None,
-                     device=None) -> list:
+                     out: Path, seeds=(0, 1, 2), superpixels: str = DEFAULT_SUPERPIXELS.method, weights=None,
+                     device=None, cross_val_folds: int = 3, cv_seeds=(0,), replicates: int = 1000) -> list:
     """Table 1: the grids, box regressor and fine-tuned grid made where missing, every row
-    evaluated on the val images' oracle boxes; prints the table and returns the paths written.
+    evaluated on the val images' oracle boxes, and (``cross_val_folds`` > 0) the grid rows
+    cross-validated on the training images; prints the tables and returns the paths written.
 
     ``models`` holds the full-hypercolumn grids (``train-grid``'s), ``work`` the
-    ablations', ``finetuned`` the fine-tuning run (``finetune``'s).
+    ablations' and the folds', ``finetuned`` the fine-tuning run (``finetune``'s).
     """
     from hypercolumns.data.datasets import load_val_records
 
+    records = load_val_records(data_root)
+    with reporting_on(record.image_id for record in records):
+        return _reproduce_table1(records, data_root, shards, models, work, finetuned, out, seeds, superpixels,
+                                 weights, device, cross_val_folds, cv_seeds, replicates)
+
+
+def _reproduce_table1(records, data_root, shards, models, work, finetuned, out, seeds, superpixels, weights,
+                      device, cross_val_folds, cv_seeds, replicates) -> list:
+    written = []
+    projection = SuperpixelSettings(method=superpixels)
+    if cross_val_folds:
+        written, cv_report = cross_validate_table1(Path(data_root), shards, Path(work), Path(out) / "cross-val",
+                                                   cross_val_folds, cv_seeds, projection, replicates, device)
     paths = train_missing(shards, work, models, TrainOptions())
     regressor, tuned = refinement_models(data_root, shards, models, finetuned)
-    projection = SuperpixelSettings(method=superpixels)
     systems = [System(name, paths[name], projection) for name, *_ in ROWS]
     systems += [System(name, tuned if is_tuned else paths[FULL], projection, regressor)
                 for name, is_tuned, *_ in REFINED_ROWS]
     systems.append(System("whole box", None))
-    records = load_val_records(data_root)
     summaries = run_oracle_evaluation(systems, records, data_root, out, tuple(seeds),
                                       weights, device, viz=False)
-    rows = table_rows(summaries, systems)
-    print(f"Table 1 on the shared val images ({sum(len(r.instances) for r in records)} instances), "
-          f"oracle boxes, mean over seeds {list(seeds)}, superpixels: {superpixels}; "
-          "paper: VOC2012 val, T-Net, MCG candidates")
-    paths = report_table(rows, COLUMNS, out, "table1", "Table 1 ablations on the shared data", summaries)
-    print(f"wrote {', '.join(map(str, paths))}, {out}/results/")
-    return paths
+    rows = table_rows(summaries, systems, replicates)
+    print(f"Table 1 on the shared val images ({sum(len(r.instances) for r in records)} instances: a small "
+          f"sample), oracle boxes, mean over seeds {list(seeds)}, superpixels: {superpixels}; diff: row - full "
+          "with its paired 95% bootstrap interval over images; paper: VOC2012 val, T-Net, MCG candidates")
+    print_table(rows, COLUMNS)
+    written += write_table(rows, COLUMNS, Path(out) / "table1", "Table 1 ablations on the shared val images")
+    report = {"rows": rows, "per_seed": summaries}
+    if cross_val_folds:
+        report["cross_validation"] = cv_report
+    written.append(dump(report, Path(out) / "summary.json"))
+    print(f"wrote {', '.join(map(str, written))}, {out}/results/")
+    return written

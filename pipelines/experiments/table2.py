@@ -41,8 +41,9 @@ from hypercolumns.pipelines.experiments.oracle import coco_annotations
 from hypercolumns.pipelines.system2.region_descriptor import region_descriptors, region_feature_config
 from hypercolumns.pipelines.system2.region_nms import region_nms
 from hypercolumns.classifiers.rescoring import RegionRescorer
+from hypercolumns.classifiers.selection import choose, reporting_on
 from hypercolumns.pipelines.system2.semantic import ground_truth_labels, predicted_labels, semantic_mean_iu
-from hypercolumns.pipelines.inference.superpixels import SuperpixelSettings
+from hypercolumns.pipelines.inference.segment import DEFAULT_SUPERPIXELS
 from hypercolumns.pipelines.system2.synthetic_detections import synthetic_detections
 
 PAPER = {"Only global": ("O-Net, only fc7", 52.6, 22.4), "Hyp": ("O-Net, Hyp", 56.5, 37.0),
@@ -206,10 +207,12 @@ def train_rescorer(regions: dict, path: Path, config: dict) -> RegionRescorer:
 
 
 def choose_paste_threshold(records: list, coco: dict, results: list) -> tuple[float, float]:
-    """The threshold of :data:`PASTE_THRESHOLDS` with the best mean IU on training regions."""
-    ious = [mean_iu_of(records, coco, results, t) for t in PASTE_THRESHOLDS]
-    best = int(np.argmax(ious))
-    return PASTE_THRESHOLDS[best], ious[best]
+    """The threshold of :data:`PASTE_THRESHOLDS` with the best mean IU on training regions
+    (:func:`~hypercolumns.classifiers.selection.choose`: ``records`` must be training images)."""
+    ious = {t: mean_iu_of(records, coco, results, t) for t in PASTE_THRESHOLDS}
+    chosen = choose("paste threshold", ious, [record.image_id for record in records],
+                    criterion="mean IU of the pasted regions", selected_on="training images' pools").chosen
+    return chosen, ious[chosen]
 
 
 def paste_thresholds(regions: dict, records: list, rescorer: RegionRescorer) -> dict:
@@ -235,11 +238,21 @@ def reproduce_table2(data_root: Path, models: Path, only_global: Path, work: Pat
     is a detector's output on the training and val images; None: the synthetic
     detector's.
     """
-    from hypercolumns.data.datasets import load_training_records, load_val_records
+    from hypercolumns.data.datasets import load_val_records
+
+    val = voc_records(load_val_records(data_root))
+    with reporting_on(record.image_id for record in val):   # no choice below may look at them
+        return _reproduce_table2(val, data_root, models, only_global, work, out, seed, pool_threshold,
+                                 train_images, detections, pre_nms)
+
+
+def _reproduce_table2(val, data_root, models, only_global, work, out, seed, pool_threshold, train_images,
+                      detections, pre_nms) -> list:
+    from hypercolumns.data.datasets import load_training_records
 
     work, out = Path(work), Path(out)
     detector = None if detections is None else read_detector_output(detections, pre_nms)
-    projection = SuperpixelSettings(method="felzenszwalb")
+    projection = DEFAULT_SUPERPIXELS
     hyp = System("Hyp", Path(models) / "grid-K10.h5", projection)
     systems = [System("Only global", only_global, projection), hyp]
     engines = load_systems(systems)
@@ -250,7 +263,6 @@ def reproduce_table2(data_root: Path, models: Path, only_global: Path, work: Pat
     cnn = engines.grid(hyp.model_path).cnn
     rescorer = train_rescorer(regions, work / "rescorer.h5", region_feature_config(cnn))
     thresholds = paste_thresholds(regions, train, rescorer)
-    val = voc_records(load_val_records(data_root))
     coco = coco_annotations(val, data_root)
     annotations = write_json_atomic(coco, out / "val_annotations.json")
     pool, sizes = pool_detections(val, coco, seed, pool_threshold, detector)

@@ -45,3 +45,23 @@ def _fmt(value) -> str:
 def dump(data, path) -> Path:
     """A report's JSON: numpy scalars as floats, an absent figure (NaN) as ``null``."""
     return write_json_atomic(nan_to_null(data), path, default=float)
+
+
+def interval_text(interval) -> str:
+    low, high = interval
+    return f"[{low:.1f}, {high:.1f}]"
+
+
+def difference_columns(per_seed: dict, reference: dict, reference_name: str, replicates: int = 1000,
+                       bootstrap: dict | None = None) -> dict:
+    """``diff@t vs <reference_name>`` for t = 0.5, 0.7: a row's AP^r minus the reference row's, with the
+    paired 95 % bootstrap interval over images, as text (``+1.2 [-3.4, 5.6]``).
+
+    ``per_seed``, ``reference``: the rows' ``evaluate_coco`` summaries per seed; ``bootstrap``: their
+    :func:`~hypercolumns.eval.bootstrap.paired_bootstrap_of_summaries` if the caller has it.
+    """
+    from hypercolumns.eval.bootstrap import paired_bootstrap_of_summaries
+
+    bootstrap = bootstrap or paired_bootstrap_of_summaries(per_seed, reference, replicates=replicates)
+    return {f"diff@{t} vs {reference_name}": f"{bootstrap[f'APr@{t}']['difference']:+.1f} "
+            + interval_text(bootstrap[f"APr@{t}"]["interval"]) for t in ("0.5", "0.7")}

@@ -60,16 +60,19 @@ def test_replicates_are_the_apr_of_explicitly_resampled_images(two_systems):
     ground_truth, a, b = two_systems
     replicates, seed = 40, 3
     rng = np.random.default_rng(seed)
-    differences = []
+    drawn_a, drawn_b = [], []
     for _ in range(replicates):
         draw = rng.integers(0, 4, 4)
         gt, dets_a = resampled(ground_truth, a, draw)
         _, dets_b = resampled(ground_truth, b, draw)
-        differences.append(evaluate_apr(gt, dets_a)["APr@0.5"] - evaluate_apr(gt, dets_b)["APr@0.5"])
-    differences = np.array(differences)
+        drawn_a.append(evaluate_apr(gt, dets_a)["APr@0.5"])
+        drawn_b.append(evaluate_apr(gt, dets_b)["APr@0.5"])
+    differences = np.array(drawn_a) - np.array(drawn_b)
     report = paired_image_bootstrap(ground_truth, [a], [b], replicates=replicates, seed=seed, level=0.8)
     entry = report["APr@0.5"]
     np.testing.assert_allclose(entry["interval"], np.nanpercentile(differences, [10, 90]))
+    np.testing.assert_allclose(entry["interval_a"], np.nanpercentile(drawn_a, [10, 90]))
+    np.testing.assert_allclose(entry["interval_b"], np.nanpercentile(drawn_b, [10, 90]))
     assert entry["share_a_lower"] == pytest.approx(np.mean(differences < 0))
     assert np.ptp(differences) > 0            # the draws do move the difference
 

@@ -105,3 +105,16 @@ def test_a_coco_results_file_is_its_final_boxes_by_voc_class_and_image_id(tmp_pa
     with pytest.raises(ValueError, match="none on these 1 images"):
         pool_detections([ImageRecord("other", tmp_path / "c.jpg", 60, 80, [])], coco, 0, 0.3,
                         read_detector_output(tmp_path / "dets.json"))
+
+
+def test_the_paste_threshold_is_chosen_on_training_images_only(monkeypatch):
+    from types import SimpleNamespace
+
+    from hypercolumns.classifiers.selection import ReportedImageError, reporting_on
+    from hypercolumns.pipelines.experiments import table2
+
+    monkeypatch.setattr(table2, "mean_iu_of", lambda records, coco, results, t: 50 - 10 * abs(t - 0.3))
+    records = [SimpleNamespace(image_id="2008_000008")]
+    assert table2.choose_paste_threshold(records, {}, []) == (0.3, 50.0)
+    with reporting_on(["2008_000008"]), pytest.raises(ReportedImageError, match="paste threshold"):
+        table2.choose_paste_threshold(records, {}, [])

@@ -45,7 +45,8 @@ train-grid:
 	    $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 eval-sds:
-	$(HC) eval-sds --data-root $(DATA_ROOT) --models $(WORK)/models --out $(RESULTS)/sds
+	$(HC) eval-sds --data-root $(DATA_ROOT) --models $(WORK)/models --out $(RESULTS)/sds \
+	    --shards $(WORK)/features --cv-work $(WORK)/sds-cv
 
 reproduce-table1:
 	$(HC) reproduce-table1 --data-root $(DATA_ROOT) --shards $(WORK)/features \
@@ -99,4 +100,4 @@ bench-inference:
 	$(HC) bench-inference --data-root $(DATA_ROOT) --out $(RESULTS)/bench
 
 clean:
-	rm -rf $(RESULTS) $(WORK)/features $(WORK)/models $(WORK)/table1
+	rm -rf $(RESULTS) $(WORK)/features $(WORK)/models $(WORK)/table1 $(WORK)/sds-cv

@@ -17,8 +17,8 @@ def test_eval_sds_refuses_a_garbage_model_before_writing(data_root, tmp_path, ca
     garbage = tmp_path / "grid-K2.h5"
     garbage.write_bytes(b"\x89HDF\r\n\x1a\n but cut short")
     out = tmp_path / "sds"
-    assert_refused(capsys, ["eval-sds", "--data-root", data_root, "--models", garbage, "--out", out],
-                   [garbage], [out])
+    assert_refused(capsys, ["eval-sds", "--data-root", data_root, "--models", garbage, "--out", out,
+                            "--protocol", "fixed"], [garbage], [out])
 
 
 def test_eval_sds_refuses_a_missing_data_root(tmp_path, capsys):
@@ -27,6 +27,15 @@ def test_eval_sds_refuses_a_missing_data_root(tmp_path, capsys):
     out = tmp_path / "sds"
     assert_refused(capsys, ["eval-sds", "--data-root", tmp_path / "nowhere", "--models", tmp_path,
                             "--out", out], [tmp_path / "nowhere"], [out])
+
+
+def test_eval_sds_refuses_impossible_folds_and_missing_shards_before_loading_anything(data_root, tmp_path, capsys):
+    out = tmp_path / "sds"
+    assert_refused(capsys, ["eval-sds", "--data-root", data_root, "--models", tmp_path, "--out", out,
+                            "--outer-folds", "1"], ["--outer-folds"], [out])
+    (tmp_path / "grid-K2.h5").write_bytes(b"never read: the shards are checked first")
+    assert_refused(capsys, ["eval-sds", "--data-root", data_root, "--models", tmp_path, "--out", out,
+                            "--shards", tmp_path / "no-shards"], [tmp_path / "no-shards"], [out])
 
 
 def test_a_bug_prints_its_traceback(tmp_path):

@@ -1,0 +1,228 @@
+"""Nested cross-validation on the training images: choices on inner folds, the report on outer folds.
+
+The shared val split is 12 images, 39 instances: one instance crossing an
+IoU threshold moves the mean AP^r by several points.  The training images
+(137, ~955 instances) give a report 25 times as large, if no figure is
+made on images a choice has seen.  So (:mod:`~hypercolumns.classifiers.selection`):
+
+- the training images are split into ``outer`` folds by image; each outer
+  fold is segmented by a grid trained on the other folds, and is reported;
+- the choice made after the heatmap (the projection: none, SLIC or
+  Felzenszwalb, standing in for MCG) is made for each outer fold by
+  ``inner`` folds of its training images, each inner fold segmented by a
+  grid trained on the outer fold's other training images;
+- the val images are reported with the projection the outer folds choose
+  (``outer``-fold cross-validation on all the training images); they reach
+  no choice.
+
+Cost: ``outer * (1 + inner)`` grids from the one set of shards (a fold is a
+mask over images, :func:`~.cross_val.train_grids_without`), and one CNN pass
+per box: an image is held out from one outer grid and from one inner grid
+of each other outer fold, and every grid reading the same CNN scores the
+same maps (:func:`~.runner.segment_systems`); every projection projects
+the same heatmaps, so choosing among them runs no CNN again.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hypercolumns.classifiers.selection import NestedFold, choose, nested_folds
+from hypercolumns.classifiers.train import TrainOptions
+from hypercolumns.data.files import write_json_atomic
+from hypercolumns.eval.evaluate import evaluate_coco
+from hypercolumns.pipelines.experiments.cross_val import train_grids_without
+from hypercolumns.pipelines.experiments.oracle import oracle_detections
+from hypercolumns.pipelines.experiments.runner import Engines, System, _slug, instance_ious, segment_systems
+from hypercolumns.pipelines.inference.superpixels import SuperpixelSettings
+
+PROJECTIONS = ("none", "felzenszwalb", "slic")
+"""The projections chosen among, today's default first (a tie goes to it)."""
+
+CRITERION = "mean of AP^r@0.5 and AP^r@0.7"
+
+
+@dataclass
+class NestedGrids:
+    """The folds and their grids: ``models[("outer", o)]``, ``models[("inner", o, j)]``."""
+
+    folds: list
+    models: dict
+
+    @property
+    def inner(self) -> int:
+        return len(self.folds[0].inner)
+
+    def grids_of(self, image_id) -> tuple:
+        """The labels of the grids that hold ``image_id`` out: its outer fold's, and one inner per
+        other outer fold (none without inner folds)."""
+        labels = []
+        for fold in self.folds:
+            if image_id in fold.reported:
+                labels.append(("outer", fold.outer))
+            else:
+                labels += [("inner", fold.outer, j) for j, members in enumerate(fold.inner)
+                           if image_id in members]
+        return tuple(labels)
+
+
+def train_nested_grids(shards_dir: Path, records: list, out: Path, K: int, options: TrainOptions,
+                       outer: int = 3, inner: int = 2, seed: int = 0, log=print) -> NestedGrids:
+    """The grids of :func:`~hypercolumns.classifiers.selection.nested_folds` (``inner`` 0: outer folds
+    only), trained from ``shards_dir`` into ``out/fold-<o>`` and ``out/fold-<o>-inner-<j>``."""
+    ids = [record.image_id for record in records]
+    folds = nested_folds(ids, outer, max(inner, 2), seed)
+    if not inner:
+        folds = [NestedFold(f.outer, f.reported, ()) for f in folds]
+    left_out, labels = {}, {}
+    for fold in folds:
+        left_out[f"fold {fold.outer}"] = fold.reported
+        labels[f"fold {fold.outer}"] = ("outer", fold.outer)
+        for j, members in enumerate(fold.inner):
+            left_out[f"fold {fold.outer} inner {j}"] = fold.reported + members
+            labels[f"fold {fold.outer} inner {j}"] = ("inner", fold.outer, j)
+    paths = train_grids_without(Path(shards_dir), set(ids), left_out, out, K, options, log)
+    return NestedGrids(folds, {labels[name]: path for name, path in paths.items()})
+
+
+def system_name(label: tuple, projection: str) -> str:
+    return " ".join(map(str, label)) + f" {projection}"
+
+
+def segment_folds(grids: NestedGrids, records: list, coco: dict, detections: list, data_root,
+                  engines: Engines, projections=PROJECTIONS) -> dict:
+    """``{(grid label, projection): results list}``, each list in ``detections``' order with None
+    where that grid does not hold the detection's image out.
+
+    Images are grouped by the grids that hold them out, and each group is
+    segmented once with all its grids and projections (one CNN pass per box).
+    """
+    dataset_ids = [image["dataset_image_id"] for image in coco["images"]]
+    groups: dict = {}
+    for index, detection in enumerate(detections):
+        labels = grids.grids_of(dataset_ids[detection["image_id"] - 1])
+        groups.setdefault(labels, []).append(index)
+    results = {(label, p): [None] * len(detections) for label in grids.models for p in projections}
+    for labels, indices in groups.items():
+        systems = [System(system_name(label, p), grids.models[label], SuperpixelSettings(method=p))
+                   for label in labels for p in projections]
+        segmented = segment_systems(systems, records, coco, [detections[i] for i in indices], data_root,
+                                    engines)
+        for label in labels:
+            for p in projections:
+                for index, result in zip(indices, segmented[system_name(label, p)]):
+                    results[(label, p)][index] = result
+    return results
+
+
+def _coco_ids(coco: dict, dataset_ids) -> list:
+    wanted = set(dataset_ids)
+    return [image["id"] for image in coco["images"] if image["dataset_image_id"] in wanted]
+
+
+def _score(results: list, annotations_path, path: Path, images=None) -> dict:
+    """Write the covered results to ``path`` and score them (on ``images`` only, if given)."""
+    write_json_atomic([r for r in results if r is not None], path)
+    return evaluate_coco(annotations_path, path, images=images)
+
+
+def _criterion(summaries: list) -> float:
+    """:data:`CRITERION`, mean over seeds."""
+    return float(np.mean([(s["APr@0.5"] + s["APr@0.7"]) / 2 for s in summaries]))
+
+
+def nested_cv_report(grids: NestedGrids, records: list, coco: dict, annotations_path, data_root, out: Path,
+                     engines: Engines, name: str, seeds=(0,), projections=PROJECTIONS) -> dict:
+    """Segment the training images' oracle boxes with the folds' grids, choose, and score.
+
+    Returns
+    -------
+    dict
+        ``per_projection``: ``{projection: {seed: summary}}`` of the outer folds pooled (each
+        projection fixed); ``selected``: the same for each outer fold's inner choice (absent without
+        inner folds); ``choices``: the inner :class:`Selection` per outer fold; ``for_report``: the
+        choice of the outer folds pooled, for the images reported elsewhere (val); ``detections``:
+        the oracle boxes per seed.
+    """
+    out = Path(out)
+    slug = _slug(name)
+    outer_results = {p: {} for p in projections}
+    inner_scores = {(f.outer, p): [] for f in grids.folds for p in projections}
+    detections_by_seed = {}
+    for seed in seeds:
+        detections = detections_by_seed[seed] = oracle_detections(records, coco, seed)
+        write_json_atomic(detections, out / f"oracle_boxes_seed{seed}.json")
+        results = segment_folds(grids, records, coco, detections, data_root, engines, projections)
+        for p in projections:
+            outer_results[p][seed] = _merge([results[(("outer", f.outer), p)] for f in grids.folds])
+            for f in grids.folds:
+                inner = _merge([results[(("inner", f.outer, j), p)] for j in range(len(f.inner))])
+                if f.inner:
+                    inner_scores[(f.outer, p)].append(_score(
+                        inner, annotations_path, out / "inner" / f"fold-{f.outer}" / f"{slug}_{p}_seed{seed}.json",
+                        images=_coco_ids(coco, f.training)))
+    report = {"per_projection": {}, "detections": detections_by_seed, "choices": {}}
+    for p in projections:
+        report["per_projection"][p] = {seed: _scored(outer_results[p][seed], coco, annotations_path,
+                                                     out / "results" / f"{slug}_{p}_seed{seed}.json")
+                                       for seed in seeds}
+    if grids.inner:
+        for f in grids.folds:
+            report["choices"][f.outer] = choose(
+                "projection", {p: _criterion(inner_scores[(f.outer, p)]) for p in projections}, f.training,
+                criterion=CRITERION, selected_on=f"training images outside outer fold {f.outer}, "
+                f"{grids.inner}-fold by image")
+        report["selected"] = {}
+        for seed in seeds:
+            chosen = _merge([[r if _fold_of(grids, coco, r) == f.outer else None
+                              for r in outer_results[report["choices"][f.outer].chosen][seed]]
+                             for f in grids.folds])
+            report["selected"][seed] = _scored(chosen, coco, annotations_path,
+                                               out / "results" / f"{slug}_selected_seed{seed}.json")
+    all_training = [i for f in grids.folds for i in f.reported]
+    report["for_report"] = choose(
+        "projection", {p: _criterion(list(report["per_projection"][p].values())) for p in projections},
+        all_training, criterion=CRITERION, selected_on=f"training images, {len(grids.folds)}-fold by image")
+    return report
+
+
+def _fold_of(grids: NestedGrids, coco: dict, result) -> int | None:
+    if result is None:
+        return None
+    image_id = coco["images"][result["image_id"] - 1]["dataset_image_id"]
+    return next(f.outer for f in grids.folds if image_id in f.reported)
+
+
+def _merge(partial: list) -> list:
+    """One list from lists of the same length that cover disjoint entries (None elsewhere)."""
+    merged = [None] * len(partial[0]) if partial else []
+    for part in partial:
+        for index, item in enumerate(part):
+            if item is not None:
+                merged[index] = item
+    return merged
+
+
+def _scored(results: list, coco: dict, annotations_path, path: Path) -> dict:
+    """``evaluate_coco``'s summary of a complete results list (one per annotation), with ``instance_iou``."""
+    if any(r is None for r in results):
+        raise RuntimeError(f"{path}: some oracle boxes were segmented by no fold's grid")
+    summary = _score(results, annotations_path, path)
+    summary["instance_iou"] = instance_ious(coco, results).tolist()
+    return summary
+
+
+def selection_record(report: dict) -> dict:
+    """The choices of a :func:`nested_cv_report`, as written into the results file."""
+    record = {"for_val": report["for_report"].as_dict()}
+    if report["choices"]:
+        record["per_outer_fold"] = {str(o): s.as_dict() for o, s in report["choices"].items()}
+    return record
+
+
+def selection_lines(report: dict) -> list:
+    lines = [f"outer fold {o}: " + s.line() for o, s in report["choices"].items()]
+    return lines + ["val: " + report["for_report"].line()]
+

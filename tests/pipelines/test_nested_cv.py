@@ -1,0 +1,67 @@
+"""Nested cross-validation: each image scored by grids that never saw it, choices on training images only."""
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from hypercolumns.classifiers import selection
+from hypercolumns.classifiers.selection import ReportedImageError, nested_folds, reporting_on
+from hypercolumns.classifiers.train import TrainOptions
+from hypercolumns.data.datasets import load_val_records
+from hypercolumns.pipelines.experiments.nested_cv import NestedGrids, nested_cv_report, train_nested_grids
+from hypercolumns.pipelines.experiments.oracle import coco_annotations
+from hypercolumns.pipelines.experiments.runner import System, load_systems, run_oracle_evaluation
+from hypercolumns.data.files import write_json_atomic
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "classifiers"))
+from synthetic_shards import write_synthetic_shards  # noqa: E402
+
+
+def test_every_grid_that_scores_an_image_was_trained_without_it(tmp_path):
+    shards = tmp_path / "shards"
+    write_synthetic_shards(shards, n_shards=2, boxes_per_shard=36)
+    records = [SimpleNamespace(image_id=f"img{i:04d}") for i in range(24)]
+    options = TrainOptions(C_grid=(1e-3,), n_jobs=1, show_progress=False)
+    grids = train_nested_grids(shards, records, tmp_path / "cv", K=1, options=options, log=lambda *_: None)
+    assert len(grids.models) == 3 * (1 + 2)
+    left_out = {label: set(json.loads((path.parent / "train-summary.json").read_text())["options"]["exclude_images"])
+                for label, path in grids.models.items()}
+    for record in records:
+        labels = grids.grids_of(record.image_id)
+        assert sum(label[0] == "outer" for label in labels) == 1 and len(labels) == 3
+        assert all(record.image_id in left_out[label] for label in labels)
+    for fold in grids.folds:        # an inner grid also leaves out its outer fold: it never sees reported images
+        assert all(set(fold.reported) <= left_out[("inner", fold.outer, j)] for j in range(2))
+
+
+def test_pooled_projections_equal_one_run_and_choices_see_only_training_images(data_root, tmp_path, monkeypatch):
+    records = load_val_records(data_root)[:9]         # standing in for training images: whole-box "grids"
+    ids = [r.image_id for r in records]
+    folds = nested_folds(ids, 3, 2)
+    models = {("outer", f.outer): None for f in folds}
+    models.update({("inner", f.outer, j): None for f in folds for j in range(2)})
+    grids = NestedGrids(folds, models)
+    coco = coco_annotations(records, data_root)
+    annotations = write_json_atomic(coco, tmp_path / "annotations.json")
+    engines = load_systems([System("whole box", None)])
+    seen = []
+    real = selection.check_training_only
+    monkeypatch.setattr(selection, "check_training_only",
+                        lambda image_ids, setting: seen.append(sorted(map(str, image_ids))) or real(image_ids, setting))
+    with reporting_on(["not-a-training-image"]):
+        report = nested_cv_report(grids, records, coco, annotations, data_root, tmp_path / "cv", engines,
+                                  "box", seeds=(0,), projections=("felzenszwalb", "none"))
+    reference = run_oracle_evaluation([System("whole box", None)], records, data_root, tmp_path / "ref",
+                                      seeds=(0,), viz=False)["whole box"][0]
+    for per_seed in [*report["per_projection"].values(), report["selected"]]:
+        assert per_seed[0]["APr@0.5"] == reference["APr@0.5"]
+        np.testing.assert_array_equal(per_seed[0]["instance_iou"], reference["instance_iou"])
+    assert [report["choices"][f.outer].chosen for f in folds] == ["felzenszwalb"] * 3   # a tie: the first
+    assert seen == [sorted(f.training) for f in folds] + [sorted(ids)]
+    assert report["for_report"].selected_on == "training images, 3-fold by image"
+    with reporting_on(ids[:1]), pytest.raises(ReportedImageError, match="projection"):
+        nested_cv_report(grids, records, coco, annotations, data_root, tmp_path / "cv2", engines, "box",
+                         seeds=(0,), projections=("none",))

@@ -40,8 +40,9 @@ from hypercolumns.pipelines.inference.paste import paste_heatmap, paste_heatmaps
 from hypercolumns.pipelines.inference.superpixels import (THRESHOLD, SuperpixelCache, SuperpixelSettings,
                                                           heatmaps_to_masks)
 
-# Felzenszwalb projection measured best on the shared val images (results/sds, README)
-DEFAULT_SUPERPIXELS = SuperpixelSettings(method="felzenszwalb")
+# the projection `make eval-sds` chooses by cross-validation on the shared training images (README,
+# *How choices are made*): per-pixel thresholding beat Felzenszwalb and SLIC on all three outer folds
+DEFAULT_SUPERPIXELS = SuperpixelSettings(method="none")
 
 
 @dataclass

@@ -58,8 +58,9 @@ def test_commands_hand_their_defaults_to_the_library(monkeypatch):
     assert reproduce_table1.main(["--data-root", "d", "--seeds", "3"]) == 0
     assert calls == [{"data_root": Path("d"), "shards": Path("work/features"), "models": Path("work/models"),
                       "work": Path("work/table1"), "finetuned": Path("work/finetune"),
-                      "out": Path("results/table1"), "seeds": [3], "superpixels": "felzenszwalb",
-                      "weights": None, "device": None}]
+                      "out": Path("results/table1"), "seeds": [3], "superpixels": "none",
+                      "weights": None, "device": None, "cross_val_folds": 3, "cv_seeds": [0],
+                      "replicates": 1000}]
     calls = record_calls(monkeypatch, train_bbox, "train_box_regressor")
     train_bbox_reg.main(["--data-root", "d", "--alpha", "10"])
     assert calls == [{"data_root": Path("d"), "shards": Path("work/features"), "out": Path("work/models"),
@@ -92,8 +93,9 @@ def test_option_flags_become_the_options_dataclasses(monkeypatch, capsys):
     calls = record_calls(monkeypatch, segment, "segment_file")
     required = ["--annotations", "a", "--image-root", "i", "--detections", "d", "--model", "m", "--out", "o"]
     segment_command.main(required)
+    segment_command.main([*required, "--superpixels", "felzenszwalb"])
     segment_command.main([*required, "--no-superpixels", "--superpixels", "slic"])
-    assert [call["superpixels"] for call in calls] == ["felzenszwalb", "none"]
+    assert [call["superpixels"] for call in calls] == ["none", "felzenszwalb", "none"]
 
 
 def test_help_and_evaluate_load_no_torch(tmp_path):

@@ -36,7 +36,7 @@ from hypercolumns.eval.evaluate import evaluate_coco
 from hypercolumns.eval.masks import rle_iou
 from hypercolumns.pipelines.system2.pool_expansion import expand_detections
 from hypercolumns.pipelines.experiments.runner import System, load_systems, segment_systems
-from hypercolumns.pipelines.experiments.tables import dump, print_table, write_table
+from hypercolumns.pipelines.experiments.tables import difference_columns, dump, print_table, write_table
 from hypercolumns.pipelines.experiments.oracle import coco_annotations
 from hypercolumns.pipelines.system2.region_descriptor import region_descriptors, region_feature_config
 from hypercolumns.pipelines.system2.region_nms import region_nms
@@ -48,8 +48,8 @@ from hypercolumns.pipelines.system2.synthetic_detections import synthetic_detect
 
 PAPER = {"Only global": ("O-Net, only fc7", 52.6, 22.4), "Hyp": ("O-Net, Hyp", 56.5, 37.0),
          "Hyp + rescoring": ("O-Net, Hyp + rescoring", 60.0, 40.4)}
-COLUMNS = ["system", "APr@0.5", "APr@0.7", "mean IU", "paste threshold", "pool", "paper row", "paper APr@0.5",
-           "paper APr@0.7"]
+COLUMNS = ["system", "APr@0.5", "APr@0.7", "diff@0.5 vs Hyp", "diff@0.7 vs Hyp", "mean IU", "paste threshold",
+           "pool", "paper row", "paper APr@0.5", "paper APr@0.7"]
 
 
 def voc_records(records: list) -> list:
@@ -272,23 +272,27 @@ def _reproduce_table2(val, data_root, models, only_global, work, out, seed, pool
                                    np.array([r["score"] for r in results["Hyp"]]))
     results["Hyp + rescoring"] = rescore(results["Hyp"], probabilities)
     pool_size = sum(s["after"] for s in sizes.values())
+    summaries = {name: evaluate_coco(annotations, write_json_atomic(
+        entries, out / "results" / f"{name.replace(' ', '_')}.json")) for name, entries in results.items()}
     rows = []
     for name, entries in results.items():
-        path = write_json_atomic(entries, out / "results" / f"{name.replace(' ', '_')}.json")
-        summary = evaluate_coco(annotations, path)
+        summary = summaries[name]
         kind = "rescored" if name.endswith("rescoring") else "detection"
         paper_row, paper_05, paper_07 = PAPER[name]
-        rows.append({"system": name, "APr@0.5": summary["APr@0.5"], "APr@0.7": summary["APr@0.7"],
-                     "mean IU": mean_iu_of(val, coco, entries, thresholds[kind]),
-                     "paste threshold": thresholds[kind],
-                     "pool": len(entries) if kind == "rescored" else pool_size, "paper row": paper_row,
-                     "paper APr@0.5": paper_05, "paper APr@0.7": paper_07})
+        row = {"system": name, "APr@0.5": summary["APr@0.5"], "APr@0.7": summary["APr@0.7"],
+               "mean IU": mean_iu_of(val, coco, entries, thresholds[kind]), "paste threshold": thresholds[kind],
+               "pool": len(entries) if kind == "rescored" else pool_size, "paper row": paper_row,
+               "paper APr@0.5": paper_05, "paper APr@0.7": paper_07}
+        if name != "Hyp":   # the paired bootstrap over the val images, against Hyp
+            row.update(difference_columns({seed: summary}, {seed: summaries["Hyp"]}, "Hyp"))
+        rows.append(row)
     print("pool sizes per class (detections after the detector's NMS -> expanded pool): " +
           ", ".join(f"{c} {s['before']}->{s['after']}" for c, s in sorted(sizes.items())))
     source = (f"detections of {detections}" if detections is not None
               else "synthetic detections (README, Deviations)")
     print(f"Table 2 on {len(val)} val images ({sum(len(r.instances) for r in val)} instances), "
-          f"{source}; paper: VOC2012 val, R-CNN detections")
+          f"{source}; diff: row - Hyp with its paired 95% bootstrap interval over images; paper: VOC2012 val, "
+          "R-CNN detections")
     print_table(rows, COLUMNS)
     md, csv = write_table(rows, COLUMNS, out / "table2", "Table 2 (System 2) on the shared data")
     summary_path = dump({"rows": rows, "pool_sizes": sizes}, out / "summary.json")

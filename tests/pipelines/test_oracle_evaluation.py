@@ -38,7 +38,7 @@ def test_whole_box_rows_score_the_box_masks(val, data_root, tmp_path):
                                       seeds=(0,), viz=False)
     summary = summaries["whole box"][0]
     detections = json.loads((tmp_path / "oracle_boxes_seed0.json").read_text())
-    # independent IoU of each box (the pixels whose centre it holds) with its instance's mask
+    # independent IoU of each box (the pixels whose centre it holds) with its instance's mask, void left out
     expected = []
     for detection, annotation in zip(detections, coco["annotations"]):
         record = records[annotation["image_id"] - 1]
@@ -48,7 +48,8 @@ def test_whole_box_rows_score_the_box_masks(val, data_root, tmp_path):
         rows = np.arange(record.height)[:, None] + 0.5
         cols = np.arange(record.width)[None, :] + 0.5
         box = (rows >= y) & (rows < y + h) & (cols >= x) & (cols < x + w)
-        expected.append((box & instance.mask).sum() / (box | instance.mask).sum())
+        kept = ~record.void if record.void is not None else True    # VOC void is in no IoU
+        expected.append((box & instance.mask & kept).sum() / ((box | instance.mask) & kept).sum())
     np.testing.assert_allclose(summary["instance_iou"], expected, atol=1e-9)
     assert 0 < summary["APr@0.5"] <= 100
     md, csv = write_table([{"a": 1.0, "b": "x"}], ["a", "b"], tmp_path / "t", "title")
@@ -61,11 +62,14 @@ def test_ground_truth_boxes_are_exact_and_the_whole_box_iou_is_mask_over_box(val
     assert [d["bbox"] for d in detections] == [a["bbox"] for a in coco["annotations"]]
     systems = [System("whole box", None)]
     ious = ground_truth_box_ious(systems, records, coco, data_root, tmp_path, load_systems(systems))
-    # the instance's mask lies inside its own tight box: IoU = mask pixels / box pixels, from the record
+    # the instance's mask lies inside its own tight box: IoU = mask pixels / box pixels outside the
+    # void, from the record
     expected = []
     for record in records:
+        kept = ~record.void if record.void is not None else np.ones((record.height, record.width), bool)
         for instance in record.instances:
             rows, cols = np.nonzero(instance.mask)
-            expected.append(instance.mask.sum() / ((rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)))
+            box = kept[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+            expected.append((instance.mask & kept).sum() / box.sum())
     np.testing.assert_allclose(ious["whole box"], expected, atol=1e-9)
     assert (tmp_path / "results" / "whole_box_gt_boxes.json").is_file()

@@ -45,6 +45,7 @@ FREE_CHOICES = (
     "grid C",
     "box regression penalty and class-specificity",
     "projection",
+    "paste threshold",
 )
 """The settings :func:`choose` decides today, each on training images only."""
 
@@ -175,7 +176,8 @@ def choose(setting: str, scores: Mapping, image_ids: Sequence, *, criterion: str
         What is chosen (one of :data:`FREE_CHOICES`).
     scores : mapping of candidate to float
         Each candidate's score on the held-out training images; ties go to
-        the first candidate (the order given: put the default first).
+        the first candidate in the order given (put a default, where there is
+        one, first).
     image_ids : sequence
         The images the scores were computed on (checked by
         :func:`check_training_only`).

@@ -101,8 +101,9 @@ def choose_settings(data: dict, alphas, min_iou: float, holdout: float = 0.2, se
             scores[(alpha, class_specific)] = mean_box_iou(regressor, data, test)
             print(f"  alpha {alpha:g}, {'per class' if class_specific else 'agnostic'}: held-out "
                   f"box IoU {baseline:.3f} -> {scores[(alpha, class_specific)]:.3f}")
-    selection = choose("box regression penalty and class-specificity", scores, data["image_ids"][test], criterion="mean refined-box IoU",
-                       selected_on=f"training images, {holdout:.0%} held out by image")
+    selection = choose("box regression penalty and class-specificity", scores, data["image_ids"][test],
+                       criterion="mean refined-box IoU", selected_on=f"training images, {holdout:.0%} held out by image")
+    print(f"  {selection.line()}")
     return selection.chosen
 
 

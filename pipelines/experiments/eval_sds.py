@@ -22,8 +22,8 @@ choice, so it is made on training images only (``--protocol``,
   cross-validation on the training images; val is the report.
 - ``fixed``: no choice; every projection of ``--superpixels`` reported on val.
 
-In every protocol the val images' projection is the one the training
-folds choose; val images reach no choice.  One more val column segments the
+Under ``nested-cv`` and ``plain`` the val images' projection is the one the
+training folds choose; val images reach no choice.  One more val column segments the
 exact ground-truth boxes (no jitter) and gives the instances' mean IoU: the
 figure box-prompted segmenters report (SAM ViT-H: 77.4 on COCO val with
 ground-truth boxes).
@@ -151,8 +151,9 @@ def evaluate_sds(data_root: Path, models: Path, out: Path, seeds=(0, 1, 2),
     protocol = protocol or default_protocol(data_root)
     if protocol not in PROTOCOLS:
         raise InputError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
-    if protocol != "fixed" and (outer_folds < 2 or inner_folds < 2):
-        raise InputError(f"--outer-folds and --inner-folds must be >= 2, got {outer_folds} and {inner_folds}")
+    if protocol != "fixed" and outer_folds < 2 or protocol == "nested-cv" and inner_folds < 2:
+        raise InputError(f"--outer-folds and (for nested-cv) --inner-folds must be >= 2, got {outer_folds} "
+                         f"and {inner_folds}")
     out = Path(out)
     models = [Path(models)] if Path(models).is_file() else grid_models(models)
     if protocol != "fixed":

@@ -33,7 +33,7 @@ from hypercolumns.classifiers.train import TrainOptions, train_grids
 from hypercolumns.extract.shards import list_shards, shards_config
 from hypercolumns.eval.bootstrap import paired_bootstrap_of_summaries
 from hypercolumns.eval.permutation import paired_permutation_test
-from hypercolumns.pipelines.experiments.runner import (System, instance_iou_over_seeds, mean_over_seeds,
+from hypercolumns.pipelines.experiments.runner import (System, _slug, instance_iou_over_seeds, mean_over_seeds,
                                                       run_oracle_evaluation)
 from hypercolumns.pipelines.experiments.tables import difference_columns, dump, interval_text, print_table, write_table
 from hypercolumns.pipelines.finetune.training import run_finetune
@@ -130,7 +130,7 @@ def fold_models(data_root: Path, shards: Path, work: Path, folds: int, options: 
     left_out = {f"fold {fold}": excluded for fold, excluded in enumerate(members)}
     models = {}
     for name, blocks, K, *_ in ROWS:
-        folder = Path(work) / "cross-val" / ("full" if blocks is None else "_".join(blocks))
+        folder = Path(work) / "cross-val" / _slug(name)   # one per row: a folder's summary names its K
         paths = train_grids_without(Path(shards).absolute(), set(ids), left_out, folder, K,
                                     replace(options, blocks=blocks))
         models.update({(name, fold): paths[f"fold {fold}"] for fold in range(folds)})

@@ -210,9 +210,10 @@ def choose_paste_threshold(records: list, coco: dict, results: list) -> tuple[fl
     """The threshold of :data:`PASTE_THRESHOLDS` with the best mean IU on training regions
     (:func:`~hypercolumns.classifiers.selection.choose`: ``records`` must be training images)."""
     ious = {t: mean_iu_of(records, coco, results, t) for t in PASTE_THRESHOLDS}
-    chosen = choose("paste threshold", ious, [record.image_id for record in records],
-                    criterion="mean IU of the pasted regions", selected_on="training images' pools").chosen
-    return chosen, ious[chosen]
+    selection = choose("paste threshold", ious, [record.image_id for record in records],
+                       criterion="mean IU of the pasted regions", selected_on="training images' pools")
+    print(f"  {selection.line()}")
+    return selection.chosen, ious[selection.chosen]
 
 
 def paste_thresholds(regions: dict, records: list, rescorer: RegionRescorer) -> dict:

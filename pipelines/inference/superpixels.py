@@ -39,8 +39,8 @@ class SuperpixelSettings:
     method : str
         ``"none"`` (per-pixel threshold; this class's default), ``"slic"`` or
         ``"felzenszwalb"``.  ``segment``, :class:`Segmenter` and the Make
-        targets default to Felzenszwalb, measured best on the shared val
-        images (see README).
+        targets default to ``"none"`` too, as ``eval-sds``'s nested
+        cross-validation chose on the shared training images (see README).
     n_segments, compactness : int, float
         SLIC's target number of superpixels (1000: about MCG's finest
         partition on a VOC-sized image) and its colour/space trade-off (10,

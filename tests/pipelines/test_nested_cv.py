@@ -65,3 +65,57 @@ def test_pooled_projections_equal_one_run_and_choices_see_only_training_images(d
     with reporting_on(ids[:1]), pytest.raises(ReportedImageError, match="projection"):
         nested_cv_report(grids, records, coco, annotations, data_root, tmp_path / "cv2", engines, "box",
                          seeds=(0,), projections=("none",))
+
+
+def test_each_outer_fold_is_reported_by_its_own_grid_with_its_own_inner_choice(data_root, tmp_path, monkeypatch):
+    """Every result is tagged with the system that made it; the inner choices are scripted to differ."""
+    from dataclasses import replace
+
+    from hypercolumns.pipelines.experiments import nested_cv
+
+    records = load_val_records(data_root)[:9]
+    folds = nested_folds([r.image_id for r in records], 3, 2)
+    labels = [("outer", f.outer) for f in folds] + [("inner", f.outer, j) for f in folds for j in range(2)]
+    grids = NestedGrids(folds, dict.fromkeys(labels))
+    coco = coco_annotations(records, data_root)
+    annotations = write_json_atomic(coco, tmp_path / "annotations.json")
+    real_segment, real_choose = nested_cv.segment_systems, nested_cv.choose
+
+    def tagged(systems, *args, **kwargs):
+        results = real_segment(systems, *args, **kwargs)
+        for name, entries in results.items():
+            for entry in entries:
+                entry["system"] = name
+        return results
+
+    picks = iter(["slic", "none", "slic"])             # the inner choice of outer folds 0, 1, 2
+
+    def scripted(setting, scores, image_ids, **options):
+        selection = real_choose(setting, scores, image_ids, **options)
+        return replace(selection, chosen=next(picks)) if "outside outer fold" in options["selected_on"] else selection
+
+    monkeypatch.setattr(nested_cv, "segment_systems", tagged)
+    monkeypatch.setattr(nested_cv, "choose", scripted)
+    nested_cv_report(grids, records, coco, annotations, data_root, tmp_path, load_systems([System("box", None)]),
+                     "box", seeds=(0,), projections=("none", "slic"))
+    dataset_id = {image["id"]: image["dataset_image_id"] for image in coco["images"]}
+    outer_of = {i: f.outer for f in folds for i in f.reported}
+
+    def systems_of(path):
+        entries = json.loads(path.read_text())
+        return [(dataset_id[e["image_id"]], e["system"]) for e in entries]
+
+    for projection in ("none", "slic"):
+        made = systems_of(tmp_path / "results" / f"box_{projection}_seed0.json")
+        assert len(made) == len(coco["annotations"])
+        assert all(system == f"outer {outer_of[image]} {projection}" for image, system in made)
+    annotated = {dataset_id[a["image_id"]] for a in coco["annotations"]}
+    chosen = ["slic", "none", "slic"]
+    made = systems_of(tmp_path / "results" / "box_selected_seed0.json")
+    assert all(system == f"outer {outer_of[image]} {chosen[outer_of[image]]}" for image, system in made)
+    assert {system.split()[-1] for _, system in made} == {"none", "slic"}
+    for fold in folds:
+        inner_of = {i: j for j, members in enumerate(fold.inner) for i in members}
+        made = systems_of(tmp_path / "inner" / f"fold-{fold.outer}" / "box_none_seed0.json")
+        assert {image for image, _ in made} == set(fold.training) & annotated
+        assert all(system == f"inner {fold.outer} {inner_of[image]} none" for image, system in made)

@@ -282,3 +282,22 @@ def test_fit_from_shards(tmp_path):
         fit_from_shards(paths, shifted)
     with pytest.raises(InputError, match="no 'fc7' block"):
         read_box_descriptors(paths, block="fc7")
+
+
+def test_the_penalty_is_chosen_on_held_out_training_images_and_reported_ones_are_refused(capsys):
+    from hypercolumns.classifiers.selection import ReportedImageError, heldout_images, reporting_on
+    from hypercolumns.classifiers.train_bbox import choose_settings
+
+    rng = np.random.default_rng(5)
+    W, b = true_weights(rng)
+    X, proposals, truth, _ = linear_problem(rng, 600, W, b, noise=0.02)
+    data = {"features": X, "proposals": proposals, "truth": truth, "categories": np.array(["dog"] * 600),
+            "ious": paired_iou(proposals, truth), "image_ids": np.array([f"img{i // 3}" for i in range(600)])}
+    # an exact linear problem: the weakest penalty refines best, a huge one barely moves the boxes
+    assert choose_settings(data, (1e6, 1e-3), min_iou=0.0)[0] == 1e-3
+    assert "box regression penalty and class-specificity: (0.001, " in capsys.readouterr().out
+    held_out = data["image_ids"][heldout_images(data["image_ids"], 0.2, 0)]
+    assert 0 < len(set(held_out)) < 200
+    with reporting_on(held_out[:1]):
+        with pytest.raises(ReportedImageError, match="box regression"):
+            choose_settings(data, (1e6, 1e-3), min_iou=0.0)

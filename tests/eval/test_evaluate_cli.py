@@ -92,7 +92,7 @@ def test_mnc_rule_from_the_command_line(coco_files, capsys):
 
 # ------------------------------------------------------------------ bad input, through the command line
 
-def refused(capsys, annotations_path, results_path, names, tmp_path):
+def assert_evaluate_refused(capsys, annotations_path, results_path, names, tmp_path):
     """``hypercolumns evaluate`` refuses the files naming ``names``, writing no --json summary."""
     summary = tmp_path / "summary.json"
     return assert_refused(capsys, ["evaluate", "--annotations", annotations_path, "--results", results_path,
@@ -109,8 +109,8 @@ def rewrite_results(results_path, index, **changes):
 def test_missing_files_are_named(coco_files, tmp_path, capsys):
     annotations_path, results_path, _ = coco_files
     missing = tmp_path / "nope.json"
-    refused(capsys, missing, results_path, [f"COCO annotation file not found: {missing}"], tmp_path)
-    refused(capsys, annotations_path, missing, [f"results file not found: {missing}"], tmp_path)
+    assert_evaluate_refused(capsys, missing, results_path, [f"COCO annotation file not found: {missing}"], tmp_path)
+    assert_evaluate_refused(capsys, annotations_path, missing, [f"results file not found: {missing}"], tmp_path)
     with pytest.raises(MissingFileError, match="nope.json"):
         evaluate_coco(annotations_path, missing)
 
@@ -128,7 +128,7 @@ def test_a_file_that_is_not_json_is_named(coco_files, tmp_path, capsys, which):
     annotations_path, results_path, _ = coco_files
     broken = {"annotations": annotations_path, "results": results_path}[which]
     broken.write_text(broken.read_text()[:-10])
-    refused(capsys, annotations_path, results_path, [f"{broken}: not valid JSON"], tmp_path)
+    assert_evaluate_refused(capsys, annotations_path, results_path, [f"{broken}: not valid JSON"], tmp_path)
 
 
 # results file
@@ -136,14 +136,14 @@ def test_a_file_that_is_not_json_is_named(coco_files, tmp_path, capsys, which):
 def test_results_that_are_not_a_list_are_refused(coco_files, tmp_path, capsys):
     annotations_path, results_path, _ = coco_files
     results_path.write_text(json.dumps({"results": json.loads(results_path.read_text())}))
-    refused(capsys, annotations_path, results_path, [f"{results_path}: expected a COCO results list"], tmp_path)
+    assert_evaluate_refused(capsys, annotations_path, results_path, [f"{results_path}: expected a COCO results list"], tmp_path)
 
 
 def test_a_result_that_is_not_an_object_is_refused(coco_files, tmp_path, capsys):
     annotations_path, results_path, _ = coco_files
     results = json.loads(results_path.read_text())
     results_path.write_text(json.dumps(results[:2] + [[1, 2]]))
-    refused(capsys, annotations_path, results_path, [f"{results_path}: entry 2: expected an object"], tmp_path)
+    assert_evaluate_refused(capsys, annotations_path, results_path, [f"{results_path}: entry 2: expected an object"], tmp_path)
 
 
 @pytest.mark.parametrize("key", ["image_id", "category_id", "score", "segmentation"])
@@ -152,7 +152,7 @@ def test_a_result_without_a_key_is_refused(coco_files, tmp_path, capsys, key):
     results = json.loads(results_path.read_text())
     del results[1][key]
     results_path.write_text(json.dumps(results))
-    refused(capsys, annotations_path, results_path, [f"{results_path}: entry 1: expected an object with keys",
+    assert_evaluate_refused(capsys, annotations_path, results_path, [f"{results_path}: entry 1: expected an object with keys",
                                                      repr(key)], tmp_path)
 
 
@@ -163,7 +163,7 @@ def test_a_score_that_is_not_a_finite_number_is_refused(coco_files, tmp_path, ca
     rewrite_results(results_path, 3, score=score)
     if isinstance(score, float):
         assert "NaN" in results_path.read_text() or "Infinity" in results_path.read_text()
-    refused(capsys, annotations_path, results_path,
+    assert_evaluate_refused(capsys, annotations_path, results_path,
             [f"{results_path}: entry 3: score {shown} is not a finite number"], tmp_path)
 
 
@@ -172,7 +172,7 @@ def test_a_score_that_is_not_a_finite_number_is_refused(coco_files, tmp_path, ca
 def test_a_bbox_that_is_not_four_finite_numbers_is_refused(coco_files, tmp_path, capsys, bbox, shown):
     annotations_path, results_path, _ = coco_files
     rewrite_results(results_path, 1, bbox=bbox)
-    refused(capsys, annotations_path, results_path,
+    assert_evaluate_refused(capsys, annotations_path, results_path,
             [f"{results_path}: entry 1: bbox {shown} is not [x, y, w, h]"], tmp_path)
 
 
@@ -189,13 +189,13 @@ def test_a_bbox_that_is_not_four_finite_numbers_is_refused(coco_files, tmp_path,
 def test_a_segmentation_that_is_not_an_rle_is_refused(coco_files, tmp_path, capsys, segmentation, message):
     annotations_path, results_path, _ = coco_files
     rewrite_results(results_path, 2, segmentation=segmentation)
-    refused(capsys, annotations_path, results_path, [f"{results_path}: entry 2: {message}"], tmp_path)
+    assert_evaluate_refused(capsys, annotations_path, results_path, [f"{results_path}: entry 2: {message}"], tmp_path)
 
 
 def test_an_rle_of_another_size_is_refused(coco_files, tmp_path, capsys):
     annotations_path, results_path, _ = coco_files
     rewrite_results(results_path, 1, segmentation=encode_rle(np.ones((10, 12), bool)))
-    refused(capsys, annotations_path, results_path,
+    assert_evaluate_refused(capsys, annotations_path, results_path,
             [f"{results_path}: entry 1: RLE size [10, 12] differs from the image's [10, 10]"], tmp_path)
 
 
@@ -203,7 +203,7 @@ def test_an_rle_of_another_size_is_refused(coco_files, tmp_path, capsys):
 def test_an_unknown_image_is_refused(coco_files, tmp_path, capsys, image_id):
     annotations_path, results_path, _ = coco_files
     rewrite_results(results_path, 2, image_id=image_id)
-    refused(capsys, annotations_path, results_path,
+    assert_evaluate_refused(capsys, annotations_path, results_path,
             [f"{results_path}: entry 2: image_id {image_id!r} is not in the annotations"], tmp_path)
 
 
@@ -211,7 +211,7 @@ def test_an_unknown_image_is_refused(coco_files, tmp_path, capsys, image_id):
 def test_an_unknown_category_is_refused(coco_files, tmp_path, capsys, category_id):
     annotations_path, results_path, _ = coco_files
     rewrite_results(results_path, 0, category_id=category_id)
-    refused(capsys, annotations_path, results_path,
+    assert_evaluate_refused(capsys, annotations_path, results_path,
             [f"{results_path}: entry 0: category_id {category_id!r} is not in the annotations"], tmp_path)
 
 
@@ -226,7 +226,7 @@ def rewrite_annotations(annotations_path, change):
 def test_annotations_that_are_not_an_object_are_refused(coco_files, tmp_path, capsys):
     annotations_path, results_path, _ = coco_files
     annotations_path.write_text(json.dumps([json.loads(annotations_path.read_text())]))
-    refused(capsys, annotations_path, results_path,
+    assert_evaluate_refused(capsys, annotations_path, results_path,
             [f"{annotations_path}: not a COCO instances file, a JSON list"], tmp_path)
 
 
@@ -234,10 +234,10 @@ def test_annotations_that_are_not_an_object_are_refused(coco_files, tmp_path, ca
 def test_annotations_without_a_list_are_refused(coco_files, tmp_path, capsys, key):
     annotations_path, results_path, _ = coco_files
     rewrite_annotations(annotations_path, lambda data: data.pop(key))
-    refused(capsys, annotations_path, results_path,
+    assert_evaluate_refused(capsys, annotations_path, results_path,
             [f"{annotations_path}: not a COCO instances file, missing ['{key}']"], tmp_path)
     rewrite_annotations(annotations_path, lambda data: data.update({key: {"0": {}}}))
-    refused(capsys, annotations_path, results_path,
+    assert_evaluate_refused(capsys, annotations_path, results_path,
             [f"{annotations_path}: {key} is a JSON dict; expected a list"], tmp_path)
 
 
@@ -245,7 +245,7 @@ def test_annotations_without_a_list_are_refused(coco_files, tmp_path, capsys, ke
 def test_an_annotation_of_an_unlisted_image_is_refused(coco_files, tmp_path, capsys, image_id):
     annotations_path, results_path, _ = coco_files
     rewrite_annotations(annotations_path, lambda data: data["annotations"][1].update(image_id=image_id))
-    refused(capsys, annotations_path, results_path,
+    assert_evaluate_refused(capsys, annotations_path, results_path,
             [f"{annotations_path}: annotations[1]: image_id {image_id!r} or category_id 2 is not among"], tmp_path)
 
 
@@ -258,7 +258,7 @@ def test_an_annotation_of_an_unlisted_image_is_refused(coco_files, tmp_path, cap
 def test_an_annotation_with_a_bad_segmentation_is_refused(coco_files, tmp_path, capsys, segmentation, message):
     annotations_path, results_path, _ = coco_files
     rewrite_annotations(annotations_path, lambda data: data["annotations"][0].update(segmentation=segmentation))
-    refused(capsys, annotations_path, results_path, [f"{annotations_path}: {message}"], tmp_path)
+    assert_evaluate_refused(capsys, annotations_path, results_path, [f"{annotations_path}: {message}"], tmp_path)
 
 
 @pytest.mark.parametrize("image, problem", [
@@ -272,21 +272,21 @@ def test_an_annotation_with_a_bad_segmentation_is_refused(coco_files, tmp_path, 
 def test_a_malformed_image_entry_is_refused(coco_files, tmp_path, capsys, image, problem):
     annotations_path, results_path, _ = coco_files
     rewrite_annotations(annotations_path, lambda data: data["images"].__setitem__(1, image))
-    refused(capsys, annotations_path, results_path,
+    assert_evaluate_refused(capsys, annotations_path, results_path,
             [f"{annotations_path}: malformed image entry 1", problem], tmp_path)
 
 
 def test_an_image_listed_twice_is_refused(coco_files, tmp_path, capsys):
     annotations_path, results_path, _ = coco_files
     rewrite_annotations(annotations_path, lambda data: data["images"][1].update(id=0))
-    refused(capsys, annotations_path, results_path, [f"{annotations_path}: image id 0 is listed twice"], tmp_path)
+    assert_evaluate_refused(capsys, annotations_path, results_path, [f"{annotations_path}: image id 0 is listed twice"], tmp_path)
 
 
 @pytest.mark.parametrize("category", [{"id": 3}, {"id": [3], "name": "bird"}, "bird"])
 def test_a_malformed_category_is_refused(coco_files, tmp_path, capsys, category):
     annotations_path, results_path, _ = coco_files
     rewrite_annotations(annotations_path, lambda data: data["categories"].__setitem__(2, category))
-    refused(capsys, annotations_path, results_path, [f"{annotations_path}: category 2 is"], tmp_path)
+    assert_evaluate_refused(capsys, annotations_path, results_path, [f"{annotations_path}: category 2 is"], tmp_path)
 
 
 def test_golden_real_annotations_scored_against_themselves(data_root, tmp_path):
@@ -316,7 +316,7 @@ def test_golden_real_annotations_scored_against_themselves(data_root, tmp_path):
 def test_a_result_rle_not_covering_its_image_is_refused(coco_files, tmp_path, capsys, counts):
     annotations_path, results_path, _ = coco_files
     rewrite_results(results_path, 2, segmentation={"size": [10, 10], "counts": counts})
-    refused(capsys, annotations_path, results_path,
+    assert_evaluate_refused(capsys, annotations_path, results_path,
             [f"{results_path}: entry 2: RLE run lengths sum to 32, not 10 x 10 = 100 pixels"], tmp_path)
 
 
@@ -325,7 +325,7 @@ def test_an_annotation_rle_not_covering_its_image_is_refused(coco_files, tmp_pat
     annotations_path, results_path, _ = coco_files
     rewrite_annotations(annotations_path, lambda data: data["annotations"][0].update(
         segmentation={"size": [10, 10], "counts": counts}))
-    refused(capsys, annotations_path, results_path,
+    assert_evaluate_refused(capsys, annotations_path, results_path,
             [f"{annotations_path}: annotations[0]: RLE run lengths sum to 32, not 10 x 10 = 100 pixels"],
             tmp_path)
 
@@ -333,6 +333,6 @@ def test_an_annotation_rle_not_covering_its_image_is_refused(coco_files, tmp_pat
 def test_undecodable_result_counts_are_refused(coco_files, tmp_path, capsys):
     annotations_path, results_path, _ = coco_files
     rewrite_results(results_path, 1, segmentation={"size": [10, 10], "counts": "PP"})
-    refused(capsys, annotations_path, results_path,
+    assert_evaluate_refused(capsys, annotations_path, results_path,
             [f"{results_path}: entry 1: RLE counts cannot be decoded: the string ends inside a run length"],
             tmp_path)

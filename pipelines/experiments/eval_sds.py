@@ -38,11 +38,11 @@ import numpy as np
 from hypercolumns.classifiers.selection import reporting_on
 from hypercolumns.data.errors import InputError, MissingFileError, require_folder
 from hypercolumns.data.files import write_json_atomic
-from hypercolumns.eval.bootstrap import mean_interval_over_images, paired_bootstrap_of_summaries
+from hypercolumns.eval.bootstrap import mean_interval_over_images
 from hypercolumns.pipelines.experiments.runner import (System, ground_truth_box_ious, load_systems, mean_over_seeds,
                                                        run_oracle_evaluation, segment_systems, score_results)
 from hypercolumns.pipelines.experiments.oracle import coco_annotations
-from hypercolumns.pipelines.experiments.tables import difference_columns, dump, interval_text, print_table, write_table
+from hypercolumns.pipelines.experiments.tables import difference_columns, dump, interval_columns, print_table, write_table
 from hypercolumns.pipelines.experiments.nested_cv import PROJECTIONS
 from hypercolumns.pipelines.inference.superpixels import SuperpixelSettings
 
@@ -95,17 +95,8 @@ def cv_rows(cv: dict, replicates: int) -> list:
     if "selected" in cv:
         entries.insert(0, (f"{cv['name']} selected on inner folds", cv["selected"]))
     entries.append(("whole box", cv["whole box"]))
-    rows = []
-    for name, per_seed in entries:
-        bootstrap = paired_bootstrap_of_summaries(per_seed, reference, replicates=replicates)
-        row = {"system": name, "mean best IoU": mean_over_seeds(per_seed, "mean_best_iou")}
-        for t in ("0.5", "0.7"):
-            row[f"APr@{t}"] = bootstrap[f"APr@{t}"]["a"]
-            row[f"95% interval @{t}"] = interval_text(bootstrap[f"APr@{t}"]["interval_a"])
-        if per_seed is not reference:
-            row.update(difference_columns(per_seed, reference, "selected", bootstrap=bootstrap))
-        rows.append(row)
-    return rows
+    return [{"system": name, "mean best IoU": mean_over_seeds(per_seed, "mean_best_iou"),
+             **interval_columns(per_seed, reference, "selected", replicates)} for name, per_seed in entries]
 
 
 def cross_validate(data_root: Path, model: Path, shards: Path, work: Path, out: Path, engines,

@@ -31,11 +31,10 @@ from hypercolumns.classifiers.selection import fold_members, image_folds, report
 from hypercolumns.classifiers.train_bbox import train_box_regressor
 from hypercolumns.classifiers.train import TrainOptions, train_grids
 from hypercolumns.extract.shards import list_shards, shards_config
-from hypercolumns.eval.bootstrap import paired_bootstrap_of_summaries
 from hypercolumns.eval.permutation import paired_permutation_test
 from hypercolumns.pipelines.experiments.runner import (System, _slug, instance_iou_over_seeds, mean_over_seeds,
                                                       run_oracle_evaluation)
-from hypercolumns.pipelines.experiments.tables import difference_columns, dump, interval_text, print_table, write_table
+from hypercolumns.pipelines.experiments.tables import difference_columns, dump, interval_columns, print_table, write_table
 from hypercolumns.pipelines.finetune.training import run_finetune
 from hypercolumns.pipelines.inference.segment import DEFAULT_SUPERPIXELS
 from hypercolumns.pipelines.inference.superpixels import SuperpixelSettings
@@ -142,17 +141,8 @@ def cross_validated_rows(report: dict, replicates: int) -> list:
     """One row per grid row and the whole box: AP^r pooled over the folds with its interval over
     images, and its paired difference to the full system's."""
     summaries = report["summaries"]
-    rows = []
-    for name in report["names"]:
-        bootstrap = paired_bootstrap_of_summaries(summaries[name], summaries[FULL], replicates=replicates)
-        row = {"system": name, "mean IoU": 100 * float(instance_iou_over_seeds(summaries[name]).mean())}
-        for t in ("0.5", "0.7"):
-            row[f"APr@{t}"] = bootstrap[f"APr@{t}"]["a"]
-            row[f"95% interval @{t}"] = interval_text(bootstrap[f"APr@{t}"]["interval_a"])
-        if name != FULL:
-            row.update(difference_columns(summaries[name], summaries[FULL], "full", bootstrap=bootstrap))
-        rows.append(row)
-    return rows
+    return [{"system": name, "mean IoU": 100 * float(instance_iou_over_seeds(summaries[name]).mean()),
+             **interval_columns(summaries[name], summaries[FULL], "full", replicates)} for name in report["names"]]
 
 
 def cross_validate_table1(data_root: Path, shards: Path, work: Path, out: Path, folds: int, seeds,

@@ -20,13 +20,6 @@ def write_table(rows: list, columns: list, path_stem: Path, title: str) -> tuple
     return md_path, csv_path
 
 
-def report_table(rows: list, columns: list, out: Path, stem: str, title: str, per_seed: dict) -> list:
-    """Print the table and write it as Markdown, CSV and JSON (with every seed's summary); returns the paths."""
-    print_table(rows, columns)
-    md, csv = write_table(rows, columns, Path(out) / stem, title)
-    return [md, csv, dump({"rows": rows, "per_seed": per_seed}, Path(out) / "summary.json")]
-
-
 def print_table(rows: list, columns: list) -> None:
     widths = [max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in columns]
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
@@ -65,3 +58,19 @@ def difference_columns(per_seed: dict, reference: dict, reference_name: str, rep
     bootstrap = bootstrap or paired_bootstrap_of_summaries(per_seed, reference, replicates=replicates)
     return {f"diff@{t} vs {reference_name}": f"{bootstrap[f'APr@{t}']['difference']:+.1f} "
             + interval_text(bootstrap[f"APr@{t}"]["interval"]) for t in ("0.5", "0.7")}
+
+
+def interval_columns(per_seed: dict, reference: dict, reference_name: str, replicates: int = 1000) -> dict:
+    """A row's ``APr@t`` and ``95% interval @t`` (its bootstrap interval over images) for t = 0.5, 0.7,
+    and, unless ``per_seed`` is ``reference`` itself, its :func:`difference_columns` to it; one
+    paired bootstrap gives both."""
+    from hypercolumns.eval.bootstrap import paired_bootstrap_of_summaries
+
+    bootstrap = paired_bootstrap_of_summaries(per_seed, reference, replicates=replicates)
+    columns = {}
+    for t in ("0.5", "0.7"):
+        columns[f"APr@{t}"] = bootstrap[f"APr@{t}"]["a"]
+        columns[f"95% interval @{t}"] = interval_text(bootstrap[f"APr@{t}"]["interval_a"])
+    if per_seed is not reference:
+        columns.update(difference_columns(per_seed, reference, reference_name, bootstrap=bootstrap))
+    return columns

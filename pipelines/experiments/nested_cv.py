@@ -35,7 +35,7 @@ from hypercolumns.data.files import write_json_atomic
 from hypercolumns.eval.evaluate import evaluate_coco
 from hypercolumns.pipelines.experiments.cross_val import train_grids_without
 from hypercolumns.pipelines.experiments.oracle import oracle_detections
-from hypercolumns.pipelines.experiments.runner import Engines, System, _slug, instance_ious, segment_systems
+from hypercolumns.pipelines.experiments.runner import Engines, System, _slug, score_results, segment_systems
 from hypercolumns.pipelines.inference.superpixels import SuperpixelSettings
 
 PROJECTIONS = ("none", "felzenszwalb", "slic")
@@ -165,9 +165,8 @@ def nested_cv_report(grids: NestedGrids, records: list, coco: dict, annotations_
                         images=_coco_ids(coco, f.training)))
     report = {"per_projection": {}, "detections": detections_by_seed, "choices": {}}
     for p in projections:
-        report["per_projection"][p] = {seed: _scored(outer_results[p][seed], coco, annotations_path,
-                                                     out / "results" / f"{slug}_{p}_seed{seed}.json")
-                                       for seed in seeds}
+        report["per_projection"][p] = {seed: _scored(outer_results[p][seed], coco, annotations_path, out,
+                                                     f"{name} {p}", seed) for seed in seeds}
     if grids.inner:
         for f in grids.folds:
             report["choices"][f.outer] = choose(
@@ -179,8 +178,7 @@ def nested_cv_report(grids: NestedGrids, records: list, coco: dict, annotations_
             chosen = _merge([[r if _fold_of(grids, coco, r) == f.outer else None
                               for r in outer_results[report["choices"][f.outer].chosen][seed]]
                              for f in grids.folds])
-            report["selected"][seed] = _scored(chosen, coco, annotations_path,
-                                               out / "results" / f"{slug}_selected_seed{seed}.json")
+            report["selected"][seed] = _scored(chosen, coco, annotations_path, out, f"{name} selected", seed)
     all_training = [i for f in grids.folds for i in f.reported]
     report["for_report"] = choose(
         "projection", {p: _criterion(list(report["per_projection"][p].values())) for p in projections},
@@ -205,13 +203,11 @@ def _merge(partial: list) -> list:
     return merged
 
 
-def _scored(results: list, coco: dict, annotations_path, path: Path) -> dict:
-    """``evaluate_coco``'s summary of a complete results list (one per annotation), with ``instance_iou``."""
+def _scored(results: list, coco: dict, annotations_path, out: Path, name: str, seed: int) -> dict:
+    """:func:`~.runner.score_results` of a results list that must be complete (one per annotation)."""
     if any(r is None for r in results):
-        raise RuntimeError(f"{path}: some oracle boxes were segmented by no fold's grid")
-    summary = _score(results, annotations_path, path)
-    summary["instance_iou"] = instance_ious(coco, results).tolist()
-    return summary
+        raise RuntimeError(f"{name}, seed {seed}: some oracle boxes were segmented by no fold's grid")
+    return score_results(results, coco, annotations_path, out, name, seed)
 
 
 def selection_record(report: dict) -> dict:

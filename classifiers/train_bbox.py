@@ -2,18 +2,19 @@
 
 Each training box (the boxes stage one sampled, by its config) is described
 by the frozen CNN and regressed onto the offsets to the ground-truth box of
-the instance that labels it.  Descriptors (``--descriptor``):
+the instance that labels it.  Descriptors (``--descriptor``; ``auto``, the
+default, chooses between them on held-out training images, below):
 
 - ``spatial`` (default): conv5_3 average-pooled on a 3 x 3 grid (4,608 values),
   our stand-in for R-CNN's pool5 input: it keeps where in the box the object
   lies.
 - ``global``: the shards' ``global`` block (conv5_3 mean and max over the
   box), read from the shards without running the CNN.  Spatially pooled, it
-  cannot tell where the object is: on the shared val images it moved the
-  oracle boxes away from the ground truth (mean box IoU 0.78 -> 0.755).
+  cannot tell where the object is.
 
-The ridge penalty and whether to fit one regressor per class are chosen by
-the mean IoU of the refined boxes on held-out training images (by image id).
+The descriptor, the ridge penalty and whether to fit one regressor per class
+are chosen together by the mean IoU of the refined boxes on held-out
+training images (20 %, by image id; :mod:`~hypercolumns.classifiers.selection`).
 Writes ``<out>/bbox-reg.h5`` (and caches the descriptors beside it).
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from hypercolumns.classifiers.bbox_regression import BoxRegressor, fit_from_shards
+from hypercolumns.classifiers.bbox_regression import BoxRegressor
 from hypercolumns.data.errors import InputError
 from hypercolumns.extract.box_descriptor import SPATIAL_BLOCK, box_descriptors
 from hypercolumns.extract.config import FeatureConfig
@@ -75,6 +76,25 @@ def spatial_training_set(records, config: FeatureConfig, cache: Path) -> dict:
     return data
 
 
+def global_training_set(records, shard_paths) -> dict:
+    """Stage one's training boxes with the shards' ``global`` block as their descriptor (no CNN run),
+    in :func:`spatial_training_set`'s format: the same boxes, in the shards' order."""
+    from hypercolumns.extract.box_descriptor import read_box_descriptors
+
+    shards = read_box_descriptors(shard_paths, "global")
+    truth = ground_truth_boxes(records)
+    keys = [(i, int(k)) for i, k in zip(shards["image_id"], shards["instance"])]
+    missing = [key for key in keys if key not in truth]
+    if missing:
+        raise InputError(f"{shard_paths[0]} and its siblings hold {len(missing)} boxes of instances the "
+                         f"annotations do not have (e.g. image {missing[0][0]}, instance {missing[0][1]}): "
+                         "shards of another data set or --data-root")
+    return {"features": shards["features"].astype(np.float64), "proposals": shards["box"],
+            "truth": np.stack([truth[key] for key in keys]).astype(np.float64),
+            "categories": np.asarray(shards["category"]).astype(str), "ious": shards["iou"],
+            "image_ids": np.asarray(shards["image_id"]).astype(str)}
+
+
 def mean_box_iou(regressor: BoxRegressor, data: dict, rows: np.ndarray) -> float:
     """Mean IoU with the ground truth of the refined boxes ``rows`` of a training set."""
     from hypercolumns.data.boxes import box_iou
@@ -85,44 +105,44 @@ def mean_box_iou(regressor: BoxRegressor, data: dict, rows: np.ndarray) -> float
                           for r, t in zip(refined, data["truth"][rows])]))
 
 
-def choose_settings(data: dict, alphas, min_iou: float, holdout: float = 0.2, seed: int = 0) -> tuple:
-    """(alpha, class_specific) with the best mean refined-box IoU on held-out images."""
+DESCRIPTORS = ("spatial", "global")
+BLOCKS = {"spatial": SPATIAL_BLOCK, "global": "global"}
+
+
+def choose_settings(datasets: dict, alphas, min_iou: float, holdout: float = 0.2, seed: int = 0) -> tuple:
+    """(descriptor, alpha, class_specific) with the best mean refined-box IoU on held-out images.
+
+    ``datasets``: ``{descriptor: training set}`` of the same boxes (:func:`spatial_training_set`,
+    :func:`global_training_set`); the held-out images are the same for every descriptor.
+    """
     from hypercolumns.classifiers.selection import choose, heldout_images
 
-    held = heldout_images(data["image_ids"], holdout, seed)
-    train, test = np.flatnonzero(~held), np.flatnonzero(held)
-    baseline = float(np.mean(data["ious"][test]))
     scores = {}
-    for alpha in alphas:
-        for class_specific in (False, True):
-            regressor = BoxRegressor(alpha=alpha, min_iou=min_iou, class_specific=class_specific)
-            regressor.fit(data["features"][train], data["proposals"][train], data["truth"][train],
-                          data["categories"][train], data["ious"][train])
-            scores[(alpha, class_specific)] = mean_box_iou(regressor, data, test)
-            print(f"  alpha {alpha:g}, {'per class' if class_specific else 'agnostic'}: held-out "
-                  f"box IoU {baseline:.3f} -> {scores[(alpha, class_specific)]:.3f}")
-    selection = choose("box regression penalty and class-specificity", scores, data["image_ids"][test],
+    for descriptor, data in datasets.items():
+        held = heldout_images(data["image_ids"], holdout, seed)     # by image id: the same images
+        train, test = np.flatnonzero(~held), np.flatnonzero(held)
+        baseline = float(np.mean(data["ious"][test]))
+        for alpha in alphas:
+            for class_specific in (False, True):
+                regressor = BoxRegressor(alpha=alpha, min_iou=min_iou, class_specific=class_specific)
+                regressor.fit(data["features"][train], data["proposals"][train], data["truth"][train],
+                              data["categories"][train], data["ious"][train])
+                key = (descriptor, alpha, class_specific)
+                scores[key] = mean_box_iou(regressor, data, test)
+                print(f"  {descriptor}, alpha {alpha:g}, {'per class' if class_specific else 'agnostic'}: "
+                      f"held-out box IoU {baseline:.3f} -> {scores[key]:.3f}")
+    selection = choose("box regression descriptor, penalty and class-specificity", scores, data["image_ids"][test],
                        criterion="mean refined-box IoU", selected_on=f"training images, {holdout:.0%} held out by image")
     print(f"  {selection.line()}")
     return selection.chosen
 
 
-def fit_spatial(records, config: FeatureConfig, alphas, min_iou: float, cache: Path) -> BoxRegressor:
-    """Fit on spatial descriptors, alpha and class-specificity chosen on held-out images."""
-    data = spatial_training_set(records, config, cache)
-    alpha, class_specific = choose_settings(data, alphas, min_iou)
-    print(f"chosen: alpha {alpha:g}, {'per class' if class_specific else 'agnostic'}")
-    return BoxRegressor(alpha=alpha, min_iou=min_iou, class_specific=class_specific).fit(
-        data["features"], data["proposals"], data["truth"], data["categories"], data["ious"],
-        feature_config=config, feature_block=SPATIAL_BLOCK)
-
-
-def train_box_regressor(data_root: Path, shards: Path, out: Path, descriptor: str = "spatial",
+def train_box_regressor(data_root: Path, shards: Path, out: Path, descriptor: str = "auto",
                         alphas=DEFAULT_ALPHAS, min_iou: float = 0.6) -> Path:
     """Fit the box regressor on stage one's training boxes and write ``out/bbox-reg.h5``.
 
-    ``alphas``: the ridge penalties the spatial descriptor chooses from on
-    held-out images (the global descriptor takes the first); prints what it fitted.
+    ``descriptor``: ``auto`` (chosen with the penalty on held-out training images), ``spatial``
+    or ``global``; ``alphas``: the ridge penalties chosen from; prints what it fitted.
     """
     from hypercolumns.data.datasets import load_training_records
 
@@ -133,15 +153,23 @@ def train_box_regressor(data_root: Path, shards: Path, out: Path, descriptor: st
     start = time.perf_counter()
     out = Path(out)
     records = load_training_records(data_root)
+    if descriptor not in ("auto",) + DESCRIPTORS:
+        raise InputError(f"--descriptor must be auto, spatial or global, got {descriptor!r}")
     shard_paths = list_shards(shards)
-    if descriptor == "global":
-        regressor = fit_from_shards(shard_paths, ground_truth_boxes(records), alpha=alphas[0],
-                                    min_iou=min_iou)
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        regressor = fit_spatial(records, shards_config(shard_paths), alphas, min_iou,
-                                out / "bbox-descriptors.npz")
+    config = shards_config(shard_paths)
     out.mkdir(parents=True, exist_ok=True)
+    wanted = DESCRIPTORS if descriptor == "auto" else (descriptor,)
+    datasets = {}     # the same boxes, the same held-out images, for each descriptor
+    if "spatial" in wanted:
+        datasets["spatial"] = spatial_training_set(records, config, out / "bbox-descriptors.npz")
+    if "global" in wanted:
+        datasets["global"] = global_training_set(records, shard_paths)
+    descriptor, alpha, class_specific = choose_settings(datasets, alphas, min_iou)
+    print(f"chosen: {descriptor} descriptor, alpha {alpha:g}, {'per class' if class_specific else 'agnostic'}")
+    data = datasets[descriptor]
+    regressor = BoxRegressor(alpha=alpha, min_iou=min_iou, class_specific=class_specific).fit(
+        data["features"], data["proposals"], data["truth"], data["categories"], data["ious"],
+        feature_config=config, feature_block=BLOCKS[descriptor])
     path = regressor.save(out / "bbox-reg.h5")
     sizes = ", ".join(f"{c} {n}" for c, n in sorted(regressor.n_boxes_.items(), key=lambda x: -x[1])[:6])
     print(f"box regression ({descriptor} descriptor, {regressor.n_features_in_} values): "

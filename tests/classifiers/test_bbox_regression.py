@@ -294,10 +294,42 @@ def test_the_penalty_is_chosen_on_held_out_training_images_and_reported_ones_are
     data = {"features": X, "proposals": proposals, "truth": truth, "categories": np.array(["dog"] * 600),
             "ious": paired_iou(proposals, truth), "image_ids": np.array([f"img{i // 3}" for i in range(600)])}
     # an exact linear problem: the weakest penalty refines best, a huge one barely moves the boxes
-    assert choose_settings(data, (1e6, 1e-3), min_iou=0.0)[0] == 1e-3
-    assert "box regression penalty and class-specificity: (0.001, " in capsys.readouterr().out
+    assert choose_settings({"spatial": data}, (1e6, 1e-3), min_iou=0.0)[1] == 1e-3
+    assert "box regression descriptor, penalty and class-specificity: ('spatial', 0.001, " in capsys.readouterr().out
     held_out = data["image_ids"][heldout_images(data["image_ids"], 0.2, 0)]
     assert 0 < len(set(held_out)) < 200
     with reporting_on(held_out[:1]):
         with pytest.raises(ReportedImageError, match="box regression"):
-            choose_settings(data, (1e6, 1e-3), min_iou=0.0)
+            choose_settings({"spatial": data}, (1e6, 1e-3), min_iou=0.0)
+    # the descriptor that carries the offsets wins, whichever order its rows come in
+    order = rng.permutation(600)
+    noise = {**{key: value[order] for key, value in data.items()}, "features": rng.normal(size=X.shape)}
+    assert choose_settings({"spatial": noise, "global": data}, (1e-3,), min_iou=0.0)[0] == "global"
+    assert choose_settings({"spatial": data, "global": noise}, (1e-3,), min_iou=0.0)[0] == "spatial"
+
+
+def test_the_global_training_set_is_the_shards_boxes_with_the_annotations_boxes(tmp_path):
+    from types import SimpleNamespace
+
+    from hypercolumns.classifiers.train_bbox import global_training_set
+
+    rng = np.random.default_rng(9)      # draws whose good boxes reach IoU 0.6 (test_fit_from_shards)
+    config = small_config()
+    size = next(blk["size"] for blk in config.blocks if blk["name"] == "global")
+    W, b = true_weights(rng, d=size, scale=0.02)
+    path = tmp_path / "shard-00000.h5"
+    descriptors, proposals, good = write_box_shard(path, config, rng, W, b, image_offset=0)
+    # the shard's box i labels instance i % 4 of image i // 4; far boxes' instances sit 150 px away
+    truth = np.array([good.get((f"img{i // 4:04d}", i % 4), proposals[i] + 150) for i in range(len(proposals))])
+    records = [SimpleNamespace(image_id=f"img{k:04d}",
+                               instances=[SimpleNamespace(box=truth[4 * k + j]) for j in range(4)])
+               for k in range(len(proposals) // 4)]
+    data = global_training_set(records, [path])
+    np.testing.assert_array_equal(data["features"], descriptors)
+    np.testing.assert_array_equal(data["proposals"], proposals)
+    np.testing.assert_array_equal(data["truth"], truth)
+    np.testing.assert_allclose(data["ious"], paired_iou(proposals, truth))
+    assert data["image_ids"].tolist() == [f"img{i // 4:04d}" for i in range(len(proposals))]
+    assert set(data["categories"]) == {"cat"}
+    with pytest.raises(InputError, match="instances the annotations do not have"):
+        global_training_set(records[1:], [path])

@@ -51,11 +51,12 @@ eval-sds:
 reproduce-table1:
 	$(HC) reproduce-table1 --data-root $(DATA_ROOT) --shards $(WORK)/features \
 	    --models $(WORK)/models --work $(WORK)/table1 --finetuned $(WORK)/finetune \
-	    --out $(RESULTS)/table1
+	    --out $(RESULTS)/table1 --cv-work $(WORK)/sds-cv
 
 reproduce-table2:
 	$(HC) reproduce-table2 --data-root $(DATA_ROOT) --models $(WORK)/models \
-	    --only-global $(WORK)/table1/global/grid-K10.h5 --work $(WORK)/table2 --out $(RESULTS)/table2
+	    --only-global $(WORK)/table1/global/grid-K10.h5 --work $(WORK)/table2 --out $(RESULTS)/table2 \
+	    --shards $(WORK)/features --cv-work $(WORK)/sds-cv --only-global-folds $(WORK)/table1/cross-val/Only_global
 
 eval-keypoints:
 	$(HC) eval-keypoints --data-root $(DATA_ROOT) --work $(WORK)/keypoints --out $(RESULTS)/keypoints --viz

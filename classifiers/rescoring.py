@@ -60,7 +60,10 @@ training regions with *cross-fitted* margins (the SVMs refitted on each half
 of the training images score the other half), so that it weighs the margins
 as they behave on unseen images; :meth:`RegionRescorer.score` gives that
 probability.  This stacking is ours (SDS's region classifier was itself the
-detector); README, Deviations.
+detector); README, Deviations.  ``combiner="margin"`` leaves the detector out:
+``sigmoid(b * margin + c)``, the SVM's own ranking, calibrated.  Which of the two,
+and C and class-specificity, are chosen on the training images' pools
+(:mod:`hypercolumns.pipelines.experiments.rescoring_cv`).
 
 Categories: a class with positives and negatives among the training rows gets
 its own SVM; the class-agnostic SVM (``__all__``, trained the same way on all
@@ -92,6 +95,9 @@ IGNORED = -1
 HARD_SCORE = -1.0
 SVM_SOLVERS = {"dual": 1, "primal": 2}
 SVM_TOLERANCE = {"dual": 0.1, "primal": 0.01}  # liblinear's defaults for -s 1 / -s 2
+COMBINERS = ("margin+detection", "margin")
+"""What :meth:`RegionRescorer.fit_combiner` feeds its logistic regression: the SVM margin with the
+detector's logit, or the margin alone."""
 
 
 # --------------------------------------------------------------------------- labels, SVM
@@ -204,6 +210,8 @@ class RegionRescorer:
         Rounds of "score all negatives, add those > -1, retrain".
     positive_iou, negative_iou : float
         Label thresholds (:func:`rescoring_labels`).
+    combiner : {"margin+detection", "margin"}
+        The inputs of :meth:`fit_combiner`'s logistic regression (:data:`COMBINERS`).
     seed : int
         Seeds the negative subset and liblinear's coordinate order.
 
@@ -225,16 +233,19 @@ class RegionRescorer:
                  bias: float = BIAS_FEATURE, tol: float | None = None,
                  initial_negatives: int = 1000, mining_rounds: int = 2,
                  positive_iou: float = POSITIVE_IOU, negative_iou: float = NEGATIVE_IOU,
-                 seed: int = 0):
+                 combiner: str = "margin+detection", seed: int = 0):
+        if combiner not in COMBINERS:
+            raise ValueError(f"combiner must be one of {COMBINERS}, got {combiner!r}")
         self.C, self.class_specific, self.solver, self.bias, self.tol = (
             C, class_specific, solver, bias, tol)
         self.initial_negatives, self.mining_rounds = initial_negatives, mining_rounds
         self.positive_iou, self.negative_iou, self.seed = positive_iou, negative_iou, seed
+        self.combiner = combiner
 
     def params(self) -> dict:
         return {key: getattr(self, key) for key in (
             "C", "class_specific", "solver", "bias", "tol", "initial_negatives",
-            "mining_rounds", "positive_iou", "negative_iou", "seed")}
+            "mining_rounds", "positive_iou", "negative_iou", "combiner", "seed")}
 
     def fit(self, descriptors: np.ndarray, categories, ious: np.ndarray,
             feature_config: dict | None = None) -> "RegionRescorer":
@@ -309,14 +320,13 @@ class RegionRescorer:
     def fit_combiner(self, descriptors: np.ndarray, categories, ious: np.ndarray,
                      detection_scores: np.ndarray, groups: np.ndarray,
                      folds: int = 2) -> "RegionRescorer":
-        """Fit ``combiner_ = (a, b, c)`` of ``sigmoid(a * logit(det) + b * margin + c)``.
+        """Fit ``combiner_ = (a, b, c)`` of ``sigmoid(a * logit(det) + b * margin + c)``
+        (``a = 0`` when ``combiner="margin"``).
 
         Margins are cross-fitted: ``groups (N,)`` (image ids) are dealt into
         ``folds`` folds; the SVMs fitted (with this rescorer's parameters) on
         the other folds score each fold.  Call after :meth:`fit`.
         """
-        from sklearn.linear_model import LogisticRegression
-
         descriptors, categories = _checked_rows(descriptors, categories)
         groups = np.asarray(groups)
         _, group_index = np.unique(groups, return_inverse=True)
@@ -327,13 +337,33 @@ class RegionRescorer:
             partial = RegionRescorer(**self.params()).fit(descriptors[~held], categories[~held],
                                                           np.asarray(ious)[~held])
             margins[held] = partial.decision_function(descriptors[held], categories[held])
+        self.cross_fitted_margins_ = margins
+        self._combiner_inputs = (np.asarray(ious, np.float64), np.asarray(detection_scores, np.float64))
+        return self._fit_logistic()
+
+    def with_combiner(self, combiner: str) -> "RegionRescorer":
+        """A copy with ``combiner``'s logistic regression refitted on the same cross-fitted margins
+        (no SVM is refitted); call after :meth:`fit_combiner`."""
+        import copy
+
+        if not hasattr(self, "_combiner_inputs"):
+            raise ValueError("with_combiner needs the cross-fitted margins of fit_combiner(...)")
+        other = copy.copy(self)
+        other.combiner = RegionRescorer(combiner=combiner).combiner   # validated
+        return other._fit_logistic()
+
+    def _fit_logistic(self) -> "RegionRescorer":
+        from sklearn.linear_model import LogisticRegression
+
+        ious, detection_scores = self._combiner_inputs
         labels = rescoring_labels(ious, self.positive_iou, self.negative_iou)
         labelled = labels != IGNORED
-        features = np.c_[detection_logit(detection_scores), margins]
+        features = self.cross_fitted_margins_[:, None]
+        if self.combiner == "margin+detection":
+            features = np.c_[detection_logit(detection_scores), features]
         model = LogisticRegression().fit(features[labelled], labels[labelled])
-        self.combiner_ = (float(model.coef_[0, 0]), float(model.coef_[0, 1]),
-                          float(model.intercept_[0]))
-        self.cross_fitted_margins_ = margins
+        coef = [0.0] * (2 - features.shape[1]) + [float(v) for v in model.coef_[0]]
+        self.combiner_ = (coef[0], coef[1], float(model.intercept_[0]))
         return self
 
     def score(self, descriptors: np.ndarray, categories, detection_scores: np.ndarray) -> np.ndarray:

@@ -11,10 +11,10 @@ def main(argv=None) -> int:
                             out="results/sds", seeds=True, weights=True, device=True,
                             shards={"help": "stage one's shards of the training images, from which the "
                                     "cross-validation trains its folds' grids (default work/features)"})
-    parser.add_argument("--superpixels", nargs="+", default=list(eval_sds.PROJECTIONS),
-                        choices=["none", "slic", "felzenszwalb"],
-                        help="projections to compare and choose from (none = per-pixel threshold; "
-                        "a tie goes to the first)")
+    parser.add_argument("--superpixels", nargs="+", default=list(eval_sds.PROJECTIONS), metavar="PROJECTION",
+                        help="projections to compare and choose from: none (per-pixel threshold), slic, "
+                        "felzenszwalb, or with a size: slic-n<segments>, felzenszwalb-scale<scale> (default: "
+                        f"{' '.join(eval_sds.PROJECTIONS)}; a tie goes to the first)")
     parser.add_argument("--protocol", choices=eval_sds.PROTOCOLS, default=None,
                         help="how the projection is chosen on training images (default: nested-cv on the "
                         "shared data, plain on SBD; fixed: no choice, val only)")

@@ -14,11 +14,15 @@ def main(argv=None) -> int:
         out="results/table1", seeds=True, weights=True, device=True)
     parser.add_argument("--finetuned", type=Path, default="work/finetune",
                         help="fine-tuning folder (from `make finetune`; run here if missing)")
-    parser.add_argument("--superpixels", default=DEFAULT_SUPERPIXELS.method, choices=["none", "slic", "felzenszwalb"],
-                        help="the projection of every row (default: the one `eval-sds` chose on training images)")
+    parser.add_argument("--superpixels", default=DEFAULT_SUPERPIXELS.method, metavar="PROJECTION",
+                        help="the projection of every val row: none, slic, felzenszwalb, slic-n<segments> or "
+                        "felzenszwalb-scale<scale> (default: the one `eval-sds` chose on training images)")
     parser.add_argument("--cross-val-folds", type=int, default=3, metavar="N",
-                        help="also the grid rows N-fold cross-validated on the training images, their fold "
-                        "grids trained from --shards into --work/cross-val (0: val only)")
+                        help="also the grid rows cross-validated on the training images, N outer folds (each "
+                        "projected as 2 inner folds chose), their fold grids trained from --shards into "
+                        "--work/cross-val and --cv-work (0: val only)")
+    parser.add_argument("--cv-work", type=Path, default="work/sds-cv",
+                        help="the full K = 10 grid's nested fold grids (eval-sds's)")
     parser.add_argument("--cv-seeds", type=int, nargs="+", default=[0],
                         help="oracle-box seeds of the cross-validation, averaged")
     parser.add_argument("--replicates", type=int, default=1000, help="bootstrap draws of images")

@@ -7,7 +7,9 @@ from hypercolumns.pipelines.experiments import table2
 
 def main(argv=None) -> int:
     parser = command_parser("reproduce-table2", table2.__doc__, data_root=True, models=True,
-                            work="work/table2", out="results/table2", seed=True)
+                            work="work/table2", out="results/table2", seed=True,
+                            shards={"help": "stage one's shards of the training images, from which the fold "
+                                    "grids are trained where missing (default work/features)"})
     parser.add_argument("--only-global", type=Path, default="work/table1/global/grid-K10.h5")
     parser.add_argument("--pool-threshold", type=float, default=0.3)
     parser.add_argument("--train-images", type=int, default=None,
@@ -21,5 +23,14 @@ def main(argv=None) -> int:
     parser.add_argument("--pre-nms", type=Path, default=None, metavar="FILE",
                         help="with a .mat --detections: the same detector's boxes before its NMS, "
                         "for the pool expansion")
+    parser.add_argument("--cv-work", type=Path, default="work/sds-cv",
+                        help="Hyp's fold grids (eval-sds's nested folds)")
+    parser.add_argument("--only-global-folds", type=Path, default="work/table1/cross-val/Only_global",
+                        help="Only global's outer fold grids (reproduce-table1's)")
+    parser.add_argument("--protocol", choices=["nested-cv", "plain"], default=None,
+                        help="nested-cv: the cross-validated table on the training pools, rescoring chosen on "
+                        "inner folds, then val; plain: val only, rescoring chosen by the outer folds "
+                        "(default: nested-cv on the shared data, plain on SBD)")
+    parser.add_argument("--replicates", type=int, default=1000, help="bootstrap draws of images")
     table2.reproduce_table2(**vars(parser.parse_args(argv)))
     return 0

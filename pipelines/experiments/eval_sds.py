@@ -7,7 +7,8 @@ images, never trained on.  The boxes are ground-truth boxes jittered to IoU
 scored by the mean probability inside the predicted mask; each val figure
 is the mean over ``--seeds`` jitter draws.
 
-The projection (none / SLIC / Felzenszwalb, standing in for MCG) is our
+The projection (none / SLIC / Felzenszwalb and their sizes,
+:data:`~.nested_cv.PROJECTIONS`, standing in for MCG) is our
 choice, so it is made on training images only (``--protocol``,
 :mod:`~hypercolumns.classifiers.selection`):
 
@@ -40,11 +41,11 @@ from hypercolumns.data.errors import InputError, MissingFileError, require_folde
 from hypercolumns.data.files import write_json_atomic
 from hypercolumns.eval.bootstrap import mean_interval_over_images
 from hypercolumns.pipelines.experiments.runner import (System, ground_truth_box_ious, load_systems, mean_over_seeds,
-                                                       run_oracle_evaluation, segment_systems, score_results)
+                                                       run_oracle_evaluation)
 from hypercolumns.pipelines.experiments.oracle import coco_annotations
 from hypercolumns.pipelines.experiments.tables import difference_columns, dump, interval_columns, print_table, write_table
 from hypercolumns.pipelines.experiments.nested_cv import PROJECTIONS
-from hypercolumns.pipelines.inference.superpixels import SuperpixelSettings
+from hypercolumns.pipelines.inference.superpixels import projection_settings
 
 PROTOCOLS = ("nested-cv", "plain", "fixed")
 VAL_COLUMNS = ["system", "APr@0.5", "APr@0.7", "diff@0.5 vs selected", "diff@0.7 vs selected",
@@ -103,26 +104,18 @@ def cross_validate(data_root: Path, model: Path, shards: Path, work: Path, out: 
                    protocol: str, outer_folds: int, inner_folds: int, seeds, projections) -> dict:
     """:func:`~.nested_cv.nested_cv_report` of ``model``'s K and training options, from ``shards``,
     plus the whole box on the same oracle boxes."""
-    from hypercolumns.classifiers.model_file import load_grid
-    from hypercolumns.classifiers.train import TrainOptions
     from hypercolumns.data.datasets import load_training_records
-    from hypercolumns.pipelines.experiments.nested_cv import nested_cv_report, train_nested_grids
+    from hypercolumns.pipelines.experiments.nested_cv import fold_grids_of, nested_cv_report, whole_box_summaries
 
-    grid = load_grid(model)
     records = load_training_records(data_root)
-    options = TrainOptions.recorded(grid.info.get("options", {}))
-    grids = train_nested_grids(Path(shards).absolute(), records, work, grid.K, options, outer_folds,
-                               inner_folds if protocol == "nested-cv" else 0)
+    grids = fold_grids_of(model, shards, records, work, outer_folds, inner_folds if protocol == "nested-cv" else 0)
     for path in grids.models.values():
         engines.grid(path)
     coco = coco_annotations(records, data_root)
     annotations = write_json_atomic(coco, out / "annotations.json")
     cv = nested_cv_report(grids, records, coco, annotations, data_root, out, engines, model.stem,
                           tuple(seeds), projections)
-    whole = {}
-    for seed, detections in cv["detections"].items():
-        results = segment_systems([System("whole box", None)], records, coco, detections, data_root, engines)
-        whole[seed] = score_results(results["whole box"], coco, annotations, out, "whole box", seed)
+    whole = whole_box_summaries(cv, records, coco, annotations, data_root, out, engines)
     cv.update({"whole box": whole, "name": model.stem, "images": len(records),
                "instances": len(coco["annotations"]), "protocol": protocol})
     return cv
@@ -145,13 +138,16 @@ def evaluate_sds(data_root: Path, models: Path, out: Path, seeds=(0, 1, 2),
     if protocol != "fixed" and outer_folds < 2 or protocol == "nested-cv" and inner_folds < 2:
         raise InputError(f"--outer-folds and (for nested-cv) --inner-folds must be >= 2, got {outer_folds} "
                          f"and {inner_folds}")
+    try:
+        projections = {name: projection_settings(name) for name in superpixels}
+    except ValueError as error:
+        raise InputError(f"--superpixels: {error}") from None
     out = Path(out)
     models = [Path(models)] if Path(models).is_file() else grid_models(models)
     if protocol != "fixed":
         require_folder(shards, "shards folder", "the cross-validation trains its folds' grids from stage "
                        "one's shards (`make features`); --protocol fixed needs none")
-    systems = [System(f"{m.stem} {method}", m, SuperpixelSettings(method=method))
-               for m in models for method in superpixels]
+    systems = [System(f"{m.stem} {name}", m, settings) for m in models for name, settings in projections.items()]
     systems.append(System("whole box", None))
     records = load_val_records(data_root)
     engines = load_systems(systems, weights, device)   # a bad model is refused before anything is written

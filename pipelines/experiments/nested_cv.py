@@ -8,7 +8,8 @@ made on images a choice has seen.  So (:mod:`~hypercolumns.classifiers.selection
 - the training images are split into ``outer`` folds by image; each outer
   fold is segmented by a grid trained on the other folds, and is reported;
 - the choice made after the heatmap (the projection: none, SLIC or
-  Felzenszwalb, standing in for MCG) is made for each outer fold by
+  Felzenszwalb at three sizes each, :data:`PROJECTIONS`, standing in for
+  MCG) is made for each outer fold by
   ``inner`` folds of its training images, each inner fold segmented by a
   grid trained on the outer fold's other training images;
 - the val images are reported with the projection the outer folds choose
@@ -36,10 +37,12 @@ from hypercolumns.eval.evaluate import evaluate_coco
 from hypercolumns.pipelines.experiments.cross_val import train_grids_without
 from hypercolumns.pipelines.experiments.oracle import oracle_detections
 from hypercolumns.pipelines.experiments.runner import Engines, System, _slug, score_results, segment_systems
-from hypercolumns.pipelines.inference.superpixels import SuperpixelSettings
+from hypercolumns.pipelines.inference.superpixels import projection_settings
 
-PROJECTIONS = ("none", "felzenszwalb", "slic")
-"""The projections chosen among, today's default first (a tie goes to it)."""
+PROJECTIONS = ("none", "felzenszwalb", "felzenszwalb-scale30", "felzenszwalb-scale300", "slic", "slic-n300",
+               "slic-n3000")
+"""The projections chosen among (:func:`~hypercolumns.pipelines.inference.superpixels.projection_settings`:
+each method with its default size and a finer and a coarser one), today's default first (a tie goes to it)."""
 
 CRITERION = "mean of AP^r@0.5 and AP^r@0.7"
 
@@ -87,29 +90,49 @@ def train_nested_grids(shards_dir: Path, records: list, out: Path, K: int, optio
     return NestedGrids(folds, {labels[name]: path for name, path in paths.items()})
 
 
+def fold_grids_of(model: Path, shards_dir: Path, records: list, out: Path, outer: int = 3, inner: int = 2,
+                  seed: int = 0, log=print) -> NestedGrids:
+    """:func:`train_nested_grids` with the K and training options recorded in ``model``: that model's
+    fold grids (trained where missing)."""
+    from hypercolumns.classifiers.model_file import load_grid
+
+    grid = load_grid(model)
+    options = TrainOptions.recorded(grid.info.get("options", {}))
+    return train_nested_grids(Path(shards_dir).absolute(), records, out, grid.K, options, outer, inner, seed, log)
+
+
 def system_name(label: tuple, projection: str) -> str:
     return " ".join(map(str, label)) + f" {projection}"
 
 
 def segment_folds(grids: NestedGrids, records: list, coco: dict, detections: list, data_root,
-                  engines: Engines, projections=PROJECTIONS) -> dict:
+                  engines: Engines, projections=PROJECTIONS, score: str = "mask",
+                  companions: dict | None = None) -> dict:
     """``{(grid label, projection): results list}``, each list in ``detections``' order with None
     where that grid does not hold the detection's image out.
 
     Images are grouped by the grids that hold them out, and each group is
     segmented once with all its grids and projections (one CNN pass per box).
+    ``companions``: ``{name: {outer fold: model path}}``, more grids trained
+    without each outer fold (another row's), under the label ``(name, outer fold)``;
+    ``score``: as :func:`~.runner.segment_systems` has it.
     """
     dataset_ids = [image["dataset_image_id"] for image in coco["images"]]
+    models = dict(grids.models)
+    for name, paths in (companions or {}).items():
+        models.update({(name, outer): path for outer, path in paths.items()})
     groups: dict = {}
     for index, detection in enumerate(detections):
         labels = grids.grids_of(dataset_ids[detection["image_id"] - 1])
+        labels += tuple((name, label[1]) for name in companions or () for label in labels
+                        if label[0] == "outer")
         groups.setdefault(labels, []).append(index)
-    results = {(label, p): [None] * len(detections) for label in grids.models for p in projections}
+    results = {(label, p): [None] * len(detections) for label in models for p in projections}
     for labels, indices in groups.items():
-        systems = [System(system_name(label, p), grids.models[label], SuperpixelSettings(method=p))
+        systems = [System(system_name(label, p), models[label], projection_settings(p))
                    for label in labels for p in projections]
         segmented = segment_systems(systems, records, coco, [detections[i] for i in indices], data_root,
-                                    engines)
+                                    engines, score=score)
         for label in labels:
             for p in projections:
                 for index, result in zip(indices, segmented[system_name(label, p)]):
@@ -122,20 +145,24 @@ def _coco_ids(coco: dict, dataset_ids) -> list:
     return [image["id"] for image in coco["images"] if image["dataset_image_id"] in wanted]
 
 
-def _score(results: list, annotations_path, path: Path, images=None) -> dict:
+def score_covered(results: list, annotations_path, path: Path, images=None) -> dict:
     """Write the covered results to ``path`` and score them (on ``images`` only, if given)."""
     write_json_atomic([r for r in results if r is not None], path)
     return evaluate_coco(annotations_path, path, images=images)
 
 
-def _criterion(summaries: list) -> float:
+def criterion_of(summaries: list) -> float:
     """:data:`CRITERION`, mean over seeds."""
     return float(np.mean([(s["APr@0.5"] + s["APr@0.7"]) / 2 for s in summaries]))
 
 
 def nested_cv_report(grids: NestedGrids, records: list, coco: dict, annotations_path, data_root, out: Path,
-                     engines: Engines, name: str, seeds=(0,), projections=PROJECTIONS) -> dict:
+                     engines: Engines, name: str, seeds=(0,), projections=PROJECTIONS,
+                     companions: dict | None = None) -> dict:
     """Segment the training images' oracle boxes with the folds' grids, choose, and score.
+
+    ``companions``: ``{row name: {outer fold: model path}}``, other rows' grids trained without
+    each outer fold (:func:`segment_folds`), reported with each fold's choice.
 
     Returns
     -------
@@ -143,24 +170,30 @@ def nested_cv_report(grids: NestedGrids, records: list, coco: dict, annotations_
         ``per_projection``: ``{projection: {seed: summary}}`` of the outer folds pooled (each
         projection fixed); ``selected``: the same for each outer fold's inner choice (absent without
         inner folds); ``choices``: the inner :class:`Selection` per outer fold; ``for_report``: the
-        choice of the outer folds pooled, for the images reported elsewhere (val); ``detections``:
-        the oracle boxes per seed.
+        choice of the outer folds pooled, for the images reported elsewhere (val); ``companions``:
+        ``{row name: {seed: summary}}``, each outer fold projected as its inner folds chose (as
+        ``for_report`` chose without inner folds); ``detections``: the oracle boxes per seed.
     """
     out = Path(out)
     slug = _slug(name)
+    companions = companions or {}
     outer_results = {p: {} for p in projections}
+    companion_results = {(c, p): {} for c in companions for p in projections}
     inner_scores = {(f.outer, p): [] for f in grids.folds for p in projections}
     detections_by_seed = {}
     for seed in seeds:
         detections = detections_by_seed[seed] = oracle_detections(records, coco, seed)
         write_json_atomic(detections, out / f"oracle_boxes_seed{seed}.json")
-        results = segment_folds(grids, records, coco, detections, data_root, engines, projections)
+        results = segment_folds(grids, records, coco, detections, data_root, engines, projections,
+                                companions=companions)
         for p in projections:
             outer_results[p][seed] = _merge([results[(("outer", f.outer), p)] for f in grids.folds])
+            for c in companions:
+                companion_results[(c, p)][seed] = _merge([results[((c, f.outer), p)] for f in grids.folds])
             for f in grids.folds:
                 inner = _merge([results[(("inner", f.outer, j), p)] for j in range(len(f.inner))])
                 if f.inner:
-                    inner_scores[(f.outer, p)].append(_score(
+                    inner_scores[(f.outer, p)].append(score_covered(
                         inner, annotations_path, out / "inner" / f"fold-{f.outer}" / f"{slug}_{p}_seed{seed}.json",
                         images=_coco_ids(coco, f.training)))
     report = {"per_projection": {}, "detections": detections_by_seed, "choices": {}}
@@ -170,7 +203,7 @@ def nested_cv_report(grids: NestedGrids, records: list, coco: dict, annotations_
     if grids.inner:
         for f in grids.folds:
             report["choices"][f.outer] = choose(
-                "projection", {p: _criterion(inner_scores[(f.outer, p)]) for p in projections}, f.training,
+                "projection", {p: criterion_of(inner_scores[(f.outer, p)]) for p in projections}, f.training,
                 criterion=CRITERION, selected_on=f"training images outside outer fold {f.outer}, "
                 f"{grids.inner}-fold by image")
         report["selected"] = {}
@@ -181,9 +214,24 @@ def nested_cv_report(grids: NestedGrids, records: list, coco: dict, annotations_
             report["selected"][seed] = _scored(chosen, coco, annotations_path, out, f"{name} selected", seed)
     all_training = [i for f in grids.folds for i in f.reported]
     report["for_report"] = choose(
-        "projection", {p: _criterion(list(report["per_projection"][p].values())) for p in projections},
+        "projection", {p: criterion_of(list(report["per_projection"][p].values())) for p in projections},
         all_training, criterion=CRITERION, selected_on=f"training images, {len(grids.folds)}-fold by image")
+    chosen = {f.outer: (report["choices"][f.outer] if grids.inner else report["for_report"]).chosen
+              for f in grids.folds}
+    report["companions"] = {c: {seed: _scored(_merge([
+        [r if _fold_of(grids, coco, r) == f.outer else None for r in companion_results[(c, chosen[f.outer])][seed]]
+        for f in grids.folds]), coco, annotations_path, out, c, seed) for seed in seeds} for c in companions}
     return report
+
+
+def whole_box_summaries(report: dict, records: list, coco: dict, annotations_path, data_root, out: Path,
+                        engines: Engines) -> dict:
+    """``{seed: summary}`` of the whole-box baseline on a :func:`nested_cv_report`'s oracle boxes."""
+    whole = {}
+    for seed, detections in report["detections"].items():
+        results = segment_systems([System("whole box", None)], records, coco, detections, data_root, engines)
+        whole[seed] = score_results(results["whole box"], coco, annotations_path, out, "whole box", seed)
+    return whole
 
 
 def _fold_of(grids: NestedGrids, coco: dict, result) -> int | None:

@@ -27,17 +27,17 @@ from dataclasses import replace
 from pathlib import Path
 
 from hypercolumns.classifiers.provenance import made_from
-from hypercolumns.classifiers.selection import fold_members, image_folds, reporting_on
+from hypercolumns.classifiers.selection import reporting_on
 from hypercolumns.classifiers.train_bbox import train_box_regressor
 from hypercolumns.classifiers.train import TrainOptions, train_grids
 from hypercolumns.extract.shards import list_shards, shards_config
 from hypercolumns.eval.permutation import paired_permutation_test
-from hypercolumns.pipelines.experiments.runner import (System, _slug, instance_iou_over_seeds, mean_over_seeds,
-                                                      run_oracle_evaluation)
+from hypercolumns.pipelines.experiments.runner import (System, _slug, instance_iou_over_seeds, load_systems,
+                                                      mean_over_seeds, run_oracle_evaluation)
 from hypercolumns.pipelines.experiments.tables import difference_columns, dump, interval_columns, print_table, write_table
 from hypercolumns.pipelines.finetune.training import run_finetune
 from hypercolumns.pipelines.inference.segment import DEFAULT_SUPERPIXELS
-from hypercolumns.pipelines.inference.superpixels import SuperpixelSettings
+from hypercolumns.pipelines.inference.superpixels import projection_settings
 
 # (row name, blocks, K, paper's row, paper AP^r@0.5, paper AP^r@0.7) — tables.md, Table 1
 ROWS = [
@@ -117,80 +117,99 @@ CV_COLUMNS = ["system", "APr@0.5", "95% interval @0.5", "APr@0.7", "95% interval
               "diff@0.7 vs full", "mean IoU"]
 
 
-def fold_models(data_root: Path, shards: Path, work: Path, folds: int, options: TrainOptions) -> tuple:
-    """The training records and ``{(row name, fold): model path}`` of every grid row of :data:`ROWS`
-    (and the whole box, None), each fold's grid trained from ``shards`` without the fold's images."""
-    from hypercolumns.data.datasets import load_training_records
+def fold_models(records: list, shards: Path, work: Path, folds, options: TrainOptions) -> dict:
+    """``{row name: {outer fold: model path}}`` of every grid row of :data:`ROWS` but the full K = 10 one
+    (whose fold grids are ``eval-sds``'s), each trained from ``shards`` without the fold's images."""
     from hypercolumns.pipelines.experiments.cross_val import train_grids_without
 
-    records = load_training_records(data_root)
-    ids = [record.image_id for record in records]
-    members = fold_members(ids, image_folds(ids, folds), folds)
-    left_out = {f"fold {fold}": excluded for fold, excluded in enumerate(members)}
+    ids = {record.image_id for record in records}
+    left_out = {f"fold {f.outer}": f.reported for f in folds}
     models = {}
     for name, blocks, K, *_ in ROWS:
+        if name == FULL:
+            continue
         folder = Path(work) / "cross-val" / _slug(name)   # one per row: a folder's summary names its K
-        paths = train_grids_without(Path(shards).absolute(), set(ids), left_out, folder, K,
+        paths = train_grids_without(Path(shards).absolute(), ids, left_out, folder, K,
                                     replace(options, blocks=blocks))
-        models.update({(name, fold): paths[f"fold {fold}"] for fold in range(folds)})
-    models.update({("whole box", fold): None for fold in range(folds)})
-    return records, models
+        models[name] = {f.outer: paths[f"fold {f.outer}"] for f in folds}
+    return models
 
 
-def cross_validated_rows(report: dict, replicates: int) -> list:
-    """One row per grid row and the whole box: AP^r pooled over the folds with its interval over
-    images, and its paired difference to the full system's."""
-    summaries = report["summaries"]
-    return [{"system": name, "mean IoU": 100 * float(instance_iou_over_seeds(summaries[name]).mean()),
-             **interval_columns(summaries[name], summaries[FULL], "full", replicates)} for name in report["names"]]
+def cross_validated_rows(summaries: dict, replicates: int) -> list:
+    """One row per system: AP^r pooled over the outer folds with its interval over images, and its
+    paired difference to the full system's."""
+    return [{"system": name, "mean IoU": 100 * float(instance_iou_over_seeds(per_seed).mean()),
+             **interval_columns(per_seed, summaries[FULL], "full", replicates)} for name, per_seed in summaries.items()]
 
 
-def cross_validate_table1(data_root: Path, shards: Path, work: Path, out: Path, folds: int, seeds,
-                          projection: SuperpixelSettings, replicates: int, device=None) -> tuple[list, dict]:
-    """The grid rows and the whole box ``folds``-fold cross-validated on the training images; prints
-    the table and returns the paths written and the report."""
-    from hypercolumns.pipelines.experiments.cross_val import cross_validated_apr
+def cross_validate_table1(data_root: Path, shards: Path, models: Path, work: Path, cv_work: Path, out: Path,
+                          folds: int, seeds, replicates: int, device=None) -> tuple[list, dict]:
+    """The grid rows and the whole box cross-validated on the training images (``folds`` outer folds
+    by image), each outer fold projected as the full system's 2 inner folds chose
+    (:func:`~.nested_cv.nested_cv_report`); prints the table and returns the paths written and the report."""
+    from hypercolumns.data.datasets import load_training_records
+    from hypercolumns.data.files import write_json_atomic
+    from hypercolumns.pipelines.experiments.nested_cv import (fold_grids_of, nested_cv_report, selection_lines,
+                                                             selection_record, whole_box_summaries)
+    from hypercolumns.pipelines.experiments.oracle import coco_annotations
 
-    records, models = fold_models(data_root, shards, work, folds, TrainOptions())
-    report = cross_validated_apr(models, records, data_root, out, folds, tuple(seeds), superpixels=projection,
-                                 device=device, replicates=replicates)
-    rows = cross_validated_rows(report, replicates)
-    print(f"Table 1 cross-validated on {report['images']} training images ({report['instances']} instances, "
-          f"{report['classes_with_instances']} classes), {folds} folds by image, oracle boxes, seeds "
-          f"{list(seeds)}, superpixels: {projection.method}; 95% bootstrap intervals over images; diff: "
-          "row - full with its paired interval")
+    out = Path(out)
+    records = load_training_records(data_root)
+    grids = fold_grids_of(Path(models) / "grid-K10.h5", shards, records, cv_work, folds, 2)
+    companions = fold_models(records, shards, work, grids.folds, TrainOptions())
+    engines = load_systems([], device=device)
+    coco = coco_annotations(records, data_root)
+    annotations = write_json_atomic(coco, out / "annotations.json")
+    cv = nested_cv_report(grids, records, coco, annotations, data_root, out, engines, FULL, tuple(seeds),
+                          companions=companions)
+    summaries = {FULL: cv["selected"], **cv["companions"],
+                 "whole box": whole_box_summaries(cv, records, coco, annotations, data_root, out, engines)}
+    summaries = {name: summaries[name] for name, *_ in ROWS} | {"whole box": summaries["whole box"]}
+    rows = cross_validated_rows(summaries, replicates)
+    for line in selection_lines(cv):
+        print(line)
+    print(f"Table 1 cross-validated on {len(records)} training images ({len(coco['annotations'])} instances), "
+          f"{folds} outer folds by image, oracle boxes, seeds {list(seeds)}; each outer fold projected as the full "
+          "system's 2 inner folds chose; 95% bootstrap intervals over images; diff: row - full with its paired "
+          "interval")
     print_table(rows, CV_COLUMNS)
-    written = list(write_table(rows, CV_COLUMNS, Path(out) / "table1-cross-val",
+    written = list(write_table(rows, CV_COLUMNS, out / "table1-cross-val",
                                "Table 1 ablations cross-validated on the shared training images"))
-    return written + [Path(out) / "cross-val.json"], {"rows": rows, "folds": folds, "images": report["images"],
-                                                      "instances": report["instances"]}
+    report = {"rows": rows, "folds": folds, "images": len(records), "instances": len(coco["annotations"]),
+              "selection": selection_record(cv)}
+    written.append(dump({**report, "summaries": summaries}, out / "cross-val.json"))
+    return written, report
 
 
 def reproduce_table1(data_root: Path, shards: Path, models: Path, work: Path, finetuned: Path,
                      out: Path, seeds=(0, 1, 2), superpixels: str = DEFAULT_SUPERPIXELS.method, weights=None,
-                     device=None, cross_val_folds: int = 3, cv_seeds=(0,), replicates: int = 1000) -> list:
+                     device=None, cross_val_folds: int = 3, cv_seeds=(0,), replicates: int = 1000,
+                     cv_work: Path = Path("work/sds-cv")) -> list:
     """Table 1: the grids, box regressor and fine-tuned grid made where missing, every row
     evaluated on the val images' oracle boxes, and (``cross_val_folds`` > 0) the grid rows
     cross-validated on the training images; prints the tables and returns the paths written.
 
     ``models`` holds the full-hypercolumn grids (``train-grid``'s), ``work`` the
-    ablations' and the folds', ``finetuned`` the fine-tuning run (``finetune``'s).
+    ablations' and their folds', ``cv_work`` the full K = 10 grid's nested folds
+    (``eval-sds``'s), ``finetuned`` the fine-tuning run (``finetune``'s).  Val is
+    projected with ``superpixels`` (the default: what ``eval-sds``'s folds chose).
     """
     from hypercolumns.data.datasets import load_val_records
 
     records = load_val_records(data_root)
     with reporting_on(record.image_id for record in records):
         return _reproduce_table1(records, data_root, shards, models, work, finetuned, out, seeds, superpixels,
-                                 weights, device, cross_val_folds, cv_seeds, replicates)
+                                 weights, device, cross_val_folds, cv_seeds, replicates, cv_work)
 
 
 def _reproduce_table1(records, data_root, shards, models, work, finetuned, out, seeds, superpixels, weights,
-                      device, cross_val_folds, cv_seeds, replicates) -> list:
+                      device, cross_val_folds, cv_seeds, replicates, cv_work) -> list:
     written = []
-    projection = SuperpixelSettings(method=superpixels)
+    projection = projection_settings(superpixels)
     if cross_val_folds:
-        written, cv_report = cross_validate_table1(Path(data_root), shards, Path(work), Path(out) / "cross-val",
-                                                   cross_val_folds, cv_seeds, projection, replicates, device)
+        written, cv_report = cross_validate_table1(Path(data_root), shards, Path(models), Path(work), Path(cv_work),
+                                                   Path(out) / "cross-val", cross_val_folds, cv_seeds, replicates,
+                                                   device)
     paths = train_missing(shards, work, models, TrainOptions())
     regressor, tuned = refinement_models(data_root, shards, models, finetuned)
     systems = [System(name, paths[name], projection) for name, *_ in ROWS]

@@ -6,19 +6,28 @@ paper's pool expansion (boxes NMS removed, scored above ``--pool-threshold``
 and overlapping every kept box by < 0.7, then NMS at 0.7; sizes printed per
 class), every pool box is segmented
 by a grid (``segment_systems``, detection scores kept), and three rows are
-scored on the val images: *Only global* and *Hyp* (their grids' masks, the
-detector's scores) and *Hyp + rescoring* (linear SVMs on region descriptors,
-trained on the training images' pools, combined with the detection score
-into ``P(IoU > 0.7)`` (:meth:`RegionRescorer.fit_combiner`), then region NMS
-at mask IoU 0.3).  Columns: AP^r at 0.5 / 0.7 (official rule), mean IU of
-the semantic segmentation made by pasting the regions whose score is above a
-threshold chosen on the training images' pools (one for detection scores,
-one for rescored probabilities), and pool sizes; the paper's Table 2 (O-Net
-rows) beside.
+scored: *Only global* and *Hyp* (their grids' masks, the detector's scores)
+and *Hyp + rescoring* (linear SVMs on region descriptors, trained on the
+training images' pools, turned into ``P(IoU > 0.7)`` by
+:meth:`RegionRescorer.fit_combiner`, then region NMS at mask IoU 0.3).
+
+Two tables (``--protocol``, as ``eval-sds`` has it):
+
+- **cross-validated** (``nested-cv``, the default on the shared data): the
+  training images' pools, each outer fold segmented by grids trained without
+  it and rescored with settings chosen by its inner folds
+  (:mod:`~.rescoring_cv`); AP^r with 95 % bootstrap intervals over images and
+  each row's paired difference to Hyp;
+- **val**: the val images, rescored by SVMs trained on the training images'
+  pools as the outer folds' grids segmented them, with the settings the outer
+  folds chose.  Columns: AP^r at 0.5 / 0.7 (official rule), the difference to
+  Hyp, mean IU of the semantic segmentation made by pasting the regions whose
+  score is above a threshold chosen on the training pools (one for detection
+  scores, one for rescored probabilities), and pool sizes; the paper's Table 2
+  (O-Net rows) beside.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,19 +42,20 @@ from hypercolumns.data.images import read_image
 from hypercolumns.data.masks import decode_rle
 from hypercolumns.data.records import VOC_CLASSES
 from hypercolumns.eval.evaluate import evaluate_coco
-from hypercolumns.eval.masks import rle_iou
 from hypercolumns.pipelines.system2.pool_expansion import expand_detections
 from hypercolumns.pipelines.experiments.runner import System, load_systems, segment_systems
-from hypercolumns.pipelines.experiments.tables import difference_columns, dump, print_table, write_table
+from hypercolumns.pipelines.experiments.tables import (difference_columns, dump, interval_columns, print_table,
+                                                      write_table)
+from hypercolumns.pipelines.experiments.rescoring_cv import (CANDIDATES, COMPANION, fit_rescorer,
+                                                            fold_regions, nested_rescoring, rescore)
 from hypercolumns.pipelines.experiments.oracle import coco_annotations
 from hypercolumns.pipelines.system2.region_descriptor import region_descriptors, region_feature_config
-from hypercolumns.pipelines.system2.region_nms import region_nms
-from hypercolumns.classifiers.rescoring import RegionRescorer
 from hypercolumns.classifiers.selection import choose, reporting_on
 from hypercolumns.pipelines.system2.semantic import ground_truth_labels, predicted_labels, semantic_mean_iu
 from hypercolumns.pipelines.inference.segment import DEFAULT_SUPERPIXELS
 from hypercolumns.pipelines.system2.synthetic_detections import synthetic_detections
 
+HYP_K = 10
 PAPER = {"Only global": ("O-Net, only fc7", 52.6, 22.4), "Hyp": ("O-Net, Hyp", 56.5, 37.0),
          "Hyp + rescoring": ("O-Net, Hyp + rescoring", 60.0, 40.4)}
 COLUMNS = ["system", "APr@0.5", "APr@0.7", "diff@0.5 vs Hyp", "diff@0.7 vs Hyp", "mean IU", "paste threshold",
@@ -101,16 +111,6 @@ def pool_detections(records: list, coco: dict, seed: int, pool_threshold: float,
     return results, sizes
 
 
-def best_ious(coco: dict, results: list) -> np.ndarray:
-    """Each region's mask IoU with the best ground-truth instance of its class in its image."""
-    by_key: dict = {}
-    for annotation in coco["annotations"]:
-        by_key.setdefault((annotation["image_id"], annotation["category_id"]), []).append(
-            annotation["segmentation"])
-    return np.array([rle_iou([r["segmentation"]], by_key[(r["image_id"], r["category_id"])]).max()
-                     if (r["image_id"], r["category_id"]) in by_key else 0.0 for r in results])
-
-
 def describe_regions(cnn, coco: dict, data_root, results: list) -> np.ndarray:
     """Region descriptors ``(N, 2D)`` of the results (grouped by image)."""
     descriptors = np.zeros((len(results), 0), np.float32)
@@ -129,19 +129,6 @@ def describe_regions(cnn, coco: dict, data_root, results: list) -> np.ndarray:
     return descriptors
 
 
-def rescore(results: list, scores: np.ndarray, threshold: float = 0.3) -> list:
-    """Results with SVM scores, after region NMS per image and class."""
-    groups: dict = {}
-    for index, result in enumerate(results):
-        groups.setdefault((result["image_id"], result["category_id"]), []).append(index)
-    kept = []
-    for indices in groups.values():
-        rles = [results[i]["segmentation"] for i in indices]
-        for j in region_nms(rles, scores[indices], threshold):
-            kept.append({**results[indices[j]], "score": float(scores[indices[j]])})
-    return kept
-
-
 def mean_iu_of(records: list, coco: dict, results: list, threshold: float) -> float:
     names = {c["id"]: c["name"] for c in coco["categories"]}
     pairs = []
@@ -158,54 +145,6 @@ def mean_iu_of(records: list, coco: dict, results: list, threshold: float) -> fl
 PASTE_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
-def training_regions(path: Path, engines, hyp: System, records, data_root, seed: int,
-                     pool_threshold: float, detections=None) -> dict:
-    """Hyp's regions on the training pools with their descriptors and IoUs, cached in ``path``.
-
-    The cache (JSON) is reused only when made from the same model, descriptor
-    config, images, seed and pool threshold (and detections, when a file gives them).
-    """
-    cnn = engines.grid(hyp.model_path).cnn
-    key = {"model": str(hyp.model_path), "model_mtime": Path(hyp.model_path).stat().st_mtime,
-           "descriptor_config_hash": region_feature_config(cnn)["config_hash"], "seed": seed,
-           "pool_threshold": pool_threshold, "images": [str(r.image_id) for r in records]}
-    if detections is not None:  # a detector's file: what it gives these images is part of the key
-        given = [(d.image_id, d.category, d.boxes.tolist(), d.scores.tolist(), d.kept.tolist())
-                 for d in detections_on(records, seed, detections)]
-        key["detections"] = hashlib.sha256(repr(given).encode()).hexdigest()
-    if path.is_file():
-        cached = read_json(path)
-        if cached["key"] == key:
-            return {**cached, "descriptors": np.asarray(cached["descriptors"], np.float32),
-                    "ious": np.asarray(cached["ious"])}
-    coco = coco_annotations(records, data_root)
-    pool, _ = pool_detections(records, coco, seed, pool_threshold, detections)
-    results = segment_systems([hyp], records, coco, pool, data_root, engines,
-                              score="detection")[hyp.name]
-    regions = {"key": key, "coco": coco, "results": results,
-               "descriptors": describe_regions(cnn, coco, data_root, results),
-               "ious": best_ious(coco, results)}
-    write_json_atomic({**regions, "descriptors": regions["descriptors"].tolist(),
-                       "ious": regions["ious"].tolist()}, path)
-    return regions
-
-
-def train_rescorer(regions: dict, path: Path, config: dict) -> RegionRescorer:
-    """The SVMs on every training region, then the combiner with the detector's score."""
-    results = regions["results"]
-    categories = [r["category_id"] for r in results]
-    scores = np.array([r["score"] for r in results])
-    rescorer = RegionRescorer().fit(regions["descriptors"], categories, regions["ious"],
-                                    feature_config=config)
-    rescorer.fit_combiner(regions["descriptors"], categories, regions["ious"], scores,
-                          groups=[r["image_id"] for r in results])
-    rescorer.save(path)
-    a, b, c = rescorer.combiner_
-    print(f"rescoring SVMs trained on {len(results)} training regions; combiner "
-          f"sigmoid({a:.2f} * logit(detection) + {b:.2f} * margin + {c:.2f}) -> {path}")
-    return rescorer
-
-
 def choose_paste_threshold(records: list, coco: dict, results: list) -> tuple[float, float]:
     """The threshold of :data:`PASTE_THRESHOLDS` with the best mean IU on training regions
     (:func:`~hypercolumns.classifiers.selection.choose`: ``records`` must be training images)."""
@@ -216,54 +155,120 @@ def choose_paste_threshold(records: list, coco: dict, results: list) -> tuple[fl
     return selection.chosen, ious[selection.chosen]
 
 
-def paste_thresholds(regions: dict, records: list, rescorer: RegionRescorer) -> dict:
-    """Per score kind, the paste threshold chosen on the training images (cross-fitted scores)."""
-    results = regions["results"]
-    rescored = rescore(results, rescorer.combine([r["score"] for r in results],
-                                                 rescorer.cross_fitted_margins_))
-    chosen = {"detection": choose_paste_threshold(records, regions["coco"], results),
-              "rescored": choose_paste_threshold(records, regions["coco"], rescored)}
-    print("paste thresholds chosen on the training images (mean IU there): " +
-          ", ".join(f"{kind} {t:g} ({iu:.1f})" for kind, (t, iu) in chosen.items()))
-    return {kind: t for kind, (t, _) in chosen.items()}
-
-
 def reproduce_table2(data_root: Path, models: Path, only_global: Path, work: Path, out: Path,
                      seed: int = 0, pool_threshold: float = 0.3, train_images: int | None = None,
-                     detections: Path | None = None, pre_nms: Path | None = None) -> list:
-    """Table 2: System 2 on the val images; prints the table and returns the paths written.
+                     detections: Path | None = None, pre_nms: Path | None = None,
+                     shards: Path = Path("work/features"), cv_work: Path = Path("work/sds-cv"),
+                     only_global_folds: Path = Path("work/table1/cross-val/Only_global"),
+                     protocol: str | None = None, replicates: int = 1000) -> list:
+    """Table 2: System 2 cross-validated on the training pools and on the val images; prints the
+    tables and returns the paths written.
 
-    Hyp is ``models/grid-K10.h5``; its regions on the pools of the first
-    ``train_images`` training images (all: None) train the rescoring, cached in
-    ``work``.  ``detections`` (with ``pre_nms``, see :func:`read_detector_output`)
-    is a detector's output on the training and val images; None: the synthetic
-    detector's.
+    Hyp is ``models/grid-K10.h5``, Only global ``only_global``; their fold grids
+    come from ``shards`` (Hyp's in ``cv_work``, ``eval-sds``'s, Only global's in
+    ``only_global_folds``, ``reproduce-table1``'s), trained where missing.  The
+    pools of the first ``train_images`` training images with VOC classes (all:
+    None) train and choose the rescoring.  ``detections`` (with ``pre_nms``, see
+    :func:`read_detector_output`) is a detector's output on the training and val
+    images; None: the synthetic detector's.  ``protocol``: ``nested-cv`` or
+    ``plain`` (val only); None: ``eval-sds``'s default for the data.
     """
     from hypercolumns.data.datasets import load_val_records
+    from hypercolumns.pipelines.experiments.eval_sds import default_protocol
 
+    protocol = protocol or default_protocol(data_root)
+    if protocol not in ("nested-cv", "plain"):
+        raise ValueError(f"protocol must be 'nested-cv' or 'plain', got {protocol!r}")
     val = voc_records(load_val_records(data_root))
     with reporting_on(record.image_id for record in val):   # no choice below may look at them
-        return _reproduce_table2(val, data_root, models, only_global, work, out, seed, pool_threshold,
-                                 train_images, detections, pre_nms)
+        return _reproduce_table2(val, Path(data_root), Path(models), Path(only_global), Path(work), Path(out),
+                                 seed, pool_threshold, train_images, detections, pre_nms, Path(shards),
+                                 Path(cv_work), Path(only_global_folds), protocol, replicates)
+
+
+def fold_grids(data_root: Path, hyp_model: Path, shards: Path, cv_work: Path, only_global_folds: Path,
+               nested: bool):
+    """Hyp's nested fold grids (``eval-sds``'s, :func:`~.nested_cv.train_nested_grids`, outer only
+    unless ``nested``) and Only global's outer fold grids (``reproduce-table1``'s), trained where missing."""
+    from hypercolumns.classifiers.train import TrainOptions
+    from hypercolumns.data.datasets import load_training_records
+    from hypercolumns.pipelines.experiments.cross_val import train_grids_without
+    from hypercolumns.pipelines.experiments.nested_cv import fold_grids_of
+
+    records = load_training_records(data_root)
+    grids = fold_grids_of(hyp_model, shards, records, cv_work, 3, 2 if nested else 0)
+    left_out = {f"fold {f.outer}": f.reported for f in grids.folds}
+    paths = train_grids_without(shards.absolute(), {r.image_id for r in records}, left_out, only_global_folds,
+                                HYP_K, replace(TrainOptions(), blocks=("global",)))
+    return records, grids, {COMPANION: {f.outer: paths[f"fold {f.outer}"] for f in grids.folds}}
+
+
+CV_COLUMNS = ["system", "APr@0.5", "95% interval @0.5", "APr@0.7", "95% interval @0.7", "diff@0.5 vs Hyp",
+              "diff@0.7 vs Hyp", "pool"]
+
+
+def cross_validated_rows(rows: dict, annotations_path, out: Path, seed: int, replicates: int) -> list:
+    """One row per system: AP^r of its pooled outer-fold results, interval, difference to Hyp."""
+    summaries = {name: {seed: evaluate_coco(annotations_path, write_json_atomic(
+        results, out / "results" / f"{name.replace(' ', '_')}.json"))} for name, results in rows.items()}
+    return [{"system": name, **interval_columns(summaries[name], summaries["Hyp"], "Hyp", replicates),
+             "pool": len(rows[name])} for name in rows]
 
 
 def _reproduce_table2(val, data_root, models, only_global, work, out, seed, pool_threshold, train_images,
-                      detections, pre_nms) -> list:
-    from hypercolumns.data.datasets import load_training_records
-
-    work, out = Path(work), Path(out)
+                      detections, pre_nms, shards, cv_work, only_global_folds, protocol, replicates) -> list:
     detector = None if detections is None else read_detector_output(detections, pre_nms)
     projection = DEFAULT_SUPERPIXELS
-    hyp = System("Hyp", Path(models) / "grid-K10.h5", projection)
-    systems = [System("Only global", only_global, projection), hyp]
+    hyp = System("Hyp", models / f"grid-K{HYP_K}.h5", projection)
+    systems = [System(COMPANION, only_global, projection), hyp]
     engines = load_systems(systems)
     work.mkdir(parents=True, exist_ok=True)
-    train = voc_records(load_training_records(data_root))[:train_images]
-    regions = training_regions(work / "train-regions.json", engines, hyp, train, data_root,
-                               seed, pool_threshold, detector)
+    records, grids, companions = fold_grids(data_root, hyp.model_path, shards, cv_work, only_global_folds,
+                                            protocol == "nested-cv")
+    train = voc_records(records)[:train_images]
+    coco_train = coco_annotations(train, data_root)
+    train_annotations = write_json_atomic(coco_train, out / "cross-val" / "annotations.json")
+    pool_train, _ = pool_detections(train, coco_train, seed, pool_threshold, detector)
+    regions = fold_regions(grids, companions, train, coco_train, pool_train, data_root, engines,
+                           projection.method, work / "fold-regions")
+    report = nested_rescoring(grids, regions, coco_train, train_annotations, work / "choices")
+    written, cv = [], {}
+    for line in [f"outer fold {o}: {s.line()}" for o, s in report.choices.items()] + [f"val: {report.for_val.line()}"]:
+        print(line)
+    if report.outer:
+        cv_rows = cross_validated_rows(report.outer, train_annotations, out / "cross-val", seed, replicates)
+        print(f"Table 2 cross-validated on the pools of {len(train)} training images "
+              f"({len(coco_train['annotations'])} instances), {len(grids.folds)} outer folds by image, rescoring "
+              f"chosen on {grids.inner} inner folds; synthetic detections seed {seed}; 95% bootstrap intervals over "
+              "images; diff: row - Hyp with its paired interval")
+        print_table(cv_rows, CV_COLUMNS)
+        written += write_table(cv_rows, CV_COLUMNS, out / "table2-cross-val",
+                               "Table 2 (System 2) cross-validated on the shared training images' pools")
+        cv = {"rows": cv_rows, "images": len(train), "instances": len(coco_train["annotations"]),
+              "per_outer_fold": {str(o): s.as_dict() for o, s in report.choices.items()}}
     cnn = engines.grid(hyp.model_path).cnn
-    rescorer = train_rescorer(regions, work / "rescorer.h5", region_feature_config(cnn))
-    thresholds = paste_thresholds(regions, train, rescorer)
+    C, per_class, combiner = CANDIDATES[report.for_val.chosen]
+    rescorer = fit_rescorer(report.training, C, per_class, combiner, region_feature_config(cnn))
+    rescorer.save(work / "rescorer.h5")
+    a, b, c = rescorer.combiner_
+    print(f"rescoring for val ({report.for_val.chosen}) trained on {len(report.training.results)} training "
+          f"regions; sigmoid({a:.2f} * logit(detection) + {b:.2f} * margin + {c:.2f}) -> {work / 'rescorer.h5'}")
+    thresholds = {"detection": choose_paste_threshold(train, coco_train, report.training.results)[0],
+                  "rescored": choose_paste_threshold(train, coco_train, report.for_val_results)[0]}
+    written += _val_table(val, data_root, out, seed, pool_threshold, detector, detections, systems, engines,
+                          rescorer, thresholds, replicates)
+    summary = read_json(out / "summary.json")
+    summary.update({"cross_validation": cv, "rescoring": report.for_val.as_dict(),
+                    "projection": projection.method})
+    written.append(dump(summary, out / "summary.json"))
+    print(f"wrote {', '.join(map(str, dict.fromkeys(written)))}, {out}/results/")
+    return list(dict.fromkeys(written))
+
+
+def _val_table(val, data_root, out, seed, pool_threshold, detector, detections, systems, engines, rescorer,
+               thresholds, replicates) -> list:
+    hyp = systems[1]
+    cnn = engines.grid(hyp.model_path).cnn
     coco = coco_annotations(val, data_root)
     annotations = write_json_atomic(coco, out / "val_annotations.json")
     pool, sizes = pool_detections(val, coco, seed, pool_threshold, detector)
@@ -285,17 +290,16 @@ def _reproduce_table2(val, data_root, models, only_global, work, out, seed, pool
                "pool": len(entries) if kind == "rescored" else pool_size, "paper row": paper_row,
                "paper APr@0.5": paper_05, "paper APr@0.7": paper_07}
         if name != "Hyp":   # the paired bootstrap over the val images, against Hyp
-            row.update(difference_columns({seed: summary}, {seed: summaries["Hyp"]}, "Hyp"))
+            row.update(difference_columns({seed: summary}, {seed: summaries["Hyp"]}, "Hyp", replicates))
         rows.append(row)
     print("pool sizes per class (detections after the detector's NMS -> expanded pool): " +
           ", ".join(f"{c} {s['before']}->{s['after']}" for c, s in sorted(sizes.items())))
     source = (f"detections of {detections}" if detections is not None
               else "synthetic detections (README, Deviations)")
-    print(f"Table 2 on {len(val)} val images ({sum(len(r.instances) for r in val)} instances), "
+    print(f"Table 2 on {len(val)} val images ({sum(len(r.instances) for r in val)} instances: a small sample), "
           f"{source}; diff: row - Hyp with its paired 95% bootstrap interval over images; paper: VOC2012 val, "
           "R-CNN detections")
     print_table(rows, COLUMNS)
-    md, csv = write_table(rows, COLUMNS, out / "table2", "Table 2 (System 2) on the shared data")
-    summary_path = dump({"rows": rows, "pool_sizes": sizes}, out / "summary.json")
-    print(f"wrote {md}, {csv}, {summary_path}, {out}/results/")
+    md, csv = write_table(rows, COLUMNS, out / "table2", "Table 2 (System 2) on the shared val images")
+    summary_path = dump({"rows": rows, "pool_sizes": sizes, "paste_thresholds": thresholds}, out / "summary.json")
     return [md, csv, summary_path]

@@ -67,6 +67,36 @@ class SuperpixelSettings:
         return asdict(self)
 
 
+SIZE_PARAMETERS = {"slic": ("n", "n_segments", int), "felzenszwalb": ("scale", "scale", float)}
+"""Per method, the size parameter a projection name may carry: ``slic-n<segments>``,
+``felzenszwalb-scale<scale>``."""
+
+
+def projection_settings(name: str) -> SuperpixelSettings:
+    """A projection by name: ``none``, ``slic``, ``felzenszwalb`` (:class:`SuperpixelSettings`'s
+    defaults), or one of the two with its size parameter, e.g. ``slic-n300``, ``felzenszwalb-scale30``.
+
+    Raises
+    ------
+    ValueError
+        If the name is none of these.
+    """
+    method, _, parameter = str(name).partition("-")
+    if method not in METHODS or (parameter and method not in SIZE_PARAMETERS):
+        raise ValueError(f"projection {name!r} is unknown; expected none, slic, felzenszwalb, slic-n<segments> "
+                         "or felzenszwalb-scale<scale>")
+    if not parameter:
+        return SuperpixelSettings(method=method)
+    prefix, field, kind = SIZE_PARAMETERS[method]
+    try:
+        value = kind(parameter.removeprefix(prefix)) if parameter.startswith(prefix) else None
+    except ValueError:
+        value = None
+    if value is None or not value > 0:
+        raise ValueError(f"projection {name!r}: expected {method}-{prefix}<a number > 0>")
+    return SuperpixelSettings(method=method, **{field: value})
+
+
 def compute_superpixels(image: np.ndarray, settings: SuperpixelSettings) -> np.ndarray:
     """Cut an image into superpixels.
 

@@ -101,21 +101,36 @@ def region_descriptors(cnn, image: np.ndarray, boxes: np.ndarray, masks: np.ndar
         ``D = 2 * channels`` of the top conv map (1,024 for VGG16's conv5_3):
         the region crop's descriptor first, then the box crop's.
     """
-    image, boxes, masks = _checked_inputs(image, boxes, masks)
+    return region_descriptor_sets(cnn, image, boxes, [masks], batch_size)[0]
+
+
+def region_descriptor_sets(cnn, image: np.ndarray, boxes: np.ndarray, mask_sets: list,
+                           batch_size: int = 16) -> list:
+    """:func:`region_descriptors` of the same boxes under several sets of masks (e.g. the masks of
+    several grids), the box crop's descriptor computed once: one list entry ``(N, 2 * D)`` per set.
+
+    ``mask_sets``: one ``(N, H, W)`` bool array per set.  Each pass carries
+    ``(len(mask_sets) + 1) * batch_size`` crops.
+    """
+    checked = [_checked_inputs(image, boxes, masks) for masks in mask_sets]
+    image, boxes = checked[0][0], checked[0][1]
     layer = GLOBAL_SOURCE[cnn.name]
     dim = 2 * cnn.network.channels(layer)
     if len(boxes) == 0:
-        return np.zeros((0, 2 * dim), np.float32)
+        return [np.zeros((0, 2 * dim), np.float32) for _ in mask_sets]
     expanded = cnn.expand(boxes)
-    parts = []
+    parts: list = [[] for _ in mask_sets]
     for start in range(0, len(boxes), batch_size):
         chunk = slice(start, start + batch_size)
-        regions, boxes_in, _ = region_and_box_crops(cnn, image, expanded[chunk], masks[chunk])
-        batch = torch.cat([regions, boxes_in])
-        vectors = global_descriptor(cnn.forward(batch, [layer])[layer].float()).cpu().numpy()
-        count = len(regions)
-        parts.append(np.concatenate([vectors[:count], vectors[count:]], axis=1))
-    return np.concatenate(parts).astype(np.float32)
+        box_crops = cnn.crops(image, expanded[chunk])
+        regions = [mask_crops(box_crops, np.stack([warp_mask(m, b, cnn.crop_size)
+                                                   for m, b in zip(masks[chunk], expanded[chunk])]))
+                   for _, _, masks in checked]
+        vectors = global_descriptor(cnn.forward(torch.cat(regions + [box_crops]), [layer])[layer].float())
+        vectors = vectors.cpu().numpy().reshape(len(regions) + 1, len(box_crops), -1)
+        for index in range(len(regions)):
+            parts[index].append(np.concatenate([vectors[index], vectors[-1]], axis=1))
+    return [np.concatenate(p).astype(np.float32) for p in parts]
 
 
 def region_feature_config(cnn) -> dict:

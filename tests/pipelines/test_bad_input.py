@@ -38,6 +38,13 @@ def test_eval_sds_refuses_impossible_folds_and_missing_shards_before_loading_any
                             "--shards", tmp_path / "no-shards"], [tmp_path / "no-shards"], [out])
 
 
+def test_eval_sds_refuses_an_unknown_projection_before_reading_models(data_root, tmp_path, capsys):
+    out = tmp_path / "sds"
+    assert_refused(capsys, ["eval-sds", "--data-root", data_root, "--models", tmp_path / "nothing-here",
+                            "--out", out, "--protocol", "fixed", "--superpixels", "none", "slic-n"],
+                   ["--superpixels", "slic-n"], [out])
+
+
 def test_a_bug_prints_its_traceback(tmp_path):
     """A numpy ValueError raised inside a command (here by a patched evaluation) is not bad input:
     the process shows its traceback and exits 1, not 2."""

@@ -60,11 +60,22 @@ def test_commands_hand_their_defaults_to_the_library(monkeypatch):
                       "work": Path("work/table1"), "finetuned": Path("work/finetune"),
                       "out": Path("results/table1"), "seeds": [3], "superpixels": "none",
                       "weights": None, "device": None, "cross_val_folds": 3, "cv_seeds": [0],
+                      "replicates": 1000, "cv_work": Path("work/sds-cv")}]
+    from hypercolumns.pipelines.commands import reproduce_table2
+    from hypercolumns.pipelines.experiments import table2
+
+    calls = record_calls(monkeypatch, table2, "reproduce_table2")
+    assert reproduce_table2.main(["--data-root", "d", "--protocol", "plain"]) == 0
+    assert calls == [{"data_root": Path("d"), "models": Path("work/models"), "work": Path("work/table2"),
+                      "out": Path("results/table2"), "seed": 0, "shards": Path("work/features"),
+                      "only_global": Path("work/table1/global/grid-K10.h5"), "pool_threshold": 0.3,
+                      "train_images": None, "detections": None, "pre_nms": None, "cv_work": Path("work/sds-cv"),
+                      "only_global_folds": Path("work/table1/cross-val/Only_global"), "protocol": "plain",
                       "replicates": 1000}]
     calls = record_calls(monkeypatch, train_bbox, "train_box_regressor")
     train_bbox_reg.main(["--data-root", "d", "--alpha", "10"])
     assert calls == [{"data_root": Path("d"), "shards": Path("work/features"), "out": Path("work/models"),
-                      "descriptor": "spatial", "alphas": [10.0], "min_iou": 0.6}]
+                      "descriptor": "auto", "alphas": [10.0], "min_iou": 0.6}]
     calls = record_calls(monkeypatch, bench_finetune, "bench_finetune")
     bench_finetune_command.main(["--data-root", "d"])
     assert calls == [{"data_root": Path("d"), "model": Path("work/models/grid-K10.h5"),

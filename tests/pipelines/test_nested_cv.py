@@ -96,8 +96,9 @@ def test_each_outer_fold_is_reported_by_its_own_grid_with_its_own_inner_choice(d
 
     monkeypatch.setattr(nested_cv, "segment_systems", tagged)
     monkeypatch.setattr(nested_cv, "choose", scripted)
-    nested_cv_report(grids, records, coco, annotations, data_root, tmp_path, load_systems([System("box", None)]),
-                     "box", seeds=(0,), projections=("none", "slic"))
+    report = nested_cv_report(grids, records, coco, annotations, data_root, tmp_path,
+                              load_systems([System("box", None)]), "box", seeds=(0,), projections=("none", "slic"),
+                              companions={"other row": {f.outer: None for f in folds}})
     dataset_id = {image["id"]: image["dataset_image_id"] for image in coco["images"]}
     outer_of = {i: f.outer for f in folds for i in f.reported}
 
@@ -114,8 +115,26 @@ def test_each_outer_fold_is_reported_by_its_own_grid_with_its_own_inner_choice(d
     made = systems_of(tmp_path / "results" / "box_selected_seed0.json")
     assert all(system == f"outer {outer_of[image]} {chosen[outer_of[image]]}" for image, system in made)
     assert {system.split()[-1] for _, system in made} == {"none", "slic"}
+    # another row's grids: each outer fold by that row's grid of the fold, projected as the fold chose
+    made = systems_of(tmp_path / "results" / "other_row_seed0.json")
+    assert len(made) == len(coco["annotations"]) and set(report["companions"]) == {"other row"}
+    assert all(system == f"other row {outer_of[image]} {chosen[outer_of[image]]}" for image, system in made)
     for fold in folds:
         inner_of = {i: j for j, members in enumerate(fold.inner) for i in members}
         made = systems_of(tmp_path / "inner" / f"fold-{fold.outer}" / "box_none_seed0.json")
         assert {image for image, _ in made} == set(fold.training) & annotated
         assert all(system == f"inner {fold.outer} {inner_of[image]} none" for image, system in made)
+
+
+def test_projection_names_carry_their_size_parameter():
+    from hypercolumns.pipelines.experiments.nested_cv import PROJECTIONS
+    from hypercolumns.pipelines.inference.superpixels import SuperpixelSettings, projection_settings
+
+    assert projection_settings("none") == SuperpixelSettings()
+    assert projection_settings("slic") == SuperpixelSettings(method="slic", n_segments=1000)
+    assert projection_settings("slic-n300") == SuperpixelSettings(method="slic", n_segments=300)
+    assert projection_settings("felzenszwalb-scale30") == SuperpixelSettings(method="felzenszwalb", scale=30.0)
+    for bad in ("none-n3", "slic-scale30", "felzenszwalb-scale0", "slic-n", "mcg", "slic-nfoo"):
+        with pytest.raises(ValueError, match="projection"):
+            projection_settings(bad)
+    assert PROJECTIONS[0] == "none" and len({projection_settings(p) for p in PROJECTIONS}) == len(PROJECTIONS)

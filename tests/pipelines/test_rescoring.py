@@ -7,8 +7,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.svm import LinearSVC
 
 from hypercolumns.extract.crop import crop_and_warp, preprocess
-from hypercolumns.pipelines.system2.region_descriptor import (region_and_box_crops, region_descriptors,
-                                                      region_feature_config, warp_mask)
+from hypercolumns.pipelines.system2.region_descriptor import (region_and_box_crops, region_descriptor_sets,
+                                                              region_descriptors, region_feature_config, warp_mask)
 from hypercolumns.classifiers.rescoring import (RegionRescorer, detection_logit, fit_svm,
                                               load_rescorer, mine_hard_negatives, rescoring_labels,
                                               svm_options)
@@ -243,3 +243,45 @@ def test_combiner_uses_margins_of_svms_that_never_saw_the_image(tmp_path):
     np.testing.assert_allclose(loaded.score(X, names, detection), expected)
     with pytest.raises(ValueError, match="fit_combiner"):
         RegionRescorer(C=1e-2).fit(X, names, ious).score(X, names, detection)
+
+
+def test_the_margin_combiner_is_a_logistic_regression_on_the_same_cross_fitted_margins():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(3)
+    X, names, ious = separable(rng, n_pos=30, n_neg=60)
+    images = np.arange(len(X)) % 8
+    detection = np.clip(np.where(ious > 0.7, 0.6, 0.4) + rng.normal(0, 0.2, len(X)), 0.01, 0.99)
+    both = RegionRescorer(C=1e-2, initial_negatives=40).fit(X, names, ious)
+    both.fit_combiner(X, names, ious, detection, groups=images)
+    margin_only = both.with_combiner("margin")
+    labelled = rescoring_labels(ious) != -1
+    reference = LogisticRegression().fit(both.cross_fitted_margins_[labelled, None], ious[labelled] > 0.7)
+    assert margin_only.combiner_[0] == 0.0 and margin_only.params()["combiner"] == "margin"
+    np.testing.assert_allclose(margin_only.combiner_[1:], [reference.coef_[0, 0], reference.intercept_[0]],
+                               rtol=1e-6)
+    assert both.combiner == "margin+detection" and both.combiner_[0] != 0.0    # the original is unchanged
+    # the margin alone ranks as the SVM does, whatever the detector said
+    margins = both.decision_function(X, names)
+    np.testing.assert_array_equal(np.argsort(margin_only.combine(detection, margins), kind="stable"),
+                                  np.argsort(margins, kind="stable"))
+    # fitted directly with combiner="margin", the same
+    direct = RegionRescorer(C=1e-2, initial_negatives=40, combiner="margin").fit(X, names, ious)
+    direct.fit_combiner(X, names, ious, detection, groups=images)
+    np.testing.assert_allclose(direct.combiner_, margin_only.combiner_)
+    with pytest.raises(ValueError, match="combiner must be one of"):
+        RegionRescorer(combiner="detection")
+
+
+def test_descriptor_sets_equal_one_call_per_set_with_the_box_part_shared(cnn, scene):
+    image, box, mask = scene
+    smaller = np.zeros_like(mask)
+    smaller[30:60, 40:80] = True
+    boxes = np.concatenate([box, box + 3.0, box - 2.0])
+    sets = [np.stack([mask, smaller, mask]), np.stack([smaller, mask, smaller])]
+    together = region_descriptor_sets(cnn, image, boxes, sets, batch_size=2)
+    for masks, descriptors in zip(sets, together):
+        np.testing.assert_allclose(descriptors, region_descriptors(cnn, image, boxes, masks, batch_size=3),
+                                   rtol=1e-4, atol=1e-5)
+    half = together[0].shape[1] // 2
+    np.testing.assert_array_equal(together[0][:, half:], together[1][:, half:])

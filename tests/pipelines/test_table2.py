@@ -10,8 +10,8 @@ from hypercolumns.data.detections import write_mat_detections
 from hypercolumns.data.masks import encode_rle
 from hypercolumns.data.records import VOC_CLASSES, ImageRecord, Instance
 from hypercolumns.pipelines.experiments.oracle import coco_annotations
-from hypercolumns.pipelines.experiments.table2 import (best_ious, pool_detections, read_detector_output,
-                                                      rescore)
+from hypercolumns.pipelines.experiments.rescoring_cv import best_ious, rescore
+from hypercolumns.pipelines.experiments.table2 import pool_detections, read_detector_output
 from hypercolumns.pipelines.system2.synthetic_detections import synthetic_detections
 
 

@@ -1,0 +1,102 @@
+"""Table 2's rescoring under the selection protocol: what each outer fold's SVMs and choice may see."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from hypercolumns.classifiers.selection import ReportedImageError, nested_folds, reporting_on
+from hypercolumns.pipelines.experiments import rescoring_cv
+from hypercolumns.pipelines.experiments.nested_cv import NestedGrids
+from hypercolumns.pipelines.experiments.rescoring_cv import CANDIDATES, COMPANION, Regions, nested_rescoring
+
+IDS = [f"2008_{i:06d}" for i in range(30)]
+
+
+def nested_regions():
+    """Folds of 30 images and, per grid label, one region per image it holds out (tagged with its label)."""
+    folds = nested_folds(IDS, outer=3, inner=2, seed=0)
+    grids = NestedGrids(folds, {})
+    coco = {"images": [{"id": i + 1, "dataset_image_id": image} for i, image in enumerate(IDS)]}
+    coco_id = {image: i + 1 for i, image in enumerate(IDS)}
+    members = {("outer", f.outer): f.reported for f in folds}
+    members.update({("inner", f.outer, j): inner for f in folds for j, inner in enumerate(f.inner)})
+    members.update({(COMPANION, f.outer): f.reported for f in folds})
+    regions = {label: Regions([{"image_id": coco_id[i], "category_id": 8, "score": 0.5, "label": label}
+                               for i in images], np.zeros((len(images), 4)), np.zeros(len(images)))
+               for label, images in members.items()}
+    return grids, coco, regions
+
+
+def test_each_outer_fold_is_rescored_by_svms_and_a_choice_that_never_saw_it(monkeypatch, tmp_path):
+    grids, coco, regions = nested_regions()
+    dataset_id = {image["id"]: image["dataset_image_id"] for image in coco["images"]}
+    names = list(CANDIDATES)
+    # scripted criterion: each outer fold's inner folds favour another candidate (fold o: names[o + 1])
+    favourite = {f.outer: names[f.outer + 1] for f in grids.folds}
+    seen_by_choices = []
+
+    def fake_candidates(train, test):
+        assert not {r["image_id"] for r in train.results} & {r["image_id"] for r in test.results}
+        return {name: [{**r, "candidate": name} for r in test.results] for name in CANDIDATES}
+
+    def fake_score(results, annotations_path, path, images=None):
+        name = results[0]["candidate"]
+        covered = {dataset_id[r["image_id"]] for r in results}
+        seen_by_choices.append(covered)
+        fold = next((f.outer for f in grids.folds if covered == set(f.training)), None)
+        best = favourite.get(fold, names[-1])       # the outer folds pooled: the last candidate
+        return {"APr@0.5": 60.0 + 10 * (name == best), "APr@0.7": 30.0}
+
+    fits = []
+
+    def fake_fit(regions_in, C, per_class, combiner, feature_config=None):
+        trained_on = {dataset_id[r["image_id"]] for r in regions_in.results}
+        fits.append(((C, per_class, combiner), trained_on, {r["label"] for r in regions_in.results}))
+        return SimpleNamespace(score=lambda descriptors, categories, scores, n=len(fits): np.full(len(scores), n))
+
+    monkeypatch.setattr(rescoring_cv, "rescored_by_candidates", fake_candidates)
+    monkeypatch.setattr(rescoring_cv, "score_covered", fake_score)
+    monkeypatch.setattr(rescoring_cv, "fit_rescorer", fake_fit)
+    monkeypatch.setattr(rescoring_cv, "rescore", lambda results, scores: [
+        {**r, "fit": int(s)} for r, s in zip(results, scores)])
+    report = nested_rescoring(grids, regions, coco, "annotations.json", tmp_path)
+
+    for fold in grids.folds:
+        choice = report.choices[fold.outer]
+        assert choice.chosen == favourite[fold.outer] and choice.images == len(fold.training)
+        fit_index = fold.outer       # the outer folds' final fits, in fold order
+        params, trained_on, labels = fits[fit_index]
+        assert params == CANDIDATES[favourite[fold.outer]]
+        assert trained_on == set(fold.training)            # none of the fold's own images
+        assert labels == {("inner", fold.outer, j) for j in range(2)}   # segmented by grids without the fold
+        rescored = [r for r in report.outer["Hyp + rescoring"] if dataset_id[r["image_id"]] in fold.reported]
+        assert len(rescored) == len(fold.reported) and {r["fit"] for r in rescored} == {fit_index + 1}
+        assert {r["label"] for r in rescored} == {("outer", fold.outer)}
+    allowed = [set(f.training) for f in grids.folds] + [set(IDS)]     # inner choices, then val's
+    assert all(covered in allowed for covered in seen_by_choices)
+    assert report.for_val.chosen == names[-1] and report.for_val.images == len(IDS)
+    assert {r["label"] for r in report.outer[COMPANION]} == {(COMPANION, f.outer) for f in grids.folds}
+    assert len(report.training.results) == len(IDS)
+    assert {r["label"][0] for r in report.training.results} == {"outer"}
+
+    with reporting_on([IDS[0]]), pytest.raises(ReportedImageError, match="rescoring"):
+        nested_rescoring(grids, regions, coco, "annotations.json", tmp_path)
+
+
+def test_regions_cache_round_trips_and_a_changed_key_is_a_miss(tmp_path):
+    _, _, regions = nested_regions()
+    regions = {label: Regions([{k: v for k, v in r.items() if k != "label"} for r in part.results],
+                              None if label[0] == COMPANION else np.arange(4.0 * len(part.results)).reshape(-1, 4),
+                              np.linspace(0, 1, len(part.results)))
+               for label, part in regions.items()}
+    key = {"grids": {"outer 0 ": ["a.h5", 1.5]}, "pool": "abc"}
+    rescoring_cv._write_cache(tmp_path / "cache", key, regions)
+    back = rescoring_cv._read_cache(tmp_path / "cache", key, list(regions))
+    for label, part in regions.items():
+        assert back[label].results == part.results
+        np.testing.assert_array_equal(back[label].ious, part.ious)
+        if part.descriptors is None:
+            assert back[label].descriptors is None
+        else:
+            np.testing.assert_array_equal(back[label].descriptors, part.descriptors)
+    assert rescoring_cv._read_cache(tmp_path / "cache", {**key, "pool": "abd"}, list(regions)) is None

@@ -105,6 +105,25 @@ def mean_box_iou(regressor: BoxRegressor, data: dict, rows: np.ndarray) -> float
                           for r, t in zip(refined, data["truth"][rows])]))
 
 
+def _check_same_boxes(datasets: dict) -> None:
+    """The descriptors' training sets describe the same boxes (in any order), so that their held-out
+    IoUs compare; InputError otherwise."""
+    def boxes(data):   # sorted by image, then corners; the shards store boxes as float32
+        ids, corners = np.asarray(data["image_ids"]).astype(str), np.asarray(data["proposals"], np.float64)
+        order = np.lexsort([*corners.T[::-1], ids])
+        return ids[order], corners[order]
+
+    names = list(datasets)
+    first_ids, first_corners = boxes(datasets[names[0]])
+    for name in names[1:]:
+        ids, corners = boxes(datasets[name])
+        if ids.shape != first_ids.shape or (ids != first_ids).any() or not np.allclose(corners, first_corners,
+                                                                                      atol=0.05):
+            raise InputError(f"the {name} and {names[0]} descriptors' training boxes differ: the shards and "
+                             "the spatial descriptor cache (bbox-descriptors.npz) come from different stage-one "
+                             "runs; delete the cache")
+
+
 DESCRIPTORS = ("spatial", "global")
 BLOCKS = {"spatial": SPATIAL_BLOCK, "global": "global"}
 
@@ -117,6 +136,7 @@ def choose_settings(datasets: dict, alphas, min_iou: float, holdout: float = 0.2
     """
     from hypercolumns.classifiers.selection import choose, heldout_images
 
+    _check_same_boxes(datasets)
     scores = {}
     for descriptor, data in datasets.items():
         held = heldout_images(data["image_ids"], holdout, seed)     # by image id: the same images

@@ -17,6 +17,13 @@ image, never on the val images:
   reaches its grids, its SVMs or its choice;
 - val's rescorer is trained on the outer folds' regions, with the settings
   their 3-fold cross-validation chooses (the ``plain`` protocol does only this).
+  In that choice, the regions a candidate is fitted on were segmented by outer
+  grids that saw the fold it is scored on; only the training images are
+  involved, and val reaches none of it.
+
+The projection is the default one (:data:`~hypercolumns.pipelines.inference.segment.DEFAULT_SUPERPIXELS`),
+which ``eval-sds``'s pooled outer folds chose; each of its outer folds' inner
+choices was the same (README), but this module does not take them per fold.
 
 Criterion: :data:`~.nested_cv.CRITERION` of the rescored regions after
 region NMS, pooled over the held-out folds.  One CNN pass segments a
@@ -128,16 +135,20 @@ def rescored_by_candidates(train: Regions, test: Regions) -> dict:
     return rescored
 
 
-def choose_rescoring(folds: list, coco: dict, annotations_path, work: Path, selected_on: str) -> tuple:
+def choose_rescoring(folds: list, coco: dict, annotations_path, work: Path, selected_on: str,
+                     dataset_ids) -> tuple:
     """The candidate with the best pooled :data:`CRITERION` when each of ``folds`` (:class:`Regions`
-    of disjoint images) is rescored by SVMs fitted on the others; returns the
-    :class:`~hypercolumns.classifiers.selection.Selection` and every candidate's pooled results."""
+    of disjoint images) is rescored by SVMs fitted on the others, scored on the images
+    ``dataset_ids`` (the folds' images: an image without regions still counts its instances);
+    returns the :class:`~hypercolumns.classifiers.selection.Selection` and every candidate's
+    pooled results."""
     pooled: dict = {name: [] for name in CANDIDATES}
     for index, test in enumerate(folds):
         train = Regions.joined([f for j, f in enumerate(folds) if j != index])
         for name, results in rescored_by_candidates(train, test).items():
             pooled[name] += results
-    images = sorted({r["image_id"] for fold in folds for r in fold.results})
+    wanted = {str(i) for i in dataset_ids}
+    images = [image["id"] for image in coco["images"] if str(image["dataset_image_id"]) in wanted]
     scores = {name: criterion_of([score_covered(results, annotations_path, Path(work) / f"{_slug(name)}.json",
                                                 images=images)]) for name, results in pooled.items()}
     dataset_ids = [coco["images"][i - 1]["dataset_image_id"] for i in images]
@@ -164,12 +175,16 @@ def fold_regions(grids: NestedGrids, companions: dict, records: list, coco: dict
     results = segment_folds(grids, records, coco, pool, data_root, engines, (projection,), score="detection",
                             companions=companions)
     described = _describe(cnn, coco, data_root, {label: results[(label, projection)] for label in grids.models})
+    dim = region_feature_config(cnn)["feature_dim"]
     regions = {}
     for label in labels:
         covered = [i for i, r in enumerate(results[(label, projection)]) if r is not None]
         mine = [results[(label, projection)][i] for i in covered]
-        regions[label] = Regions(mine, described[label][covered] if label in described else None,
-                                 best_ious(coco, mine))
+        descriptors = None   # the companions' regions are not rescored
+        if label in grids.models:  # a Hyp grid whose fold holds no pool box: no rows, of the right width
+            descriptors = described.get(label, np.zeros((len(results[(label, projection)]), dim), np.float32))
+            descriptors = descriptors[covered]
+        regions[label] = Regions(mine, descriptors, best_ious(coco, mine))
     _write_cache(cache, key, regions)
     return regions
 
@@ -206,6 +221,8 @@ def _read_cache(cache: Path, key: dict, labels: list) -> dict | None:
     if stored["key"] != json.loads(json.dumps(key)):
         return None
     with np.load(arrays) as data:
+        if str(data["key"]) != _key_hash(key):   # the two files of one write, not of two
+            return None
         return {label: Regions(stored["results"][system_name(label, "")],
                                data[f"descriptors {system_name(label, '')}"]
                                if f"descriptors {system_name(label, '')}" in data else None,
@@ -220,10 +237,14 @@ def _write_cache(cache: Path, key: dict, regions: dict) -> None:
             arrays[f"descriptors {system_name(label, '')}"] = r.descriptors
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)
+    np.savez(tmp, key=np.array(_key_hash(key)), **arrays)
     tmp.replace(cache.with_suffix(".npz"))
     write_json_atomic({"key": key, "results": {system_name(label, ""): r.results for label, r in regions.items()}},
                       cache.with_suffix(".json"))
+
+
+def _key_hash(key: dict) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass
@@ -251,7 +272,7 @@ def nested_rescoring(grids: NestedGrids, regions: dict, coco: dict, annotations_
             inner = [regions[("inner", f.outer, j)] for j in range(grids.inner)]
             choices[f.outer], _ = choose_rescoring(
                 inner, coco, annotations_path, work / "inner" / f"fold-{f.outer}",
-                f"training images outside outer fold {f.outer}, {grids.inner}-fold by image")
+                f"training images outside outer fold {f.outer}, {grids.inner}-fold by image", f.training)
             C, per_class, combiner = CANDIDATES[choices[f.outer].chosen]
             fitted = fit_rescorer(Regions.joined(inner), C, per_class, combiner)
             test = outer[("outer", f.outer)]
@@ -259,7 +280,8 @@ def nested_rescoring(grids: NestedGrids, regions: dict, coco: dict, annotations_
         rows = {COMPANION: [r for f in grids.folds for r in regions[(COMPANION, f.outer)].results],
                 "Hyp": [r for part in outer.values() for r in part.results], "Hyp + rescoring": rescored}
     for_val, pooled = choose_rescoring(list(outer.values()), coco, annotations_path, work / "outer",
-                                       f"training images' pools, {len(grids.folds)}-fold by image")
+                                       f"training images' pools, {len(grids.folds)}-fold by image",
+                                       [i for f in grids.folds for i in f.reported])
     return RescoringReport(rows, choices, for_val, pooled[for_val.chosen], Regions.joined(list(outer.values())))
 
 

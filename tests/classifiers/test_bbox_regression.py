@@ -306,6 +306,9 @@ def test_the_penalty_is_chosen_on_held_out_training_images_and_reported_ones_are
     noise = {**{key: value[order] for key, value in data.items()}, "features": rng.normal(size=X.shape)}
     assert choose_settings({"spatial": noise, "global": data}, (1e-3,), min_iou=0.0)[0] == "global"
     assert choose_settings({"spatial": data, "global": noise}, (1e-3,), min_iou=0.0)[0] == "spatial"
+    moved = {**noise, "proposals": noise["proposals"] + [0.0, 0.0, 3.0, 0.0]}     # other boxes: not comparable
+    with pytest.raises(InputError, match="training boxes differ"):
+        choose_settings({"spatial": data, "global": moved}, (1e-3,), min_iou=0.0)
 
 
 def test_the_global_training_set_is_the_shards_boxes_with_the_annotations_boxes(tmp_path):

@@ -280,7 +280,18 @@ def test_descriptor_sets_equal_one_call_per_set_with_the_box_part_shared(cnn, sc
     boxes = np.concatenate([box, box + 3.0, box - 2.0])
     sets = [np.stack([mask, smaller, mask]), np.stack([smaller, mask, smaller])]
     together = region_descriptor_sets(cnn, image, boxes, sets, batch_size=2)
+    from hypercolumns.extract.hypercolumn import global_descriptor
+    from hypercolumns.extract.layer_spec import GLOBAL_SOURCE
+
+    layer = GLOBAL_SOURCE[cnn.name]
     for masks, descriptors in zip(sets, together):
+        # the reference: each region's two crops through the network on their own, one box at a time
+        for i in range(len(boxes)):
+            regions, box_crops, _ = region_and_box_crops(cnn, image, cnn.expand(boxes[i:i + 1]), masks[i:i + 1])
+            with torch.no_grad():
+                region = global_descriptor(cnn.forward(regions, [layer])[layer].float()).numpy()[0]
+                whole = global_descriptor(cnn.forward(box_crops, [layer])[layer].float()).numpy()[0]
+            np.testing.assert_allclose(descriptors[i], np.r_[region, whole], rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(descriptors, region_descriptors(cnn, image, boxes, masks, batch_size=3),
                                    rtol=1e-4, atol=1e-5)
     half = together[0].shape[1] // 2

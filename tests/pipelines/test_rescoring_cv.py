@@ -100,3 +100,75 @@ def test_regions_cache_round_trips_and_a_changed_key_is_a_miss(tmp_path):
         else:
             np.testing.assert_array_equal(back[label].descriptors, part.descriptors)
     assert rescoring_cv._read_cache(tmp_path / "cache", {**key, "pool": "abd"}, list(regions)) is None
+
+
+def test_fold_regions_describe_each_region_with_its_own_grids_mask_and_cache_them(data_root, tiny_cnn, tmp_path,
+                                                                                  monkeypatch):
+    from hypercolumns.classifiers.selection import NestedFold
+    from hypercolumns.data.boxes import xywh_to_xyxy
+    from hypercolumns.data.datasets import load_val_records
+    from hypercolumns.data.masks import decode_rle, encode_rle
+    from hypercolumns.pipelines.experiments.oracle import coco_annotations
+    from hypercolumns.pipelines.system2.region_descriptor import region_descriptors
+
+    cnn = tiny_cnn[0]
+    records = load_val_records(data_root)[:2]
+    ids = [r.image_id for r in records]
+    folds = [NestedFold(0, (ids[0],), ((ids[1],),)), NestedFold(1, (ids[1],), ((ids[0],),))]
+    paths = {}
+    for name in ("outer-0", "outer-1", "inner-0", "inner-1", "global-0", "global-1"):
+        paths[name] = tmp_path / f"{name}.h5"
+        paths[name].write_bytes(b"")
+    grids = NestedGrids(folds, {("outer", 0): paths["outer-0"], ("outer", 1): paths["outer-1"],
+                                ("inner", 0, 0): paths["inner-0"], ("inner", 1, 0): paths["inner-1"]})
+    companions = {COMPANION: {0: paths["global-0"], 1: paths["global-1"]}}
+    coco = coco_annotations(records, data_root)
+    pool = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 0.9}
+            for a in coco["annotations"]]
+
+    def box_mask(entry, shrink):
+        height, width = coco["images"][entry["image_id"] - 1]["height"], coco["images"][entry["image_id"] - 1]["width"]
+        x, y, w, h = entry["bbox"]
+        mask = np.zeros((height, width), bool)
+        mask[int(y + shrink * h):int(y + h), int(x):int(x + w * (1 - shrink))] = True
+        return mask
+
+    def fake_segment(grids_in, records_in, coco_in, pool_in, root, engines, projections, score, companions):
+        assert score == "detection" and projections == ("none",)
+        out = {}
+        labels = list(grids_in.models) + [(n, o) for n, by_fold in companions.items() for o in by_fold]
+        for number, label in enumerate(labels):   # each grid its own mask: cut by a different amount
+            held = {i for i in ids if label in grids_in.grids_of(i) or (label[0] == COMPANION and i in
+                                                                          folds[label[1]].reported)}
+            out[(label, "none")] = [
+                {**e, "segmentation": encode_rle(box_mask(e, 0.1 * number))}
+                if coco["images"][e["image_id"] - 1]["dataset_image_id"] in held else None for e in pool_in]
+        return out
+
+    monkeypatch.setattr(rescoring_cv, "segment_folds", fake_segment)
+    engines = SimpleNamespace(grid=lambda path: SimpleNamespace(cnn=cnn))
+    regions = rescoring_cv.fold_regions(grids, companions, records, coco, pool, data_root, engines, "none",
+                                        tmp_path / "cache")
+    for label, part in regions.items():
+        assert part.results and all(r["segmentation"] for r in part.results)
+        if label[0] == COMPANION:
+            assert part.descriptors is None
+            continue
+        for result, row in zip(part.results, part.descriptors, strict=True):
+            image = records[result["image_id"] - 1].load_image()
+            expected = region_descriptors(cnn, image, xywh_to_xyxy([result["bbox"]]),
+                                          decode_rle(result["segmentation"]).astype(bool)[None])[0]
+            np.testing.assert_allclose(row, expected, rtol=1e-4, atol=1e-5)
+        truth = {a["id"]: decode_rle(a["segmentation"]).astype(bool) for a in coco["annotations"]}
+        for result, iou in zip(part.results, part.ious):
+            mine = decode_rle(result["segmentation"]).astype(bool)
+            best = max((mine & truth[a["id"]]).sum() / (mine | truth[a["id"]]).sum() for a in coco["annotations"]
+                       if a["image_id"] == result["image_id"] and a["category_id"] == result["category_id"])
+            assert iou == pytest.approx(best)
+    monkeypatch.setattr(rescoring_cv, "segment_folds", lambda *args, **kwargs: pytest.fail("not cached"))
+    again = rescoring_cv.fold_regions(grids, companions, records, coco, pool, data_root, engines, "none",
+                                      tmp_path / "cache")
+    for label, part in regions.items():
+        assert again[label].results == part.results
+        if part.descriptors is not None:
+            np.testing.assert_array_equal(again[label].descriptors, part.descriptors)

@@ -221,7 +221,7 @@ def _read_cache(cache: Path, key: dict, labels: list) -> dict | None:
     if stored["key"] != json.loads(json.dumps(key)):
         return None
     with np.load(arrays) as data:
-        if str(data["key"]) != _key_hash(key):   # the two files of one write, not of two
+        if "key" not in data or str(data["key"]) != _key_hash(key):   # the two files of one write, not of two
             return None
         return {label: Regions(stored["results"][system_name(label, "")],
                                data[f"descriptors {system_name(label, '')}"]

@@ -40,7 +40,7 @@ def data_root(tmp_path):
     return root
 
 
-def refused(capsys, data_root, out, names, *flags) -> str:
+def assert_features_refused(capsys, data_root, out, names, *flags) -> str:
     """``features`` on ``data_root`` into ``out`` is refused naming ``names``; ``out`` is not made."""
     return assert_refused(capsys, ["features", "--data-root", data_root, "--out", out, *flags],
                           names, [out])
@@ -53,7 +53,7 @@ def test_the_fake_data_root_is_read(data_root):
 
 def test_a_data_root_that_does_not_exist_is_refused(capsys, tmp_path):
     missing = tmp_path / "nowhere"
-    refused(capsys, missing, tmp_path / "out", ["data root not found", missing])
+    assert_features_refused(capsys, missing, tmp_path / "out", ["data root not found", missing])
     with pytest.raises(MissingFileError):
         extract_features(missing, tmp_path / "out")
 
@@ -61,37 +61,37 @@ def test_a_data_root_that_does_not_exist_is_refused(capsys, tmp_path):
 def test_a_data_root_without_the_data_sets_is_refused(capsys, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    refused(capsys, empty, tmp_path / "out", [empty, "coco128-seg"])
+    assert_features_refused(capsys, empty, tmp_path / "out", [empty, "coco128-seg"])
 
 
 def test_a_malformed_label_file_is_refused_naming_file_and_line(capsys, data_root, tmp_path):
     label = data_root / "coco128-seg" / "labels" / "train2017" / "000000000002.txt"
     label.write_text(POLYGON + "\n0 0.5 0.5 0.2 0.2\n")   # line 2: a detection label
-    refused(capsys, data_root, tmp_path / "out", [f"{label}:2"])
+    assert_features_refused(capsys, data_root, tmp_path / "out", [f"{label}:2"])
 
 
 def test_a_class_index_beyond_the_class_list_is_refused(capsys, data_root, tmp_path):
     label = data_root / "coco128-seg" / "labels" / "train2017" / "000000000001.txt"
     label.write_text("7" + POLYGON[1:] + "\n")
-    refused(capsys, data_root, tmp_path / "out", [f"{label}:1", "class index 7"])
+    assert_features_refused(capsys, data_root, tmp_path / "out", [f"{label}:1", "class index 7"])
 
 
 def test_a_missing_class_list_is_refused(capsys, data_root, tmp_path):
     classes = data_root / "coco128-seg" / "classes.txt"
     classes.unlink()
-    refused(capsys, data_root, tmp_path / "out", [classes])
+    assert_features_refused(capsys, data_root, tmp_path / "out", [classes])
 
 
 def test_an_image_that_is_not_an_image_is_refused(capsys, data_root, tmp_path):
     image = data_root / "coco128-seg" / "images" / "train2017" / "000000000001.jpg"
     image.write_bytes(b"not a jpeg")
-    refused(capsys, data_root, tmp_path / "out", [image])
+    assert_features_refused(capsys, data_root, tmp_path / "out", [image])
 
 
 def test_a_malformed_split_list_is_refused(capsys, data_root, tmp_path):
     split = data_root / "sds-splits" / "train.txt"
     split.write_text("2008_000002\n2008_000002\n")
-    refused(capsys, data_root, tmp_path / "out", [f"{split}:2", "listed twice"])
+    assert_features_refused(capsys, data_root, tmp_path / "out", [f"{split}:2", "listed twice"])
 
 
 @pytest.mark.parametrize("flag,value", [
@@ -100,45 +100,45 @@ def test_a_malformed_split_list_is_refused(capsys, data_root, tmp_path):
     ("--limit-images", "0"), ("--shared-features", "-224"), ("--shared-margin", "-1")])
 def test_an_impossible_option_value_is_refused_naming_the_option(capsys, data_root, tmp_path,
                                                                  flag, value):
-    refused(capsys, data_root, tmp_path / "out", [flag, value], flag, value)
+    assert_features_refused(capsys, data_root, tmp_path / "out", [flag, value], flag, value)
 
 
 def test_the_scheduler_and_shared_features_together_are_refused(capsys, data_root, tmp_path):
-    refused(capsys, data_root, tmp_path / "out", ["--shared-features", "--scheduler"],
+    assert_features_refused(capsys, data_root, tmp_path / "out", ["--shared-features", "--scheduler"],
             "--shared-features", "224", "--scheduler", "tcp://127.0.0.1:9")
 
 
 def test_a_malformed_layer_spec_is_refused_before_the_data_is_read(capsys, tmp_path):
     # tmp_path holds no data set: the spec is checked before the data is read
-    refused(capsys, tmp_path, tmp_path / "out", ["layer spec 'pool3:2'", "odd"],
+    assert_features_refused(capsys, tmp_path, tmp_path / "out", ["layer spec 'pool3:2'", "odd"],
             "--layers", "pool3:2")
 
 
 def test_a_layer_the_network_lacks_is_refused(capsys, data_root, tmp_path):
-    refused(capsys, data_root, tmp_path / "out", ["'conv9_9'", "vgg16"], "--layers", "conv9_9")
+    assert_features_refused(capsys, data_root, tmp_path / "out", ["'conv9_9'", "vgg16"], "--layers", "conv9_9")
 
 
 def test_a_padding_that_leaves_no_room_is_refused(capsys, data_root, tmp_path):
-    refused(capsys, data_root, tmp_path / "out", ["--padding 112", "224px"], "--padding", "112")
+    assert_features_refused(capsys, data_root, tmp_path / "out", ["--padding 112", "224px"], "--padding", "112")
 
 
 def test_garbage_weights_are_refused_naming_the_file(capsys, data_root, tmp_path):
     weights = tmp_path / "weights.pt"
     weights.write_bytes(b"garbage" * 100)
-    refused(capsys, data_root, tmp_path / "out", [weights, "not a PyTorch weights file"],
+    assert_features_refused(capsys, data_root, tmp_path / "out", [weights, "not a PyTorch weights file"],
             "--weights", weights)
 
 
 def test_missing_weights_are_refused_naming_the_file(capsys, data_root, tmp_path):
     weights = tmp_path / "absent.pt"
-    refused(capsys, data_root, tmp_path / "out", ["weights not found", weights],
+    assert_features_refused(capsys, data_root, tmp_path / "out", ["weights not found", weights],
             "--weights", weights)
 
 
 def test_records_without_boxes_large_enough_are_refused(capsys, data_root, tmp_path):
     for label in (data_root / "coco128-seg" / "labels" / "train2017").glob("*.txt"):
         label.write_text("0 0.1 0.1 0.15 0.1 0.15 0.15\n")      # 6 x 4 px: below min_side
-    refused(capsys, data_root, tmp_path / "out", ["no training boxes"])
+    assert_features_refused(capsys, data_root, tmp_path / "out", ["no training boxes"])
 
 
 def extracted(capsys, data_root, out) -> list:

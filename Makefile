@@ -56,7 +56,8 @@ reproduce-table1:
 reproduce-table2:
 	$(HC) reproduce-table2 --data-root $(DATA_ROOT) --models $(WORK)/models \
 	    --only-global $(WORK)/table1/global/grid-K10.h5 --work $(WORK)/table2 --out $(RESULTS)/table2 \
-	    --shards $(WORK)/features --cv-work $(WORK)/sds-cv --only-global-folds $(WORK)/table1/cross-val/Only_global
+	    --shards $(WORK)/features --cv-work $(WORK)/sds-cv --only-global-folds $(WORK)/table1/cross-val/Only_global \
+	    --projections $(RESULTS)/sds/summary.json
 
 eval-keypoints:
 	$(HC) eval-keypoints --data-root $(DATA_ROOT) --work $(WORK)/keypoints --out $(RESULTS)/keypoints --viz

@@ -27,6 +27,9 @@ def main(argv=None) -> int:
                         help="Hyp's fold grids (eval-sds's nested folds)")
     parser.add_argument("--only-global-folds", type=Path, default="work/table1/cross-val/Only_global",
                         help="Only global's outer fold grids (reproduce-table1's)")
+    parser.add_argument("--projections", type=Path, default="results/sds/summary.json",
+                        help="eval-sds's summary.json: its cross-validation chose the projection of each "
+                        "outer fold and of val (`make eval-sds` first)")
     parser.add_argument("--protocol", choices=["nested-cv", "plain"], default=None,
                         help="nested-cv: the cross-validated table on the training pools, rescoring chosen on "
                         "inner folds, then val; plain: val only, rescoring chosen by the outer folds "

@@ -21,9 +21,11 @@ image, never on the val images:
   grids that saw the fold it is scored on; only the training images are
   involved, and val reaches none of it.
 
-The projection is the default one (:data:`~hypercolumns.pipelines.inference.segment.DEFAULT_SUPERPIXELS`),
-which ``eval-sds``'s pooled outer folds chose; each of its outer folds' inner
-choices was the same (README), but this module does not take them per fold.
+The projection is ``eval-sds``'s choice (:func:`chosen_projections`): each
+outer fold's regions, and those of the inner grids that train its rescorer,
+take the projection its inner folds chose; the val images take the one the
+pooled outer folds chose.  ``eval-sds`` chooses on oracle boxes of the same
+folds' images, so no image of an outer fold reaches its projection either.
 
 Criterion: :data:`~.nested_cv.CRITERION` of the rescored regions after
 region NMS, pooled over the held-out folds.  One CNN pass segments a
@@ -44,6 +46,7 @@ from tqdm import tqdm
 from hypercolumns.classifiers.rescoring import COMBINERS, RegionRescorer
 from hypercolumns.classifiers.selection import Selection, choose
 from hypercolumns.data.boxes import xywh_to_xyxy
+from hypercolumns.data.errors import InputError, require_file
 from hypercolumns.data.files import read_json, write_json_atomic
 from hypercolumns.data.images import read_image
 from hypercolumns.data.masks import decode_rle
@@ -156,41 +159,72 @@ def choose_rescoring(folds: list, coco: dict, annotations_path, work: Path, sele
     return selection, pooled
 
 
+def chosen_projections(summary: Path, folds: list) -> tuple[dict, str]:
+    """``({outer fold: projection}, projection for val)``: what ``eval-sds``'s cross-validation
+    chose, read from its ``summary.json`` (per outer fold only under nested-cv)."""
+    require_file(summary, "eval-sds summary", "run `make eval-sds` first: it chooses the projection per fold")
+    selection = read_json(summary).get("cross_validation", {}).get("selection")
+    if selection is None:
+        raise InputError(f"{summary}: no cross_validation.selection (eval-sds was run with --protocol fixed?); "
+                         "rerun `make eval-sds`")
+    per_fold = selection.get("per_outer_fold", {})
+    missing = [f.outer for f in folds if f.inner and str(f.outer) not in per_fold]
+    if missing:
+        raise InputError(f"{summary}: cross_validation.selection.per_outer_fold has no choice for outer fold(s) "
+                         f"{missing}; rerun `make eval-sds` with the same folds")
+    for f in folds:   # the folds eval-sds chose on must be these: the same images outside each outer fold
+        chosen_on = per_fold.get(str(f.outer), {}).get("images")
+        if f.inner and chosen_on is not None and chosen_on != len(f.training):
+            raise InputError(f"{summary}: outer fold {f.outer}'s projection was chosen on {chosen_on} images, "
+                             f"but this fold has {len(f.training)} training images; rerun `make eval-sds`")
+    for_val = selection["for_val"]["chosen"]
+    return {f.outer: per_fold.get(str(f.outer), {}).get("chosen", for_val) for f in folds}, for_val
+
+
 def fold_regions(grids: NestedGrids, companions: dict, records: list, coco: dict, pool: list, data_root,
-                 engines, projection: str, cache: Path) -> dict:
+                 engines, projection, cache: Path) -> dict:
     """``{grid label: Regions}``: each training image's pool segmented (detection scores kept) by
     every grid that holds it out, with region descriptors of the Hyp grids' masks; cached in
-    ``cache`` (JSON + NPZ) for the same grids, projection, images and pool."""
+    ``cache`` (JSON + NPZ) for the same grids, projections, images and pool.
+
+    ``projection``: one name for every grid, or ``{outer fold: name}`` (:func:`chosen_projections`),
+    which the outer grid, its inner grids and its companions take."""
     cnn = engines.grid(next(iter(grids.models.values()))).cnn
     labels = list(grids.models) + [(name, o) for name, paths in companions.items() for o in paths]
     paths = {**grids.models, **{(name, o): p for name, ps in companions.items() for o, p in ps.items()}}
+    taken = {label: projection if isinstance(projection, str) else projection[label[1]] for label in labels}
+    distinct = tuple(dict.fromkeys(taken.values()))
     key = {"grids": {system_name(label, ""): [str(paths[label]), Path(paths[label]).stat().st_mtime]
                      for label in labels},
-           "projection": projection, "descriptor_config_hash": region_feature_config(cnn)["config_hash"],
+           # one name when all grids share it: the key of a cache written before per-fold projections
+           "projection": distinct[0] if len(distinct) == 1 else {system_name(label, ""): p for label, p in taken.items()},
+           "descriptor_config_hash": region_feature_config(cnn)["config_hash"],
            "images": [image["dataset_image_id"] for image in coco["images"]],
            "pool": hashlib.sha256(json.dumps(pool, sort_keys=True).encode()).hexdigest()}
     stored = _read_cache(cache, key, labels)
     if stored is not None:
         return stored
-    results = segment_folds(grids, records, coco, pool, data_root, engines, (projection,), score="detection",
-                            companions=companions)
-    described = _describe(cnn, coco, data_root, {label: results[(label, projection)] for label in grids.models})
+    segmented = segment_folds(grids, records, coco, pool, data_root, engines, distinct, score="detection",
+                              companions=companions)
+    results = {label: segmented[(label, taken[label])] for label in labels}
+    described = describe_regions(cnn, coco, data_root, {label: results[label] for label in grids.models})
     dim = region_feature_config(cnn)["feature_dim"]
     regions = {}
     for label in labels:
-        covered = [i for i, r in enumerate(results[(label, projection)]) if r is not None]
-        mine = [results[(label, projection)][i] for i in covered]
+        covered = [i for i, r in enumerate(results[label]) if r is not None]
+        mine = [results[label][i] for i in covered]
         descriptors = None   # the companions' regions are not rescored
         if label in grids.models:  # a Hyp grid whose fold holds no pool box: no rows, of the right width
-            descriptors = described.get(label, np.zeros((len(results[(label, projection)]), dim), np.float32))
+            descriptors = described.get(label, np.zeros((len(results[label]), dim), np.float32))
             descriptors = descriptors[covered]
         regions[label] = Regions(mine, descriptors, best_ious(coco, mine))
     _write_cache(cache, key, regions)
     return regions
 
 
-def _describe(cnn, coco: dict, data_root, results: dict) -> dict:
-    """``{label: (n_pool, 2D)}`` region descriptors of each label's masks (zeros where not covered)."""
+def describe_regions(cnn, coco: dict, data_root, results: dict) -> dict:
+    """``{label: (n_pool, 2D)}`` region descriptors of each label's masks (zeros where not covered);
+    ``results``: ``{label: results list}``, every label's list over the same boxes (None: not covered)."""
     count = len(next(iter(results.values())))
     by_image: dict = {}
     for label, entries in results.items():

@@ -32,27 +32,27 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from hypercolumns.data.errors import InputError
-from hypercolumns.data.boxes import xywh_to_xyxy, xyxy_to_xywh
+from hypercolumns.data.boxes import xyxy_to_xywh
 from hypercolumns.data.detections import read_coco_detections, read_mat_detections
 from hypercolumns.data.files import read_json, write_json_atomic
-from hypercolumns.data.images import read_image
 from hypercolumns.data.masks import decode_rle
 from hypercolumns.data.records import VOC_CLASSES
 from hypercolumns.eval.evaluate import evaluate_coco
 from hypercolumns.pipelines.system2.pool_expansion import expand_detections
-from hypercolumns.pipelines.experiments.runner import System, load_systems, segment_systems
+from hypercolumns.pipelines.experiments.nested_cv import score_covered
+from hypercolumns.pipelines.experiments.runner import System, _slug, load_systems, segment_systems
 from hypercolumns.pipelines.experiments.tables import (difference_columns, dump, interval_columns, print_table,
                                                       write_table)
-from hypercolumns.pipelines.experiments.rescoring_cv import (CANDIDATES, COMPANION, fit_rescorer,
-                                                            fold_regions, nested_rescoring, rescore)
+from hypercolumns.pipelines.experiments.rescoring_cv import (CANDIDATES, COMPANION, chosen_projections,
+                                                            describe_regions, fit_rescorer, fold_regions,
+                                                            nested_rescoring, rescore)
 from hypercolumns.pipelines.experiments.oracle import coco_annotations
-from hypercolumns.pipelines.system2.region_descriptor import region_descriptors, region_feature_config
+from hypercolumns.pipelines.system2.region_descriptor import region_feature_config
 from hypercolumns.classifiers.selection import choose, reporting_on
 from hypercolumns.pipelines.system2.semantic import ground_truth_labels, predicted_labels, semantic_mean_iu
-from hypercolumns.pipelines.inference.segment import DEFAULT_SUPERPIXELS
+from hypercolumns.pipelines.inference.superpixels import projection_settings
 from hypercolumns.pipelines.system2.synthetic_detections import synthetic_detections
 
 HYP_K = 10
@@ -111,24 +111,6 @@ def pool_detections(records: list, coco: dict, seed: int, pool_threshold: float,
     return results, sizes
 
 
-def describe_regions(cnn, coco: dict, data_root, results: list) -> np.ndarray:
-    """Region descriptors ``(N, 2D)`` of the results (grouped by image)."""
-    descriptors = np.zeros((len(results), 0), np.float32)
-    by_image: dict = {}
-    for index, result in enumerate(results):
-        by_image.setdefault(result["image_id"], []).append(index)
-    rows = {}
-    for image_id, indices in tqdm(sorted(by_image.items()), desc="regions", unit="image", leave=False):
-        image = read_image(Path(data_root) / coco["images"][image_id - 1]["file_name"])
-        boxes = xywh_to_xyxy([results[i]["bbox"] for i in indices])
-        masks = np.stack([decode_rle(results[i]["segmentation"]) for i in indices])
-        for index, row in zip(indices, region_descriptors(cnn, image, boxes, masks)):
-            rows[index] = row
-    if rows:
-        descriptors = np.stack([rows[i] for i in range(len(results))])
-    return descriptors
-
-
 def mean_iu_of(records: list, coco: dict, results: list, threshold: float) -> float:
     names = {c["id"]: c["name"] for c in coco["categories"]}
     pairs = []
@@ -160,6 +142,7 @@ def reproduce_table2(data_root: Path, models: Path, only_global: Path, work: Pat
                      detections: Path | None = None, pre_nms: Path | None = None,
                      shards: Path = Path("work/features"), cv_work: Path = Path("work/sds-cv"),
                      only_global_folds: Path = Path("work/table1/cross-val/Only_global"),
+                     projections: Path = Path("results/sds/summary.json"),
                      protocol: str | None = None, replicates: int = 1000) -> list:
     """Table 2: System 2 cross-validated on the training pools and on the val images; prints the
     tables and returns the paths written.
@@ -171,7 +154,8 @@ def reproduce_table2(data_root: Path, models: Path, only_global: Path, work: Pat
     None) train and choose the rescoring.  ``detections`` (with ``pre_nms``, see
     :func:`read_detector_output`) is a detector's output on the training and val
     images; None: the synthetic detector's.  ``protocol``: ``nested-cv`` or
-    ``plain`` (val only); None: ``eval-sds``'s default for the data.
+    ``plain`` (val only); None: ``eval-sds``'s default for the data.  ``projections``: ``eval-sds``'s
+    ``summary.json``, whose cross-validation chose the projection of each outer fold and of val.
     """
     from hypercolumns.data.datasets import load_val_records
     from hypercolumns.pipelines.experiments.eval_sds import default_protocol
@@ -183,7 +167,8 @@ def reproduce_table2(data_root: Path, models: Path, only_global: Path, work: Pat
     with reporting_on(record.image_id for record in val):   # no choice below may look at them
         return _reproduce_table2(val, Path(data_root), Path(models), Path(only_global), Path(work), Path(out),
                                  seed, pool_threshold, train_images, detections, pre_nms, Path(shards),
-                                 Path(cv_work), Path(only_global_folds), protocol, replicates)
+                                 Path(cv_work), Path(only_global_folds), Path(projections), protocol,
+                                 replicates)
 
 
 def fold_grids(data_root: Path, hyp_model: Path, shards: Path, cv_work: Path, only_global_folds: Path,
@@ -209,28 +194,32 @@ CV_COLUMNS = ["system", "APr@0.5", "95% interval @0.5", "APr@0.7", "95% interval
 
 def cross_validated_rows(rows: dict, annotations_path, out: Path, seed: int, replicates: int) -> list:
     """One row per system: AP^r of its pooled outer-fold results, interval, difference to Hyp."""
-    summaries = {name: {seed: evaluate_coco(annotations_path, write_json_atomic(
-        results, out / "results" / f"{name.replace(' ', '_')}.json"))} for name, results in rows.items()}
+    summaries = {name: {seed: score_covered(results, annotations_path, out / "results" / f"{_slug(name)}.json")}
+                 for name, results in rows.items()}
     return [{"system": name, **interval_columns(summaries[name], summaries["Hyp"], "Hyp", replicates),
              "pool": len(rows[name])} for name in rows]
 
 
 def _reproduce_table2(val, data_root, models, only_global, work, out, seed, pool_threshold, train_images,
-                      detections, pre_nms, shards, cv_work, only_global_folds, protocol, replicates) -> list:
+                      detections, pre_nms, shards, cv_work, only_global_folds, projections, protocol,
+                      replicates) -> list:
     detector = None if detections is None else read_detector_output(detections, pre_nms)
-    projection = DEFAULT_SUPERPIXELS
+    records, grids, companions = fold_grids(data_root, models / f"grid-K{HYP_K}.h5", shards, cv_work,
+                                            only_global_folds, protocol == "nested-cv")
+    per_fold, for_val = chosen_projections(projections, grids.folds)
+    print(f"projection (eval-sds's choice, {projections}): val {for_val}; outer folds " +
+          ", ".join(f"{o} {p}" for o, p in per_fold.items()))
+    projection = projection_settings(for_val)
     hyp = System("Hyp", models / f"grid-K{HYP_K}.h5", projection)
     systems = [System(COMPANION, only_global, projection), hyp]
     engines = load_systems(systems)
     work.mkdir(parents=True, exist_ok=True)
-    records, grids, companions = fold_grids(data_root, hyp.model_path, shards, cv_work, only_global_folds,
-                                            protocol == "nested-cv")
     train = voc_records(records)[:train_images]
     coco_train = coco_annotations(train, data_root)
     train_annotations = write_json_atomic(coco_train, out / "cross-val" / "annotations.json")
     pool_train, _ = pool_detections(train, coco_train, seed, pool_threshold, detector)
     regions = fold_regions(grids, companions, train, coco_train, pool_train, data_root, engines,
-                           projection.method, work / "fold-regions")
+                           per_fold, work / "fold-regions")
     report = nested_rescoring(grids, regions, coco_train, train_annotations, work / "choices")
     written, cv = [], {}
     for line in [f"outer fold {o}: {s.line()}" for o, s in report.choices.items()] + [f"val: {report.for_val.line()}"]:
@@ -259,7 +248,8 @@ def _reproduce_table2(val, data_root, models, only_global, work, out, seed, pool
                           rescorer, thresholds, replicates)
     summary = read_json(out / "summary.json")
     summary.update({"cross_validation": cv, "rescoring": report.for_val.as_dict(),
-                    "projection": projection.method})
+                    "projection": {"val": for_val, "per_outer_fold": {str(o): p for o, p in per_fold.items()},
+                                   "chosen_by": str(projections)}})
     written.append(dump(summary, out / "summary.json"))
     print(f"wrote {', '.join(map(str, dict.fromkeys(written)))}, {out}/results/")
     return list(dict.fromkeys(written))
@@ -273,7 +263,8 @@ def _val_table(val, data_root, out, seed, pool_threshold, detector, detections, 
     annotations = write_json_atomic(coco, out / "val_annotations.json")
     pool, sizes = pool_detections(val, coco, seed, pool_threshold, detector)
     results = segment_systems(systems, val, coco, pool, data_root, engines, score="detection")
-    probabilities = rescorer.score(describe_regions(cnn, coco, data_root, results["Hyp"]),
+    described = describe_regions(cnn, coco, data_root, {"Hyp": results["Hyp"]})
+    probabilities = rescorer.score(described.get("Hyp", np.zeros((0, region_feature_config(cnn)["feature_dim"]), np.float32)),
                                    [r["category_id"] for r in results["Hyp"]],
                                    np.array([r["score"] for r in results["Hyp"]]))
     results["Hyp + rescoring"] = rescore(results["Hyp"], probabilities)

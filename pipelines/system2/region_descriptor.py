@@ -44,6 +44,11 @@ def warp_mask(mask: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
     return warped & row_in[:, None] & col_in[None, :]
 
 
+def warp_masks(masks: np.ndarray, expanded_boxes: np.ndarray, size: int) -> np.ndarray:
+    """:func:`warp_mask` of each mask ``(N, H, W)`` with its box ``(N, 4)``: ``(N, S, S)`` bool."""
+    return np.stack([warp_mask(m, b, size) for m, b in zip(masks, expanded_boxes)])
+
+
 def mask_crops(box_crops: torch.Tensor, warped: np.ndarray) -> torch.Tensor:
     """Region crops from preprocessed box crops: exactly 0 outside the warped masks.
 
@@ -77,7 +82,7 @@ def region_and_box_crops(cnn, image: np.ndarray, expanded_boxes: np.ndarray,
     warped : ndarray of shape (N, S, S), bool
     """
     box_crops = cnn.crops(image, expanded_boxes)
-    warped = np.stack([warp_mask(m, b, cnn.crop_size) for m, b in zip(masks, expanded_boxes)])
+    warped = warp_masks(masks, expanded_boxes, cnn.crop_size)
     return mask_crops(box_crops, warped), box_crops, warped
 
 
@@ -123,8 +128,7 @@ def region_descriptor_sets(cnn, image: np.ndarray, boxes: np.ndarray, mask_sets:
     for start in range(0, len(boxes), batch_size):
         chunk = slice(start, start + batch_size)
         box_crops = cnn.crops(image, expanded[chunk])
-        regions = [mask_crops(box_crops, np.stack([warp_mask(m, b, cnn.crop_size)
-                                                   for m, b in zip(masks[chunk], expanded[chunk])]))
+        regions = [mask_crops(box_crops, warp_masks(masks[chunk], expanded[chunk], cnn.crop_size))
                    for _, _, masks in checked]
         vectors = global_descriptor(cnn.forward(torch.cat(regions + [box_crops]), [layer])[layer].float())
         vectors = vectors.cpu().numpy().reshape(len(regions) + 1, len(box_crops), -1)

@@ -71,6 +71,7 @@ def test_commands_hand_their_defaults_to_the_library(monkeypatch):
                       "only_global": Path("work/table1/global/grid-K10.h5"), "pool_threshold": 0.3,
                       "train_images": None, "detections": None, "pre_nms": None, "cv_work": Path("work/sds-cv"),
                       "only_global_folds": Path("work/table1/cross-val/Only_global"), "protocol": "plain",
+                      "projections": Path("results/sds/summary.json"),
                       "replicates": 1000}]
     calls = record_calls(monkeypatch, train_bbox, "train_box_regressor")
     train_bbox_reg.main(["--data-root", "d", "--alpha", "10"])

@@ -172,3 +172,63 @@ def test_fold_regions_describe_each_region_with_its_own_grids_mask_and_cache_the
         assert again[label].results == part.results
         if part.descriptors is not None:
             np.testing.assert_array_equal(again[label].descriptors, part.descriptors)
+
+
+def eval_sds_summary(tmp_path, folds, per_fold: dict, for_val: str, images=None):
+    import json
+
+    selection = {"for_val": {"setting": "projection", "chosen": for_val},
+                 "per_outer_fold": {str(o): {"chosen": p, "images": len(folds[o].training) if images is None
+                                             else images} for o, p in per_fold.items()}}
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps({"cross_validation": {"selection": selection}}))
+    return path
+
+
+def test_each_outer_fold_takes_the_projection_its_inner_folds_chose_in_eval_sds(tmp_path):
+    from hypercolumns.data.errors import InputError
+
+    folds = nested_folds(IDS, outer=3, inner=2, seed=0)
+    summary = eval_sds_summary(tmp_path, folds, {0: "none", 1: "slic", 2: "felzenszwalb"}, "none")
+    assert rescoring_cv.chosen_projections(summary, folds) == ({0: "none", 1: "slic", 2: "felzenszwalb"}, "none")
+    with pytest.raises(InputError, match=r"summary.json.*outer fold\(s\) \[2\]"):
+        rescoring_cv.chosen_projections(eval_sds_summary(tmp_path, folds, {0: "none", 1: "slic"}, "none"), folds)
+    with pytest.raises(InputError, match="chosen on 5 images"):   # eval-sds ran on other folds
+        rescoring_cv.chosen_projections(eval_sds_summary(tmp_path, folds, {0: "none", 1: "none", 2: "none"},
+                                                         "none", images=5), folds)
+    with pytest.raises(Exception, match="eval-sds summary not found"):
+        rescoring_cv.chosen_projections(tmp_path / "absent.json", folds)
+    outer_only = [type(f)(f.outer, f.reported, ()) for f in folds]   # plain protocol: val's choice everywhere
+    assert rescoring_cv.chosen_projections(eval_sds_summary(tmp_path, folds, {}, "slic"), outer_only) == \
+        ({0: "slic", 1: "slic", 2: "slic"}, "slic")
+
+
+def test_fold_regions_segment_each_grid_with_its_outer_folds_projection(tiny_cnn, tmp_path, monkeypatch):
+    folds = nested_folds(IDS, outer=3, inner=2, seed=0)
+    paths = {}
+    labels = [("outer", f.outer) for f in folds] + [("inner", f.outer, j) for f in folds for j in range(2)]
+    for label in labels + [(COMPANION, f.outer) for f in folds]:
+        paths[label] = tmp_path / ("-".join(map(str, label)) + ".h5")
+        paths[label].write_bytes(b"")
+    grids = NestedGrids(folds, {label: paths[label] for label in labels})
+    companions = {COMPANION: {f.outer: paths[(COMPANION, f.outer)] for f in folds}}
+    coco = {"images": [{"id": i + 1, "dataset_image_id": image, "height": 4, "width": 4}
+                       for i, image in enumerate(IDS)], "annotations": []}
+    pool = [{"image_id": i + 1, "category_id": 1, "bbox": [0, 0, 2, 2], "score": 0.5} for i in range(len(IDS))]
+    chosen = {0: "none", 1: "slic", 2: "felzenszwalb"}
+    asked = []
+
+    def fake_segment(grids_in, records, coco_in, pool_in, root, engines, projections, score, companions):
+        asked.append(projections)
+        every = list(grids_in.models) + [(n, o) for n, by_fold in companions.items() for o in by_fold]
+        return {(label, p): [{**e, "projection": p, "segmentation": None} for e in pool_in]
+                for label in every for p in projections}
+
+    monkeypatch.setattr(rescoring_cv, "segment_folds", fake_segment)
+    monkeypatch.setattr(rescoring_cv, "describe_regions", lambda cnn, coco, root, results: {})
+    monkeypatch.setattr(rescoring_cv, "best_ious", lambda coco, results: np.zeros(len(results)))
+    engines = SimpleNamespace(grid=lambda path: SimpleNamespace(cnn=tiny_cnn[0]))
+    regions = rescoring_cv.fold_regions(grids, companions, [], coco, pool, None, engines, chosen, tmp_path / "c")
+    assert sorted(asked[0]) == sorted(set(chosen.values()))   # every projection projects the same heatmaps
+    for label, part in regions.items():
+        assert {r["projection"] for r in part.results} == {chosen[label[1]]}, label

@@ -81,15 +81,20 @@ bench:
 bench-shared:
 	$(HC) bench-shared --data-root $(DATA_ROOT) --out $(RESULTS)/bench
 
-# issue 10's shared whole-image features: their own shards and K=10 grid, then cost and AP^r
-# of both modes in one run
+# issue 10's shared whole-image features: their own shards and K=10 grid per candidate margin, then
+# cost and AP^r of both modes in one run (the margin chosen by cross-validation on the training images)
 SHARED_SCALE ?= 224
+SHARED_MARGINS ?= 16 0
 compare-shared:
-	$(HC) features --data-root $(DATA_ROOT) --out $(WORK)/shared/features --shared-features $(SHARED_SCALE)
-	$(HC) train-grid --shards $(WORK)/shared/features --out $(WORK)/shared/models --K 10
+	for m in $(SHARED_MARGINS); do \
+	    $(HC) features --data-root $(DATA_ROOT) --out $(WORK)/shared/margin$$m/features \
+	        --shared-features $(SHARED_SCALE) --shared-margin $$m && \
+	    $(HC) train-grid --shards $(WORK)/shared/margin$$m/features --out $(WORK)/shared/margin$$m/models \
+	        --K 10 || exit 1; done
 	$(HC) compare-shared --data-root $(DATA_ROOT) --per-box $(WORK)/models/grid-K10.h5 \
-	    --shared $(WORK)/shared/models/grid-K10.h5 --out $(RESULTS)/shared \
-	    --cross-val-folds 2 --per-box-shards $(WORK)/features --shared-shards $(WORK)/shared/features \
+	    --shared $(foreach m,$(SHARED_MARGINS),$(WORK)/shared/margin$(m)/models/grid-K10.h5) \
+	    --out $(RESULTS)/shared --cross-val-folds 2 --per-box-shards $(WORK)/features \
+	    --shared-shards $(foreach m,$(SHARED_MARGINS),$(WORK)/shared/margin$(m)/features) \
 	    --cv-work $(WORK)/shared/cross-val
 
 bench-features:

@@ -47,6 +47,7 @@ FREE_CHOICES = (
     "projection",
     "paste threshold",
     "rescoring",
+    "shared features",
 )
 """The settings :func:`choose` decides today, each on training images only."""
 

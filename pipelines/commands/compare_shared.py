@@ -10,12 +10,15 @@ def main(argv=None) -> int:
                             out="results/shared", seeds=True,
                             images={"help": "val images of the cost measurement"}, device=True)
     parser.add_argument("--per-box", type=Path, default="work/models/grid-K10.h5")
-    parser.add_argument("--shared", type=Path, default="work/shared/models/grid-K10.h5")
+    parser.add_argument("--shared", type=Path, nargs="+", default=[Path("work/shared/margin16/models/grid-K10.h5")],
+                        help="the shared-mode grid; several: candidates (e.g. margins), the one the "
+                        "cross-validation on the training images scores best is compared on val")
     parser.add_argument("--cross-val-folds", type=int, default=0, metavar="N",
                         help="also AP^r of both modes on the training images, N-fold "
                         "cross-validated from --per-box-shards and --shared-shards (0: off)")
     parser.add_argument("--per-box-shards", type=Path, default="work/features")
-    parser.add_argument("--shared-shards", type=Path, default="work/shared/features")
+    parser.add_argument("--shared-shards", type=Path, nargs="+", default=[Path("work/shared/margin16/features")],
+                        help="each --shared grid's shards, in its order")
     parser.add_argument("--cv-work", type=Path, default="work/shared/cross-val",
                         help="the folds' grids")
     parser.add_argument("--cv-seeds", type=int, nargs="+", default=[0, 1, 2],

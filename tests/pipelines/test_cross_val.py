@@ -83,6 +83,52 @@ def test_compare_shared_rows_carry_the_bootstrap_and_the_mean_over_seeds():
                             "shared": {0: {"mean_best_iou": 47.0}, 1: {"mean_best_iou": 48.0}}}}
     rows = cross_val_rows(report)
     assert [r["threshold"] for r in rows] == ["APr@0.5", "APr@0.7"] and rows[1]["per-box"] == 30.0
+    assert rows[0]["shared APr"] == 48.0 and rows[0]["shared"] == "shared"
     assert rows[0]["95% interval"] == "[-1.0, 5.0]" and rows[0]["seeds"] == "0 1"
     assert rows[0]["replicates with shared > per-box"] == "10%"
     assert rows[0]["mean best IoU per-box"] == 51.0 and rows[0]["mean best IoU shared"] == 47.5
+
+
+def test_compare_shared_gives_val_the_margin_the_training_folds_score_best(tmp_path, monkeypatch):
+    import hypercolumns.data.datasets as datasets
+    import hypercolumns.eval.bootstrap as bootstrap
+    from hypercolumns.classifiers.selection import ReportedImageError
+    from hypercolumns.pipelines.experiments import compare_shared, cross_val
+
+    train = [SimpleNamespace(image_id=f"train{i}") for i in range(6)]
+    val = [SimpleNamespace(image_id=f"val{i}") for i in range(2)]
+    grids = {}
+    for name in ("per-box", "margin16", "margin0"):
+        grids[name] = tmp_path / f"{name}.h5"
+        grids[name].write_bytes(b"")
+    # scripted scores: margin 0 is better on the training folds (criterion: mean of AP^r@0.5 and @0.7)
+    scores = {"per-box": (60.0, 30.0), "shared@224 margin 16": (50.0, 20.0), "shared@224 margin 0": (55.0, 21.0)}
+    monkeypatch.setattr(compare_shared, "candidate_name", lambda path: f"shared@224 margin {Path(path).stem[6:]}")
+    monkeypatch.setattr(datasets, "load_val_records", lambda root: val)
+    monkeypatch.setattr(datasets, "load_training_records", lambda root: train)
+    monkeypatch.setattr(cross_val, "train_fold_grids", lambda shards, records, folds, work: {
+        (name, f): tmp_path / f"{name}-{f}.h5" for name in shards for f in range(folds)})
+    monkeypatch.setattr(cross_val, "cross_validated_apr", lambda models, records, root, out, folds, seeds, device: {
+        "summaries": {name: {s: {"APr@0.5": a5, "APr@0.7": a7, "mean_best_iou": 50.0} for s in seeds}
+                      for name, (a5, a7) in scores.items()},
+        "seeds": list(seeds), "images": len(records), "instances": 9, "classes_with_instances": 2,
+        "iou_by_size": []})
+    entry = {"a": 1.0, "b": 1.0, "difference": 0.0, "interval": [0.0, 0.0], "share_a_lower": 0.0}
+    monkeypatch.setattr(bootstrap, "paired_bootstrap_of_summaries",
+                        lambda a, b, **kw: {"APr@0.5": entry, "APr@0.7": entry})
+    compared = []
+    monkeypatch.setattr(compare_shared, "_compare_on_val", lambda records, root, per_box, shared, name, *rest:
+                        compared.append((records, shared, name)))
+    compare_shared.compare_shared(tmp_path, grids["per-box"], [grids["margin16"], grids["margin0"]], tmp_path / "out",
+                                  cross_val_folds=2, shared_shards=[tmp_path / "s16", tmp_path / "s0"], cv_seeds=[0])
+    assert compared == [(val, grids["margin0"], "shared@224 margin 0")]
+    written = json.loads((tmp_path / "out" / "compare-shared.json").read_text())
+    assert written["selection"]["chosen"] == "shared@224 margin 0"
+    assert written["selection"]["scores"] == {"shared@224 margin 16": 35.0, "shared@224 margin 0": 38.0}
+    assert written["selection"]["selected_on"] == "training images, 2-fold by image"
+    monkeypatch.setattr(datasets, "load_training_records", lambda root: train + val[:1])
+    with pytest.raises(ReportedImageError):   # a val image among the folds' images: refused before val is run
+        compare_shared.compare_shared(tmp_path, grids["per-box"], [grids["margin16"], grids["margin0"]],
+                                      tmp_path / "out2", cross_val_folds=2,
+                                      shared_shards=[tmp_path / "s16", tmp_path / "s0"], cv_seeds=[0])
+    assert len(compared) == 1

@@ -95,6 +95,15 @@ def global_training_set(records, shard_paths) -> dict:
             "image_ids": np.asarray(shards["image_id"]).astype(str)}
 
 
+def without_images(data: dict, image_ids) -> dict:
+    """A training set (:func:`spatial_training_set`'s format) without the boxes of ``image_ids``."""
+    excluded = {str(i) for i in image_ids}
+    if not excluded:
+        return data
+    keep = ~np.isin(np.asarray(data["image_ids"]).astype(str), sorted(excluded))
+    return {key: value[keep] if key != "config_hash" else value for key, value in data.items()}
+
+
 def mean_box_iou(regressor: BoxRegressor, data: dict, rows: np.ndarray) -> float:
     """Mean IoU with the ground truth of the refined boxes ``rows`` of a training set."""
     from hypercolumns.data.boxes import box_iou
@@ -158,11 +167,15 @@ def choose_settings(datasets: dict, alphas, min_iou: float, holdout: float = 0.2
 
 
 def train_box_regressor(data_root: Path, shards: Path, out: Path, descriptor: str = "auto",
-                        alphas=DEFAULT_ALPHAS, min_iou: float = 0.6) -> Path:
+                        alphas=DEFAULT_ALPHAS, min_iou: float = 0.6, exclude_images=(),
+                        descriptor_cache: Path | None = None) -> Path:
     """Fit the box regressor on stage one's training boxes and write ``out/bbox-reg.h5``.
 
     ``descriptor``: ``auto`` (chosen with the penalty on held-out training images), ``spatial``
     or ``global``; ``alphas``: the ridge penalties chosen from; prints what it fitted.
+    ``exclude_images``: image ids whose boxes neither train nor choose (a cross-validation fold's);
+    ``descriptor_cache``: the spatial descriptors' cache (default ``out/bbox-descriptors.npz``),
+    which holds every training box whatever is excluded.
     """
     from hypercolumns.data.datasets import load_training_records
 
@@ -181,9 +194,11 @@ def train_box_regressor(data_root: Path, shards: Path, out: Path, descriptor: st
     wanted = DESCRIPTORS if descriptor == "auto" else (descriptor,)
     datasets = {}     # the same boxes, the same held-out images, for each descriptor
     if "spatial" in wanted:
-        datasets["spatial"] = spatial_training_set(records, config, out / "bbox-descriptors.npz")
+        datasets["spatial"] = spatial_training_set(records, config, Path(descriptor_cache or
+                                                                         out / "bbox-descriptors.npz"))
     if "global" in wanted:
         datasets["global"] = global_training_set(records, shard_paths)
+    datasets = {name: without_images(data, exclude_images) for name, data in datasets.items()}
     descriptor, alpha, class_specific = choose_settings(datasets, alphas, min_iou)
     print(f"chosen: {descriptor} descriptor, alpha {alpha:g}, {'per class' if class_specific else 'agnostic'}")
     data = datasets[descriptor]

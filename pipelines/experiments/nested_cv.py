@@ -115,12 +115,14 @@ def segment_folds(grids: NestedGrids, records: list, coco: dict, detections: lis
     segmented once with all its grids and projections (one CNN pass per box).
     ``companions``: ``{name: {outer fold: model path}}``, more grids trained
     without each outer fold (another row's), under the label ``(name, outer fold)``;
-    ``score``: as :func:`~.runner.segment_systems` has it.
+    a ``(model path, box regressor)`` pair in place of a path segments the boxes
+    that fold's regressor refined; ``score``: as :func:`~.runner.segment_systems` has it.
     """
     dataset_ids = [image["dataset_image_id"] for image in coco["images"]]
-    models = dict(grids.models)
-    for name, paths in (companions or {}).items():
-        models.update({(name, outer): path for outer, path in paths.items()})
+    models, regressors = dict(grids.models), {}
+    for name, specs in (companions or {}).items():
+        for outer, spec in specs.items():
+            models[(name, outer)], regressors[(name, outer)] = spec if isinstance(spec, tuple) else (spec, None)
     groups: dict = {}
     for index, detection in enumerate(detections):
         labels = grids.grids_of(dataset_ids[detection["image_id"] - 1])
@@ -129,7 +131,7 @@ def segment_folds(grids: NestedGrids, records: list, coco: dict, detections: lis
         groups.setdefault(labels, []).append(index)
     results = {(label, p): [None] * len(detections) for label in models for p in projections}
     for labels, indices in groups.items():
-        systems = [System(system_name(label, p), models[label], projection_settings(p))
+        systems = [System(system_name(label, p), models[label], projection_settings(p), regressors.get(label))
                    for label in labels for p in projections]
         segmented = segment_systems(systems, records, coco, [detections[i] for i in indices], data_root,
                                     engines, score=score)
@@ -161,8 +163,8 @@ def nested_cv_report(grids: NestedGrids, records: list, coco: dict, annotations_
                      companions: dict | None = None) -> dict:
     """Segment the training images' oracle boxes with the folds' grids, choose, and score.
 
-    ``companions``: ``{row name: {outer fold: model path}}``, other rows' grids trained without
-    each outer fold (:func:`segment_folds`), reported with each fold's choice.
+    ``companions``: ``{row name: {outer fold: model path or (model path, box regressor)}}``, other
+    rows' grids trained without each outer fold (:func:`segment_folds`), reported with each fold's choice.
 
     Returns
     -------

@@ -56,6 +56,15 @@ class Engines:
     def grid(self, model_path):
         return self.engine.grid(model_path)
 
+    def box_regressor(self, path) -> tuple:
+        """``(BoxRegressor, the CNN of its features)`` of a ``train-bbox-reg`` file, loaded once."""
+        if path not in self.regressors:
+            from hypercolumns.classifiers.bbox_regression import BoxRegressor
+
+            regressor = BoxRegressor.load(path)
+            self.regressors[path] = (regressor, self.engine.cnn(regressor.feature_config_))
+        return self.regressors[path]
+
 
 def load_systems(systems: list, weights_spec=None, device=None) -> Engines:
     """Grid models and box regressors with the CNN(s) whose features they read.
@@ -64,16 +73,13 @@ def load_systems(systems: list, weights_spec=None, device=None) -> Engines:
     brings its own.  ``weights_spec`` gives the weights of models that name
     none (default: the cached ImageNet VGG16).
     """
-    from hypercolumns.classifiers.bbox_regression import BoxRegressor
-
-    engine, regressors = Engine(weights_spec, device), {}
+    engines = Engines(Engine(weights_spec, device), {})
     for system in systems:
         if system.model_path:
-            engine.grid(system.model_path)
-        if system.box_regressor and system.box_regressor not in regressors:
-            regressor = BoxRegressor.load(system.box_regressor)
-            regressors[system.box_regressor] = (regressor, engine.cnn(regressor.feature_config_))
-    return Engines(engine, regressors)
+            engines.grid(system.model_path)
+        if system.box_regressor:
+            engines.box_regressor(system.box_regressor)
+    return engines
 
 
 def refine_boxes(engines: Engines, regressor_path, image, boxes, categories, batch_size: int = 16):
@@ -82,7 +88,7 @@ def refine_boxes(engines: Engines, regressor_path, image, boxes, categories, bat
         return boxes
     from hypercolumns.extract.box_descriptor import box_descriptors
 
-    regressor, cnn = engines.regressors[regressor_path]
+    regressor, cnn = engines.box_regressor(regressor_path)
     descriptors = box_descriptors(cnn, image, boxes, regressor.feature_block_, batch_size)
     refined = regressor.transform(descriptors, boxes, categories)
     height, width = image.shape[:2]

@@ -135,6 +135,33 @@ def fold_models(records: list, shards: Path, work: Path, folds, options: TrainOp
     return models
 
 
+def fold_refinements(data_root: Path, records: list, shards: Path, models: Path, work: Path, grids) -> dict:
+    """``{refined row: {outer fold: (model path, box regressor)}}`` of :data:`REFINED_ROWS`: per outer
+    fold, a box regressor and a fine-tuning run (from the fold's K = 10 grid) made without the fold's
+    images, where not already made so (``work/cross-val/refined/fold-<o>/left-out.json``)."""
+    import json
+
+    shards_hash = shards_config(list_shards(shards)).config_hash
+    made = {}
+    for fold in grids.folds:
+        base = grids.models[("outer", fold.outer)]
+        folder = Path(work) / "cross-val" / "refined" / f"fold-{fold.outer}"
+        record = {"shards": shards_hash, "left_out": sorted(map(str, fold.reported)),
+                  "base_grid": [str(base), Path(base).stat().st_mtime]}
+        regressor, tuned = folder / "bbox-reg.h5", folder / "finetune" / "grid-K10-ft.h5"
+        stamp = folder / "left-out.json"
+        if not (stamp.is_file() and json.loads(stamp.read_text()) == record and regressor.is_file()
+                and tuned.is_file()):
+            print(f"outer fold {fold.outer}: box regressor and fine-tuning without its {len(fold.reported)} images")
+            train_box_regressor(data_root, shards, folder, exclude_images=fold.reported,
+                                descriptor_cache=Path(models) / "bbox-descriptors.npz")
+            run_finetune(data_root, base, folder / "finetune", exclude_images=fold.reported)
+            stamp.write_text(json.dumps(record))
+        made[fold.outer] = (base, regressor), (tuned, regressor)
+    return {name: {o: pair[1 if is_tuned else 0] for o, pair in made.items()}
+            for name, is_tuned, *_ in REFINED_ROWS}
+
+
 def cross_validated_rows(summaries: dict, replicates: int) -> list:
     """One row per system: AP^r pooled over the outer folds with its interval over images, and its
     paired difference to the full system's."""
@@ -144,8 +171,9 @@ def cross_validated_rows(summaries: dict, replicates: int) -> list:
 
 def cross_validate_table1(data_root: Path, shards: Path, models: Path, work: Path, cv_work: Path, out: Path,
                           folds: int, seeds, replicates: int, device=None) -> tuple[list, dict]:
-    """The grid rows and the whole box cross-validated on the training images (``folds`` outer folds
-    by image), each outer fold projected as the full system's 2 inner folds chose
+    """Every row cross-validated on the training images (``folds`` outer folds by image; the refined
+    rows with a box regressor and a fine-tuning run per fold, :func:`fold_refinements`), each outer
+    fold projected as the full system's 2 inner folds chose
     (:func:`~.nested_cv.nested_cv_report`); prints the table and returns the paths written and the report."""
     from hypercolumns.data.datasets import load_training_records
     from hypercolumns.data.files import write_json_atomic
@@ -157,6 +185,7 @@ def cross_validate_table1(data_root: Path, shards: Path, models: Path, work: Pat
     records = load_training_records(data_root)
     grids = fold_grids_of(Path(models) / "grid-K10.h5", shards, records, cv_work, folds, 2)
     companions = fold_models(records, shards, work, grids.folds, TrainOptions())
+    companions.update(fold_refinements(data_root, records, shards, models, work, grids))
     engines = load_systems([], device=device)
     coco = coco_annotations(records, data_root)
     annotations = write_json_atomic(coco, out / "annotations.json")
@@ -164,7 +193,8 @@ def cross_validate_table1(data_root: Path, shards: Path, models: Path, work: Pat
                           companions=companions)
     summaries = {FULL: cv["selected"], **cv["companions"],
                  "whole box": whole_box_summaries(cv, records, coco, annotations, data_root, out, engines)}
-    summaries = {name: summaries[name] for name, *_ in ROWS} | {"whole box": summaries["whole box"]}
+    summaries = ({name: summaries[name] for name, *_ in ROWS} | {name: summaries[name] for name, *_ in REFINED_ROWS}
+                 | {"whole box": summaries["whole box"]})
     rows = cross_validated_rows(summaries, replicates)
     for line in selection_lines(cv):
         print(line)

@@ -164,10 +164,11 @@ def plot_losses(losses: list, path: Path) -> Path:
 
 
 def run_finetune(data_root: Path, model: Path, out: Path, options: FinetuneOptions | None = None,
-                 device=None) -> tuple[Path, Path]:
+                 device=None, exclude_images=()) -> tuple[Path, Path]:
     """Fine-tune from the grid file ``model`` on the training boxes of ``data_root``, into ``out``.
 
-    ``options`` default to :class:`FinetuneOptions`'s.  Writes the weights, the
+    ``options`` default to :class:`FinetuneOptions`'s; ``exclude_images``: image ids
+    whose boxes are not trained on (a cross-validation fold's).  Writes the weights, the
     grid that names them, the loss curve and the checkpoint; prints them and
     returns the weights' and the grid's paths.
     """
@@ -180,7 +181,8 @@ def run_finetune(data_root: Path, model: Path, out: Path, options: FinetuneOptio
     network = trainable_network(cnn.network.to(memory_format=torch.contiguous_format), options.train_from)
     net = HypercolumnNet(network, grid).to(cnn.device)
     records = load_training_records(data_root)
-    jobs = plan_boxes(records, grid.feature_config)
+    excluded = {str(i) for i in exclude_images}
+    jobs = [job for job in plan_boxes(records, grid.feature_config) if str(records[job.record].image_id) not in excluded]
     start = time.perf_counter()
     losses = finetune(net, cnn, jobs, records, out, options)
     seconds = time.perf_counter() - start

@@ -336,3 +336,16 @@ def test_the_global_training_set_is_the_shards_boxes_with_the_annotations_boxes(
     assert set(data["categories"]) == {"cat"}
     with pytest.raises(InputError, match="instances the annotations do not have"):
         global_training_set(records[1:], [path])
+
+
+def test_a_folds_images_leave_every_array_of_the_training_set():
+    from hypercolumns.classifiers.train_bbox import without_images
+
+    data = {"features": np.arange(10.0).reshape(5, 2), "proposals": np.arange(20.0).reshape(5, 4),
+            "image_ids": np.array(["a", "b", "a", "c", "b"]), "ious": np.array([.1, .2, .3, .4, .5]),
+            "config_hash": np.array("abc")}
+    kept = without_images(data, ["a", "c"])
+    assert kept["image_ids"].tolist() == ["b", "b"] and kept["ious"].tolist() == [.2, .5]
+    np.testing.assert_array_equal(kept["features"], [[2.0, 3.0], [8.0, 9.0]])
+    np.testing.assert_array_equal(kept["proposals"], data["proposals"][[1, 4]])
+    assert str(kept["config_hash"]) == "abc" and without_images(data, []) is data

@@ -138,3 +138,36 @@ def test_projection_names_carry_their_size_parameter():
         with pytest.raises(ValueError, match="projection"):
             projection_settings(bad)
     assert PROJECTIONS[0] == "none" and len({projection_settings(p) for p in PROJECTIONS}) == len(PROJECTIONS)
+
+
+def test_a_companion_with_a_box_regressor_segments_its_folds_boxes_as_that_regressor_refines_them(
+        data_root, tmp_path, monkeypatch):
+    from hypercolumns.pipelines.experiments import nested_cv
+
+    records = load_val_records(data_root)[:6]
+    folds = nested_folds([r.image_id for r in records], 3, 2)
+    labels = [("outer", f.outer) for f in folds] + [("inner", f.outer, j) for f in folds for j in range(2)]
+    grids = NestedGrids(folds, dict.fromkeys(labels))
+    coco = coco_annotations(records, data_root)
+    detections = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"]}
+                  for a in coco["annotations"]]
+    asked = []
+
+    def fake(systems, records_in, coco_in, dets, root, engines, score):
+        asked.extend((s.name, s.model_path, s.box_regressor) for s in systems)
+        return {s.name: [{**d, "by": (s.model_path, s.box_regressor)} for d in dets] for s in systems}
+
+    monkeypatch.setattr(nested_cv, "segment_systems", fake)
+    companions = {"refined": {f.outer: (f"tuned-{f.outer}", f"reg-{f.outer}") for f in folds},
+                  "plain": {f.outer: f"plain-{f.outer}" for f in folds}}
+    results = nested_cv.segment_folds(grids, records, coco, detections, data_root, None, ("none",),
+                                      companions=companions)
+    dataset_id = {image["id"]: image["dataset_image_id"] for image in coco["images"]}
+    outer_of = {i: f.outer for f in folds for i in f.reported}
+    for o in range(3):
+        for result in results[(("refined", o), "none")]:
+            if result is not None:
+                assert outer_of[dataset_id[result["image_id"]]] == o and result["by"] == (f"tuned-{o}", f"reg-{o}")
+        assert any(r is not None for r in results[(("refined", o), "none")])
+        assert all(r is None or r["by"] == (f"plain-{o}", None) for r in results[(("plain", o), "none")])
+    assert all(regressor is None for name, _, regressor in asked if not name.startswith("refined"))

@@ -13,7 +13,8 @@ def main(argv=None) -> int:
                                     "cross-validation trains its folds' grids (default work/features)"})
     parser.add_argument("--superpixels", nargs="+", default=list(eval_sds.PROJECTIONS), metavar="PROJECTION",
                         help="projections to compare and choose from: none (per-pixel threshold), slic, "
-                        "felzenszwalb, or with a size: slic-n<segments>, felzenszwalb-scale<scale> (default: "
+                        "felzenszwalb, grabcut (seeded by the heatmap), or with a size: slic-n<segments>, "
+                        "felzenszwalb-scale<scale>, grabcut-iter<iterations> (default: "
                         f"{' '.join(eval_sds.PROJECTIONS)}; a tie goes to the first)")
     parser.add_argument("--protocol", choices=eval_sds.PROTOCOLS, default=None,
                         help="how the projection is chosen on training images (default: nested-cv on the "

@@ -15,8 +15,9 @@ def main(argv=None) -> int:
     parser.add_argument("--finetuned", type=Path, default="work/finetune",
                         help="fine-tuning folder (from `make finetune`; run here if missing)")
     parser.add_argument("--superpixels", default=DEFAULT_SUPERPIXELS.method, metavar="PROJECTION",
-                        help="the projection of every val row: none, slic, felzenszwalb, slic-n<segments> or "
-                        "felzenszwalb-scale<scale> (default: the one `eval-sds` chose on training images)")
+                        help="the projection of every val row: none, slic, felzenszwalb, grabcut, slic-n<segments>, "
+                        "felzenszwalb-scale<scale> or grabcut-iter<iterations> (default: the one `eval-sds` chose "
+                        "on training images)")
     parser.add_argument("--cross-val-folds", type=int, default=3, metavar="N",
                         help="also the grid rows cross-validated on the training images, N outer folds (each "
                         "projected as 2 inner folds chose), their fold grids trained from --shards into "

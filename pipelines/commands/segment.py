@@ -18,10 +18,11 @@ def main(argv=None) -> int:
                         help="COCO results list (for a model that refines region candidates, "
                              "each entry's `segmentation` is its candidate)")
     parser.add_argument("--no-superpixels", action="store_true", help="threshold each pixel (= --superpixels none)")
-    parser.add_argument("--superpixels", default=segment.DEFAULT_SUPERPIXELS.method,
-                        choices=["none", "slic", "felzenszwalb"],
-                        help="projection of the pasted heatmap (default %(default)s: each pixel thresholded, "
-                        "chosen by cross-validation on the shared training images)")
+    parser.add_argument("--superpixels", default=segment.DEFAULT_SUPERPIXELS.method, metavar="PROJECTION",
+                        help="projection of the pasted heatmap: none, slic, felzenszwalb, grabcut (seeded by the "
+                        "heatmap), or with a size: slic-n<segments>, felzenszwalb-scale<scale>, "
+                        "grabcut-iter<iterations> (default %(default)s: each pixel thresholded, chosen by "
+                        "cross-validation on the shared training images)")
     parser.add_argument("--threshold", type=float, default=segment.THRESHOLD)
     parser.add_argument("--viz", type=Path, default=None, help="write a picture per image here")
     flags = vars(parser.parse_args(argv))

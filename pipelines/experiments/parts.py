@@ -146,14 +146,12 @@ class PartLabeller:
         """Masks (N, H, W), scores (N,) and ``{system: part labels (N, H, W)}`` for boxes of one image."""
         from hypercolumns.pipelines.inference.paste import paste_heatmaps
         from hypercolumns.pipelines.inference.segment import mask_scores
-        from hypercolumns.pipelines.inference.superpixels import heatmaps_to_masks
 
         cnn, segmenter = self.segmenter.cnn, self.segmenter
         expanded = cnn.expand(boxes)
         outputs = cnn.box_outputs(image, expanded, self.layers)
         heatmaps = segmenter.grid.predictor(outputs, categories).cpu().numpy()
-        superpixels = segmenter.superpixels.labels(image_key, image)
-        box_masks = heatmaps_to_masks(heatmaps, expanded, image.shape, superpixels, segmenter.threshold)
+        box_masks = segmenter.superpixels.masks(image_key, image, heatmaps, expanded, segmenter.threshold)
         masks = np.stack([mask.full() for mask in box_masks])
         result = {"masks": masks, "scores": mask_scores(heatmaps, expanded, box_masks), "labels": {}}
         for system, predictors in self.predictors.items():

@@ -29,7 +29,7 @@ from hypercolumns.eval.masks import mask_iou
 from hypercolumns.pipelines.experiments.oracle import coco_annotations, ground_truth_detections, oracle_detections
 from hypercolumns.pipelines.inference.engine import Engine, images_of_detections
 from hypercolumns.pipelines.inference.segment import mask_scores
-from hypercolumns.pipelines.inference.superpixels import SuperpixelCache, SuperpixelSettings, heatmaps_to_masks
+from hypercolumns.pipelines.inference.superpixels import SuperpixelCache, SuperpixelSettings
 
 
 @dataclass
@@ -138,8 +138,7 @@ def segment_systems(systems: list, records: list, coco: dict, detections: list, 
             else:
                 maps = heatmaps[(system.box_regressor, system.model_path)]
                 expanded = engines.grid(system.model_path).cnn.expand(system_boxes)
-                labels = caches[system.superpixels].labels(str(image_id), image)
-                masks = heatmaps_to_masks(maps, expanded, image.shape, labels)
+                masks = caches[system.superpixels].masks(str(image_id), image, maps, expanded)
                 scores = mask_scores(maps, expanded, masks)
                 rles = [encode_rle(mask.full()) for mask in masks]
                 if viz_dir is not None and system.name == viz_system:

@@ -38,7 +38,7 @@ from hypercolumns.data.files import write_json_atomic
 from hypercolumns.pipelines.inference.engine import Engine, images_of_detections
 from hypercolumns.pipelines.inference.paste import paste_heatmap, paste_heatmaps
 from hypercolumns.pipelines.inference.superpixels import (THRESHOLD, SuperpixelCache, SuperpixelSettings,
-                                                          heatmaps_to_masks)
+                                                          projection_settings)
 
 # the projection `make eval-sds` chooses by cross-validation on the shared training images (README,
 # *How choices are made*): per-pixel thresholding beat Felzenszwalb and SLIC on all three outer folds
@@ -115,7 +115,7 @@ class Segmenter:
         self.grid = self.engine.grid(model_path, weights)
         self.superpixels = SuperpixelCache(superpixels)
         self.threshold = threshold
-        self._image = self._labels = None
+        self._image = self._image_key = None
 
     @property
     def model(self):
@@ -140,7 +140,8 @@ class Segmenter:
         from hypercolumns.data.images import image_key as content_key
 
         image = _check_image(image)
-        self._labels = self.superpixels.labels(image_key or content_key(image), image)
+        self._image_key = image_key or content_key(image)
+        self.superpixels.labels(self._image_key, image)   # the image's superpixels, cut once for its boxes
         if hasattr(self.cnn, "image_frame"):
             self.cnn.image_frame(image, self.grid.layers)
         self._image = image
@@ -156,7 +157,7 @@ class Segmenter:
             raise RuntimeError("call set_image(image) before predict(boxes)")
         image = self._image
         heatmaps, expanded = self.heatmaps(image, boxes, categories, candidates)
-        masks = heatmaps_to_masks(heatmaps, expanded, image.shape, self._labels, self.threshold)
+        masks = self.superpixels.masks(self._image_key, image, heatmaps, expanded, self.threshold)
         return Segmentation(masks, heatmaps, expanded, mask_scores(heatmaps, expanded, masks),
                             image.shape[:2])
 
@@ -322,12 +323,16 @@ def segment_file(annotations: Path, image_root: Path, detections: Path, model: P
                  threshold: float = THRESHOLD, viz: Path | None = None, device=None) -> Path:
     """Segment a COCO results file's detections and write them with their RLE masks to ``out``.
 
-    ``superpixels``: the projection method, ``"none"`` to threshold each pixel;
+    ``superpixels``: the projection by name (:func:`~.superpixels.projection_settings`: ``"none"``
+    thresholds each pixel; ``slic``, ``felzenszwalb``, ``grabcut``, with or without a size);
     ``viz``: a folder for one picture per image.  Prints what it wrote.
     """
+    try:
+        projection = projection_settings(superpixels)
+    except ValueError as error:
+        raise InputError(f"--superpixels: {error}") from None
     entries = read_detections(detections)
-    segmenter = Segmenter(model, weights, SuperpixelSettings(method=superpixels), threshold,
-                          device=device)
+    segmenter = Segmenter(model, weights, projection, threshold, device=device)
     results = segment_detections(segmenter, annotations, image_root, entries, viz,
                                  source=str(detections))
     write_json_atomic(results, out)

@@ -45,6 +45,13 @@ def test_eval_sds_refuses_an_unknown_projection_before_reading_models(data_root,
                    ["--superpixels", "slic-n"], [out])
 
 
+def test_segment_refuses_an_unknown_projection_before_reading_anything(tmp_path, capsys):
+    out = tmp_path / "results.json"
+    assert_refused(capsys, ["segment", "--annotations", tmp_path / "a.json", "--image-root", tmp_path,
+                            "--detections", tmp_path / "d.json", "--model", tmp_path / "m.h5", "--out", out,
+                            "--superpixels", "grabcut-iterx"], ["--superpixels", "grabcut-iterx"], [out])
+
+
 def test_a_bug_prints_its_traceback(tmp_path):
     """A numpy ValueError raised inside a command (here by a patched evaluation) is not bad input:
     the process shows its traceback and exits 1, not 2."""

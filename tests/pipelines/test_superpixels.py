@@ -132,3 +132,80 @@ def test_bad_settings_and_input():
         superpixel_values(LABELS, np.zeros((4, 5)))
     with pytest.raises(ValueError, match="per-pixel"):
         compute_superpixels(two_tone_image(), SuperpixelSettings())
+
+
+def disc_scene(size=120, radius=28, seed=0):
+    """A red disc on grey noise, its true mask, and a loose heatmap: 0.6 over a square that overshoots
+    the disc on every side, 0.95 at its centre."""
+    rng = np.random.default_rng(seed)
+    image = rng.integers(90, 140, (size, size, 3), dtype=np.uint8)
+    yy, xx = np.mgrid[:size, :size]
+    disc = (yy - size / 2) ** 2 + (xx - size / 2) ** 2 <= radius ** 2
+    image[disc] = (200, 30, 30)
+    box = np.array([size / 2 - 45, size / 2 - 45, size / 2 + 45, size / 2 + 45])   # the expanded box
+    cells = (np.arange(50) + 0.5) / 50 * 90 + box[0]
+    cy, cx = np.meshgrid(cells, cells, indexing="ij")
+    heatmap = np.where((abs(cy - size / 2) <= 38) & (abs(cx - size / 2) <= 38), 0.6, 0.02)
+    heatmap[(cy - size / 2) ** 2 + (cx - size / 2) ** 2 <= 10 ** 2] = 0.95
+    return image, disc, box, heatmap.astype(np.float32)
+
+
+def iou(a, b):
+    return (a & b).sum() / (a | b).sum()
+
+
+def test_grabcut_recovers_a_colour_edge_the_heatmap_overshoots():
+    from hypercolumns.pipelines.inference.superpixels import grabcut_masks, projection_settings
+
+    image, disc, box, heatmap = disc_scene()
+    per_pixel = heatmaps_to_masks(heatmap[None], box[None], image.shape)[0].full()
+    [cut] = grabcut_masks(image, heatmap[None], box[None], projection_settings("grabcut"))
+    assert iou(per_pixel, disc) < 0.5                  # the loose square: about 0.44
+    assert iou(cut.full(), disc) > 0.95
+    [again] = grabcut_masks(image, heatmap[None], box[None], projection_settings("grabcut"))
+    np.testing.assert_array_equal(again.full(), cut.full())      # seeded: the same mask every run
+
+
+def test_grabcut_downscales_a_large_window_and_stays_inside_the_box():
+    from hypercolumns.pipelines.inference.superpixels import grabcut_masks
+
+    image, disc, box, heatmap = disc_scene(size=480, radius=112)
+    big_box = (box - 240) * 4 + 240        # the same scene at 4x: a 360 px box, windows over max_side
+    cells = (np.arange(50) + 0.5) / 50 * 360 + big_box[0]
+    cy, cx = np.meshgrid(cells, cells, indexing="ij")
+    heatmap = np.where((abs(cy - 240) <= 152) & (abs(cx - 240) <= 152), 0.6, 0.02).astype(np.float32)
+    heatmap[(cy - 240) ** 2 + (cx - 240) ** 2 <= 40 ** 2] = 0.95
+    settings = SuperpixelSettings(method="grabcut", max_side=80)
+    [cut] = grabcut_masks(image, heatmap[None], big_box[None], settings)
+    assert iou(cut.full(), disc) > 0.9
+    # a box cutting the disc: nothing of the mask outside the box, whatever the colours say
+    half = np.array([240.0, 60.0, 420.0, 420.0])
+    [cut] = grabcut_masks(image, np.full((1, 50, 50), 0.6, np.float32), half[None], settings)
+    assert cut.full().any() and not cut.full()[:, :240].any()
+
+
+def test_grabcut_without_seeds_of_both_kinds_keeps_the_per_pixel_mask():
+    from hypercolumns.pipelines.inference.superpixels import grabcut_masks
+
+    image, _, box, _ = disc_scene()
+    settings = SuperpixelSettings(method="grabcut")
+    for level in (0.1, 0.95):   # nothing above the threshold; everything sure foreground inside the box
+        heatmap = np.full((1, 50, 50), level, np.float32)
+        [cut] = grabcut_masks(image, heatmap, box[None], settings)
+        expected = heatmaps_to_masks(heatmap, box[None], image.shape)[0].full()
+        if level > 0.5:   # the window's context outside the box is sure background: GrabCut runs
+            assert cut.full().sum() <= expected.sum() and not (cut.full() & ~expected).any()
+        else:
+            np.testing.assert_array_equal(cut.full(), expected)
+
+
+def test_the_cache_dispatches_each_projection_to_its_masks():
+    from hypercolumns.pipelines.inference.superpixels import grabcut_masks, projection_settings
+
+    image, _, box, heatmap = disc_scene()
+    assert projection_settings("grabcut-iter5").iterations == 5
+    cut = SuperpixelCache(projection_settings("grabcut")).masks("a", image, heatmap[None], box[None])
+    np.testing.assert_array_equal(cut[0].full(), grabcut_masks(image, heatmap[None], box[None],
+                                                               projection_settings("grabcut"))[0].full())
+    plain = SuperpixelCache(projection_settings("none")).masks("a", image, heatmap[None], box[None])
+    np.testing.assert_array_equal(plain[0].full(), heatmaps_to_masks(heatmap[None], box[None], image.shape)[0].full())

@@ -63,13 +63,29 @@ def candidate_name(model: Path) -> str:
     from hypercolumns.classifiers.model_file import load_grid
 
     source = load_grid(model).feature_config.feature_source
+    if source.mode != "shared":
+        raise InputError(f"--shared {model}: a grid on {source.mode} features; give grids trained on shards of "
+                         "`features --shared-features`")
     return f"shared@{source.scale:g} margin {source.margin}"
+
+
+def check_shards_of(model: Path, shards_dir: Path) -> None:
+    """The shards in ``shards_dir`` are of the feature source ``model`` was trained on (InputError otherwise):
+    a candidate's cross-validation must train on its own grid's kind of features."""
+    from hypercolumns.classifiers.model_file import load_grid
+    from hypercolumns.extract.shards import list_shards, shards_config
+
+    grid_source = load_grid(model).feature_config.feature_source
+    shard_source = shards_config(list_shards(shards_dir)).feature_source
+    if shard_source != grid_source:
+        raise InputError(f"--shared-shards {shards_dir}: shards of {shard_source}, but its --shared grid {model} "
+                         f"was trained on {grid_source}; give the folders in the grids' order")
 
 
 def compare_shared(data_root: Path, per_box: Path, shared, out: Path, seeds=(0, 1, 2),
                    images: int = 4, device=None, cross_val_folds: int = 0,
                    per_box_shards: Path = Path("work/features"),
-                   shared_shards=(Path("work/shared/features"),),
+                   shared_shards=(Path("work/shared/margin16/features"),),
                    cv_work: Path = Path("work/shared/cross-val"), cv_seeds=(0, 1, 2)) -> list:
     """Cost of both modes on ``images`` val images and AP^r of the grids ``per_box`` and
     ``shared`` (one path, or several candidates with their ``shared_shards``, chosen among by the
@@ -99,6 +115,8 @@ def compare_shared(data_root: Path, per_box: Path, shared, out: Path, seeds=(0, 
     chosen = next(iter(candidates))
     with reporting_on(record.image_id for record in records):   # no choice below may look at them
         if cross_val_folds:
+            for model, shards_dir in zip(shared, shared_shards):
+                check_shards_of(model, shards_dir)
             shards = {"per-box": Path(per_box_shards).absolute(),
                       **{name: Path(d).absolute() for name, d in zip(candidates, shared_shards)}}
             report["cross_val"], cv_written, selection = cross_validated_comparison(

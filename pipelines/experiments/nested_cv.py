@@ -122,7 +122,8 @@ def segment_folds(grids: NestedGrids, records: list, coco: dict, detections: lis
     models, regressors = dict(grids.models), {}
     for name, specs in (companions or {}).items():
         for outer, spec in specs.items():
-            models[(name, outer)], regressors[(name, outer)] = spec if isinstance(spec, tuple) else (spec, None)
+            models[(name, outer)], regressors[(name, outer)] = (tuple(spec) if isinstance(spec, (tuple, list))
+                                                                else (spec, None))
     groups: dict = {}
     for index, detection in enumerate(detections):
         labels = grids.grids_of(dataset_ids[detection["image_id"] - 1])

@@ -26,6 +26,9 @@ outer fold's regions, and those of the inner grids that train its rescorer,
 take the projection its inner folds chose; the val images take the one the
 pooled outer folds chose.  ``eval-sds`` chooses on oracle boxes of the same
 folds' images, so no image of an outer fold reaches its projection either.
+Val's rescorer is trained on the outer folds' regions as each fold's choice
+projected them; where a fold's choice differs from val's, its regions differ
+from val's in projection (the choices coincide today: none everywhere).
 
 Criterion: :data:`~.nested_cv.CRITERION` of the rescored regions after
 region NMS, pooled over the held-out folds.  One CNN pass segments a
@@ -161,24 +164,29 @@ def choose_rescoring(folds: list, coco: dict, annotations_path, work: Path, sele
 
 def chosen_projections(summary: Path, folds: list) -> tuple[dict, str]:
     """``({outer fold: projection}, projection for val)``: what ``eval-sds``'s cross-validation
-    chose, read from its ``summary.json`` (per outer fold only under nested-cv)."""
+    chose, read from its ``summary.json``.  Each outer fold with inner folds (nested-cv) takes its
+    inner folds' choice; without inner folds (plain) every fold takes val's, as its grids then
+    segment the regions val's rescorer is trained on."""
     require_file(summary, "eval-sds summary", "run `make eval-sds` first: it chooses the projection per fold")
     selection = read_json(summary).get("cross_validation", {}).get("selection")
-    if selection is None:
-        raise InputError(f"{summary}: no cross_validation.selection (eval-sds was run with --protocol fixed?); "
-                         "rerun `make eval-sds`")
+    if not isinstance(selection, dict) or "chosen" not in selection.get("for_val", {}):
+        raise InputError(f"{summary}: no cross_validation.selection.for_val (eval-sds was run with --protocol "
+                         "fixed?); rerun `make eval-sds`")
+    for_val = selection["for_val"]["chosen"]
+    nested = [f for f in folds if f.inner]
+    if not nested:
+        return {f.outer: for_val for f in folds}, for_val
     per_fold = selection.get("per_outer_fold", {})
-    missing = [f.outer for f in folds if f.inner and str(f.outer) not in per_fold]
-    if missing:
-        raise InputError(f"{summary}: cross_validation.selection.per_outer_fold has no choice for outer fold(s) "
-                         f"{missing}; rerun `make eval-sds` with the same folds")
+    if sorted(per_fold) != sorted(str(f.outer) for f in folds):
+        raise InputError(f"{summary}: cross_validation.selection.per_outer_fold has choices for outer folds "
+                         f"{sorted(per_fold)}, these folds are {[f.outer for f in folds]}; rerun `make eval-sds` "
+                         "with the same folds")
     for f in folds:   # the folds eval-sds chose on must be these: the same images outside each outer fold
-        chosen_on = per_fold.get(str(f.outer), {}).get("images")
-        if f.inner and chosen_on is not None and chosen_on != len(f.training):
+        chosen_on = per_fold[str(f.outer)].get("images")
+        if chosen_on != len(f.training):
             raise InputError(f"{summary}: outer fold {f.outer}'s projection was chosen on {chosen_on} images, "
                              f"but this fold has {len(f.training)} training images; rerun `make eval-sds`")
-    for_val = selection["for_val"]["chosen"]
-    return {f.outer: per_fold.get(str(f.outer), {}).get("chosen", for_val) for f in folds}, for_val
+    return {f.outer: per_fold[str(f.outer)]["chosen"] for f in folds}, for_val
 
 
 def fold_regions(grids: NestedGrids, companions: dict, records: list, coco: dict, pool: list, data_root,

@@ -135,27 +135,38 @@ def fold_models(records: list, shards: Path, work: Path, folds, options: TrainOp
     return models
 
 
-def fold_refinements(data_root: Path, records: list, shards: Path, models: Path, work: Path, grids) -> dict:
+def fold_refinements(data_root: Path, shards: Path, models: Path, work: Path, grids, device=None) -> dict:
     """``{refined row: {outer fold: (model path, box regressor)}}`` of :data:`REFINED_ROWS`: per outer
     fold, a box regressor and a fine-tuning run (from the fold's K = 10 grid) made without the fold's
-    images, where not already made so (``work/cross-val/refined/fold-<o>/left-out.json``)."""
+    images, with ``train-bbox-reg``'s and ``finetune``'s defaults, where not already made so from the same
+    shards, grid and defaults (``work/cross-val/refined/fold-<o>/left-out.json``)."""
+    import inspect
     import json
+    import shutil
+    from dataclasses import asdict
+
+    from hypercolumns.pipelines.finetune.training import FinetuneOptions
 
     shards_hash = shards_config(list_shards(shards)).config_hash
+    defaults = {name: repr(p.default) for name, p in inspect.signature(train_box_regressor).parameters.items()
+                if p.default is not inspect.Parameter.empty and name not in ("exclude_images", "descriptor_cache")}
     made = {}
     for fold in grids.folds:
         base = grids.models[("outer", fold.outer)]
         folder = Path(work) / "cross-val" / "refined" / f"fold-{fold.outer}"
         record = {"shards": shards_hash, "left_out": sorted(map(str, fold.reported)),
-                  "base_grid": [str(base), Path(base).stat().st_mtime]}
+                  "base_grid": [str(base), Path(base).stat().st_mtime], "box_regression": defaults,
+                  "finetune": asdict(FinetuneOptions())}
         regressor, tuned = folder / "bbox-reg.h5", folder / "finetune" / "grid-K10-ft.h5"
         stamp = folder / "left-out.json"
         if not (stamp.is_file() and json.loads(stamp.read_text()) == record and regressor.is_file()
                 and tuned.is_file()):
             print(f"outer fold {fold.outer}: box regressor and fine-tuning without its {len(fold.reported)} images")
+            stamp.unlink(missing_ok=True)
+            shutil.rmtree(folder / "finetune", ignore_errors=True)   # a checkpoint of another run would resume
             train_box_regressor(data_root, shards, folder, exclude_images=fold.reported,
                                 descriptor_cache=Path(models) / "bbox-descriptors.npz")
-            run_finetune(data_root, base, folder / "finetune", exclude_images=fold.reported)
+            run_finetune(data_root, base, folder / "finetune", device=device, exclude_images=fold.reported)
             stamp.write_text(json.dumps(record))
         made[fold.outer] = (base, regressor), (tuned, regressor)
     return {name: {o: pair[1 if is_tuned else 0] for o, pair in made.items()}
@@ -185,7 +196,7 @@ def cross_validate_table1(data_root: Path, shards: Path, models: Path, work: Pat
     records = load_training_records(data_root)
     grids = fold_grids_of(Path(models) / "grid-K10.h5", shards, records, cv_work, folds, 2)
     companions = fold_models(records, shards, work, grids.folds, TrainOptions())
-    companions.update(fold_refinements(data_root, records, shards, models, work, grids))
+    companions.update(fold_refinements(data_root, shards, models, work, grids, device))
     engines = load_systems([], device=device)
     coco = coco_annotations(records, data_root)
     annotations = write_json_atomic(coco, out / "annotations.json")

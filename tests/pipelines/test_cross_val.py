@@ -116,12 +116,14 @@ def test_compare_shared_gives_val_the_margin_the_training_folds_score_best(tmp_p
     entry = {"a": 1.0, "b": 1.0, "difference": 0.0, "interval": [0.0, 0.0], "share_a_lower": 0.0}
     monkeypatch.setattr(bootstrap, "paired_bootstrap_of_summaries",
                         lambda a, b, **kw: {"APr@0.5": entry, "APr@0.7": entry})
-    compared = []
+    compared, checked = [], []
+    monkeypatch.setattr(compare_shared, "check_shards_of", lambda model, shards: checked.append((model, shards)))
     monkeypatch.setattr(compare_shared, "_compare_on_val", lambda records, root, per_box, shared, name, *rest:
                         compared.append((records, shared, name)))
     compare_shared.compare_shared(tmp_path, grids["per-box"], [grids["margin16"], grids["margin0"]], tmp_path / "out",
                                   cross_val_folds=2, shared_shards=[tmp_path / "s16", tmp_path / "s0"], cv_seeds=[0])
     assert compared == [(val, grids["margin0"], "shared@224 margin 0")]
+    assert checked == [(grids["margin16"], tmp_path / "s16"), (grids["margin0"], tmp_path / "s0")]
     written = json.loads((tmp_path / "out" / "compare-shared.json").read_text())
     assert written["selection"]["chosen"] == "shared@224 margin 0"
     assert written["selection"]["scores"] == {"shared@224 margin 16": 35.0, "shared@224 margin 0": 38.0}

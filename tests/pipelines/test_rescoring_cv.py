@@ -178,8 +178,8 @@ def eval_sds_summary(tmp_path, folds, per_fold: dict, for_val: str, images=None)
     import json
 
     selection = {"for_val": {"setting": "projection", "chosen": for_val},
-                 "per_outer_fold": {str(o): {"chosen": p, "images": len(folds[o].training) if images is None
-                                             else images} for o, p in per_fold.items()}}
+                 "per_outer_fold": {str(o): {"chosen": p, "images": len(IDS) - len(folds[o].reported)
+                                             if images is None else images} for o, p in per_fold.items()}}
     path = tmp_path / "summary.json"
     path.write_text(json.dumps({"cross_validation": {"selection": selection}}))
     return path
@@ -191,7 +191,7 @@ def test_each_outer_fold_takes_the_projection_its_inner_folds_chose_in_eval_sds(
     folds = nested_folds(IDS, outer=3, inner=2, seed=0)
     summary = eval_sds_summary(tmp_path, folds, {0: "none", 1: "slic", 2: "felzenszwalb"}, "none")
     assert rescoring_cv.chosen_projections(summary, folds) == ({0: "none", 1: "slic", 2: "felzenszwalb"}, "none")
-    with pytest.raises(InputError, match=r"summary.json.*outer fold\(s\) \[2\]"):
+    with pytest.raises(InputError, match=r"summary.json.*outer folds \['0', '1'\], these folds are \[0, 1, 2\]"):
         rescoring_cv.chosen_projections(eval_sds_summary(tmp_path, folds, {0: "none", 1: "slic"}, "none"), folds)
     with pytest.raises(InputError, match="chosen on 5 images"):   # eval-sds ran on other folds
         rescoring_cv.chosen_projections(eval_sds_summary(tmp_path, folds, {0: "none", 1: "none", 2: "none"},
@@ -201,6 +201,11 @@ def test_each_outer_fold_takes_the_projection_its_inner_folds_chose_in_eval_sds(
     outer_only = [type(f)(f.outer, f.reported, ()) for f in folds]   # plain protocol: val's choice everywhere
     assert rescoring_cv.chosen_projections(eval_sds_summary(tmp_path, folds, {}, "slic"), outer_only) == \
         ({0: "slic", 1: "slic", 2: "slic"}, "slic")
+    nested_summary = eval_sds_summary(tmp_path, folds, {0: "none", 1: "felzenszwalb", 2: "none"}, "slic")
+    assert rescoring_cv.chosen_projections(nested_summary, outer_only) == ({0: "slic", 1: "slic", 2: "slic"}, "slic")
+    (tmp_path / "summary.json").write_text('{"cross_validation": {"rows": []}}')   # eval-sds --protocol fixed
+    with pytest.raises(InputError, match="no cross_validation.selection.for_val"):
+        rescoring_cv.chosen_projections(tmp_path / "summary.json", folds)
 
 
 def test_fold_regions_segment_each_grid_with_its_outer_folds_projection(tiny_cnn, tmp_path, monkeypatch):

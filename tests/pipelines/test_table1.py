@@ -22,7 +22,8 @@ def test_each_outer_fold_gets_a_regressor_and_a_finetuning_run_made_without_its_
         out.mkdir(parents=True, exist_ok=True)
         (out / "bbox-reg.h5").write_bytes(b"")
 
-    def finetune(data_root, base, out, exclude_images):
+    def finetune(data_root, base, out, device, exclude_images):
+        assert not (out / "checkpoint.pt").exists()     # a run of other images or another grid never resumes
         calls.append(("ft", base.name, tuple(exclude_images)))
         out.mkdir(parents=True, exist_ok=True)
         (out / "grid-K10-ft.h5").write_bytes(b"")
@@ -31,7 +32,7 @@ def test_each_outer_fold_gets_a_regressor_and_a_finetuning_run_made_without_its_
     monkeypatch.setattr(table1, "run_finetune", finetune)
     monkeypatch.setattr(table1, "list_shards", lambda shards: [])
     monkeypatch.setattr(table1, "shards_config", lambda paths: SimpleNamespace(config_hash="abc"))
-    made = table1.fold_refinements("data", [], "shards", tmp_path / "models", tmp_path / "work", grids)
+    made = table1.fold_refinements("data", "shards", tmp_path / "models", tmp_path / "work", grids)
     assert set(made) == {"Hyp + bbox-reg", "Hyp + FT + bbox-reg"}
     for f in folds:
         folder = tmp_path / "work" / "cross-val" / "refined" / f"fold-{f.outer}"
@@ -41,11 +42,12 @@ def test_each_outer_fold_gets_a_regressor_and_a_finetuning_run_made_without_its_
         assert made["Hyp + FT + bbox-reg"][f.outer] == (folder / "finetune" / "grid-K10-ft.h5",
                                                         folder / "bbox-reg.h5")
     assert len(calls) == 6
-    table1.fold_refinements("data", [], "shards", tmp_path / "models", tmp_path / "work", grids)
+    table1.fold_refinements("data", "shards", tmp_path / "models", tmp_path / "work", grids)
     assert len(calls) == 6                       # made without the same images from the same grid: kept
     base = grids.models[("outer", 1)]
     os.utime(base, (base.stat().st_atime, base.stat().st_mtime + 10))   # fold 1's grid retrained
-    table1.fold_refinements("data", [], "shards", tmp_path / "models", tmp_path / "work", grids)
+    (tmp_path / "work" / "cross-val" / "refined" / "fold-1" / "finetune" / "checkpoint.pt").write_bytes(b"old")
+    table1.fold_refinements("data", "shards", tmp_path / "models", tmp_path / "work", grids)
     assert [c[0] for c in calls[6:]] == ["bbox", "ft"] and calls[7][1] == "outer-1.h5"
 
 

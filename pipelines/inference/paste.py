@@ -100,13 +100,20 @@ def _overlap(a: slice, b: slice) -> slice:
     return slice(start, max(min(a.stop, b.stop), start))
 
 
-def paste_heatmaps(heatmaps: np.ndarray, boxes: np.ndarray, image_shape) -> np.ndarray:
-    """Many heatmaps into one image: ``(N, S, S)`` and boxes ``(N, 4)`` -> ``(N, H, W)`` float32."""
+def heatmaps_and_boxes(heatmaps, boxes) -> tuple[np.ndarray, np.ndarray]:
+    """``heatmaps`` as an ``(N, S, S)`` array and ``boxes`` as ``(N, 4)`` float64, the same N
+    (ValueError otherwise)."""
     heatmaps = np.asarray(heatmaps)
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     if heatmaps.ndim != 3 or len(heatmaps) != len(boxes):
         raise ValueError(f"expected heatmaps (N, S, S) and boxes (N, 4) with the same N, got "
                          f"{heatmaps.shape} and {boxes.shape}")
+    return heatmaps, boxes
+
+
+def paste_heatmaps(heatmaps: np.ndarray, boxes: np.ndarray, image_shape) -> np.ndarray:
+    """Many heatmaps into one image: ``(N, S, S)`` and boxes ``(N, 4)`` -> ``(N, H, W)`` float32."""
+    heatmaps, boxes = heatmaps_and_boxes(heatmaps, boxes)
     pasted = np.zeros((len(boxes), *image_shape[:2]), dtype=np.float32)
     for index, (heatmap, box) in enumerate(zip(heatmaps, boxes)):
         pasted[index] = paste_heatmap(heatmap, box, image_shape)

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from hypercolumns.pipelines.inference.paste import paste_window
+from hypercolumns.pipelines.inference.paste import heatmaps_and_boxes, paste_heatmap, paste_window
 
 THRESHOLD = 0.4
 METHODS = ("none", "slic", "felzenszwalb", "grabcut")
@@ -266,11 +266,7 @@ def heatmaps_to_masks(heatmaps: np.ndarray, boxes: np.ndarray, image_shape,
         paste window; with superpixels, the bounding box of the chosen
         superpixels (which may reach past the box).
     """
-    heatmaps = np.asarray(heatmaps)
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    if heatmaps.ndim != 3 or len(heatmaps) != len(boxes):
-        raise ValueError(f"expected heatmaps (N, S, S) and boxes (N, 4) with the same N, got "
-                         f"{heatmaps.shape} and {boxes.shape}")
+    heatmaps, boxes = heatmaps_and_boxes(heatmaps, boxes)
     shape = (int(image_shape[0]), int(image_shape[1]))
     if labels is not None:
         _check_same_shape(labels, np.empty(shape))
@@ -318,18 +314,14 @@ def grabcut_masks(image: np.ndarray, heatmaps: np.ndarray, boxes: np.ndarray, se
     import cv2
 
     image = np.asarray(image)
-    heatmaps = np.asarray(heatmaps)
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"grabcut needs the image as (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
-    if heatmaps.ndim != 3 or len(heatmaps) != len(boxes):
-        raise ValueError(f"expected heatmaps (N, S, S) and boxes (N, 4) with the same N, got "
-                         f"{heatmaps.shape} and {boxes.shape}")
+    heatmaps, boxes = heatmaps_and_boxes(heatmaps, boxes)
     shape = image.shape[:2]
     bgr = np.ascontiguousarray(image[..., ::-1])
     masks = []
     for heatmap, box in zip(heatmaps, boxes):
-        rows, cols, row_cells, col_cells = paste_window(box, shape, heatmap.shape[0])
+        rows, cols, _, _ = paste_window(box, shape, heatmap.shape[0])
         if rows.stop <= rows.start or cols.stop <= cols.start:
             masks.append(BoxMask(np.zeros((0, 0), bool), 0, 0, shape))
             continue
@@ -337,9 +329,7 @@ def grabcut_masks(image: np.ndarray, heatmaps: np.ndarray, boxes: np.ndarray, se
         pad_x = int(round(settings.context * (cols.stop - cols.start)))
         top, bottom = max(rows.start - pad_y, 0), min(rows.stop + pad_y, shape[0])
         left, right = max(cols.start - pad_x, 0), min(cols.stop + pad_x, shape[1])
-        pasted = np.zeros((bottom - top, right - left), np.float32)
-        pasted[rows.start - top:rows.stop - top, cols.start - left:cols.stop - left] = \
-            heatmap[np.ix_(row_cells, col_cells)]
+        pasted = paste_heatmap(heatmap, box, shape, (slice(top, bottom), slice(left, right)))
         inside = np.zeros(pasted.shape, bool)
         inside[rows.start - top:rows.stop - top, cols.start - left:cols.stop - left] = True
         mask = _grabcut_window(bgr[top:bottom, left:right], pasted, inside, settings, threshold, cv2)
@@ -353,17 +343,14 @@ def _grabcut_window(window: np.ndarray, pasted: np.ndarray, inside: np.ndarray, 
     seeds = np.where(pasted >= threshold, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
     seeds[pasted >= settings.sure_foreground] = cv2.GC_FGD
     seeds[(pasted <= settings.sure_background) | ~inside] = cv2.GC_BGD
-    foreground = (seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)
-    if not foreground.any() or foreground.all():
-        return pasted >= threshold
     height, width = pasted.shape
     factor = min(1.0, settings.max_side / max(height, width))
     small = (max(1, round(width * factor)), max(1, round(height * factor)))
     if factor < 1:
         window = cv2.resize(window, small, interpolation=cv2.INTER_AREA)
         seeds = cv2.resize(seeds, small, interpolation=cv2.INTER_NEAREST)
-    small_fg = (seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)
-    if not small_fg.any() or small_fg.all():
+    foreground = (seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)
+    if not foreground.any() or foreground.all():   # GrabCut needs seeds of both kinds
         return pasted >= threshold
     cv2.setRNGSeed(0)   # GrabCut's k-means initialisation: the same masks on every run
     background, foreground_model = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)

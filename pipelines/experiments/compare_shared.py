@@ -95,9 +95,7 @@ def compare_shared(data_root: Path, per_box: Path, shared, out: Path, seeds=(0, 
     from hypercolumns.classifiers.selection import reporting_on
     from hypercolumns.data.datasets import load_val_records
 
-    shared = [Path(shared)] if isinstance(shared, (str, Path)) else [Path(p) for p in shared]
-    shared_shards = ([Path(shared_shards)] if isinstance(shared_shards, (str, Path))
-                     else [Path(p) for p in shared_shards])
+    shared, shared_shards = _path_list(shared), _path_list(shared_shards)
     for path in (per_box, *shared):
         require_file(path, "grid model", "see `make compare-shared`")
     if len(shared) > 1 and not cross_val_folds:
@@ -130,6 +128,11 @@ def compare_shared(data_root: Path, per_box: Path, shared, out: Path, seeds=(0, 
     written.append(dump(report, out / "compare-shared.json"))
     print("wrote " + ", ".join(map(str, written)))
     return written
+
+
+def _path_list(value) -> list:
+    """One path or several, as a list of paths."""
+    return [Path(value)] if isinstance(value, (str, Path)) else [Path(p) for p in value]
 
 
 def _compare_on_val(records, data_root, per_box, shared, shared_name, out, seeds, images, device, report,

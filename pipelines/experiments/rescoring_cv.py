@@ -173,8 +173,7 @@ def chosen_projections(summary: Path, folds: list) -> tuple[dict, str]:
         raise InputError(f"{summary}: no cross_validation.selection.for_val (eval-sds was run with --protocol "
                          "fixed?); rerun `make eval-sds`")
     for_val = selection["for_val"]["chosen"]
-    nested = [f for f in folds if f.inner]
-    if not nested:
+    if not any(f.inner for f in folds):
         return {f.outer: for_val for f in folds}, for_val
     per_fold = selection.get("per_outer_fold", {})
     if sorted(per_fold) != sorted(str(f.outer) for f in folds):
@@ -216,30 +215,30 @@ def fold_regions(grids: NestedGrids, companions: dict, records: list, coco: dict
                               companions=companions)
     results = {label: segmented[(label, taken[label])] for label in labels}
     described = describe_regions(cnn, coco, data_root, {label: results[label] for label in grids.models})
-    dim = region_feature_config(cnn)["feature_dim"]
     regions = {}
     for label in labels:
         covered = [i for i, r in enumerate(results[label]) if r is not None]
         mine = [results[label][i] for i in covered]
         descriptors = None   # the companions' regions are not rescored
-        if label in grids.models:  # a Hyp grid whose fold holds no pool box: no rows, of the right width
-            descriptors = described.get(label, np.zeros((len(results[label]), dim), np.float32))
-            descriptors = descriptors[covered]
+        if label in grids.models:
+            descriptors = described[label][covered]
         regions[label] = Regions(mine, descriptors, best_ious(coco, mine))
     _write_cache(cache, key, regions)
     return regions
 
 
 def describe_regions(cnn, coco: dict, data_root, results: dict) -> dict:
-    """``{label: (n_pool, 2D)}`` region descriptors of each label's masks (zeros where not covered);
-    ``results``: ``{label: results list}``, every label's list over the same boxes (None: not covered)."""
+    """``{label: (n_pool, 2D)}`` region descriptors of each label's masks (zeros where not covered, so
+    a label that covers no box has rows of the right width); ``results``: ``{label: results list}``,
+    every label's list over the same boxes (None: not covered)."""
     count = len(next(iter(results.values())))
+    described = {label: np.zeros((count, region_feature_config(cnn)["feature_dim"]), np.float32)
+                 for label in results}
     by_image: dict = {}
     for label, entries in results.items():
         for index, entry in enumerate(entries):
             if entry is not None:
                 by_image.setdefault(entry["image_id"], {}).setdefault(label, []).append(index)
-    described: dict = {}
     for image_id, by_label in tqdm(sorted(by_image.items()), desc="region descriptors", unit="image",
                                    leave=False):
         image = read_image(Path(data_root) / coco["images"][image_id - 1]["file_name"])
@@ -250,8 +249,7 @@ def describe_regions(cnn, coco: dict, data_root, results: dict) -> dict:
         mask_sets = [np.stack([decode_rle(results[label][i]["segmentation"]).astype(bool) for i in indices])
                      for label in by_label]
         for label, rows in zip(by_label, region_descriptor_sets(cnn, image, boxes, mask_sets)):
-            target = described.setdefault(label, np.zeros((count, rows.shape[1]), np.float32))
-            target[indices] = rows
+            described[label][indices] = rows
     return described
 
 

@@ -263,8 +263,7 @@ def _val_table(val, data_root, out, seed, pool_threshold, detector, detections, 
     annotations = write_json_atomic(coco, out / "val_annotations.json")
     pool, sizes = pool_detections(val, coco, seed, pool_threshold, detector)
     results = segment_systems(systems, val, coco, pool, data_root, engines, score="detection")
-    described = describe_regions(cnn, coco, data_root, {"Hyp": results["Hyp"]})
-    probabilities = rescorer.score(described.get("Hyp", np.zeros((0, region_feature_config(cnn)["feature_dim"]), np.float32)),
+    probabilities = rescorer.score(describe_regions(cnn, coco, data_root, {"Hyp": results["Hyp"]})["Hyp"],
                                    [r["category_id"] for r in results["Hyp"]],
                                    np.array([r["score"] for r in results["Hyp"]]))
     results["Hyp + rescoring"] = rescore(results["Hyp"], probabilities)

@@ -230,7 +230,8 @@ def test_fold_regions_segment_each_grid_with_its_outer_folds_projection(tiny_cnn
                 for label in every for p in projections}
 
     monkeypatch.setattr(rescoring_cv, "segment_folds", fake_segment)
-    monkeypatch.setattr(rescoring_cv, "describe_regions", lambda cnn, coco, root, results: {})
+    monkeypatch.setattr(rescoring_cv, "describe_regions", lambda cnn, coco, root, results: {
+        label: np.zeros((len(entries), 4), np.float32) for label, entries in results.items()})
     monkeypatch.setattr(rescoring_cv, "best_ious", lambda coco, results: np.zeros(len(results)))
     engines = SimpleNamespace(grid=lambda path: SimpleNamespace(cnn=tiny_cnn[0]))
     regions = rescoring_cv.fold_regions(grids, companions, [], coco, pool, None, engines, chosen, tmp_path / "c")

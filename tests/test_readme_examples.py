@@ -118,6 +118,8 @@ def check_what_the_block_made(source: str, namespace: dict) -> None:
     """What a block assigns must be what the README says it is (names the examples use)."""
     made = {target.id for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Assign)
             for target in ast.walk(node) if isinstance(target, ast.Name)}
+    checked = {"maps", "result"}   # a new example block needs its check here, or this fails
+    assert made & checked, f"the block assigns {sorted(made)}, none of {sorted(checked)} whose values are checked"
     boxes = namespace["boxes"]
     if "maps" in made:   # the shared-features block: one map per layer asked for, one row per box
         assert all(value.shape[0] == len(boxes) and value.ndim == 4

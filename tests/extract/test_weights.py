@@ -117,7 +117,7 @@ def small_saved_weights(tmp_path):
     return save_weights(weights, "small", tmp_path)
 
 
-def refused(path, reason: str) -> None:
+def assert_weights_refused(path, reason: str) -> None:
     """``load_weights(path)`` is an InputError whose message starts ``<path>: <reason>``."""
     with pytest.raises(InputError, match=f"^{re.escape(str(path))}: {re.escape(reason)}"):
         load_weights(path)
@@ -133,9 +133,9 @@ def test_weights_that_are_missing_are_a_missing_file_error(tmp_path):
 def test_weights_of_garbage_are_refused(tmp_path):
     path = tmp_path / "garbage.pt"
     path.write_bytes(b"these are no weights\n" * 50)
-    refused(path, "not a PyTorch weights file")
+    assert_weights_refused(path, "not a PyTorch weights file")
     path.write_bytes(b"")
-    refused(path, "not a PyTorch weights file")
+    assert_weights_refused(path, "not a PyTorch weights file")
 
 
 def test_truncated_weights_are_refused(tmp_path):
@@ -143,23 +143,23 @@ def test_truncated_weights_are_refused(tmp_path):
     assert load_weights(path).network == "vgg16"
     data = path.read_bytes()
     path.write_bytes(data[:len(data) // 2])
-    refused(path, "not a PyTorch weights file, or a damaged one")
+    assert_weights_refused(path, "not a PyTorch weights file, or a damaged one")
 
 
 def test_a_torch_file_without_a_state_dict_is_refused(tmp_path):
     path = tmp_path / "list.pt"
     torch.save([torch.zeros(3)], path)
-    refused(path, "not a state dict")
+    assert_weights_refused(path, "not a state dict")
     torch.save({"features.0.weight": [1, 2, 3]}, path)
-    refused(path, "not a state dict")
+    assert_weights_refused(path, "not a state dict")
     path.write_bytes(pickle.dumps({"features.0.weight": object()}, protocol=2))
-    refused(path, "not a PyTorch weights file")
+    assert_weights_refused(path, "not a PyTorch weights file")
 
 
 def test_a_state_dict_of_another_network_is_refused(tmp_path):
     path = tmp_path / "resnet.pth"
     torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7)}, path)
-    refused(path, "keys/shapes match neither torchvision vgg16 nor alexnet")
+    assert_weights_refused(path, "keys/shapes match neither torchvision vgg16 nor alexnet")
 
 
 @pytest.mark.parametrize("meta,names", [

@@ -7,8 +7,8 @@ images, never trained on.  The boxes are ground-truth boxes jittered to IoU
 scored by the mean probability inside the predicted mask; each val figure
 is the mean over ``--seeds`` jitter draws.
 
-The projection (none / SLIC / Felzenszwalb and their sizes,
-:data:`~.nested_cv.PROJECTIONS`, standing in for MCG) is our
+The projection (none / SLIC / Felzenszwalb and their sizes, standing in for
+MCG, or the heatmap-seeded GrabCut, :data:`~.nested_cv.PROJECTIONS`) is our
 choice, so it is made on training images only (``--protocol``,
 :mod:`~hypercolumns.classifiers.selection`):
 

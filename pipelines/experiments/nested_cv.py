@@ -8,8 +8,8 @@ made on images a choice has seen.  So (:mod:`~hypercolumns.classifiers.selection
 - the training images are split into ``outer`` folds by image; each outer
   fold is segmented by a grid trained on the other folds, and is reported;
 - the choice made after the heatmap (the projection: none, SLIC or
-  Felzenszwalb at three sizes each, :data:`PROJECTIONS`, standing in for
-  MCG) is made for each outer fold by
+  Felzenszwalb at three sizes each, standing in for MCG, or a GrabCut seeded
+  by the heatmap, :data:`PROJECTIONS`) is made for each outer fold by
   ``inner`` folds of its training images, each inner fold segmented by a
   grid trained on the outer fold's other training images;
 - the val images are reported with the projection the outer folds choose
@@ -40,9 +40,10 @@ from hypercolumns.pipelines.experiments.runner import Engines, System, _slug, sc
 from hypercolumns.pipelines.inference.superpixels import projection_settings
 
 PROJECTIONS = ("none", "felzenszwalb", "felzenszwalb-scale30", "felzenszwalb-scale300", "slic", "slic-n300",
-               "slic-n3000")
+               "slic-n3000", "grabcut")
 """The projections chosen among (:func:`~hypercolumns.pipelines.inference.superpixels.projection_settings`:
-each method with its default size and a finer and a coarser one), today's default first (a tie goes to it)."""
+each superpixel method with its default size and a finer and a coarser one, and the heatmap-seeded GrabCut
+with its defaults), today's default first (a tie goes to it)."""
 
 CRITERION = "mean of AP^r@0.5 and AP^r@0.7"
 

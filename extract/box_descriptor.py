@@ -44,7 +44,8 @@ def box_descriptors(cnn, image: np.ndarray, boxes: np.ndarray, block: str, batch
 
 
 def read_box_descriptors(shard_paths, block: str = "global") -> dict:
-    """One row per box of each shard: the ``block`` columns of the box's first row.
+    """One row per box of each shard (mirrored crops of a ``flips`` config left out): the ``block`` columns
+    of the box's first row.
 
     Parameters
     ----------
@@ -76,6 +77,9 @@ def read_box_descriptors(shard_paths, block: str = "global") -> dict:
             boxes, first_rows = np.unique(f["box_index"][:], return_index=True)
             order = np.argsort(first_rows)  # h5py reads increasing rows
             boxes, first_rows = boxes[order], first_rows[order]
+            if "boxes/flipped" in f:  # a mirrored crop's descriptor is not its box's
+                kept = f["boxes/flipped"][:][boxes] == 0
+                boxes, first_rows = boxes[kept], first_rows[kept]
             if first_rows.size:
                 parts["features"].append(np.asarray(
                     f["features"][first_rows, start:start + size], np.float32))

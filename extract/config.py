@@ -39,7 +39,7 @@ CONFIG_KEYS = (
 )
 # Keys added after shards existed: absent means the default, and a default value is
 # left out of the hash, so older shards and models keep their config hash.
-OPTIONAL_KEYS = {"feature_source": "per-box", "candidate_source": "none"}
+OPTIONAL_KEYS = {"feature_source": "per-box", "candidate_source": "none", "flips": False}
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,7 @@ class FeatureConfig:
     min_iou: float
     feature_source: FeatureSource = FeatureSource()
     candidate_source: str = "none"
+    flips: bool = False
     config_hash: str | None = None
 
     def __post_init__(self):
@@ -128,13 +129,15 @@ class FeatureConfig:
         return cls(**{key: values[key] for key in CONFIG_KEYS},
                    feature_source=FeatureSource.parse(values.get("feature_source", "per-box")),
                    candidate_source=values.get("candidate_source", "none"),
-                   config_hash=values.get("config_hash"))
+                   flips=bool(values.get("flips", False)), config_hash=values.get("config_hash"))
 
     def to_dict(self) -> dict:
         """Every key, in file order, and the recorded ``config_hash`` if any (a model file's JSON)."""
         values = {key: getattr(self, key) for key in CONFIG_KEYS}
         values.update(blocks=[dict(block) for block in self.blocks], targets=list(self.targets),
                       feature_source=str(self.feature_source), candidate_source=self.candidate_source)
+        if self.flips:  # absent reads as False: configs from before the key keep their JSON
+            values["flips"] = True
         if self.config_hash is not None:
             values["config_hash"] = self.config_hash
         return values
@@ -143,7 +146,7 @@ class FeatureConfig:
         """The keys a shard records and the hash covers: optional ones only where not default."""
         values = self.to_dict()
         return {key: values[key] for key in CONFIG_KEYS} | {
-            key: values[key] for key, default in OPTIONAL_KEYS.items() if values[key] != default}
+            key: values[key] for key, default in OPTIONAL_KEYS.items() if values.get(key, default) != default}
 
     def compute_hash(self) -> str:
         """sha256 (first 16 hex digits) of the canonical JSON of :meth:`recorded`."""

@@ -21,7 +21,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from itertools import islice
 from pathlib import Path
 
@@ -51,17 +51,19 @@ SAMPLE_GRID = 10
 
 @dataclass
 class BoxJob:
-    """One training box: which record, which box, which instance labels it."""
+    """One training box: which record, which box, which instance labels it, and whether its
+    crop is mirrored left to right (``flipped``, with ``FeatureConfig.flips``)."""
 
     record: int
     box: np.ndarray
     instance: int
     iou: float
+    flipped: bool = False
 
 
 def feature_config(cnn: FrozenCNN, spec: LayerSpec, *, rows_per_cell=1, sample_grid=SAMPLE_GRID,
                    seed=0, boxes_per_instance=4, min_iou=0.7,
-                   targets=("figure_ground",)) -> FeatureConfig:
+                   targets=("figure_ground",), flips=False) -> FeatureConfig:
     """The config the shards of ``cnn`` and ``spec`` record."""
     return FeatureConfig(
         network=cnn.name, weights_sha256=cnn.weights.sha256, layer_spec=str(spec),
@@ -69,11 +71,12 @@ def feature_config(cnn: FrozenCNN, spec: LayerSpec, *, rows_per_cell=1, sample_g
         crop_size=cnn.crop_size, padding=cnn.padding, heatmap_size=HEATMAP_SIZE,
         sample_grid=sample_grid, rows_per_cell=rows_per_cell, seed=seed, targets=targets,
         boxes_per_instance=boxes_per_instance, min_iou=min_iou, feature_source=cnn.feature_source,
-        candidate_source=standin_source() if spec.needs_candidates else "none")
+        candidate_source=standin_source() if spec.needs_candidates else "none", flips=flips)
 
 
 def plan_boxes(records: list, config: FeatureConfig) -> list:
-    """Every training box of every record, in a fixed order."""
+    """Every training box of every record, in a fixed order; with ``config.flips`` each image's
+    boxes are followed by the same boxes mirrored (the same sample, so a flip adds no new box)."""
     jobs = []
     for index, record in enumerate(records):
         if not record.instances:
@@ -82,9 +85,18 @@ def plan_boxes(records: list, config: FeatureConfig) -> list:
         boxes, instances, ious = sample_training_boxes(
             record.boxes(), (record.height, record.width), config.boxes_per_instance, rng,
             min_iou=config.min_iou)
-        jobs += [BoxJob(index, box, int(inst), float(iou))
-                 for box, inst, iou in zip(boxes, instances, ious)]
+        image_jobs = [BoxJob(index, box, int(inst), float(iou))
+                      for box, inst, iou in zip(boxes, instances, ious)]
+        jobs += image_jobs
+        if config.flips:
+            jobs += [replace(job, flipped=True) for job in image_jobs]
     return jobs
+
+
+def mirrored_locations(where: np.ndarray, size: int = HEATMAP_SIZE) -> np.ndarray:
+    """Flat ``y * size + x`` locations mirrored left to right: ``x -> size - 1 - x``."""
+    y, x = np.divmod(np.asarray(where), size)
+    return (y * size + (size - 1 - x)).astype(np.asarray(where).dtype)
 
 
 class ImageCache:
@@ -156,6 +168,8 @@ def prepare_batch(jobs, records, images: ImageCache, cnn: FrozenCNN, config: Fea
         box_expanded = cnn.expand(job.box[None])[0]
         rng = image_rng(config.seed, f"{record.image_id}:{job.box.tobytes().hex()}")
         where, box_labels = box_rows(record, instance, box_expanded, rng, config)
+        if job.flipped:  # the label at (y, x) of the box is the mirrored crop's at (y, 49 - x)
+            where = mirrored_locations(where)
         if candidates:
             masks.append(degraded_candidate(instance.mask, rng))
         locations.append(where)
@@ -167,6 +181,8 @@ def prepare_batch(jobs, records, images: ImageCache, cnn: FrozenCNN, config: Fea
         warped = np.empty((len(jobs), cnn.crop_size, cnn.crop_size, 3), np.float32)
         for start, stop in image_runs(jobs):
             cnn.warp(images.get_float(jobs[start].record), expanded[start:stop], warped[start:stop])
+        flipped = [i for i, job in enumerate(jobs) if job.flipped]
+        warped[flipped] = warped[flipped, :, ::-1]
         crops = cnn.preprocess(warped)
     inputs = candidate_inputs(masks, expanded) if candidates else {}
     return crops, locations, labels, expanded, inputs
@@ -244,6 +260,8 @@ def extract_shard(jobs, records, cnn: FrozenCNN, spec: LayerSpec, config: Featur
         "box": np.stack([j.box for j in jobs]), "expanded_box": np.concatenate(expanded),
         "instance": [j.instance for j in jobs], "iou": [j.iou for j in jobs],
     }
+    if config.flips:
+        boxes["flipped"] = [j.flipped for j in jobs]
     return rows, boxes
 
 
@@ -320,7 +338,7 @@ def _row_count(path: Path) -> int:
 def check_feature_options(*, boxes_per_instance: int, min_iou: float, rows_per_cell: int,
                           boxes_per_shard: int, batch_size: int, limit_images: int | None,
                           shared_features: float | None, shared_margin: int,
-                          scheduler: str | None) -> None:
+                          scheduler: str | None, flips: bool = False) -> None:
     """InputError naming the flag of ``hypercolumns features`` whose value cannot work."""
     cells = (HEATMAP_SIZE // SAMPLE_GRID) ** 2        # locations of one sampling-grid cell
     if boxes_per_instance < 1:
@@ -341,6 +359,8 @@ def check_feature_options(*, boxes_per_instance: int, min_iou: float, rows_per_c
         raise InputError(f"--shared-margin must be >= 0 px, got {shared_margin}")
     if scheduler and shared_features:
         raise InputError("--shared-features runs in one process; drop --scheduler or it")
+    if flips and shared_features:
+        raise InputError("--flips mirrors each box's crop; --shared-features makes no crops: drop one")
 
 
 def extract_features(data_root: Path, out: Path, weights=None, layers: str = DEFAULT_LAYERS,
@@ -348,11 +368,12 @@ def extract_features(data_root: Path, out: Path, weights=None, layers: str = DEF
                      rows_per_cell: int = 1, seed: int = 0, boxes_per_shard: int = 128,
                      batch_size: int = 16, limit_images: int | None = None, device=None,
                      scheduler: str | None = None, shared_features: float | None = None,
-                     shared_margin: int = SHARED_MARGIN) -> dict:
+                     shared_margin: int = SHARED_MARGIN, flips: bool = False) -> dict:
     """Stage one on the training records of ``data_root`` into ``out``; prints and returns the summary.
 
     ``shared_features`` (a scale) runs one CNN forward per image instead of one
-    per box; ``scheduler`` a Dask scheduler whose workers write the shards.
+    per box; ``scheduler`` a Dask scheduler whose workers write the shards;
+    ``flips`` writes each box a second time, mirrored (twice the rows; not the paper's protocol).
     """
     from hypercolumns.data.datasets import load_training_records
 
@@ -360,10 +381,12 @@ def extract_features(data_root: Path, out: Path, weights=None, layers: str = DEF
                           rows_per_cell=rows_per_cell, boxes_per_shard=boxes_per_shard,
                           batch_size=batch_size, limit_images=limit_images,
                           shared_features=shared_features, shared_margin=shared_margin,
-                          scheduler=scheduler)
+                          scheduler=scheduler, flips=flips)
     data_root = require_folder(Path(data_root).absolute(), "data root",
                                "give --data-root the folder `make data` filled, or the shared data")
     spec = LayerSpec.parse(layers)     # a malformed --layers fails before the data is read
+    if flips and spec.needs_candidates:
+        raise InputError("--flips would need mirrored region candidates; drop it or the candidate blocks")
     if scheduler:  # an unreachable address should fail now, not after loading the data
         from hypercolumns.extract.distributed import connect
         connect(scheduler).close()
@@ -378,7 +401,7 @@ def extract_features(data_root: Path, out: Path, weights=None, layers: str = DEF
         cnn = SharedImageCNN(cnn, scale=shared_features, margin=shared_margin)
     spec = spec.resolve(cnn.network)
     config = feature_config(cnn, spec, rows_per_cell=rows_per_cell, seed=seed,
-                            boxes_per_instance=boxes_per_instance, min_iou=min_iou)
+                            boxes_per_instance=boxes_per_instance, min_iou=min_iou, flips=flips)
     summary = run_features(records, out, cnn, spec, config, boxes_per_shard, batch_size,
                            scheduler=scheduler, worker_device=device)
     where = f"the Dask cluster at {scheduler}" if scheduler else cnn.device

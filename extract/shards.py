@@ -16,14 +16,16 @@ Datasets (N rows, B boxes):
 ``boxes/expanded_box``     (B, 4) float32  the box the crop and grid cover
 ``boxes/instance``         (B,) int32      index of the labelling instance
 ``boxes/iou``              (B,) float32    box IoU with that instance
+``boxes/flipped``          (B,) int8       1: the crop was mirrored left to right
+                                           (only in shards of a ``flips`` config)
 =========================  ==============  =====================================
 
 Attributes: ``schema``, ``config_hash``, ``boxes_hash`` (which boxes the
 shard holds), ``complete = 1`` and the feature config's recorded keys
 (:meth:`FeatureConfig.recorded <hypercolumns.extract.config.FeatureConfig.recorded>`:
 network, weights, layer spec and blocks (JSON with offsets and sizes), crop,
-padding, sampling, targets; ``feature_source`` and ``candidate_source`` where
-not their defaults).
+padding, sampling, targets; ``feature_source``, ``candidate_source`` and
+``flips`` where not their defaults).
 
 A shard is written to a temporary ``<name>.<pid>-<random>.tmp`` of its
 writer's own and renamed when complete (``atomic_file(private=True)``: two
@@ -109,6 +111,8 @@ def write_shard(path: Path, config: FeatureConfig, rows: dict, boxes: dict, boxe
                          data=np.asarray(boxes["expanded_box"], np.float32).reshape(-1, 4))
         f.create_dataset("boxes/instance", data=np.asarray(boxes["instance"], np.int32))
         f.create_dataset("boxes/iou", data=np.asarray(boxes["iou"], np.float32))
+        if "flipped" in boxes:
+            f.create_dataset("boxes/flipped", data=np.asarray(boxes["flipped"], np.int8))
         f.attrs["complete"] = 1
     return path
 

@@ -30,5 +30,8 @@ def main(argv=None) -> int:
     parser.add_argument("--shared-margin", type=int, default=SHARED_MARGIN, metavar="PX",
                         help="with --shared-features: mean-coloured px around the resized image "
                         f"(default {SHARED_MARGIN})")
+    parser.add_argument("--flips", action="store_true",
+                        help="also write every training box mirrored left to right: twice the rows "
+                        "(ours, not the paper's protocol; recorded in the shard config)")
     features.extract_features(**vars(parser.parse_args(argv)))
     return 0

@@ -319,3 +319,52 @@ def test_shards_equal_the_per_box_reference_with_several_preparation_threads(tmp
             assert (f["labels/figure_ground"][:] == np.concatenate(labels)).all()
             assert (f["boxes/expanded_box"][:] == np.stack(expanded).astype(f["boxes/expanded_box"].dtype)).all()
             assert (f["boxes/box"][:] == np.stack([j.box for j in chunk]).astype(f["boxes/box"].dtype)).all()
+
+
+def test_flipped_boxes_are_their_boxes_in_the_mirrored_image(tmp_path, tiny_cnn):
+    """A mirrored job's rows are what an unflipped box gives on the image mirrored left to right:
+    the mirrored box's crop through the CNN at the same location, and the mirrored mask's label there."""
+    from hypercolumns.extract.hypercolumn import dense_hypercolumns
+    from hypercolumns.extract.targets import figure_ground_target as fg
+
+    cnn, spec = tiny_cnn
+    records = synthetic_records(tmp_path, count=2)
+    plain, config = make_config(cnn, spec), make_config(cnn, spec, flips=True)
+    assert config.compute_hash() != plain.compute_hash() and "flips" not in plain.recorded()
+    jobs = plan_boxes(records, config)
+    assert [job.flipped for job in jobs] == [False, False, True, True] * 2
+    assert all((a.box == b.box).all() for a, b in zip(jobs[::4], jobs[2::4]))
+    summary = run_features(records, tmp_path / "shards", cnn, spec, config, boxes_per_shard=4, batch_size=3,
+                           show_progress=False)
+    assert summary["rows"] == 2 * run(records, tmp_path / "plain", cnn, spec, plain)["rows"]
+    shard = list_shards(tmp_path / "shards")[0]
+    assert shards_config([shard]).flips
+    with h5py.File(shard) as f:
+        assert f["boxes/flipped"][:].tolist() == [0, 0, 1, 1]
+        features, location = f["features"][:].astype(np.float32), f["location"][:]
+        box_index, labels = f["box_index"][:], f["labels/figure_ground"][:]
+    record = records[0]
+    image, mask, width = record.load_image(), record.instances[0].mask, record.width
+    box = jobs[2].box
+    mirrored_box = np.array([width - box[2], box[1], width - box[0], box[3]])
+    expanded = cnn.expand(mirrored_box[None])
+    outputs = cnn.forward(cnn.crops(np.ascontiguousarray(image[:, ::-1]), expanded), spec.network_layers("vgg16"))
+    dense = dense_hypercolumns(outputs, spec, "vgg16")[0].flatten(1).T.numpy()
+    rows = box_index == 2
+    scale = np.abs(dense).max()
+    assert np.abs(features[rows] - dense[location[rows]]).max() < 0.05 * scale
+    target = fg(np.ascontiguousarray(mask[:, ::-1]), expanded[0]).reshape(-1)
+    assert (labels[rows] == target[location[rows]]).mean() > 0.95
+    from hypercolumns.extract.box_descriptor import read_box_descriptors
+    described = read_box_descriptors(list_shards(tmp_path / "shards"))   # a mirrored crop describes no box
+    np.testing.assert_allclose(described["box"], np.stack([job.box for job in jobs if not job.flipped]), rtol=1e-6)
+
+
+def test_flips_are_refused_where_no_crop_is_mirrored(tmp_path):
+    from hypercolumns.extract.features import check_feature_options
+
+    options = dict(boxes_per_instance=4, min_iou=0.7, rows_per_cell=1, boxes_per_shard=128, batch_size=16,
+                   limit_images=None, shared_margin=16, scheduler=None)
+    check_feature_options(**options, shared_features=None, flips=True)
+    with pytest.raises(InputError, match="--flips.*--shared-features"):
+        check_feature_options(**options, shared_features=224, flips=True)

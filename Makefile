@@ -17,7 +17,7 @@ export HYPERCOLUMNS_CACHE ?= $(CURDIR)/$(WORK)/cache
 HC := $(BIN)/hypercolumns
 
 .PHONY: setup weights test demo data features train-grid eval-sds reproduce-table1 finetune train-bbox-reg \
-        eval-keypoints eval-parts reproduce-table2 \
+        eval-keypoints eval-parts reproduce-table2 compare-quality \
         bench bench-shared compare-shared bench-features bench-inference bench-finetune clean
 
 setup: $(BIN)/python
@@ -96,6 +96,16 @@ compare-shared:
 	    --out $(RESULTS)/shared --cross-val-folds 2 --per-box-shards $(WORK)/features \
 	    --shared-shards $(foreach m,$(SHARED_MARGINS),$(WORK)/shared/margin$(m)/features) \
 	    --cv-work $(WORK)/shared/cross-val
+
+# issue 20's mask-quality candidates: each training variant's shards (NAME:FLAGS of `features`, commas for
+# spaces), then one nested cross-validation over them and every projection (the val images are not read)
+QUALITY_VARIANTS ?= flips:--flips boxes8:--boxes-per-instance,8 rows2:--rows-per-cell,2
+compare-quality:
+	for v in $(QUALITY_VARIANTS); do name=$${v%%:*}; flags=$$(echo $${v#*:} | tr , ' '); \
+	    $(HC) features --data-root $(DATA_ROOT) --out $(WORK)/quality/$$name/features $$flags || exit 1; done
+	$(HC) compare-quality --data-root $(DATA_ROOT) --model $(WORK)/models/grid-K10.h5 --shards $(WORK)/features \
+	    --cv-work $(WORK)/sds-cv --variants-work $(WORK)/quality --out $(RESULTS)/quality \
+	    --variant $(foreach v,$(QUALITY_VARIANTS),$(firstword $(subst :, ,$(v)))=$(WORK)/quality/$(firstword $(subst :, ,$(v)))/features)
 
 bench-features:
 	$(HC) bench-features --data-root $(DATA_ROOT) --out $(RESULTS)/bench

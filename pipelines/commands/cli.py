@@ -33,6 +33,7 @@ SUBCOMMANDS = {
     "eval-keypoints": "keypoint APK, Hyp vs Only global (Table 3)",
     "eval-parts": "part labelling AP^r_part, Hyp vs Only global (Table 4)",
     "compare-shared": "per-box vs shared whole-image features: cost and AP^r",
+    "compare-quality": "mask-quality candidates (flips, more rows, projections) by nested CV",
     "data": "download VOC2012 + SBD into DATA_ROOT",
     "bench": "every speed figure in one run, as ratios, to JSON",
     "bench-features": "bare CNN forward vs whole extraction",

@@ -108,7 +108,7 @@ def system_name(label: tuple, projection: str) -> str:
 
 def segment_folds(grids: NestedGrids, records: list, coco: dict, detections: list, data_root,
                   engines: Engines, projections=PROJECTIONS, score: str = "mask",
-                  companions: dict | None = None) -> dict:
+                  companions: dict | None = None, variants: dict | None = None) -> dict:
     """``{(grid label, projection): results list}``, each list in ``detections``' order with None
     where that grid does not hold the detection's image out.
 
@@ -118,9 +118,14 @@ def segment_folds(grids: NestedGrids, records: list, coco: dict, detections: lis
     without each outer fold (another row's), under the label ``(name, outer fold)``;
     a ``(model path, box regressor)`` pair in place of a path segments the boxes
     that fold's regressor refined; ``score``: as :func:`~.runner.segment_systems` has it.
+    ``variants``: ``{name: NestedGrids}`` of the same folds trained otherwise (other shards), each grid
+    under the label ``(name, *label)``, outer and inner alike.
     """
     dataset_ids = [image["dataset_image_id"] for image in coco["images"]]
     models, regressors = dict(grids.models), {}
+    for name, other in (variants or {}).items():
+        _check_same_folds(grids, other, name)
+        models.update({(name, *label): path for label, path in other.models.items()})
     for name, specs in (companions or {}).items():
         for outer, spec in specs.items():
             models[(name, outer)], regressors[(name, outer)] = (tuple(spec) if isinstance(spec, (tuple, list))
@@ -128,6 +133,7 @@ def segment_folds(grids: NestedGrids, records: list, coco: dict, detections: lis
     groups: dict = {}
     for index, detection in enumerate(detections):
         labels = grids.grids_of(dataset_ids[detection["image_id"] - 1])
+        labels += tuple((name, *label) for name in variants or () for label in labels)
         labels += tuple((name, label[1]) for name in companions or () for label in labels
                         if label[0] == "outer")
         groups.setdefault(labels, []).append(index)
@@ -142,6 +148,26 @@ def segment_folds(grids: NestedGrids, records: list, coco: dict, detections: lis
                 for index, result in zip(indices, segmented[system_name(label, p)]):
                     results[(label, p)][index] = result
     return results
+
+
+def _check_same_folds(grids: NestedGrids, other: NestedGrids, name: str) -> None:
+    if name in ("outer", "inner") or "+" in name:
+        raise ValueError(f"variant name {name!r}: 'outer', 'inner' and names with '+' are taken")
+    if [(f.outer, f.reported, f.inner) for f in other.folds] != [(f.outer, f.reported, f.inner) for f in grids.folds]:
+        raise ValueError(f"variant {name!r} has other folds than the grids it is compared with")
+
+
+def candidate_keys(projections, variants=()) -> dict:
+    """``{key: (variant or None, projection)}``: each projection of the grids themselves under its own
+    name, then each variant's as ``<variant>+<projection>``."""
+    keys = {p: (None, p) for p in projections}
+    keys.update({f"{v}+{p}": (v, p) for v in variants for p in projections})
+    return keys
+
+
+def _of(variant, *label) -> tuple:
+    """A grid label of the grids themselves (variant None) or of a variant's."""
+    return label if variant is None else (variant, *label)
 
 
 def _coco_ids(coco: dict, dataset_ids) -> list:
@@ -162,17 +188,20 @@ def criterion_of(summaries: list) -> float:
 
 def nested_cv_report(grids: NestedGrids, records: list, coco: dict, annotations_path, data_root, out: Path,
                      engines: Engines, name: str, seeds=(0,), projections=PROJECTIONS,
-                     companions: dict | None = None) -> dict:
+                     companions: dict | None = None, variants: dict | None = None) -> dict:
     """Segment the training images' oracle boxes with the folds' grids, choose, and score.
 
     ``companions``: ``{row name: {outer fold: model path or (model path, box regressor)}}``, other
     rows' grids trained without each outer fold (:func:`segment_folds`), reported with each fold's choice.
+    ``variants``: ``{name: NestedGrids}`` of the same folds trained otherwise; the inner folds then
+    choose among every projection of the grids and of each variant (:func:`candidate_keys`), and
+    companions are refused (their projection would be undefined).
 
     Returns
     -------
     dict
-        ``per_projection``: ``{projection: {seed: summary}}`` of the outer folds pooled (each
-        projection fixed); ``selected``: the same for each outer fold's inner choice (absent without
+        ``per_projection``: ``{candidate key: {seed: summary}}`` of the outer folds pooled (each
+        candidate fixed; the keys are the projections without variants); ``selected``: the same for each outer fold's inner choice (absent without
         inner folds); ``choices``: the inner :class:`Selection` per outer fold; ``for_report``: the
         choice of the outer folds pooled, for the images reported elsewhere (val); ``companions``:
         ``{row name: {seed: summary}}``, each outer fold projected as its inner folds chose (as
@@ -180,34 +209,40 @@ def nested_cv_report(grids: NestedGrids, records: list, coco: dict, annotations_
     """
     out = Path(out)
     slug = _slug(name)
-    companions = companions or {}
-    outer_results = {p: {} for p in projections}
+    companions, variants = companions or {}, variants or {}
+    if companions and variants:
+        raise ValueError("companions are projected as the inner folds chose, which with variants is not "
+                         "a projection alone: give one or the other")
+    keys = candidate_keys(projections, variants)
+    choice = "projection" if not variants else "training variant and projection"
+    outer_results = {key: {} for key in keys}
     companion_results = {(c, p): {} for c in companions for p in projections}
-    inner_scores = {(f.outer, p): [] for f in grids.folds for p in projections}
+    inner_scores = {(f.outer, key): [] for f in grids.folds for key in keys}
     detections_by_seed = {}
     for seed in seeds:
         detections = detections_by_seed[seed] = oracle_detections(records, coco, seed)
         write_json_atomic(detections, out / f"oracle_boxes_seed{seed}.json")
         results = segment_folds(grids, records, coco, detections, data_root, engines, projections,
-                                companions=companions)
+                                companions=companions, variants=variants)
         for p in projections:
-            outer_results[p][seed] = _merge([results[(("outer", f.outer), p)] for f in grids.folds])
             for c in companions:
                 companion_results[(c, p)][seed] = _merge([results[((c, f.outer), p)] for f in grids.folds])
+        for key, (v, p) in keys.items():
+            outer_results[key][seed] = _merge([results[(_of(v, "outer", f.outer), p)] for f in grids.folds])
             for f in grids.folds:
-                inner = _merge([results[(("inner", f.outer, j), p)] for j in range(len(f.inner))])
+                inner = _merge([results[(_of(v, "inner", f.outer, j), p)] for j in range(len(f.inner))])
                 if f.inner:
-                    inner_scores[(f.outer, p)].append(score_covered(
-                        inner, annotations_path, out / "inner" / f"fold-{f.outer}" / f"{slug}_{p}_seed{seed}.json",
+                    inner_scores[(f.outer, key)].append(score_covered(
+                        inner, annotations_path, out / "inner" / f"fold-{f.outer}" / f"{slug}_{key}_seed{seed}.json",
                         images=_coco_ids(coco, f.training)))
     report = {"per_projection": {}, "detections": detections_by_seed, "choices": {}}
-    for p in projections:
-        report["per_projection"][p] = {seed: _scored(outer_results[p][seed], coco, annotations_path, out,
-                                                     f"{name} {p}", seed) for seed in seeds}
+    for key in keys:
+        report["per_projection"][key] = {seed: _scored(outer_results[key][seed], coco, annotations_path, out,
+                                                       f"{name} {key}", seed) for seed in seeds}
     if grids.inner:
         for f in grids.folds:
             report["choices"][f.outer] = choose(
-                "projection", {p: criterion_of(inner_scores[(f.outer, p)]) for p in projections}, f.training,
+                choice, {key: criterion_of(inner_scores[(f.outer, key)]) for key in keys}, f.training,
                 criterion=CRITERION, selected_on=f"training images outside outer fold {f.outer}, "
                 f"{grids.inner}-fold by image")
         report["selected"] = {}
@@ -218,7 +253,7 @@ def nested_cv_report(grids: NestedGrids, records: list, coco: dict, annotations_
             report["selected"][seed] = _scored(chosen, coco, annotations_path, out, f"{name} selected", seed)
     all_training = [i for f in grids.folds for i in f.reported]
     report["for_report"] = choose(
-        "projection", {p: criterion_of(list(report["per_projection"][p].values())) for p in projections},
+        choice, {key: criterion_of(list(report["per_projection"][key].values())) for key in keys},
         all_training, criterion=CRITERION, selected_on=f"training images, {len(grids.folds)}-fold by image")
     chosen = {f.outer: (report["choices"][f.outer] if grids.inner else report["for_report"]).chosen
               for f in grids.folds}

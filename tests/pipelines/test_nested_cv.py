@@ -171,3 +171,65 @@ def test_a_companion_with_a_box_regressor_segments_its_folds_boxes_as_that_regre
         assert any(r is not None for r in results[(("refined", o), "none")])
         assert all(r is None or r["by"] == (f"plain-{o}", None) for r in results[(("plain", o), "none")])
     assert all(regressor is None for name, _, regressor in asked if not name.startswith("refined"))
+
+
+def test_a_variants_folds_are_segmented_by_its_own_grids_and_chosen_among_with_the_projections(
+        data_root, tmp_path, monkeypatch):
+    """A variant (the same folds trained on other shards): its outer and inner grids score the same
+    images as the grids' own, its candidates are ``<variant>+<projection>``, and an inner choice of it
+    reports that fold with the variant's outer grid."""
+    from dataclasses import replace
+
+    from hypercolumns.pipelines.experiments import nested_cv
+
+    records = load_val_records(data_root)[:9]
+    folds = nested_folds([r.image_id for r in records], 3, 2)
+    labels = [("outer", f.outer) for f in folds] + [("inner", f.outer, j) for f in folds for j in range(2)]
+    grids, variant = NestedGrids(folds, dict.fromkeys(labels)), NestedGrids(folds, dict.fromkeys(labels))
+    coco = coco_annotations(records, data_root)
+    annotations = write_json_atomic(coco, tmp_path / "annotations.json")
+    real_segment, real_choose = nested_cv.segment_systems, nested_cv.choose
+
+    def tagged(systems, *args, **kwargs):
+        results = real_segment(systems, *args, **kwargs)
+        for name, entries in results.items():
+            for entry in entries:
+                entry["system"] = name
+        return results
+
+    picks = iter(["flips+none", "none", "flips+none"])
+
+    def scripted(setting, scores, image_ids, **options):
+        assert set(scores) == {"none", "flips+none"} and setting == "training variant and projection"
+        selection = real_choose(setting, scores, image_ids, **options)
+        return replace(selection, chosen=next(picks)) if "outside outer fold" in options["selected_on"] else selection
+
+    monkeypatch.setattr(nested_cv, "segment_systems", tagged)
+    monkeypatch.setattr(nested_cv, "choose", scripted)
+    engines = load_systems([System("box", None)])
+    report = nested_cv_report(grids, records, coco, annotations, data_root, tmp_path, engines, "box", seeds=(0,),
+                              projections=("none",), variants={"flips": variant})
+    assert set(report["per_projection"]) == {"none", "flips+none"}
+    dataset_id = {image["id"]: image["dataset_image_id"] for image in coco["images"]}
+    outer_of = {i: f.outer for f in folds for i in f.reported}
+
+    def systems_of(path):
+        return [(dataset_id[e["image_id"]], e["system"]) for e in json.loads(path.read_text())]
+
+    made = systems_of(tmp_path / "results" / "box_flips_none_seed0.json")
+    assert len(made) == len(coco["annotations"])
+    assert all(system == f"flips outer {outer_of[image]} none" for image, system in made)
+    chosen = ["flips ", "", "flips "]
+    made = systems_of(tmp_path / "results" / "box_selected_seed0.json")
+    assert all(system == f"{chosen[outer_of[image]]}outer {outer_of[image]} none" for image, system in made)
+    for fold in folds:
+        inner_of = {i: j for j, members in enumerate(fold.inner) for i in members}
+        made = systems_of(tmp_path / "inner" / f"fold-{fold.outer}" / "box_flips+none_seed0.json")
+        assert made and all(system == f"flips inner {fold.outer} {inner_of[image]} none" for image, system in made)
+    with pytest.raises(ValueError, match="companions"):
+        nested_cv_report(grids, records, coco, annotations, data_root, tmp_path / "b", engines, "box",
+                         projections=("none",), variants={"flips": variant}, companions={"row": {}})
+    other = NestedGrids(nested_folds([r.image_id for r in records], 3, 2, seed=1), dict.fromkeys(labels))
+    with pytest.raises(ValueError, match="other folds"):
+        nested_cv_report(grids, records, coco, annotations, data_root, tmp_path / "c", engines, "box",
+                         projections=("none",), variants={"flips": other})

@@ -51,7 +51,7 @@ eval-sds:
 reproduce-table1:
 	$(HC) reproduce-table1 --data-root $(DATA_ROOT) --shards $(WORK)/features \
 	    --models $(WORK)/models --work $(WORK)/table1 --finetuned $(WORK)/finetune \
-	    --out $(RESULTS)/table1 --cv-work $(WORK)/sds-cv
+	    --out $(RESULTS)/table1 --cv-work $(WORK)/sds-cv --projections $(RESULTS)/sds/summary.json
 
 reproduce-table2:
 	$(HC) reproduce-table2 --data-root $(DATA_ROOT) --models $(WORK)/models \

@@ -27,5 +27,8 @@ def main(argv=None) -> int:
     parser.add_argument("--cv-seeds", type=int, nargs="+", default=[0],
                         help="oracle-box seeds of the cross-validation, averaged")
     parser.add_argument("--replicates", type=int, default=1000, help="bootstrap draws of images")
+    parser.add_argument("--projections", type=Path, default=None, metavar="SUMMARY",
+                        help="eval-sds's results/sds/summary.json: cross-validate with only the projections its "
+                        "inner folds chose for these folds (default: choose again among every projection)")
     table1.reproduce_table1(**vars(parser.parse_args(argv)))
     return 0

@@ -181,27 +181,41 @@ def cross_validated_rows(summaries: dict, replicates: int) -> list:
 
 
 def cross_validate_table1(data_root: Path, shards: Path, models: Path, work: Path, cv_work: Path, out: Path,
-                          folds: int, seeds, replicates: int, device=None) -> tuple[list, dict]:
+                          folds: int, seeds, replicates: int, device=None,
+                          projections: Path | None = None) -> tuple[list, dict]:
     """Every row cross-validated on the training images (``folds`` outer folds by image; the refined
     rows with a box regressor and a fine-tuning run per fold, :func:`fold_refinements`), each outer
     fold projected as the full system's 2 inner folds chose
-    (:func:`~.nested_cv.nested_cv_report`); prints the table and returns the paths written and the report."""
+    (:func:`~.nested_cv.nested_cv_report`); prints the table and returns the paths written and the report.
+
+    ``projections``: ``eval-sds``'s ``summary.json``, whose inner folds already chose among every
+    projection for these grids and folds (:func:`~.rescoring_cv.chosen_projections`): only the
+    projections chosen there are segmented and chosen among again (the same inner scores, so the
+    same choice), instead of every projection for every row's grid."""
     from hypercolumns.data.datasets import load_training_records
     from hypercolumns.data.files import write_json_atomic
-    from hypercolumns.pipelines.experiments.nested_cv import (fold_grids_of, nested_cv_report, selection_lines,
-                                                             selection_record, whole_box_summaries)
+    from hypercolumns.pipelines.experiments.nested_cv import (PROJECTIONS, fold_grids_of, nested_cv_report,
+                                                             selection_lines, selection_record, whole_box_summaries)
     from hypercolumns.pipelines.experiments.oracle import coco_annotations
 
     out = Path(out)
     records = load_training_records(data_root)
     grids = fold_grids_of(Path(models) / "grid-K10.h5", shards, records, cv_work, folds, 2)
+    candidates = PROJECTIONS
+    if projections is not None:
+        from hypercolumns.pipelines.experiments.rescoring_cv import chosen_projections
+
+        per_fold, _ = chosen_projections(Path(projections), grids.folds)
+        candidates = tuple(dict.fromkeys(per_fold[f.outer] for f in grids.folds))
+        print(f"projections: eval-sds's inner choices ({projections}): " +
+              ", ".join(f"outer fold {o} {p}" for o, p in per_fold.items()))
     companions = fold_models(records, shards, work, grids.folds, TrainOptions())
     companions.update(fold_refinements(data_root, shards, models, work, grids, device))
     engines = load_systems([], device=device)
     coco = coco_annotations(records, data_root)
     annotations = write_json_atomic(coco, out / "annotations.json")
     cv = nested_cv_report(grids, records, coco, annotations, data_root, out, engines, FULL, tuple(seeds),
-                          companions=companions)
+                          candidates, companions=companions)
     summaries = {FULL: cv["selected"], **cv["companions"],
                  "whole box": whole_box_summaries(cv, records, coco, annotations, data_root, out, engines)}
     summaries = ({name: summaries[name] for name, *_ in ROWS} | {name: summaries[name] for name, *_ in REFINED_ROWS}
@@ -225,7 +239,7 @@ def cross_validate_table1(data_root: Path, shards: Path, models: Path, work: Pat
 def reproduce_table1(data_root: Path, shards: Path, models: Path, work: Path, finetuned: Path,
                      out: Path, seeds=(0, 1, 2), superpixels: str = DEFAULT_SUPERPIXELS.method, weights=None,
                      device=None, cross_val_folds: int = 3, cv_seeds=(0,), replicates: int = 1000,
-                     cv_work: Path = Path("work/sds-cv")) -> list:
+                     cv_work: Path = Path("work/sds-cv"), projections: Path | None = None) -> list:
     """Table 1: the grids, box regressor and fine-tuned grid made where missing, every row
     evaluated on the val images' oracle boxes, and (``cross_val_folds`` > 0) the grid rows
     cross-validated on the training images; prints the tables and returns the paths written.
@@ -233,24 +247,26 @@ def reproduce_table1(data_root: Path, shards: Path, models: Path, work: Path, fi
     ``models`` holds the full-hypercolumn grids (``train-grid``'s), ``work`` the
     ablations' and their folds', ``cv_work`` the full K = 10 grid's nested folds
     (``eval-sds``'s), ``finetuned`` the fine-tuning run (``finetune``'s).  Val is
-    projected with ``superpixels`` (the default: what ``eval-sds``'s folds chose).
+    projected with ``superpixels`` (the default: what ``eval-sds``'s folds chose); ``projections``
+    (``eval-sds``'s ``summary.json``) limits the cross-validation to the projections chosen there
+    (:func:`cross_validate_table1`).
     """
     from hypercolumns.data.datasets import load_val_records
 
     records = load_val_records(data_root)
     with reporting_on(record.image_id for record in records):
         return _reproduce_table1(records, data_root, shards, models, work, finetuned, out, seeds, superpixels,
-                                 weights, device, cross_val_folds, cv_seeds, replicates, cv_work)
+                                 weights, device, cross_val_folds, cv_seeds, replicates, cv_work, projections)
 
 
 def _reproduce_table1(records, data_root, shards, models, work, finetuned, out, seeds, superpixels, weights,
-                      device, cross_val_folds, cv_seeds, replicates, cv_work) -> list:
+                      device, cross_val_folds, cv_seeds, replicates, cv_work, projections) -> list:
     written = []
     projection = projection_settings(superpixels)
     if cross_val_folds:
         written, cv_report = cross_validate_table1(Path(data_root), shards, Path(models), Path(work), Path(cv_work),
                                                    Path(out) / "cross-val", cross_val_folds, cv_seeds, replicates,
-                                                   device)
+                                                   device, projections)
     paths = train_missing(shards, work, models, TrainOptions())
     regressor, tuned = refinement_models(data_root, shards, models, finetuned)
     systems = [System(name, paths[name], projection) for name, *_ in ROWS]

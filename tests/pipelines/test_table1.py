@@ -1,5 +1,7 @@
 """Table 1's refined rows under cross-validation: each outer fold's box regressor and fine-tuning never see it."""
 import os
+
+import pytest
 from types import SimpleNamespace
 
 from hypercolumns.classifiers.selection import nested_folds
@@ -78,3 +80,45 @@ def test_finetuning_without_a_folds_images_trains_on_the_other_images_boxes_only
     except Stop:
         pass
     assert trained_on == ["b"]
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_with_eval_sds_summary_only_the_projections_its_inner_folds_chose_are_cross_validated(tmp_path, monkeypatch):
+    import json
+
+    from hypercolumns.data import datasets
+    from hypercolumns.pipelines.experiments import nested_cv, oracle
+
+    folds = nested_folds(IDS, 3, 2)
+    chosen = {0: "none", 1: "felzenszwalb-scale30", 2: "none"}
+    summary = tmp_path / "summary.json"
+    summary.write_text(json.dumps({"cross_validation": {"selection": {
+        "for_val": {"chosen": "none"},
+        "per_outer_fold": {str(f.outer): {"chosen": chosen[f.outer], "images": len(f.training)} for f in folds}}}}))
+    asked = []
+
+    def report(grids, records, coco, annotations, data_root, out, engines, name, seeds, projections, companions):
+        asked.append(projections)
+        raise _Stop
+
+    monkeypatch.setattr(datasets, "load_training_records", lambda root: [SimpleNamespace(image_id=i) for i in IDS])
+    monkeypatch.setattr(nested_cv, "fold_grids_of", lambda *args: NestedGrids(folds, {}))
+    monkeypatch.setattr(nested_cv, "nested_cv_report", report)
+    monkeypatch.setattr(oracle, "coco_annotations", lambda records, root: {"images": [], "annotations": []})
+    monkeypatch.setattr(table1, "fold_models", lambda *args: {})
+    monkeypatch.setattr(table1, "fold_refinements", lambda *args: {})
+    monkeypatch.setattr(table1, "load_systems", lambda systems, device=None: None)
+    for projections in (summary, None):
+        with pytest.raises(_Stop):
+            table1.cross_validate_table1(tmp_path, "shards", tmp_path, tmp_path, tmp_path, tmp_path / "out", 3, (0,),
+                                         10, projections=projections)
+    assert asked == [("none", "felzenszwalb-scale30"), nested_cv.PROJECTIONS]
+    summary.write_text(json.dumps({"cross_validation": {"selection": {
+        "for_val": {"chosen": "none"}, "per_outer_fold": {"0": {"chosen": "none", "images": 1}}}}}))
+    from hypercolumns.data.errors import InputError
+    with pytest.raises(InputError, match="outer folds"):
+        table1.cross_validate_table1(tmp_path, "shards", tmp_path, tmp_path, tmp_path, tmp_path / "out", 3, (0,), 10,
+                                     projections=summary)

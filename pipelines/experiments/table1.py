@@ -206,7 +206,8 @@ def cross_validate_table1(data_root: Path, shards: Path, models: Path, work: Pat
         from hypercolumns.pipelines.experiments.rescoring_cv import chosen_projections
 
         per_fold, _ = chosen_projections(Path(projections), grids.folds)
-        candidates = tuple(dict.fromkeys(per_fold[f.outer] for f in grids.folds))
+        chosen = set(per_fold.values())   # in eval-sds's order, so that a tie goes where it went there
+        candidates = tuple(p for p in PROJECTIONS if p in chosen) + tuple(sorted(chosen - set(PROJECTIONS)))
         print(f"projections: eval-sds's inner choices ({projections}): " +
               ", ".join(f"outer fold {o} {p}" for o, p in per_fold.items()))
     companions = fold_models(records, shards, work, grids.folds, TrainOptions())

@@ -56,6 +56,30 @@ def encode_rle(mask: np.ndarray) -> dict:
     return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
 
 
+def encode_window_rle(window: np.ndarray, top: int, left: int, image_shape) -> dict:
+    """:func:`encode_rle` of an ``image_shape`` mask that is False outside ``window``, a ``(h, w)`` bool
+    array at rows ``top ..`` and columns ``left ..``, without making the image-sized array: the run
+    lengths come from the window's own transitions, so the cost grows with the window, not the image.
+    """
+    window = np.asarray(window, dtype=bool)
+    height, width = int(image_shape[0]), int(image_shape[1])
+    h, w = window.shape
+    if top < 0 or left < 0 or top + h > height or left + w > width:
+        raise ValueError(f"a {h} x {w} window at ({top}, {left}) leaves the {height} x {width} image")
+    padded = np.zeros((w, h + 2), np.int8)     # columns first: COCO's runs go down each column
+    padded[:, 1:-1] = window.T
+    columns, rows = np.nonzero(np.diff(padded, axis=1))     # sorted by column, then row
+    edges = (left + columns).astype(np.int64) * height + top + rows   # a run's start, its end, the next start...
+    joined = np.flatnonzero(edges[1:-1:2] == edges[2::2])   # a run down to the image's bottom row that the
+    if joined.size:                                          # next column continues from its top row
+        edges = np.delete(edges, np.concatenate([2 * joined + 1, 2 * joined + 2]))
+    counts = np.diff(np.concatenate([[0], edges, [height * width]]))
+    if len(counts) > 1 and counts[-1] == 0:   # a run to the last pixel: pycocotools writes no empty run after it
+        counts = counts[:-1]
+    rle = mask_utils.frPyObjects({"size": [height, width], "counts": counts.tolist()}, height, width)
+    return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
+
+
 def decode_rle(rle: Mapping) -> np.ndarray:
     """Mask of a COCO RLE.
 

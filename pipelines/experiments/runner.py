@@ -140,7 +140,7 @@ def segment_systems(systems: list, records: list, coco: dict, detections: list, 
                 expanded = engines.grid(system.model_path).cnn.expand(system_boxes)
                 masks = caches[system.superpixels].masks(str(image_id), image, maps, expanded)
                 scores = mask_scores(maps, expanded, masks)
-                rles = [encode_rle(mask.full()) for mask in masks]
+                rles = [mask.rle() for mask in masks]
                 if viz_dir is not None and system.name == viz_system:
                     _save_picture(image, system_boxes, maps, expanded, masks, categories, scores,
                                   Path(viz_dir) / f"{Path(file_name).stem}.png")

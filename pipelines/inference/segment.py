@@ -6,7 +6,7 @@ From Python (load once; per image, what belongs to the image is computed once)::
     segmenter = Segmenter("work/models/grid-K10.h5")
     segmenter.set_image(image)                       # HWC uint8 RGB: superpixels (shared mode: its maps)
     result = segmenter.predict(boxes, categories)    # boxes (N, 4) x0, y0, x1, y1; as often as wanted
-    result.masks      # N BoxMask: each mask in its window (``.mask``, ``.top``, ``.left``, ``.full()``)
+    result.masks      # N BoxMask: each mask in its window (``.mask``, ``.top``, ``.left``, ``.full()``, ``.rle()``)
     result.heatmaps   # (N, 50, 50) float32, probabilities over the expanded boxes
     result.scores     # (N,) mean heatmap probability inside each mask
     result.full_masks(), result.rles()               # (N, H, W) bool / COCO RLE, on request
@@ -77,10 +77,8 @@ class Segmentation:
         return full
 
     def rles(self) -> list:
-        """The masks as COCO RLE, one image-sized array at a time."""
-        from hypercolumns.data.masks import encode_rle
-
-        return [encode_rle(mask.full()) for mask in self.masks]
+        """The masks as COCO RLE, each encoded from its window (no image-sized array)."""
+        return [mask.rle() for mask in self.masks]
 
     def pasted(self) -> np.ndarray:
         """Heatmaps pasted into the image, ``(N, H, W)`` float32."""

@@ -241,6 +241,12 @@ class BoxMask:
         full[self.window] = self.mask
         return full
 
+    def rle(self) -> dict:
+        """The mask as COCO RLE, encoded from its window (no image-sized array)."""
+        from hypercolumns.data.masks import encode_window_rle
+
+        return encode_window_rle(self.mask, self.top, self.left, self.image_shape)
+
 
 def heatmaps_to_masks(heatmaps: np.ndarray, boxes: np.ndarray, image_shape,
                       labels: np.ndarray | None = None,

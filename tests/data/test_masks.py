@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hypercolumns.data.masks import decode_rle, encode_rle, polygons_to_mask, polygons_to_rle
+from hypercolumns.data.masks import decode_rle, encode_rle, encode_window_rle, polygons_to_mask, polygons_to_rle
 
 
 def test_square_covers_exactly_its_pixels():
@@ -68,3 +68,22 @@ def test_rle_errors():
         encode_rle(np.zeros((2, 3, 4), bool))
     with pytest.raises(ValueError, match=">= 6"):
         polygons_to_rle([[0, 0, 3, 3]], 5, 5)
+
+
+def test_a_window_encodes_to_pycocotools_rle_of_the_image_sized_mask():
+    """Every placement, including windows as tall as the image (runs that continue into the next
+    column), at its edges, empty and full, against pycocotools on the image-sized array."""
+    import pycocotools.mask as mask_utils
+
+    rng = np.random.default_rng(0)
+    for _ in range(3000):
+        height, width = rng.integers(1, 12, 2)
+        h, w = rng.integers(0, height + 1), rng.integers(0, width + 1)
+        top, left = rng.integers(0, height - h + 1), rng.integers(0, width - w + 1)
+        window = rng.random((h, w)) < rng.choice([0.0, 0.5, 1.0])
+        full = np.zeros((height, width), np.uint8)
+        full[top:top + h, left:left + w] = window
+        expected = mask_utils.encode(np.asfortranarray(full))["counts"].decode("ascii")
+        assert encode_window_rle(window, top, left, (height, width)) == {"size": [height, width], "counts": expected}
+    with pytest.raises(ValueError, match="leaves"):
+        encode_window_rle(np.ones((3, 3), bool), 8, 0, (10, 10))

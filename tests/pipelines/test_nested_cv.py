@@ -67,26 +67,36 @@ def test_pooled_projections_equal_one_run_and_choices_see_only_training_images(d
                          seeds=(0,), projections=("none",))
 
 
-def test_each_outer_fold_is_reported_by_its_own_grid_with_its_own_inner_choice(data_root, tmp_path, monkeypatch):
-    """Every result is tagged with the system that made it; the inner choices are scripted to differ."""
-    from dataclasses import replace
-
-    from hypercolumns.pipelines.experiments import nested_cv
-
-    records = load_val_records(data_root)[:9]
+def whole_box_folds(data_root, tmp_path, count=9):
+    """Nested folds of the first ``count`` val images (standing in for training images) whose grids are
+    all whole-box "grids" (no model), with the images' COCO annotations written to ``tmp_path``."""
+    records = load_val_records(data_root)[:count]
     folds = nested_folds([r.image_id for r in records], 3, 2)
     labels = [("outer", f.outer) for f in folds] + [("inner", f.outer, j) for f in folds for j in range(2)]
-    grids = NestedGrids(folds, dict.fromkeys(labels))
     coco = coco_annotations(records, data_root)
-    annotations = write_json_atomic(coco, tmp_path / "annotations.json")
-    real_segment, real_choose = nested_cv.segment_systems, nested_cv.choose
+    return records, folds, NestedGrids(folds, dict.fromkeys(labels)), coco, write_json_atomic(
+        coco, tmp_path / "annotations.json")
 
+
+def tagging(real_segment):
+    """``segment_systems`` that tags every result with the name of the system that made it."""
     def tagged(systems, *args, **kwargs):
         results = real_segment(systems, *args, **kwargs)
         for name, entries in results.items():
             for entry in entries:
                 entry["system"] = name
         return results
+    return tagged
+
+
+def test_each_outer_fold_is_reported_by_its_own_grid_with_its_own_inner_choice(data_root, tmp_path, monkeypatch):
+    """Every result is tagged with the system that made it; the inner choices are scripted to differ."""
+    from dataclasses import replace
+
+    from hypercolumns.pipelines.experiments import nested_cv
+
+    records, folds, grids, coco, annotations = whole_box_folds(data_root, tmp_path)
+    tagged, real_choose = tagging(nested_cv.segment_systems), nested_cv.choose
 
     picks = iter(["slic", "none", "slic"])             # the inner choice of outer folds 0, 1, 2
 
@@ -182,20 +192,9 @@ def test_a_variants_folds_are_segmented_by_its_own_grids_and_chosen_among_with_t
 
     from hypercolumns.pipelines.experiments import nested_cv
 
-    records = load_val_records(data_root)[:9]
-    folds = nested_folds([r.image_id for r in records], 3, 2)
-    labels = [("outer", f.outer) for f in folds] + [("inner", f.outer, j) for f in folds for j in range(2)]
-    grids, variant = NestedGrids(folds, dict.fromkeys(labels)), NestedGrids(folds, dict.fromkeys(labels))
-    coco = coco_annotations(records, data_root)
-    annotations = write_json_atomic(coco, tmp_path / "annotations.json")
-    real_segment, real_choose = nested_cv.segment_systems, nested_cv.choose
-
-    def tagged(systems, *args, **kwargs):
-        results = real_segment(systems, *args, **kwargs)
-        for name, entries in results.items():
-            for entry in entries:
-                entry["system"] = name
-        return results
+    records, folds, grids, coco, annotations = whole_box_folds(data_root, tmp_path)
+    variant = NestedGrids(folds, dict.fromkeys(grids.models))
+    tagged, real_choose = tagging(nested_cv.segment_systems), nested_cv.choose
 
     picks = iter(["flips+none", "none", "flips+none"])
 
@@ -229,7 +228,7 @@ def test_a_variants_folds_are_segmented_by_its_own_grids_and_chosen_among_with_t
     with pytest.raises(ValueError, match="companions"):
         nested_cv_report(grids, records, coco, annotations, data_root, tmp_path / "b", engines, "box",
                          projections=("none",), variants={"flips": variant}, companions={"row": {}})
-    other = NestedGrids(nested_folds([r.image_id for r in records], 3, 2, seed=1), dict.fromkeys(labels))
+    other = NestedGrids(nested_folds([r.image_id for r in records], 3, 2, seed=1), dict.fromkeys(grids.models))
     with pytest.raises(ValueError, match="other folds"):
         nested_cv_report(grids, records, coco, annotations, data_root, tmp_path / "c", engines, "box",
                          projections=("none",), variants={"flips": other})

@@ -25,6 +25,9 @@ def main(argv=None) -> int:
                         "cross-validation on the shared training images)")
     parser.add_argument("--threshold", type=float, default=segment.THRESHOLD)
     parser.add_argument("--viz", type=Path, default=None, help="write a picture per image here")
+    parser.add_argument("--profile", action="store_true",
+                        help="print the seconds of each stage: reading images, CNN, conv trick, superpixels, "
+                        "projection, RLE, pictures (and what follows the CNN as a share of it)")
     flags = vars(parser.parse_args(argv))
     if flags.pop("no_superpixels"):
         flags["superpixels"] = "none"

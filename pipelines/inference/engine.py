@@ -28,6 +28,7 @@ from hypercolumns.extract.candidate_features import candidate_inputs
 from hypercolumns.extract.cnn import check_weights_match, frozen_cnn
 from hypercolumns.extract.shared_features import feature_cnn
 from hypercolumns.extract.weights import resolve_weights
+from hypercolumns.pipelines.inference.profile import count_boxes, timed
 from hypercolumns.pipelines.inference.conv_trick import ConvTrickPredictor
 
 
@@ -129,11 +130,14 @@ def grid_heatmaps(image: np.ndarray, boxes: np.ndarray, categories: list, grids:
         maps: dict = {i: [] for i in indices}
         for start in range(0, len(boxes), batch_size):
             batch = slice(start, start + batch_size)
-            outputs = cnn.box_outputs(image, expanded[batch], layers)
+            with timed("cnn"):
+                outputs = cnn.box_outputs(image, expanded[batch], layers)
             if candidates is not None and any(grids[i].needs_candidates for i in indices):
                 outputs.update(candidate_inputs(candidates[batch], expanded[batch], cnn.device))
-            for i in indices:
-                maps[i].append(grids[i].predictor(outputs, categories[batch]).cpu().numpy())
+            with timed("conv trick"):
+                for i in indices:
+                    maps[i].append(grids[i].predictor(outputs, categories[batch]).cpu().numpy())
+        count_boxes(len(boxes))
         size = grids[indices[0]].model.feature_config.heatmap_size
         for i in indices:
             heatmaps[i] = np.concatenate(maps[i]) if maps[i] else np.zeros((0, size, size), np.float32)
@@ -157,7 +161,8 @@ def images_of_detections(detections: list, image_file, show_progress: bool = Tru
               disable=None if show_progress else True) as images:
         for image_id, indices in images:
             path, expected_hw = image_file(image_id)
-            image = read_image(path)
+            with timed("read"):
+                image = read_image(path)
             if expected_hw is not None and image.shape[:2] != tuple(expected_hw):
                 raise InputError(f"{path} is {image.shape[1]}x{image.shape[0]}, {described_in} says "
                                  f"{expected_hw[1]}x{expected_hw[0]}")

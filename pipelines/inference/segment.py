@@ -27,6 +27,7 @@ superpixels when those are on (``superpixels``).
 from __future__ import annotations
 
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from hypercolumns.data.errors import InputError
 from hypercolumns.data.files import write_json_atomic
 from hypercolumns.pipelines.inference.engine import Engine, images_of_detections
 from hypercolumns.pipelines.inference.paste import paste_heatmap, paste_heatmaps
+from hypercolumns.pipelines.inference.profile import Profile, timed
 from hypercolumns.pipelines.inference.superpixels import (THRESHOLD, SuperpixelCache, SuperpixelSettings,
                                                           projection_settings)
 
@@ -139,7 +141,8 @@ class Segmenter:
 
         image = _check_image(image)
         self._image_key = image_key or content_key(image)
-        self.superpixels.labels(self._image_key, image)   # the image's superpixels, cut once for its boxes
+        with timed("superpixels"):
+            self.superpixels.labels(self._image_key, image)   # the image's superpixels, cut once for its boxes
         if hasattr(self.cnn, "image_frame"):
             self.cnn.image_frame(image, self.grid.layers)
         self._image = image
@@ -155,7 +158,8 @@ class Segmenter:
             raise RuntimeError("call set_image(image) before predict(boxes)")
         image = self._image
         heatmaps, expanded = self.heatmaps(image, boxes, categories, candidates)
-        masks = self.superpixels.masks(self._image_key, image, heatmaps, expanded, self.threshold)
+        with timed("projection"):
+            masks = self.superpixels.masks(self._image_key, image, heatmaps, expanded, self.threshold)
         return Segmentation(masks, heatmaps, expanded, mask_scores(heatmaps, expanded, masks),
                             image.shape[:2])
 
@@ -283,12 +287,14 @@ def segment_detections(segmenter: Segmenter, annotations, image_root, detections
                                    for i in indices])
         segmenter.set_image(image, image_key=str(image_id))
         result = segmenter.predict(boxes, categories, candidates=candidates)
-        for rle, index in zip(result.rles(), indices):
-            results[index]["segmentation"] = rle
+        with timed("rle"):
+            for rle, index in zip(result.rles(), indices):
+                results[index]["segmentation"] = rle
         if viz_dir is not None:
             labels = [f"{c} {detections[i]['score']:.2f}" for c, i in zip(categories, indices)]
-            save_visualization(image, boxes, result.pasted(), result.full_masks(), labels,
-                               Path(viz_dir) / f"{Path(images[image_id].file_name).stem}.png")
+            with timed("pictures"):
+                save_visualization(image, boxes, result.pasted(), result.full_masks(), labels,
+                                   Path(viz_dir) / f"{Path(images[image_id].file_name).stem}.png")
     return results
 
 
@@ -318,12 +324,14 @@ def wholly_outside(bbox, height: int, width: int) -> bool:
 
 def segment_file(annotations: Path, image_root: Path, detections: Path, model: Path, out: Path,
                  weights=None, superpixels: str = DEFAULT_SUPERPIXELS.method,
-                 threshold: float = THRESHOLD, viz: Path | None = None, device=None) -> Path:
+                 threshold: float = THRESHOLD, viz: Path | None = None, device=None,
+                 profile: bool = False) -> Path:
     """Segment a COCO results file's detections and write them with their RLE masks to ``out``.
 
     ``superpixels``: the projection by name (:func:`~.superpixels.projection_settings`: ``"none"``
     thresholds each pixel; ``slic``, ``felzenszwalb``, ``grabcut``, with or without a size);
-    ``viz``: a folder for one picture per image.  Prints what it wrote.
+    ``viz``: a folder for one picture per image; ``profile``: also print the seconds of each stage
+    (:mod:`~.profile`; the model's loading before it is not counted).  Prints what it wrote.
     """
     try:
         projection = projection_settings(superpixels)
@@ -331,12 +339,15 @@ def segment_file(annotations: Path, image_root: Path, detections: Path, model: P
         raise InputError(f"--superpixels: {error}") from None
     entries = read_detections(detections)
     segmenter = Segmenter(model, weights, projection, threshold, device=device)
-    results = segment_detections(segmenter, annotations, image_root, entries, viz,
-                                 source=str(detections))
+    timings = Profile(synchronize=True)
+    with timings if profile else nullcontext():
+        results = segment_detections(segmenter, annotations, image_root, entries, viz, source=str(detections))
     write_json_atomic(results, out)
     outside = sum(wholly_outside(r["bbox"], *r["segmentation"]["size"]) for r in results)
     print(f"segmented {len(results)} detections on {segmenter.cnn.device}"
           + (f" ({outside} wholly outside their images: empty masks)" if outside else ""))
+    if profile:
+        print(timings.line())
     print(f"wrote {out}")
     if viz is not None:
         print(f"wrote pictures to {viz}/")

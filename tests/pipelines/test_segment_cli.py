@@ -198,3 +198,32 @@ def test_predict_needs_an_image(setup):
     segmenter = Segmenter(model_path, weights_path, SuperpixelSettings("none"), device="cpu")
     with pytest.raises(RuntimeError, match="set_image"):
         segmenter.predict(np.array([[1.0, 1.0, 5.0, 5.0]]))
+
+
+def test_profile_counts_each_stage_where_its_time_is_spent_and_changes_no_mask(setup, tmp_path, capsys,
+                                                                               monkeypatch):
+    """Reading the image and the CNN are slowed by known amounts: the profile puts each delay in its own
+    stage, its stages fit in the run's wall time, and the results equal an unprofiled run's."""
+    import re
+    import time
+
+    from hypercolumns.extract.cnn import FrozenCNN as CNN
+    from hypercolumns.pipelines.inference import engine
+
+    folder, weights_path, model_path, _ = setup
+    args = segment_args(folder, weights_path, model_path, folder / "dets.json", tmp_path / "plain.json")
+    assert cli([str(a) for a in args]) == 0
+    read, forward = engine.read_image, CNN.box_outputs
+    monkeypatch.setattr(engine, "read_image", lambda path: time.sleep(0.3) or read(path))
+    monkeypatch.setattr(CNN, "box_outputs", lambda self, *a, **k: time.sleep(0.5) or forward(self, *a, **k))
+    capsys.readouterr()
+    args = segment_args(folder, weights_path, model_path, folder / "dets.json", tmp_path / "profiled.json")
+    assert cli([str(a) for a in args] + ["--profile"]) == 0
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("profile"))
+    seconds = {stage.strip(): float(value) for stage, value in re.findall(r"([a-z ]+?) ([\d.]+) s", line.split(": ", 1)[1])}
+    wall = float(re.search(r"boxes, ([\d.]+) s in all", line).group(1))
+    assert "(2 boxes" in line
+    assert 0.3 <= seconds["read"] < 0.5 and seconds["cnn"] >= 0.5      # one image, one batch of boxes
+    assert seconds["conv trick"] < 0.3 and seconds["projection"] < 0.2 and seconds["rle"] < 0.1
+    assert sum(seconds.values()) <= wall + 0.01 * len(seconds)      # each printed to 0.01 s
+    assert json.loads((tmp_path / "profiled.json").read_text()) == json.loads((tmp_path / "plain.json").read_text())

@@ -368,3 +368,65 @@ def test_flips_are_refused_where_no_crop_is_mirrored(tmp_path):
     check_feature_options(**options, shared_features=None, flips=True)
     with pytest.raises(InputError, match="--flips.*--shared-features"):
         check_feature_options(**options, shared_features=224, flips=True)
+
+
+def test_shards_are_written_while_the_next_shard_goes_through_the_cnn(tmp_path, tiny_cnn, monkeypatch):
+    """Each write and each shard's extraction is slowed by 0.3 s and its interval recorded: shard n's
+    write runs during shard n + 1's extraction; the shards equal a run without the writer thread's
+    delays."""
+    import threading
+    import time
+
+    from hypercolumns.extract import features
+
+    cnn, spec = tiny_cnn
+    records = synthetic_records(tmp_path)
+    config = make_config(cnn, spec)
+    run(records, tmp_path / "reference", cnn, spec, config)
+    write, extract, spans = features.write_shard, features.extract_shard, {}
+
+    def timed(kind, function):
+        def wrapper(*args):
+            start = time.perf_counter()
+            time.sleep(0.3)
+            result = function(*args)
+            spans.setdefault(kind, []).append((start, time.perf_counter(), threading.get_ident()))
+            return result
+        return wrapper
+
+    monkeypatch.setattr(features, "write_shard", timed("write", write))
+    monkeypatch.setattr(features, "extract_shard", timed("extract", extract))
+    run(records, tmp_path / "shards", cnn, spec, config)
+    assert len(spans["write"]) == len(spans["extract"]) == 3
+    for (w_start, w_end, writer), (e_start, e_end, main) in zip(spans["write"], spans["extract"][1:]):
+        assert writer != main and w_start < e_end and e_start < w_end      # the two intervals overlap
+    for a, b in zip(list_shards(tmp_path / "shards"), list_shards(tmp_path / "reference")):
+        np.testing.assert_array_equal(read_rows(a)["features"], read_rows(b)["features"])
+
+
+def test_a_failed_write_stops_the_run_and_leaves_only_whole_shards(tmp_path, tiny_cnn, monkeypatch):
+    from hypercolumns.extract import features
+
+    cnn, spec = tiny_cnn
+    records = synthetic_records(tmp_path)
+    config = make_config(cnn, spec)
+    write, calls = features.write_shard, []
+
+    def failing(path, *args):
+        calls.append(path.name)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return write(path, *args)
+
+    monkeypatch.setattr(features, "write_shard", failing)
+    with pytest.raises(OSError, match="disk full"):
+        run(records, tmp_path / "shards", cnn, spec, config)
+    written = [p.name for p in list_shards(tmp_path / "shards")]
+    assert "shard-00001.h5" not in written and "shard-00000.h5" in written      # a later one may be whole too
+    for shard in list_shards(tmp_path / "shards"):
+        check_shard(shard, config)
+    monkeypatch.setattr(features, "write_shard", write)
+    assert run(records, tmp_path / "shards", cnn, spec, config)["shards_written"] == 3 - len(written)
+    run(records, tmp_path / "reference", cnn, spec, config)
+    for a, b in zip(list_shards(tmp_path / "shards"), list_shards(tmp_path / "reference")):
+        np.testing.assert_array_equal(read_rows(a)["features"], read_rows(b)["features"])

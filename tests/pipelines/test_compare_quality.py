@@ -61,3 +61,45 @@ def test_a_malformed_variant_is_refused_naming_it(flag):
     assert parse_variants(["flips=work/f", "rows2=work/r"])["rows2"].as_posix() == "work/r"
     with pytest.raises(InputError, match="once"):
         parse_variants(["a=x", "a=y"])
+
+
+def test_the_command_chooses_among_variants_and_projections_and_writes_its_table(data_root, tmp_path, monkeypatch):
+    """End to end on 9 images with whole-box "grids" standing in for the default and one variant (no
+    network): every (variant, projection) candidate gets a row, the nested choice is recorded, and no
+    val image reaches a choice (they are absent: the records stand in for training images)."""
+    import json
+
+    from hypercolumns.classifiers.selection import nested_folds
+    from hypercolumns.data import datasets
+    from hypercolumns.data.datasets import load_val_records
+    from hypercolumns.pipelines.experiments import compare_quality, nested_cv
+    from hypercolumns.pipelines.experiments.nested_cv import NestedGrids
+
+    records = load_val_records(data_root)[:9]
+    folds = nested_folds([r.image_id for r in records], 3, 2)
+    labels = [("outer", f.outer) for f in folds] + [("inner", f.outer, j) for f in folds for j in range(2)]
+    trained = []
+
+    def fold_grids_of(model, shards, records_in, out):
+        trained.append((str(shards), str(out)))
+        return NestedGrids(folds, dict.fromkeys(labels))
+
+    monkeypatch.setattr(datasets, "load_training_records", lambda root: records)
+    monkeypatch.setattr(nested_cv, "fold_grids_of", fold_grids_of)
+    monkeypatch.setattr(compare_quality, "projection_costs",
+                        lambda model, records, projections, device, images: {"cnn": 100.0, "boxes": 4,
+                                                                             **dict.fromkeys(projections, 1.0)})
+    monkeypatch.setattr(compare_quality, "stage_one_rows", lambda folder: 10 if "flips" not in str(folder) else 20)
+    result = compare_quality.compare_quality(data_root, tmp_path / "grid.h5", tmp_path / "features",
+                                             {"flips": tmp_path / "flips"}, tmp_path / "out", tmp_path / "cv",
+                                             tmp_path / "variants", ["slic"], seeds=(0,), replicates=50)
+    assert trained == [(str(tmp_path / "features"), str(tmp_path / "cv")),
+                       (str(tmp_path / "flips"), str(tmp_path / "variants" / "flips"))]
+    candidates = [row["candidate"] for row in result["rows"]]
+    assert candidates[:4] == ["none", "slic", "flips+none", "flips+slic"] and candidates[4].startswith("selected")
+    assert {row["stage-one rows"] for row in result["rows"][:4]} == {10, 20}
+    # whole-box grids: every candidate's masks are the boxes, so every row scores alike
+    assert len({(row["APr@0.5"], row["APr@0.7"]) for row in result["rows"]}) == 1
+    assert set(result["selection"]["per_outer_fold"]) == {"0", "1", "2"}
+    written = json.loads((tmp_path / "out" / "quality.json").read_text())
+    assert written["rows"][0]["candidate"] == "none" and (tmp_path / "out" / "quality.md").is_file()

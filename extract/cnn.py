@@ -56,18 +56,24 @@ class FrozenCNN:
         Context pixels on each side of the box at the input size (R-CNN: 16).
     device : str or torch.device, optional
         Default: CUDA when available, else CPU.
+    engine : str
+        What runs the forward (:mod:`~hypercolumns.extract.engines`): ``torch`` (fp32, the
+        default), ``torch-nchw``, ``torch-bf16`` or ``onnxruntime``.
     """
 
     # how its maps are made, as shards record it; SharedImageCNN's is shared
     feature_source = FeatureSource()
 
-    def __init__(self, weights: Weights, padding: int = DEFAULT_PADDING, device=None):
+    def __init__(self, weights: Weights, padding: int = DEFAULT_PADDING, device=None, engine: str = "torch"):
+        from hypercolumns.extract.engines import OnnxForward, check_engine, memory_format
+
         self.weights = weights
         self.device = torch.device(device) if device is not None else default_device()
+        self.engine = check_engine(engine, self.device)
         self.network = load_network(weights, self.device)
-        self.memory_format = (torch.channels_last if self.device.type == "cpu"
-                              else torch.contiguous_format)
+        self.memory_format = memory_format(engine, self.device)
         self.network.to(memory_format=self.memory_format)
+        self._onnx = OnnxForward(self.network, self.network.input_size) if engine == "onnxruntime" else None
         self.crop_size = self.network.input_size
         self.padding = padding
         self.fill_rgb = mean_fill_rgb(weights.input)
@@ -105,9 +111,16 @@ class FrozenCNN:
         """Layer outputs for a batch of preprocessed crops.
 
         Maps stay in the network's memory format (``channels_last`` on the
-        CPU), which is what sampling units across channels wants.
+        CPU), which is what sampling units across channels wants; every engine
+        gives float32 maps.
         """
+        if self._onnx is not None:
+            return self._onnx(crops.detach().cpu().float(), layers)
         batch = crops.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+        if self.engine == "torch-bf16":
+            with torch.autocast(self.device.type, dtype=torch.bfloat16):
+                outputs = self.network(batch, layers)
+            return {name: value.float() for name, value in outputs.items()}
         return self.network(batch, layers)
 
     def box_outputs(self, image: np.ndarray, expanded_boxes: np.ndarray, layers: list[str]) -> dict:
@@ -119,9 +132,9 @@ class FrozenCNN:
         return self.forward(self.crops(image, expanded_boxes), layers)
 
 
-def frozen_cnn(weights=None, padding: int = DEFAULT_PADDING, device=None) -> FrozenCNN:
+def frozen_cnn(weights=None, padding: int = DEFAULT_PADDING, device=None, engine: str = "torch") -> FrozenCNN:
     """The frozen CNN of ``weights`` (Weights, a file, or None: the cached ImageNet VGG16)."""
-    return FrozenCNN(resolve_weights(weights), padding, device)
+    return FrozenCNN(resolve_weights(weights), padding, device, engine)
 
 
 def load_cnn(config: FeatureConfig, weights=None, device=None):

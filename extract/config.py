@@ -39,7 +39,7 @@ CONFIG_KEYS = (
 )
 # Keys added after shards existed: absent means the default, and a default value is
 # left out of the hash, so older shards and models keep their config hash.
-OPTIONAL_KEYS = {"feature_source": "per-box", "candidate_source": "none", "flips": False}
+OPTIONAL_KEYS = {"feature_source": "per-box", "candidate_source": "none", "flips": False, "engine": "torch"}
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,7 @@ class FeatureConfig:
     feature_source: FeatureSource = FeatureSource()
     candidate_source: str = "none"
     flips: bool = False
+    engine: str = "torch"
     config_hash: str | None = None
 
     def __post_init__(self):
@@ -129,7 +130,8 @@ class FeatureConfig:
         return cls(**{key: values[key] for key in CONFIG_KEYS},
                    feature_source=FeatureSource.parse(values.get("feature_source", "per-box")),
                    candidate_source=values.get("candidate_source", "none"),
-                   flips=bool(values.get("flips", False)), config_hash=values.get("config_hash"))
+                   flips=bool(values.get("flips", False)), engine=values.get("engine", "torch"),
+                   config_hash=values.get("config_hash"))
 
     def to_dict(self) -> dict:
         """Every key, in file order, and the recorded ``config_hash`` if any (a model file's JSON)."""
@@ -138,6 +140,8 @@ class FeatureConfig:
                       feature_source=str(self.feature_source), candidate_source=self.candidate_source)
         if self.flips:  # absent reads as False: configs from before the key keep their JSON
             values["flips"] = True
+        if self.engine != "torch":   # likewise: absent reads as fp32 torch
+            values["engine"] = self.engine
         if self.config_hash is not None:
             values["config_hash"] = self.config_hash
         return values

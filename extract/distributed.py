@@ -146,7 +146,7 @@ def make_shard(work: ShardWork, extraction: Extraction, weights) -> dict:
     from hypercolumns.extract.features import ImageCache, extract_shard
     from hypercolumns.extract.shards import shard_path, write_shard
 
-    cnn = worker_cnn(weights, extraction.config.padding, extraction.device)
+    cnn = worker_cnn(weights, extraction.config.padding, extraction.device, extraction.config.engine)
     rows, boxes = extract_shard(work.jobs, work.records, cnn, extraction.spec, extraction.config,
                                 extraction.batch_size, ImageCache(work.records), _NoProgress(),
                                 extraction.box_rows)
@@ -155,15 +155,16 @@ def make_shard(work: ShardWork, extraction: Extraction, weights) -> dict:
     return {"index": work.index, "path": str(path), "rows": int(len(rows["location"]))}
 
 
-def worker_cnn(weights, padding: int, device: str | None):
-    """This process's FrozenCNN of ``weights``, built once (the latest one is kept)."""
+def worker_cnn(weights, padding: int, device: str | None, engine: str = "torch"):
+    """This process's FrozenCNN of ``weights`` on ``engine`` (the config's: every worker runs the
+    forward the shards record), built once (the latest one is kept)."""
     from hypercolumns.extract.cnn import frozen_cnn
 
-    key = (weights.sha256, padding, device)
+    key = (weights.sha256, padding, device, engine)
     with _CNNS_LOCK:
         if key not in _CNNS:
             _CNNS.clear()
-            _CNNS[key] = frozen_cnn(weights, padding, device)
+            _CNNS[key] = frozen_cnn(weights, padding, device, engine)
         return _CNNS[key]
 
 

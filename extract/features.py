@@ -71,7 +71,8 @@ def feature_config(cnn: FrozenCNN, spec: LayerSpec, *, rows_per_cell=1, sample_g
         crop_size=cnn.crop_size, padding=cnn.padding, heatmap_size=HEATMAP_SIZE,
         sample_grid=sample_grid, rows_per_cell=rows_per_cell, seed=seed, targets=targets,
         boxes_per_instance=boxes_per_instance, min_iou=min_iou, feature_source=cnn.feature_source,
-        candidate_source=standin_source() if spec.needs_candidates else "none", flips=flips)
+        candidate_source=standin_source() if spec.needs_candidates else "none", flips=flips,
+        engine=getattr(cnn.per_box, "engine", "torch"))
 
 
 def plan_boxes(records: list, config: FeatureConfig) -> list:
@@ -382,12 +383,14 @@ def extract_features(data_root: Path, out: Path, weights=None, layers: str = DEF
                      rows_per_cell: int = 1, seed: int = 0, boxes_per_shard: int = 128,
                      batch_size: int = 16, limit_images: int | None = None, device=None,
                      scheduler: str | None = None, shared_features: float | None = None,
-                     shared_margin: int = SHARED_MARGIN, flips: bool = False) -> dict:
+                     shared_margin: int = SHARED_MARGIN, flips: bool = False, engine: str = "torch") -> dict:
     """Stage one on the training records of ``data_root`` into ``out``; prints and returns the summary.
 
     ``shared_features`` (a scale) runs one CNN forward per image instead of one
     per box; ``scheduler`` a Dask scheduler whose workers write the shards;
-    ``flips`` writes each box a second time, mirrored (twice the rows; not the paper's protocol).
+    ``flips`` writes each box a second time, mirrored (twice the rows; not the paper's protocol);
+    ``engine`` runs the forward (:func:`~hypercolumns.extract.engines.resolve_engine`: a name or
+    ``auto``), recorded in the config.
     """
     from hypercolumns.data.datasets import load_training_records
 
@@ -408,7 +411,11 @@ def extract_features(data_root: Path, out: Path, weights=None, layers: str = DEF
     if limit_images:
         records = records[:limit_images]
     # with a scheduler this CNN only describes the config: the workers build their own
-    cnn = frozen_cnn(weights, padding, "cpu" if scheduler else device)
+    from hypercolumns.extract.cnn import default_device
+    from hypercolumns.extract.engines import resolve_engine
+
+    cnn_device = "cpu" if scheduler else (device or default_device())
+    cnn = frozen_cnn(weights, padding, cnn_device, resolve_engine(engine, cnn_device))
     if not 0 <= 2 * padding < cnn.crop_size:
         raise InputError(f"--padding {padding} leaves no room in a {cnn.crop_size}px crop")
     if shared_features:

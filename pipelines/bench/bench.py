@@ -7,7 +7,10 @@ Sections (``--sections``, default all):
   computation vs the CNN forward;
 - ``training``: liblinear rows/s per grid cell with 1 and 2 processes;
 - ``shared``: shared whole-image features vs one forward per box, CNN GFLOP and
-  seconds per box at 1, 10 and 50 boxes per image.
+  seconds per box at 1, 10 and 50 boxes per image;
+- ``engines``: the bare CNN forward on every engine this machine runs (torch fp32
+  in two layouts, bf16 where native, onnxruntime), GFLOP/s, and each one's heatmap
+  difference and mask IoU against fp32 torch.
 
 Each run writes ``bench-<UTC time>.json`` and ``bench.json`` (the latest) to
 ``--out`` with the machine (CPU model, cores, torch threads, GPU name), so
@@ -26,7 +29,7 @@ import torch
 from hypercolumns.data.errors import InputError, MissingFileError, require_file
 from hypercolumns.pipelines.bench.report import write_bench_json
 
-SECTIONS = ("extraction", "inference", "training", "shared")
+SECTIONS = ("extraction", "inference", "training", "shared", "engines")
 
 
 def machine() -> dict:
@@ -76,6 +79,15 @@ def run_sections(sections, data_root: Path, model: Path, shards: Path, weights=N
 
         results["shared"] = bench_shared_vs_per_box(cnn, load_val_records(data_root)[:images])
         print_rows(results["shared"])
+    if "engines" in sections:
+        from hypercolumns.pipelines.bench.bench_engines import measure_engines, print_engines
+
+        from hypercolumns.extract.engines import remember_measurement
+
+        results["engines"] = measure_engines(model, load_training_records(data_root), weights, device,
+                                             batch_size=batch_size)
+        print_engines(results["engines"])
+        print(f"  stored for --engine auto: {remember_measurement(results['engines'], results['engines']['device'])}")
     return results
 
 
@@ -106,9 +118,9 @@ def bench(data_root: Path, model: Path, out: Path, shards: Path, sections: str =
     """The ``sections`` (comma-separated) of :func:`run_sections` (``settings``: its keywords),
     compared with the earlier run ``compare_with`` if given; writes and returns the JSON paths."""
     sections = parse_sections(sections)
-    if "inference" in sections:
-        require_file(model, "grid model for the inference section",
-                     "run `make train-grid` or pass --sections without inference")
+    if {"inference", "engines"} & set(sections):
+        require_file(model, "grid model for the inference and engines sections",
+                     "run `make train-grid` or pass --sections without inference and engines")
     if "training" in sections and not any(Path(shards).glob("shard-*.h5")):
         raise MissingFileError(f"{shards}: no shards for the training section; run "
                                 "`make features` or pass --sections without training")

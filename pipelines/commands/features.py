@@ -33,5 +33,9 @@ def main(argv=None) -> int:
     parser.add_argument("--flips", action="store_true",
                         help="also write every training box mirrored left to right: twice the rows "
                         "(ours, not the paper's protocol; recorded in the shard config)")
+    parser.add_argument("--engine", default="torch",
+                        help="what runs the CNN's forward: torch (fp32, default), torch-nchw, torch-bf16 (where the "
+                        "CPU has native bfloat16, or on a GPU), onnxruntime (CPU), or auto: the fastest that agreed "
+                        "with fp32 torch in this machine's last `make bench`; recorded in the shard config")
     features.extract_features(**vars(parser.parse_args(argv)))
     return 0

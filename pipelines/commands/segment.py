@@ -28,6 +28,10 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="print the seconds of each stage: reading images, CNN, conv trick, superpixels, "
                         "projection, RLE, pictures (and what follows the CNN as a share of it)")
+    parser.add_argument("--engine", default="torch",
+                        help="what runs the CNN's forward: torch (fp32, default), torch-nchw, torch-bf16 (where the "
+                        "CPU has native bfloat16, or on a GPU), onnxruntime (CPU), or auto: the fastest that agreed "
+                        "with fp32 torch in this machine's last `make bench`")
     flags = vars(parser.parse_args(argv))
     if flags.pop("no_superpixels"):
         flags["superpixels"] = "none"

@@ -63,10 +63,12 @@ class Engine:
         Default: CUDA when available, else CPU.
     batch_size : int
         Boxes per CNN forward.
+    engine : str
+        What runs the CNN's forward (:mod:`~hypercolumns.extract.engines`; default fp32 torch).
     """
 
-    def __init__(self, weights=None, device=None, batch_size: int = 16):
-        self.weights, self.device, self.batch_size = weights, device, batch_size
+    def __init__(self, weights=None, device=None, batch_size: int = 16, engine: str = "torch"):
+        self.weights, self.device, self.batch_size, self.engine = weights, device, batch_size, engine
         self._networks: dict = {}   # (weights sha256, padding) -> FrozenCNN
         self._cnns: dict = {}       # (weights sha256, padding, feature source) -> feature CNN
         self._grids: dict = {}      # (model path, weights) -> LoadedGrid
@@ -83,7 +85,7 @@ class Engine:
             if network_key not in self._networks:
                 loaded = resolve_weights(weights or self.weights)
                 check_weights_match(config, loaded)
-                self._networks[network_key] = frozen_cnn(loaded, config.padding, self.device)
+                self._networks[network_key] = frozen_cnn(loaded, config.padding, self.device, self.engine)
             self._cnns[key] = feature_cnn(self._networks[network_key], config.feature_source)
         return self._cnns[key]
 

@@ -107,11 +107,15 @@ class Segmenter:
         Default: CUDA when available, else CPU.
     engine : Engine, optional
         Share loaded networks with other segmenters.
+    cnn_engine : str
+        What runs the CNN's forward when no ``engine`` is given (:mod:`~hypercolumns.extract.engines`:
+        ``torch`` fp32 by default, ``torch-nchw``, ``torch-bf16``, ``onnxruntime``).
     """
 
     def __init__(self, model_path, weights=None, superpixels: SuperpixelSettings = DEFAULT_SUPERPIXELS,
-                 threshold: float = THRESHOLD, batch_size: int = 16, device=None, engine=None):
-        self.engine = engine or Engine(device=device, batch_size=batch_size)
+                 threshold: float = THRESHOLD, batch_size: int = 16, device=None, engine=None,
+                 cnn_engine: str = "torch"):
+        self.engine = engine or Engine(device=device, batch_size=batch_size, engine=cnn_engine)
         self.grid = self.engine.grid(model_path, weights)
         self.superpixels = SuperpixelCache(superpixels)
         self.threshold = threshold
@@ -325,20 +329,25 @@ def wholly_outside(bbox, height: int, width: int) -> bool:
 def segment_file(annotations: Path, image_root: Path, detections: Path, model: Path, out: Path,
                  weights=None, superpixels: str = DEFAULT_SUPERPIXELS.method,
                  threshold: float = THRESHOLD, viz: Path | None = None, device=None,
-                 profile: bool = False) -> Path:
+                 profile: bool = False, engine: str = "torch") -> Path:
     """Segment a COCO results file's detections and write them with their RLE masks to ``out``.
 
     ``superpixels``: the projection by name (:func:`~.superpixels.projection_settings`: ``"none"``
     thresholds each pixel; ``slic``, ``felzenszwalb``, ``grabcut``, with or without a size);
     ``viz``: a folder for one picture per image; ``profile``: also print the seconds of each stage
-    (:mod:`~.profile`; the model's loading before it is not counted).  Prints what it wrote.
+    (:mod:`~.profile`; the model's loading before it is not counted); ``engine``: what runs the CNN
+    (:func:`~hypercolumns.extract.engines.resolve_engine`: a name or ``auto``).  Prints what it wrote.
     """
     try:
         projection = projection_settings(superpixels)
     except ValueError as error:
         raise InputError(f"--superpixels: {error}") from None
     entries = read_detections(detections)
-    segmenter = Segmenter(model, weights, projection, threshold, device=device)
+    from hypercolumns.extract.cnn import default_device
+    from hypercolumns.extract.engines import resolve_engine
+
+    cnn_engine = resolve_engine(engine, device or default_device())
+    segmenter = Segmenter(model, weights, projection, threshold, device=device, cnn_engine=cnn_engine)
     timings = Profile(synchronize=True)
     with timings if profile else nullcontext():
         results = segment_detections(segmenter, annotations, image_root, entries, viz, source=str(detections))

@@ -1,0 +1,83 @@
+"""The CNN engines: each gives fp32 torch's layer outputs within its precision, refuses where it cannot run,
+and ``auto`` reads this machine's stored measurement."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from hypercolumns.data.errors import InputError
+from hypercolumns.extract import engines
+from hypercolumns.extract.cnn import FrozenCNN
+from hypercolumns.pipelines.bench.bench_engines import mask_iou
+
+LAYERS = ["pool3", "conv4_3", "conv5_3"]
+
+
+@pytest.fixture(scope="module")
+def crops():
+    torch.manual_seed(1)
+    return torch.randn(2, 3, 224, 224) * 40
+
+
+@pytest.mark.parametrize("engine, tolerance", [("torch-nchw", 1e-4), ("onnxruntime", 1e-4), ("torch-bf16", 3e-2)])
+def test_each_engine_gives_fp32_torchs_outputs_within_its_precision(random_vgg16, crops, engine, tolerance):
+    if engine not in engines.available_engines("cpu"):
+        pytest.skip(f"{engine} does not run on this machine")
+    weights = random_vgg16(0)
+    expected = FrozenCNN(weights, device="cpu").forward(crops, LAYERS)
+    cnn = FrozenCNN(weights, device="cpu", engine=engine)
+    outputs = cnn.forward(crops, LAYERS)
+    for name in LAYERS:
+        assert outputs[name].dtype == torch.float32 and outputs[name].shape == expected[name].shape
+        relative = float((outputs[name] - expected[name]).abs().max() / expected[name].abs().max())
+        assert relative < tolerance, (name, relative)
+    if engine == "torch-bf16":    # bfloat16 really ran: its 8-bit mantissa leaves a visible difference
+        assert float((outputs["conv5_3"] - expected["conv5_3"]).abs().max()) > 0
+    if engine == "onnxruntime":   # the graph ran in onnxruntime, one session for these layers
+        assert list(cnn._onnx.sessions) == [tuple(LAYERS)]
+
+
+def test_engines_are_refused_where_they_cannot_run(monkeypatch):
+    with pytest.raises(InputError, match="'fp8' is unknown"):
+        engines.check_engine("fp8", "cpu")
+    monkeypatch.setattr(engines, "cpu_flags", lambda: {"avx2", "fma"})
+    assert not engines.native_bf16() and "torch-bf16" not in engines.available_engines("cpu")
+    with pytest.raises(InputError, match="no native bfloat16"):
+        engines.check_engine("torch-bf16", "cpu")
+    assert engines.native_bf16({"avx512f", "avx512_bf16"}) and engines.native_bf16({"amx_bf16"})
+
+
+def test_auto_takes_the_stored_measurements_fastest_agreeing_engine(tmp_path, monkeypatch):
+    monkeypatch.setenv("HYPERCOLUMNS_CACHE", str(tmp_path))
+    with pytest.raises(InputError, match="make bench"):
+        engines.resolve_engine("auto", "cpu")
+    engines.remember_measurement({"fastest_agreeing": "torch-nchw", "engines": []}, "cpu")
+    assert engines.resolve_engine("auto", "cpu") == "torch-nchw"
+    assert engines.resolve_engine("torch", "cpu") == "torch"
+    stored = engines.measurement_path("cpu")
+    assert stored.parent == tmp_path / "engines" and json.loads(stored.read_text())["fastest_agreeing"] == "torch-nchw"
+
+
+def test_the_engine_is_recorded_so_that_shards_of_two_engines_never_mix(tmp_path):
+    from hypercolumns.extract.config import FeatureConfig
+    from test_config import one_row_shard, todays_dict
+    from hypercolumns.extract.shards import check_shard
+
+    fp32 = FeatureConfig.from_dict(todays_dict())
+    bf16 = FeatureConfig.from_dict({**todays_dict(), "engine": "torch-bf16"})
+    assert "engine" not in fp32.recorded() and "engine" not in fp32.to_dict()     # older hashes kept
+    assert bf16.recorded()["engine"] == "torch-bf16" and bf16.compute_hash() != fp32.compute_hash()
+    shard = one_row_shard(tmp_path / "shard-00000.h5", bf16)
+    with pytest.raises(InputError, match="engine"):
+        check_shard(shard, fp32)
+
+
+def test_mask_iou_of_hand_made_heatmaps():
+    a = np.zeros((3, 4, 4))
+    b = np.zeros((3, 4, 4))
+    a[0, :2] = 1.0          # 8 pixels
+    b[0, :1] = 0.5          # 4 of them, at 0.5 >= 0.4
+    a[1, 0, 0] = 0.39       # below the threshold: both empty
+    b[2, 3, 3] = 0.4        # one pixel against none
+    np.testing.assert_allclose(mask_iou(a, b), [0.5, 1.0, 0.0])

@@ -18,7 +18,7 @@ HC := $(BIN)/hypercolumns
 
 .PHONY: setup weights test demo data features train-grid eval-sds reproduce-table1 finetune train-bbox-reg \
         eval-keypoints eval-parts reproduce-table2 compare-quality \
-        bench bench-shared compare-shared bench-features bench-inference bench-finetune clean
+        bench bench-shared compare-shared bench-features bench-inference bench-finetune bench-scale clean
 
 setup: $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check "$(TORCH_SPEC)"
@@ -115,6 +115,10 @@ bench-finetune:
 
 bench-inference:
 	$(HC) bench-inference --data-root $(DATA_ROOT) --out $(RESULTS)/bench
+
+SCALE_IMAGES ?= 16
+bench-scale:
+	$(HC) bench-scale --data-root $(DATA_ROOT) --out $(RESULTS)/bench --images $(SCALE_IMAGES)
 
 clean:
 	rm -rf $(RESULTS) $(WORK)/features $(WORK)/models $(WORK)/table1 $(WORK)/sds-cv

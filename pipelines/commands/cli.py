@@ -40,6 +40,7 @@ SUBCOMMANDS = {
     "bench-finetune": "seconds per fine-tuning iteration",
     "bench-shared": "per-box crops vs one shared whole-image forward, per box",
     "bench-inference": "conv-trick vs explicit inference per box",
+    "bench-scale": "stage one, stage two and segment at 1x, 2x, 4x the images: time, memory, SBD projection",
 }
 
 def usage() -> str:

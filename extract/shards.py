@@ -234,3 +234,13 @@ def read_rows(path: Path, target: str = "figure_ground", mask=None) -> dict:
             "image_id": image_ids[box_index],
             "category": categories[box_index],
         }
+
+
+def shard_totals(shards_dir: Path) -> dict:
+    """``{"boxes": B, "rows": N}`` summed over the shards of a folder."""
+    totals = {"boxes": 0, "rows": 0}
+    for shard in list_shards(shards_dir):
+        with open_shard(shard) as f:
+            totals["boxes"] += int(f["boxes/box"].shape[0])
+            totals["rows"] += int(f["location"].shape[0])
+    return totals

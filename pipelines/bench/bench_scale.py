@@ -46,6 +46,7 @@ def _stage(name: str, records: list, folder: str, weights, queue) -> None:
     from hypercolumns.extract.cnn import frozen_cnn
     from hypercolumns.extract.features import DEFAULT_LAYERS, feature_config, run_features
     from hypercolumns.extract.layer_spec import LayerSpec
+    from hypercolumns.extract.shards import shard_totals
 
     folder = Path(folder)
     start = time.perf_counter()
@@ -57,7 +58,7 @@ def _stage(name: str, records: list, folder: str, weights, queue) -> None:
     elif name == "train-grid":
         train_grids(folder / "features", folder / "models", TrainOptions(Ks=(10,), show_progress=False),
                     log=lambda *_: None)
-        boxes = _boxes_of(folder / "features")
+        boxes = shard_totals(folder / "features")["boxes"]
         from joblib.externals.loky import get_reusable_executor
 
         get_reusable_executor().shutdown(wait=True)   # its idle workers would hold this process 300 s
@@ -75,16 +76,6 @@ def _stage(name: str, records: list, folder: str, weights, queue) -> None:
     # the largest of this process and its workers (train-grid's cells run in joblib's processes)
     peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     queue.put((seconds, int(boxes), peak / 1024))
-
-
-def _boxes_of(shards: Path) -> int:
-    from hypercolumns.extract.shards import list_shards, open_shard
-
-    total = 0
-    for shard in list_shards(shards):
-        with open_shard(shard) as f:
-            total += int(f["boxes/box"].shape[0])
-    return total
 
 
 def run_stage(name: str, records: list, folder: Path, weights=None) -> dict:

@@ -10,7 +10,10 @@ def main(argv=None) -> int:
         "features", features.__doc__,
         data_root={"help": "folder with the shared data sets (coco128-seg, pascal-part, ...)"},
         out="work/features", weights={"help": "weight file (default: converted ImageNet VGG16)"},
-        seed=True, batch_size=True,
+        seed=True, batch_size=True, engine={"help": "what runs the CNN's forward (recorded in the shard config): "
+                                             "torch (fp32, default), torch-nchw, torch-bf16 (native bfloat16 "
+                                             "CPUs, GPUs), onnxruntime (CPU), or auto (the fastest that agreed "
+                                             "with fp32 torch in this machine's last `make bench`)"},
         device={"help": "default: CUDA when available (with --scheduler: on each worker)"},
         scheduler={"help": "a Dask scheduler (tcp://host:8786) whose workers write the shards; "
                    "they must see --data-root and --out at the same paths"})
@@ -33,9 +36,5 @@ def main(argv=None) -> int:
     parser.add_argument("--flips", action="store_true",
                         help="also write every training box mirrored left to right: twice the rows "
                         "(ours, not the paper's protocol; recorded in the shard config)")
-    parser.add_argument("--engine", default="torch",
-                        help="what runs the CNN's forward: torch (fp32, default), torch-nchw, torch-bf16 (where the "
-                        "CPU has native bfloat16, or on a GPU), onnxruntime (CPU), or auto: the fastest that agreed "
-                        "with fp32 torch in this machine's last `make bench`; recorded in the shard config")
     features.extract_features(**vars(parser.parse_args(argv)))
     return 0

@@ -10,7 +10,7 @@ def main(argv=None) -> int:
         "segment", "segment detections into instance masks",
         model={"required": True, "help": "grid file from train-grid"},
         out={"required": True, "help": "results JSON (detections + RLE)"},
-        weights={"help": "network weights (default: cached VGG16)"}, device=True)
+        weights={"help": "network weights (default: cached VGG16)"}, device=True, engine=True)
     parser.add_argument("--annotations", required=True, type=Path,
                         help="COCO JSON whose `images` list (id, file_name, width, height) names the images")
     parser.add_argument("--image-root", required=True, type=Path)
@@ -28,10 +28,6 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="print the seconds of each stage: reading images, CNN, conv trick, superpixels, "
                         "projection, RLE, pictures (and what follows the CNN as a share of it)")
-    parser.add_argument("--engine", default="torch",
-                        help="what runs the CNN's forward: torch (fp32, default), torch-nchw, torch-bf16 (where the "
-                        "CPU has native bfloat16, or on a GPU), onnxruntime (CPU), or auto: the fastest that agreed "
-                        "with fp32 torch in this machine's last `make bench`")
     flags = vars(parser.parse_args(argv))
     if flags.pop("no_superpixels"):
         flags["superpixels"] = "none"

@@ -66,13 +66,9 @@ def projection_costs(model: Path, records: list, projections, device=None, image
 
 
 def stage_one_rows(shards_dir: Path) -> int:
-    from hypercolumns.extract.shards import list_shards, open_shard
+    from hypercolumns.extract.shards import shard_totals
 
-    total = 0
-    for shard in list_shards(shards_dir):
-        with open_shard(shard) as f:
-            total += int(f["location"].shape[0])
-    return total
+    return shard_totals(shards_dir)["rows"]
 
 
 def quality_rows(report: dict, coco: dict, costs: dict, rows_of: dict, replicates: int = 1000) -> list:

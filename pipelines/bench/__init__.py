@@ -5,5 +5,8 @@
 - ``hypercolumns bench-shared``: :mod:`.bench_shared`, per-box crops vs one shared whole-image forward;
 - ``hypercolumns bench-inference``: :mod:`.bench_inference`, conv trick vs explicit hypercolumns;
 - ``hypercolumns bench-finetune``: :mod:`.bench_finetune`, seconds per fine-tuning iteration;
+- ``hypercolumns bench-scale``: :mod:`.bench_scale`, the three stages at 1x, 2x, 4x the images: time,
+  memory, the SBD projection;
+- :mod:`.bench_engines`: the CNN's forward on every engine, GFLOP/s and agreement (``bench``'s engines section);
 - :mod:`.bench_training`: liblinear rows/s per grid cell, 1 vs 2 processes (``bench``'s training section).
 """

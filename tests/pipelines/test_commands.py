@@ -60,7 +60,7 @@ def test_commands_hand_their_defaults_to_the_library(monkeypatch):
                       "work": Path("work/table1"), "finetuned": Path("work/finetune"),
                       "out": Path("results/table1"), "seeds": [3], "superpixels": "none",
                       "weights": None, "device": None, "cross_val_folds": 3, "cv_seeds": [0],
-                      "replicates": 1000, "cv_work": Path("work/sds-cv")}]
+                      "replicates": 1000, "cv_work": Path("work/sds-cv"), "projections": None}]
     from hypercolumns.pipelines.commands import reproduce_table2
     from hypercolumns.pipelines.experiments import table2
 

@@ -27,19 +27,25 @@ DEFAULT_PADDING = 16
 """Context px on each side of a box at the input size (R-CNN's 16)."""
 
 
+def cpuinfo(field: str) -> str | None:
+    """The value of the first ``field`` line of /proc/cpuinfo (``model name``, ``flags``), or None
+    where there is none or the file is not readable."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith(field):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
 def device_name(device) -> str:
     """A readable name of a device: the GPU's, or the CPU model from /proc/cpuinfo."""
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
     import platform
-    return platform.processor() or "cpu"
+    return cpuinfo("model name") or platform.processor() or "cpu"
 
 
 def default_device() -> torch.device:
@@ -58,22 +64,23 @@ class FrozenCNN:
         Default: CUDA when available, else CPU.
     engine : str
         What runs the forward (:mod:`~hypercolumns.extract.engines`): ``torch`` (fp32, the
-        default), ``torch-nchw``, ``torch-bf16`` or ``onnxruntime``.
+        default), ``torch-nchw``, ``torch-bf16``, ``onnxruntime``, or ``auto`` (resolved here, on
+        this device, by :func:`~hypercolumns.extract.engines.resolve_engine`).
     """
 
     # how its maps are made, as shards record it; SharedImageCNN's is shared
     feature_source = FeatureSource()
 
     def __init__(self, weights: Weights, padding: int = DEFAULT_PADDING, device=None, engine: str = "torch"):
-        from hypercolumns.extract.engines import OnnxForward, check_engine, memory_format
+        from hypercolumns.extract.engines import OnnxForward, memory_format, resolve_engine
 
         self.weights = weights
         self.device = torch.device(device) if device is not None else default_device()
-        self.engine = check_engine(engine, self.device)
+        self.engine = resolve_engine(engine, self.device)
         self.network = load_network(weights, self.device)
-        self.memory_format = memory_format(engine, self.device)
+        self.memory_format = memory_format(self.engine, self.device)
         self.network.to(memory_format=self.memory_format)
-        self._onnx = OnnxForward(self.network, self.network.input_size) if engine == "onnxruntime" else None
+        self._onnx = OnnxForward(self.network, self.network.input_size) if self.engine == "onnxruntime" else None
         self.crop_size = self.network.input_size
         self.padding = padding
         self.fill_rgb = mean_fill_rgb(weights.input)

@@ -34,13 +34,9 @@ REFERENCE = "torch"
 
 def cpu_flags() -> set:
     """The CPU's feature flags from /proc/cpuinfo (empty where it is not readable)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
+    from hypercolumns.extract.cnn import cpuinfo
+
+    return set((cpuinfo("flags") or "").split())
 
 
 def native_bf16(flags: set | None = None) -> bool:
@@ -49,27 +45,32 @@ def native_bf16(flags: set | None = None) -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & flags)
 
 
-def available_engines(device) -> list:
-    """The engines that run on ``device`` here: bf16 only where native, onnxruntime only on the CPU
-    and when it is installed."""
+def runs_here(engine: str, device) -> bool:
+    """Whether ``engine`` runs on ``device`` here: the fp32 torch engines always; bf16 on a GPU or
+    where the CPU has it natively; onnxruntime on the CPU when installed (imported only when asked)."""
     device = torch.device(device)
-    engines = ["torch", "torch-nchw"]
-    if device.type == "cuda" or native_bf16():
-        engines.append("torch-bf16")
-    if device.type == "cpu":
+    if engine == "torch-bf16":
+        return device.type == "cuda" or native_bf16()
+    if engine == "onnxruntime":
+        if device.type != "cpu":
+            return False
         try:
             import onnxruntime  # noqa: F401
-            engines.append("onnxruntime")
         except ImportError:
-            pass
-    return engines
+            return False
+    return engine in ENGINES
+
+
+def available_engines(device) -> list:
+    """The engines that run on ``device`` here (:func:`runs_here`)."""
+    return [engine for engine in ENGINES if runs_here(engine, device)]
 
 
 def check_engine(engine: str, device) -> str:
     """InputError naming the engine if it is unknown or cannot run on ``device`` here."""
     if engine not in ENGINES:
         raise InputError(f"--engine {engine!r} is unknown; expected one of {', '.join(ENGINES)} or auto")
-    if engine not in available_engines(device):
+    if not runs_here(engine, device):
         why = ("the CPU has no native bfloat16 (AVX-512 BF16 or AMX)" if engine == "torch-bf16"
                else "onnxruntime runs on the CPU only and must be installed (pip install onnxruntime)")
         raise InputError(f"--engine {engine} cannot run on {torch.device(device)} here: {why}")

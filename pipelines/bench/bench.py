@@ -34,14 +34,9 @@ SECTIONS = ("extraction", "inference", "training", "shared", "engines")
 
 def machine() -> dict:
     """CPU model, cores, torch threads and version, GPU name (None without CUDA)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from hypercolumns.extract.cnn import cpuinfo
+
+    cpu = cpuinfo("model name") or platform.processor() or platform.machine()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__, "gpu": gpu, "host": platform.node()}
@@ -80,9 +75,8 @@ def run_sections(sections, data_root: Path, model: Path, shards: Path, weights=N
         results["shared"] = bench_shared_vs_per_box(cnn, load_val_records(data_root)[:images])
         print_rows(results["shared"])
     if "engines" in sections:
-        from hypercolumns.pipelines.bench.bench_engines import measure_engines, print_engines
-
         from hypercolumns.extract.engines import remember_measurement
+        from hypercolumns.pipelines.bench.bench_engines import measure_engines, print_engines
 
         results["engines"] = measure_engines(model, load_training_records(data_root), weights, device,
                                              batch_size=batch_size)

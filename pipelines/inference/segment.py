@@ -109,7 +109,7 @@ class Segmenter:
         Share loaded networks with other segmenters.
     cnn_engine : str
         What runs the CNN's forward when no ``engine`` is given (:mod:`~hypercolumns.extract.engines`:
-        ``torch`` fp32 by default, ``torch-nchw``, ``torch-bf16``, ``onnxruntime``).
+        ``torch`` fp32 by default, ``torch-nchw``, ``torch-bf16``, ``onnxruntime``, ``auto``).
     """
 
     def __init__(self, model_path, weights=None, superpixels: SuperpixelSettings = DEFAULT_SUPERPIXELS,
@@ -336,18 +336,14 @@ def segment_file(annotations: Path, image_root: Path, detections: Path, model: P
     thresholds each pixel; ``slic``, ``felzenszwalb``, ``grabcut``, with or without a size);
     ``viz``: a folder for one picture per image; ``profile``: also print the seconds of each stage
     (:mod:`~.profile`; the model's loading before it is not counted); ``engine``: what runs the CNN
-    (:func:`~hypercolumns.extract.engines.resolve_engine`: a name or ``auto``).  Prints what it wrote.
+    (a name or ``auto``, :class:`~hypercolumns.extract.cnn.FrozenCNN`).  Prints what it wrote.
     """
     try:
         projection = projection_settings(superpixels)
     except ValueError as error:
         raise InputError(f"--superpixels: {error}") from None
     entries = read_detections(detections)
-    from hypercolumns.extract.cnn import default_device
-    from hypercolumns.extract.engines import resolve_engine
-
-    cnn_engine = resolve_engine(engine, device or default_device())
-    segmenter = Segmenter(model, weights, projection, threshold, device=device, cnn_engine=cnn_engine)
+    segmenter = Segmenter(model, weights, projection, threshold, device=device, cnn_engine=engine)
     timings = Profile(synchronize=True)
     with timings if profile else nullcontext():
         results = segment_detections(segmenter, annotations, image_root, entries, viz, source=str(detections))

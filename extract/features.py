@@ -41,7 +41,7 @@ from hypercolumns.extract.hypercolumn import HEATMAP_SIZE, sample_hypercolumns
 from hypercolumns.extract.layer_spec import LayerSpec
 from hypercolumns.extract.shared_features import SharedImageCNN
 from hypercolumns.extract.shards import (LEFTOVER_PATTERN, boxes_hash, check_shard, check_shard_boxes,
-                                         open_shard, shard_path, write_shard)
+                                         shard_path, shard_totals, write_shard)
 from hypercolumns.extract.targets import figure_ground_target
 
 DEFAULT_LAYERS = "pool3:3,conv4_3:1,global"
@@ -313,7 +313,7 @@ def run_features(records: list, out: Path, cnn: FrozenCNN, spec: LayerSpec, conf
     paths = [shard_path(out, i) for i in range(len(chunks))]
     return {
         "boxes": len(jobs), "shards": len(chunks), "shards_written": len(todo),
-        "rows": sum(_row_count(p) for p in paths), "paths": [str(p) for p in paths],
+        "rows": shard_totals(out)["rows"], "paths": [str(p) for p in paths],
         "bytes": sum(p.stat().st_size for p in paths), "seconds": seconds,
         "crops_per_s": crops_done / seconds if crops_done else 0.0, "out": str(out),
     }
@@ -343,11 +343,6 @@ def _write_shards_here(todo, records, hashes, out, cnn, spec, config, batch_size
                 writes.popleft().result()   # re-raises a failed write here
         while writes:
             writes.popleft().result()
-
-
-def _row_count(path: Path) -> int:
-    with open_shard(path) as f:
-        return int(f["location"].shape[0])
 
 
 def check_feature_options(*, boxes_per_instance: int, min_iou: float, rows_per_cell: int,
@@ -389,8 +384,8 @@ def extract_features(data_root: Path, out: Path, weights=None, layers: str = DEF
     ``shared_features`` (a scale) runs one CNN forward per image instead of one
     per box; ``scheduler`` a Dask scheduler whose workers write the shards;
     ``flips`` writes each box a second time, mirrored (twice the rows; not the paper's protocol);
-    ``engine`` runs the forward (:func:`~hypercolumns.extract.engines.resolve_engine`: a name or
-    ``auto``), recorded in the config.
+    ``engine`` runs the forward (a name or ``auto``, :class:`~hypercolumns.extract.cnn.FrozenCNN`),
+    recorded in the config.
     """
     from hypercolumns.data.datasets import load_training_records
 
@@ -411,11 +406,7 @@ def extract_features(data_root: Path, out: Path, weights=None, layers: str = DEF
     if limit_images:
         records = records[:limit_images]
     # with a scheduler this CNN only describes the config: the workers build their own
-    from hypercolumns.extract.cnn import default_device
-    from hypercolumns.extract.engines import resolve_engine
-
-    cnn_device = "cpu" if scheduler else (device or default_device())
-    cnn = frozen_cnn(weights, padding, cnn_device, resolve_engine(engine, cnn_device))
+    cnn = frozen_cnn(weights, padding, "cpu" if scheduler else device, engine)
     if not 0 <= 2 * padding < cnn.crop_size:
         raise InputError(f"--padding {padding} leaves no room in a {cnn.crop_size}px crop")
     if shared_features:

@@ -24,8 +24,8 @@ Attributes: ``schema``, ``config_hash``, ``boxes_hash`` (which boxes the
 shard holds), ``complete = 1`` and the feature config's recorded keys
 (:meth:`FeatureConfig.recorded <hypercolumns.extract.config.FeatureConfig.recorded>`:
 network, weights, layer spec and blocks (JSON with offsets and sizes), crop,
-padding, sampling, targets; ``feature_source``, ``candidate_source`` and
-``flips`` where not their defaults).
+padding, sampling, targets; ``feature_source``, ``candidate_source``,
+``flips`` and ``engine`` where not their defaults).
 
 A shard is written to a temporary ``<name>.<pid>-<random>.tmp`` of its
 writer's own and renamed when complete (``atomic_file(private=True)``: two

@@ -40,6 +40,8 @@ CONFIG_KEYS = (
 # Keys added after shards existed: absent means the default, and a default value is
 # left out of the hash, so older shards and models keep their config hash.
 OPTIONAL_KEYS = {"feature_source": "per-box", "candidate_source": "none", "flips": False, "engine": "torch"}
+# Of those, the ones a model file's JSON holds only when set, so that older JSON stays as it was.
+JSON_WHEN_SET = ("flips", "engine")
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,7 @@ class FeatureConfig:
         return cls(**{key: values[key] for key in CONFIG_KEYS},
                    feature_source=FeatureSource.parse(values.get("feature_source", "per-box")),
                    candidate_source=values.get("candidate_source", "none"),
-                   flips=bool(values.get("flips", False)), engine=values.get("engine", "torch"),
+                   **{key: values.get(key, OPTIONAL_KEYS[key]) for key in JSON_WHEN_SET},
                    config_hash=values.get("config_hash"))
 
     def to_dict(self) -> dict:
@@ -138,10 +140,8 @@ class FeatureConfig:
         values = {key: getattr(self, key) for key in CONFIG_KEYS}
         values.update(blocks=[dict(block) for block in self.blocks], targets=list(self.targets),
                       feature_source=str(self.feature_source), candidate_source=self.candidate_source)
-        if self.flips:  # absent reads as False: configs from before the key keep their JSON
-            values["flips"] = True
-        if self.engine != "torch":   # likewise: absent reads as fp32 torch
-            values["engine"] = self.engine
+        values.update({key: getattr(self, key) for key in JSON_WHEN_SET
+                       if getattr(self, key) != OPTIONAL_KEYS[key]})
         if self.config_hash is not None:
             values["config_hash"] = self.config_hash
         return values

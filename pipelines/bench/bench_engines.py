@@ -14,8 +14,6 @@ one to choose.
 """
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 
@@ -43,15 +41,6 @@ def engine_crops(cnn, records: list, boxes: int) -> tuple:
     return torch.cat(crops), categories
 
 
-def bare_forward_seconds(cnn, crops: torch.Tensor, layers: list, batch_size: int) -> float:
-    """Seconds per crop of ``cnn.forward`` alone, after one untimed batch."""
-    cnn.forward(crops[:batch_size], layers)
-    start = time.perf_counter()
-    for index in range(0, len(crops), batch_size):
-        cnn.forward(crops[index:index + batch_size], layers)
-    return (time.perf_counter() - start) / len(crops)
-
-
 def heatmaps_of(cnn, grid, crops: torch.Tensor, categories: list, batch_size: int) -> np.ndarray:
     maps = [grid.predictor(cnn.forward(crops[i:i + batch_size], grid.layers), categories[i:i + batch_size])
             .cpu().numpy() for i in range(0, len(crops), batch_size)]
@@ -71,6 +60,7 @@ def measure_engines(model_path, records: list, weights=None, device=None, boxes:
     """Every available engine's bare forward, GFLOP/s and agreement with the reference engine."""
     from hypercolumns.extract.cnn import device_name
     from hypercolumns.extract.engines import REFERENCE, available_engines
+    from hypercolumns.pipelines.bench.bench_features import time_bare_forward
     from hypercolumns.pipelines.inference.engine import Engine
 
     reference = Engine(weights, device, batch_size).grid(model_path, weights)
@@ -82,7 +72,7 @@ def measure_engines(model_path, records: list, weights=None, device=None, boxes:
     for engine in available_engines(reference.cnn.device):
         grid = (reference if engine == REFERENCE
                 else Engine(weights, device, batch_size, engine=engine).grid(model_path, weights))
-        seconds = bare_forward_seconds(grid.cnn, crops, layers, batch_size)
+        seconds = time_bare_forward(grid.cnn, crops, layers, batch_size)
         heatmaps = heatmaps_of(grid.cnn, grid, crops, categories, batch_size)
         difference = float(np.abs(heatmaps - expected).max())
         iou = float(mask_iou(heatmaps, expected).mean())

@@ -53,10 +53,6 @@ class Profile:
         return (f"profile ({self.boxes} boxes, {getattr(self, 'wall', 0.0):.2f} s in all): " + ", ".join(parts)
                 + f"; after the CNN (superpixels, projection, RLE): {100 * self.after_cnn_share():.1f}% of the CNN")
 
-    def as_dict(self) -> dict:
-        return {"seconds": dict(self.seconds), "boxes": self.boxes, "wall": getattr(self, "wall", None),
-                "after_cnn_share": self.after_cnn_share()}
-
 
 def count_boxes(count: int) -> None:
     """Add ``count`` boxes to the active profile, if any."""

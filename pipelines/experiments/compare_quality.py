@@ -87,12 +87,12 @@ def quality_rows(report: dict, coco: dict, costs: dict, rows_of: dict, replicate
     rows = []
     for key, per_seed in candidates.items():
         iou = 100 * instance_iou_over_seeds(per_seed)
-        variant, _, projection = key.rpartition("+")
         row = {"candidate": key, **interval_columns(per_seed, reference, DEFAULT, replicates),
                "mean IoU": float(iou.mean()),
                "95% interval IoU": interval_text(mean_interval_over_images(iou, instance_images,
                                                                            replicates=replicates))}
-        if key in report["per_projection"]:
+        if key in report["candidates"]:
+            variant, projection = report["candidates"][key]
             row["ms per box after the CNN"] = costs.get(projection)
             row["stage-one rows"] = rows_of.get(variant or "default")
         rows.append(row)
@@ -160,11 +160,16 @@ def compare_quality(data_root: Path, model: Path, shards: Path, variants: dict, 
 
 def parse_variants(items) -> dict:
     """``NAME=SHARDS`` flags -> ``{name: Path}``; InputError naming a malformed or repeated one."""
+    from hypercolumns.pipelines.experiments.nested_cv import check_variant_name
+
     variants = {}
     for item in items or ():
         name, sep, folder = str(item).partition("=")
-        if not sep or not name or not folder or "+" in name or name in variants:
-            raise InputError(f"--variant {item!r}: expected NAME=SHARDS_FOLDER, each NAME once and "
-                             "without '+'")
+        try:
+            check_variant_name(name)
+        except ValueError as error:
+            raise InputError(f"--variant {item!r}: {error}") from None
+        if not sep or not folder or name in variants:
+            raise InputError(f"--variant {item!r}: expected NAME=SHARDS_FOLDER, each NAME once")
         variants[name] = Path(folder)
     return variants

@@ -150,9 +150,15 @@ def segment_folds(grids: NestedGrids, records: list, coco: dict, detections: lis
     return results
 
 
+def check_variant_name(name: str) -> str:
+    """ValueError unless ``name`` can label a variant's grids and candidates (:func:`candidate_keys`)."""
+    if not name or name in ("outer", "inner") or "+" in name:
+        raise ValueError(f"variant name {name!r}: empty, 'outer', 'inner' and names with '+' are taken")
+    return name
+
+
 def _check_same_folds(grids: NestedGrids, other: NestedGrids, name: str) -> None:
-    if name in ("outer", "inner") or "+" in name:
-        raise ValueError(f"variant name {name!r}: 'outer', 'inner' and names with '+' are taken")
+    check_variant_name(name)
     if [(f.outer, f.reported, f.inner) for f in other.folds] != [(f.outer, f.reported, f.inner) for f in grids.folds]:
         raise ValueError(f"variant {name!r} has other folds than the grids it is compared with")
 
@@ -201,7 +207,8 @@ def nested_cv_report(grids: NestedGrids, records: list, coco: dict, annotations_
     -------
     dict
         ``per_projection``: ``{candidate key: {seed: summary}}`` of the outer folds pooled (each
-        candidate fixed; the keys are the projections without variants); ``selected``: the same for each outer fold's inner choice (absent without
+        candidate fixed; the keys are the projections without variants); ``candidates``: each key's
+        ``(variant or None, projection)`` (:func:`candidate_keys`); ``selected``: the same for each outer fold's inner choice (absent without
         inner folds); ``choices``: the inner :class:`Selection` per outer fold; ``for_report``: the
         choice of the outer folds pooled, for the images reported elsewhere (val); ``companions``:
         ``{row name: {seed: summary}}``, each outer fold projected as its inner folds chose (as
@@ -235,7 +242,7 @@ def nested_cv_report(grids: NestedGrids, records: list, coco: dict, annotations_
                     inner_scores[(f.outer, key)].append(score_covered(
                         inner, annotations_path, out / "inner" / f"fold-{f.outer}" / f"{slug}_{key}_seed{seed}.json",
                         images=_coco_ids(coco, f.training)))
-    report = {"per_projection": {}, "detections": detections_by_seed, "choices": {}}
+    report = {"per_projection": {}, "detections": detections_by_seed, "choices": {}, "candidates": keys}
     for key in keys:
         report["per_projection"][key] = {seed: _scored(outer_results[key][seed], coco, annotations_path, out,
                                                        f"{name} {key}", seed) for seed in seeds}

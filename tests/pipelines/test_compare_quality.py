@@ -34,7 +34,8 @@ def test_rows_give_each_candidate_its_hand_computed_scores_and_cost(tmp_path):
     # (a miss at 0.5 and 0.7); and shifted 1 px right: overlap 90, union 110, IoU 0.818 (a hit at both)
     report = {"per_projection": {"none": summary(square(5, 5), "exact"), "grabcut": summary(square(7, 7), "far"),
                                  "flips+none": summary(square(5, 6), "near")},
-              "selected": summary(square(5, 6), "selected")}
+              "selected": summary(square(5, 6), "selected"),
+              "candidates": {"none": (None, "none"), "grabcut": (None, "grabcut"), "flips+none": ("flips", "none")}}
     costs = {"cnn": 150.0, "none": 0.5, "grabcut": 30.0, "boxes": 2}
     rows = {row["candidate"]: row for row in quality_rows(report, coco, costs, {"default": 100, "flips": 200},
                                                           replicates=200)}

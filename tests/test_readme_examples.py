@@ -30,6 +30,8 @@ import cv2
 import numpy as np
 import pytest
 
+from hypercolumns.data.masks import decode_rle
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 README = REPO_ROOT / "README.md"
 GRID = re.compile(r"work/models/grid-K(\d+)\.h5")
@@ -111,15 +113,15 @@ def test_the_readme_has_python_examples():
 def test_readme_block_runs_as_written(index, readme_session, data_root, monkeypatch):
     monkeypatch.chdir(REPO_ROOT)
     readme_session.run_through(index, data_root)
-    check_what_the_block_made(BLOCKS[index][1], readme_session.namespace)
+    checked = check_what_the_block_made(BLOCKS[index][1], readme_session.namespace)
+    assert checked, f"README.md:{BLOCKS[index][0]} assigns none of the names whose values are checked"
 
 
-def check_what_the_block_made(source: str, namespace: dict) -> None:
-    """What a block assigns must be what the README says it is (names the examples use)."""
+def check_what_the_block_made(source: str, namespace: dict) -> set:
+    """What a block assigns must be what the README says it is (names the examples use); returns the
+    checked names it assigns (a new example block needs its check here, or the test fails)."""
     made = {target.id for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Assign)
             for target in ast.walk(node) if isinstance(target, ast.Name)}
-    checked = {"maps", "result"}   # a new example block needs its check here, or this fails
-    assert made & checked, f"the block assigns {sorted(made)}, none of {sorted(checked)} whose values are checked"
     boxes = namespace["boxes"]
     if "maps" in made:   # the shared-features block: one map per layer asked for, one row per box
         assert all(value.shape[0] == len(boxes) and value.ndim == 4
@@ -129,9 +131,11 @@ def check_what_the_block_made(source: str, namespace: dict) -> None:
         assert result.heatmaps.shape == (len(boxes), 50, 50) and result.scores.shape == (len(boxes),)
         full = namespace["full"]
         assert full.shape == (len(boxes), *image.shape[:2]) and len(namespace["rles"]) == len(boxes)
-        for mask, whole in zip(result.masks, full):
+        for mask, whole, rle in zip(result.masks, full, namespace["rles"]):
             np.testing.assert_array_equal(mask.full(), whole)
+            np.testing.assert_array_equal(decode_rle(rle), whole)   # the RLE encoded from the window
         np.testing.assert_array_equal(namespace["same"].full_masks(), full)
+    return made & {"maps", "result"}
 
 
 def test_blocks_are_found_in_order_and_other_languages_left_out():

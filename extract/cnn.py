@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from hypercolumns.data.errors import InputError
-from hypercolumns.extract.box_expansion import expand_boxes
+from hypercolumns.extract.box_expansion import SmallBoxContext, expand_boxes
 from hypercolumns.extract.config import FeatureConfig, FeatureSource
 from hypercolumns.extract.crop import mean_fill_rgb, preprocess, warp_boxes
 from hypercolumns.extract.shared_features import feature_cnn
@@ -71,7 +71,8 @@ class FrozenCNN:
     # how its maps are made, as shards record it; SharedImageCNN's is shared
     feature_source = FeatureSource()
 
-    def __init__(self, weights: Weights, padding: int = DEFAULT_PADDING, device=None, engine: str = "torch"):
+    def __init__(self, weights: Weights, padding: int = DEFAULT_PADDING, device=None, engine: str = "torch",
+                 small_box_context: SmallBoxContext = SmallBoxContext()):
         from hypercolumns.extract.engines import OnnxForward, memory_format, resolve_engine
 
         self.weights = weights
@@ -83,6 +84,7 @@ class FrozenCNN:
         self._onnx = OnnxForward(self.network, self.network.input_size) if self.engine == "onnxruntime" else None
         self.crop_size = self.network.input_size
         self.padding = padding
+        self.small_box_context = small_box_context
         self.fill_rgb = mean_fill_rgb(weights.input)
 
     @property
@@ -95,7 +97,7 @@ class FrozenCNN:
         return self
 
     def expand(self, boxes: np.ndarray) -> np.ndarray:
-        return expand_boxes(boxes, self.crop_size, self.padding)
+        return expand_boxes(boxes, self.crop_size, self.padding, self.small_box_context)
 
     def crops(self, image: np.ndarray, expanded_boxes: np.ndarray) -> torch.Tensor:
         """Preprocessed crops of ``expanded_boxes (N, 4)`` -> ``(N, 3, S, S)`` on the CPU.
@@ -139,20 +141,22 @@ class FrozenCNN:
         return self.forward(self.crops(image, expanded_boxes), layers)
 
 
-def frozen_cnn(weights=None, padding: int = DEFAULT_PADDING, device=None, engine: str = "torch") -> FrozenCNN:
+def frozen_cnn(weights=None, padding: int = DEFAULT_PADDING, device=None, engine: str = "torch",
+               small_box_context: SmallBoxContext = SmallBoxContext()) -> FrozenCNN:
     """The frozen CNN of ``weights`` (Weights, a file, or None: the cached ImageNet VGG16)."""
-    return FrozenCNN(resolve_weights(weights), padding, device, engine)
+    return FrozenCNN(resolve_weights(weights), padding, device, engine, small_box_context)
 
 
 def load_cnn(config: FeatureConfig, weights=None, device=None):
-    """The CNN that computes ``config``'s features: its padding and feature source.
+    """The CNN that computes ``config``'s features: its padding (and small-box context) and feature source.
 
     ``weights`` as for :func:`frozen_cnn`; their sha256 must be the config's.
     A :class:`FrozenCNN`, or a :class:`SharedImageCNN` for a shared source.
     """
     weights = resolve_weights(weights)
     check_weights_match(config, weights)
-    return feature_cnn(frozen_cnn(weights, config.padding, device), config.feature_source)
+    return feature_cnn(frozen_cnn(weights, config.padding, device, small_box_context=config.small_box_context),
+                       config.feature_source)
 
 
 def check_weights_match(config: FeatureConfig, weights: Weights) -> None:

@@ -25,6 +25,7 @@ import json
 from dataclasses import dataclass
 
 from hypercolumns.data.errors import InputError
+from hypercolumns.extract.box_expansion import SmallBoxContext
 from hypercolumns.extract.layer_spec import Block, LayerSpec
 
 SHARED_SCALE = 224
@@ -39,9 +40,10 @@ CONFIG_KEYS = (
 )
 # Keys added after shards existed: absent means the default, and a default value is
 # left out of the hash, so older shards and models keep their config hash.
-OPTIONAL_KEYS = {"feature_source": "per-box", "candidate_source": "none", "flips": False, "engine": "torch"}
+OPTIONAL_KEYS = {"feature_source": "per-box", "candidate_source": "none", "flips": False, "engine": "torch",
+                 "small_box_context": "none"}
 # Of those, the ones a model file's JSON holds only when set, so that older JSON stays as it was.
-JSON_WHEN_SET = ("flips", "engine")
+JSON_WHEN_SET = ("flips", "engine", "small_box_context")
 
 
 @dataclass(frozen=True)
@@ -113,11 +115,17 @@ class FeatureConfig:
     candidate_source: str = "none"
     flips: bool = False
     engine: str = "torch"
+    small_box_context: SmallBoxContext = SmallBoxContext()
     config_hash: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "blocks", tuple(dict(block) for block in self.blocks))
         object.__setattr__(self, "targets", tuple(self.targets))
+        if isinstance(self.small_box_context, str):
+            try:
+                object.__setattr__(self, "small_box_context", SmallBoxContext.parse(self.small_box_context))
+            except ValueError as error:
+                raise InputError(str(error)) from None
 
     @classmethod
     def from_dict(cls, values: dict) -> "FeatureConfig":
@@ -140,8 +148,8 @@ class FeatureConfig:
         values = {key: getattr(self, key) for key in CONFIG_KEYS}
         values.update(blocks=[dict(block) for block in self.blocks], targets=list(self.targets),
                       feature_source=str(self.feature_source), candidate_source=self.candidate_source)
-        values.update({key: getattr(self, key) for key in JSON_WHEN_SET
-                       if getattr(self, key) != OPTIONAL_KEYS[key]})
+        values.update({key: _recorded_value(getattr(self, key)) for key in JSON_WHEN_SET
+                       if _recorded_value(getattr(self, key)) != OPTIONAL_KEYS[key]})
         if self.config_hash is not None:
             values["config_hash"] = self.config_hash
         return values
@@ -165,6 +173,11 @@ class FeatureConfig:
     @property
     def spec(self) -> LayerSpec:
         return LayerSpec(tuple(Block(**block) for block in self.blocks))
+
+
+def _recorded_value(value):
+    """How a config value is written: a context rule as its text, anything else as it is."""
+    return str(value) if isinstance(value, SmallBoxContext) else value
 
 
 def key_differences(stored: dict, expected: dict, mine: str = "shard",

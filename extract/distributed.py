@@ -146,7 +146,8 @@ def make_shard(work: ShardWork, extraction: Extraction, weights) -> dict:
     from hypercolumns.extract.features import ImageCache, extract_shard
     from hypercolumns.extract.shards import shard_path, write_shard
 
-    cnn = worker_cnn(weights, extraction.config.padding, extraction.device, extraction.config.engine)
+    cnn = worker_cnn(weights, extraction.config.padding, extraction.device, extraction.config.engine,
+                     extraction.config.small_box_context)
     rows, boxes = extract_shard(work.jobs, work.records, cnn, extraction.spec, extraction.config,
                                 extraction.batch_size, ImageCache(work.records), _NoProgress(),
                                 extraction.box_rows)
@@ -155,16 +156,18 @@ def make_shard(work: ShardWork, extraction: Extraction, weights) -> dict:
     return {"index": work.index, "path": str(path), "rows": int(len(rows["location"]))}
 
 
-def worker_cnn(weights, padding: int, device: str | None, engine: str = "torch"):
-    """This process's FrozenCNN of ``weights`` on ``engine`` (the config's: every worker runs the
-    forward the shards record), built once (the latest one is kept)."""
+def worker_cnn(weights, padding: int, device: str | None, engine: str = "torch", small_box_context=None):
+    """This process's FrozenCNN of ``weights`` on ``engine`` with the config's padding and small-box
+    context (every worker runs the forward the shards record), built once (the latest one is kept)."""
+    from hypercolumns.extract.box_expansion import SmallBoxContext
     from hypercolumns.extract.cnn import frozen_cnn
 
-    key = (weights.sha256, padding, device, engine)
+    context = small_box_context or SmallBoxContext()
+    key = (weights.sha256, padding, device, engine, context)
     with _CNNS_LOCK:
         if key not in _CNNS:
             _CNNS.clear()
-            _CNNS[key] = frozen_cnn(weights, padding, device, engine)
+            _CNNS[key] = frozen_cnn(weights, padding, device, engine, context)
         return _CNNS[key]
 
 

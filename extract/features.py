@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from hypercolumns.data.errors import InputError, require_folder
 from hypercolumns.data.files import remove_leftovers
+from hypercolumns.extract.box_expansion import SmallBoxContext
 from hypercolumns.extract.box_sampling import image_rng, sample_training_boxes, stratified_locations
 from hypercolumns.extract.candidate_features import (candidate_inputs, degraded_candidate,
                                                     standin_source)
@@ -72,7 +73,7 @@ def feature_config(cnn: FrozenCNN, spec: LayerSpec, *, rows_per_cell=1, sample_g
         sample_grid=sample_grid, rows_per_cell=rows_per_cell, seed=seed, targets=targets,
         boxes_per_instance=boxes_per_instance, min_iou=min_iou, feature_source=cnn.feature_source,
         candidate_source=standin_source() if spec.needs_candidates else "none", flips=flips,
-        engine=getattr(cnn.per_box, "engine", "torch"))
+        engine=getattr(cnn.per_box, "engine", "torch"), small_box_context=getattr(cnn, "small_box_context", SmallBoxContext()))
 
 
 def plan_boxes(records: list, config: FeatureConfig) -> list:
@@ -378,14 +379,17 @@ def extract_features(data_root: Path, out: Path, weights=None, layers: str = DEF
                      rows_per_cell: int = 1, seed: int = 0, boxes_per_shard: int = 128,
                      batch_size: int = 16, limit_images: int | None = None, device=None,
                      scheduler: str | None = None, shared_features: float | None = None,
-                     shared_margin: int = SHARED_MARGIN, flips: bool = False, engine: str = "torch") -> dict:
+                     shared_margin: int = SHARED_MARGIN, flips: bool = False, engine: str = "torch",
+                     small_box_context=None) -> dict:
     """Stage one on the training records of ``data_root`` into ``out``; prints and returns the summary.
 
     ``shared_features`` (a scale) runs one CNN forward per image instead of one
     per box; ``scheduler`` a Dask scheduler whose workers write the shards;
     ``flips`` writes each box a second time, mirrored (twice the rows; not the paper's protocol);
     ``engine`` runs the forward (a name or ``auto``, :class:`~hypercolumns.extract.cnn.FrozenCNN`),
-    recorded in the config.
+    recorded in the config; ``small_box_context`` (a
+    :class:`~hypercolumns.extract.box_expansion.SmallBoxContext` or its ``(below, padding)``; None: none)
+    more context for small boxes, recorded too, and used at test time by every grid trained on these shards (not the paper's protocol).
     """
     from hypercolumns.data.datasets import load_training_records
 
@@ -406,9 +410,15 @@ def extract_features(data_root: Path, out: Path, weights=None, layers: str = DEF
     if limit_images:
         records = records[:limit_images]
     # with a scheduler this CNN only describes the config: the workers build their own
-    cnn = frozen_cnn(weights, padding, "cpu" if scheduler else device, engine)
-    if not 0 <= 2 * padding < cnn.crop_size:
-        raise InputError(f"--padding {padding} leaves no room in a {cnn.crop_size}px crop")
+    try:
+        if not isinstance(small_box_context, SmallBoxContext):
+            small_box_context = SmallBoxContext(*small_box_context or ())
+    except ValueError as error:
+        raise InputError(f"--small-box-context: {error}") from None
+    cnn = frozen_cnn(weights, padding, "cpu" if scheduler else device, engine, small_box_context)
+    for flag, pad in (("--padding", padding), ("--small-box-context's padding", small_box_context.padding)):
+        if not 0 <= 2 * pad < cnn.crop_size:
+            raise InputError(f"{flag} {pad} leaves no room in a {cnn.crop_size}px crop")
     if shared_features:
         cnn = SharedImageCNN(cnn, scale=shared_features, margin=shared_margin)
     spec = spec.resolve(cnn.network)

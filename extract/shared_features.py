@@ -425,6 +425,10 @@ class SharedImageCNN:
     def padding(self) -> int:
         return self.per_box.padding
 
+    @property
+    def small_box_context(self):
+        return self.per_box.small_box_context
+
     def expand(self, boxes: np.ndarray) -> np.ndarray:
         return self.per_box.expand(boxes)
 

@@ -36,5 +36,9 @@ def main(argv=None) -> int:
     parser.add_argument("--flips", action="store_true",
                         help="also write every training box mirrored left to right: twice the rows "
                         "(ours, not the paper's protocol; recorded in the shard config)")
+    parser.add_argument("--small-box-context", type=int, nargs=2, default=None, metavar=("BELOW_PX", "PADDING_PX"),
+                        help="boxes whose sqrt(w*h) is under BELOW_PX image px get PADDING_PX of context at "
+                        "the input size instead of --padding (ours, not the paper's protocol; recorded in the "
+                        "shard config and used at test time by the grids trained on them)")
     features.extract_features(**vars(parser.parse_args(argv)))
     return 0

@@ -135,9 +135,11 @@ class PartLabeller:
             for target, path in paths.items():
                 model = load_grid(path)
                 check_weights_match(model.feature_config, cnn.weights)
-                if model.feature_config.padding != cnn.padding:
-                    raise InputError(f"{path}: padding {model.feature_config.padding}, "
-                                     f"the SDS model's CNN uses {cnn.padding}")
+                config = model.feature_config
+                if (config.padding, config.small_box_context) != (cnn.padding, cnn.small_box_context):
+                    raise InputError(f"{path}: padding {config.padding}, small-box context "
+                                     f"{config.small_box_context}, the SDS model's CNN uses {cnn.padding}, "
+                                     f"{cnn.small_box_context}")
                 self.predictors[system][target] = ConvTrickPredictor(model, cnn.name)
                 layers += model.spec.network_layers(cnn.name)
         self.layers = list(dict.fromkeys(layers))

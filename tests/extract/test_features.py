@@ -430,3 +430,35 @@ def test_a_failed_write_stops_the_run_and_leaves_only_whole_shards(tmp_path, tin
     run(records, tmp_path / "reference", cnn, spec, config)
     for a, b in zip(list_shards(tmp_path / "shards"), list_shards(tmp_path / "reference")):
         np.testing.assert_array_equal(read_rows(a)["features"], read_rows(b)["features"])
+
+
+def test_a_small_box_context_is_recorded_and_its_boxes_are_cropped_with_it(tmp_path, tiny_cnn, random_vgg16):
+    """Shards of a CNN with a small-box context record it (another hash; none: the hash of before),
+    and each box's expanded box is the rule's, computed by hand from the box's side."""
+    from hypercolumns.extract.box_expansion import SmallBoxContext
+
+    plain_cnn, spec = tiny_cnn
+    records = synthetic_records(tmp_path, count=2)
+    plain = make_config(plain_cnn, spec)
+    planned = np.stack([job.box for job in plan_boxes(records, plain)])   # the sample needs no CNN
+    below = int(np.median(np.sqrt((planned[:, 2] - planned[:, 0]) * (planned[:, 3] - planned[:, 1]))))
+    rule = SmallBoxContext(below=below, padding=48)   # about half the boxes under it
+    cnn = FrozenCNN(random_vgg16(0), padding=16, device="cpu", small_box_context=rule)
+    config = make_config(cnn, spec)
+    assert "small_box_context" not in plain.recorded() and config.compute_hash() != plain.compute_hash()
+    run(records, tmp_path / "shards", cnn, spec, config)
+    shards = list_shards(tmp_path / "shards")
+    assert shards_config(shards).small_box_context == rule
+    boxes, expanded = [], []
+    for shard in shards:
+        with h5py.File(shard) as f:
+            boxes.append(f["boxes/box"][:].astype(np.float64))
+            expanded.append(f["boxes/expanded_box"][:])
+    boxes, expanded = np.concatenate(boxes), np.concatenate(expanded)
+    sides = np.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
+    assert (sides < below).any() and (sides >= below).any()
+    factor = np.where(sides < below, 224 / 128, 224 / 192)[:, None]
+    centres, half = (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]) / 2 * factor
+    np.testing.assert_allclose(expanded, np.hstack([centres - half, centres + half]), rtol=1e-5)
+    with pytest.raises(InputError, match="small_box_context"):
+        check_shard(shards[0], plain)

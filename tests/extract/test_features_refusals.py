@@ -122,6 +122,13 @@ def test_a_padding_that_leaves_no_room_is_refused(capsys, data_root, tmp_path):
     assert_features_refused(capsys, data_root, tmp_path / "out", ["--padding 112", "224px"], "--padding", "112")
 
 
+def test_a_small_box_context_without_room_or_below_zero_is_refused(capsys, data_root, tmp_path):
+    assert_features_refused(capsys, data_root, tmp_path / "out", ["--small-box-context's padding 112", "224px"],
+                            "--small-box-context", "64", "112")
+    assert_features_refused(capsys, data_root, tmp_path / "out", ["below -1 px"],
+                            "--small-box-context", "-1", "48")
+
+
 def test_garbage_weights_are_refused_naming_the_file(capsys, data_root, tmp_path):
     weights = tmp_path / "weights.pt"
     weights.write_bytes(b"garbage" * 100)

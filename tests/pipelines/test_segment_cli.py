@@ -227,3 +227,29 @@ def test_profile_counts_each_stage_where_its_time_is_spent_and_changes_no_mask(s
     assert seconds["conv trick"] < 0.3 and seconds["projection"] < 0.2 and seconds["rle"] < 0.1
     assert sum(seconds.values()) <= wall + 0.01 * len(seconds)      # each printed to 0.01 s
     assert json.loads((tmp_path / "profiled.json").read_text()) == json.loads((tmp_path / "plain.json").read_text())
+
+
+def test_a_grid_trained_with_small_box_context_segments_with_it(setup, tmp_path, random_vgg16):
+    """A grid whose shards gave boxes under 30 px 48 px of context is applied so: its small box's
+    heatmap is the one a CNN padding every box by 48 gives, its large box's the one of padding 16."""
+    from dataclasses import replace
+
+    from hypercolumns.classifiers.model_file import load_grid
+    from hypercolumns.extract.box_expansion import SmallBoxContext
+
+    _, weights_path, model_path, image = setup
+    grid = load_grid(model_path)
+    rule = SmallBoxContext(below=30, padding=48)
+    paths = {}
+    for name, config in (("rule", replace(grid.feature_config, small_box_context=rule, config_hash=None)),
+                         ("pad48", replace(grid.feature_config, padding=48, config_hash=None))):
+        paths[name] = save_grid(replace(grid, feature_config=config), tmp_path / f"{name}.h5")
+    boxes = np.array([[10, 5, 30, 25], [20, 10, 90, 70]], dtype=np.float64)   # sides 20 and 64.8
+    ruled, expanded = Segmenter(paths["rule"], weights_path, device="cpu").heatmaps(image, boxes, ["cat"] * 2)
+    np.testing.assert_allclose(expanded[0], [20 - 17.5, 15 - 17.5, 20 + 17.5, 15 + 17.5])
+    wide, _ = Segmenter(paths["pad48"], weights_path, device="cpu").heatmaps(image, boxes[:1], ["cat"])
+    plain, _ = Segmenter(model_path, weights_path, device="cpu").heatmaps(image, boxes[1:], ["cat"])
+    np.testing.assert_allclose(ruled[0], wide[0], atol=1e-5)
+    np.testing.assert_allclose(ruled[1], plain[0], atol=1e-5)
+    assert np.abs(ruled[0] - Segmenter(model_path, weights_path, device="cpu").heatmaps(
+        image, boxes[:1], ["cat"])[0][0]).max() > 1e-3    # the context changes the heatmap

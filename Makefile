@@ -37,8 +37,11 @@ test:
 data:
 	$(HC) data --root $(DATA_ROOT)
 
+# more `features` flags, e.g. FEATURES_FLAGS=--no-flips for the paper's training protocol
+FEATURES_FLAGS ?=
 features:
-	$(HC) features --data-root $(DATA_ROOT) --out $(WORK)/features $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+	$(HC) features --data-root $(DATA_ROOT) --out $(WORK)/features $(if $(SCHEDULER),--scheduler $(SCHEDULER)) \
+	    $(FEATURES_FLAGS)
 
 train-grid:
 	$(HC) train-grid --shards $(WORK)/features --out $(WORK)/models --K $(K) \
@@ -98,10 +101,12 @@ compare-shared:
 	    --cv-work $(WORK)/shared/cross-val
 
 # issue 20's mask-quality candidates: each training variant's shards (NAME:FLAGS of `features`, commas for
-# spaces), then one nested cross-validation over them and every projection (the val images are not read);
-# small32: boxes under 32 px (COCO's "small") get 48 px of context instead of 16; more candidates, e.g.
-# rows2:--rows-per-cell,2 (200 rows per box), cost 9 min of shards and 9 fold grids each
-QUALITY_VARIANTS ?= flips:--flips boxes8:--boxes-per-instance,8 small32:--small-box-context,32,48
+# spaces), then one nested cross-validation over them and every projection (the val images are not read),
+# against the default shards (`make features`: mirrored boxes since this comparison chose them). paper: the
+# paper's protocol (no flips); small32: boxes under 32 px (COCO's "small") get 48 px of context instead of
+# 16. The run in the README had the paper's shards as default: FEATURES_FLAGS=--no-flips with
+# QUALITY_VARIANTS='flips:--flips boxes8:--no-flips,--boxes-per-instance,8 small32:--no-flips,--small-box-context,32,48'
+QUALITY_VARIANTS ?= paper:--no-flips boxes8:--boxes-per-instance,8 small32:--small-box-context,32,48
 compare-quality:
 	for v in $(QUALITY_VARIANTS); do name=$${v%%:*}; flags=$$(echo $${v#*:} | tr , ' '); \
 	    $(HC) features --data-root $(DATA_ROOT) --out $(WORK)/quality/$$name/features $$flags || exit 1; done

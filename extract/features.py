@@ -374,22 +374,32 @@ def check_feature_options(*, boxes_per_instance: int, min_iou: float, rows_per_c
         raise InputError("--flips mirrors each box's crop; --shared-features makes no crops: drop one")
 
 
+def default_flips(shared_features: float | None, spec: LayerSpec) -> bool:
+    """Whether ``features`` mirrors the training boxes when not told: wherever a crop can be mirrored
+    (not with shared features, which make no crops, nor with candidate blocks, which would need
+    mirrored candidates).  Chosen by ``compare-quality``'s inner folds on the training images."""
+    return not shared_features and not spec.needs_candidates
+
+
 def extract_features(data_root: Path, out: Path, weights=None, layers: str = DEFAULT_LAYERS,
                      padding: int = DEFAULT_PADDING, boxes_per_instance: int = 4, min_iou: float = 0.7,
                      rows_per_cell: int = 1, seed: int = 0, boxes_per_shard: int = 128,
                      batch_size: int = 16, limit_images: int | None = None, device=None,
                      scheduler: str | None = None, shared_features: float | None = None,
-                     shared_margin: int = SHARED_MARGIN, flips: bool = False, engine: str = "torch",
+                     shared_margin: int = SHARED_MARGIN, flips: bool | None = None, engine: str = "torch",
                      small_box_context=None) -> dict:
     """Stage one on the training records of ``data_root`` into ``out``; prints and returns the summary.
 
     ``shared_features`` (a scale) runs one CNN forward per image instead of one
     per box; ``scheduler`` a Dask scheduler whose workers write the shards;
-    ``flips`` writes each box a second time, mirrored (twice the rows; not the paper's protocol);
+    ``flips`` writes each box a second time, mirrored (twice the rows; not the paper's protocol, the
+    default since ``compare-quality``'s inner folds chose it; None: on wherever crops can be
+    mirrored, i.e. without ``shared_features`` and candidate blocks; False: the paper's protocol);
     ``engine`` runs the forward (a name or ``auto``, :class:`~hypercolumns.extract.cnn.FrozenCNN`),
     recorded in the config; ``small_box_context`` (a
     :class:`~hypercolumns.extract.box_expansion.SmallBoxContext` or its ``(below, padding)``; None: none)
-    more context for small boxes, recorded too, and used at test time by every grid trained on these shards (not the paper's protocol).
+    more context for small boxes, recorded too, and used at test time by every grid trained on these
+    shards (not the paper's protocol).
     """
     from hypercolumns.data.datasets import load_training_records
 
@@ -401,6 +411,8 @@ def extract_features(data_root: Path, out: Path, weights=None, layers: str = DEF
     data_root = require_folder(Path(data_root).absolute(), "data root",
                                "give --data-root the folder `make data` filled, or the shared data")
     spec = LayerSpec.parse(layers)     # a malformed --layers fails before the data is read
+    if flips is None:
+        flips = default_flips(shared_features, spec)
     if flips and spec.needs_candidates:
         raise InputError("--flips would need mirrored region candidates; drop it or the candidate blocks")
     if scheduler:  # an unreachable address should fail now, not after loading the data

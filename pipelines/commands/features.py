@@ -1,4 +1,6 @@
 """``hypercolumns features``: its flags, for ``extract.features.extract_features``."""
+import argparse
+
 from hypercolumns.extract import features
 from hypercolumns.extract.cnn import DEFAULT_PADDING
 from hypercolumns.extract.config import SHARED_MARGIN
@@ -33,9 +35,11 @@ def main(argv=None) -> int:
     parser.add_argument("--shared-margin", type=int, default=SHARED_MARGIN, metavar="PX",
                         help="with --shared-features: mean-coloured px around the resized image "
                         f"(default {SHARED_MARGIN})")
-    parser.add_argument("--flips", action="store_true",
-                        help="also write every training box mirrored left to right: twice the rows "
-                        "(ours, not the paper's protocol; recorded in the shard config)")
+    parser.add_argument("--flips", action=argparse.BooleanOptionalAction, default=None,
+                        help="also write every training box mirrored left to right: twice the rows (ours, "
+                        "chosen by compare-quality's inner folds; recorded in the shard config). Default: on "
+                        "where crops can be mirrored (not with --shared-features or candidate blocks); "
+                        "--no-flips: the paper's protocol")
     parser.add_argument("--small-box-context", type=int, nargs=2, default=None, metavar=("BELOW_PX", "PADDING_PX"),
                         help="boxes whose sqrt(w*h) is under BELOW_PX image px get PADDING_PX of context at "
                         "the input size instead of --padding (ours, not the paper's protocol; recorded in the "

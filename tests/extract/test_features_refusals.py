@@ -176,3 +176,21 @@ def test_a_truncated_shard_in_out_is_refused(capsys, data_root, tmp_path):
                             "--boxes-per-instance", "1"], [shard, "truncated"])
     with pytest.raises(OSError):
         h5py.File(shard, "r")   # the file h5py refuses is the one named
+
+
+def test_boxes_are_mirrored_unless_the_paper_protocol_is_asked_for(data_root, tmp_path):
+    """The default (compare-quality's choice): every box also mirrored, twice the rows of
+    --no-flips; not where no crop is made (shared features) or candidates would need mirroring."""
+    from hypercolumns.extract.features import default_flips
+    from hypercolumns.extract.layer_spec import LayerSpec
+    from hypercolumns.extract.shards import list_shards, shards_config
+
+    summaries = {}
+    for name, flips in (("default", None), ("paper", False)):
+        summaries[name] = extract_features(data_root, tmp_path / name, boxes_per_instance=1, flips=flips)
+    assert shards_config(list_shards(tmp_path / "default")).flips
+    assert not shards_config(list_shards(tmp_path / "paper")).flips
+    assert summaries["default"]["rows"] == 2 * summaries["paper"]["rows"] > 0
+    plain, with_candidates = LayerSpec.parse("conv4_3,global"), LayerSpec.parse("conv4_3,global,candidate")
+    assert default_flips(None, plain) and not default_flips(224, plain)
+    assert with_candidates.needs_candidates and not default_flips(None, with_candidates)

@@ -48,11 +48,7 @@ def time_preparation(cnn: FrozenCNN, records: list, jobs: list, config: dict, ba
 
 
 def measure_extraction(cnn: FrozenCNN, records: list, boxes: int = 96, batch_size: int = 16) -> dict:
-    """Bare forward and whole extraction, ms per crop, on the first ``boxes`` training boxes.
-
-    The extraction writes shards of two batches, so that each shard's write overlaps the next
-    shard's forward as in ``features`` (128 boxes per shard); only the last write does not.
-    """
+    """Bare forward and whole extraction, ms per crop, on the first ``boxes`` training boxes."""
     spec = LayerSpec.parse(DEFAULT_LAYERS).resolve(cnn.network)
     config = feature_config(cnn, spec)
     jobs = plan_boxes(records, config)[:boxes]
@@ -68,7 +64,7 @@ def measure_extraction(cnn: FrozenCNN, records: list, boxes: int = 96, batch_siz
         run_features(warm_up, Path(folder) / "warm-up", cnn, spec, config,
                      boxes_per_shard=batch_size, batch_size=batch_size, show_progress=False)
         start = time.perf_counter()
-        run_features(records, Path(folder) / "timed", cnn, spec, config, boxes_per_shard=2 * batch_size,
+        run_features(records, Path(folder) / "timed", cnn, spec, config, boxes_per_shard=len(jobs),
                      batch_size=batch_size, show_progress=False)
         extraction = (time.perf_counter() - start) / len(jobs)
     return {"device": str(cnn.device), "device_name": device_name(cnn.device),

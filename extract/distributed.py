@@ -156,18 +156,16 @@ def make_shard(work: ShardWork, extraction: Extraction, weights) -> dict:
     return {"index": work.index, "path": str(path), "rows": int(len(rows["location"]))}
 
 
-def worker_cnn(weights, padding: int, device: str | None, engine: str = "torch", small_box_context=None):
+def worker_cnn(weights, padding: int, device: str | None, engine: str, small_box_context):
     """This process's FrozenCNN of ``weights`` on ``engine`` with the config's padding and small-box
     context (every worker runs the forward the shards record), built once (the latest one is kept)."""
-    from hypercolumns.extract.box_expansion import SmallBoxContext
     from hypercolumns.extract.cnn import frozen_cnn
 
-    context = small_box_context or SmallBoxContext()
-    key = (weights.sha256, padding, device, engine, context)
+    key = (weights.sha256, padding, device, engine, small_box_context)
     with _CNNS_LOCK:
         if key not in _CNNS:
             _CNNS.clear()
-            _CNNS[key] = frozen_cnn(weights, padding, device, engine, context)
+            _CNNS[key] = frozen_cnn(weights, padding, device, engine, small_box_context)
         return _CNNS[key]
 
 

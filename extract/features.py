@@ -73,7 +73,8 @@ def feature_config(cnn: FrozenCNN, spec: LayerSpec, *, rows_per_cell=1, sample_g
         sample_grid=sample_grid, rows_per_cell=rows_per_cell, seed=seed, targets=targets,
         boxes_per_instance=boxes_per_instance, min_iou=min_iou, feature_source=cnn.feature_source,
         candidate_source=standin_source() if spec.needs_candidates else "none", flips=flips,
-        engine=getattr(cnn.per_box, "engine", "torch"), small_box_context=getattr(cnn, "small_box_context", SmallBoxContext()))
+        engine=getattr(cnn.per_box, "engine", "torch"),
+        small_box_context=getattr(cnn, "small_box_context", SmallBoxContext()))
 
 
 def plan_boxes(records: list, config: FeatureConfig) -> list:
@@ -411,6 +412,11 @@ def extract_features(data_root: Path, out: Path, weights=None, layers: str = DEF
     data_root = require_folder(Path(data_root).absolute(), "data root",
                                "give --data-root the folder `make data` filled, or the shared data")
     spec = LayerSpec.parse(layers)     # a malformed --layers fails before the data is read
+    try:   # as is a malformed --small-box-context
+        if not isinstance(small_box_context, SmallBoxContext):
+            small_box_context = SmallBoxContext(*small_box_context or ())
+    except ValueError as error:
+        raise InputError(f"--small-box-context: {error}") from None
     if flips is None:
         flips = default_flips(shared_features, spec)
     if flips and spec.needs_candidates:
@@ -422,11 +428,6 @@ def extract_features(data_root: Path, out: Path, weights=None, layers: str = DEF
     if limit_images:
         records = records[:limit_images]
     # with a scheduler this CNN only describes the config: the workers build their own
-    try:
-        if not isinstance(small_box_context, SmallBoxContext):
-            small_box_context = SmallBoxContext(*small_box_context or ())
-    except ValueError as error:
-        raise InputError(f"--small-box-context: {error}") from None
     cnn = frozen_cnn(weights, padding, "cpu" if scheduler else device, engine, small_box_context)
     for flag, pad in (("--padding", padding), ("--small-box-context's padding", small_box_context.padding)):
         if not 0 <= 2 * pad < cnn.crop_size:

@@ -20,7 +20,8 @@ Choices
 -------
 - **Intercept not penalised.** Each regressor is solved in closed form on
   centred features and targets, ``w = (Z'Z + alpha I)^-1 Z'(T - mean T)``,
-  ``b = mean T - mean(Z) w``, so ``alpha`` shrinks only the weights.
+  ``b = mean T - mean(Z) w``, so ``alpha`` shrinks only the weights.  With fewer
+  boxes than features the same ``w`` comes from the dual ``Z'(ZZ' + alpha I)^-1 (T - mean T)``.
 - **Standardised features (default).** R-CNN used lambda = 1000 on raw pool5
   features; our descriptor is another layer with other scales, so by default
   every feature is z-scored on the regressor's training boxes
@@ -156,9 +157,17 @@ def ridge_fit(features: np.ndarray, targets: np.ndarray, alpha: float, standardi
     scale = floored_scale(x.std(axis=0)) if standardize else np.ones(x.shape[1])
     z = (x - mean) / scale
     t_mean = t.mean(axis=0)
-    gram = z.T @ z
-    gram[np.diag_indices_from(gram)] += alpha
-    weights = scipy.linalg.solve(gram, z.T @ (t - t_mean), assume_a="pos")
+    if z.shape[0] < z.shape[1]:
+        # fewer boxes than dims (a class's ~100 boxes, 4,608 spatial values): the dual form
+        # z^T (z z^T + alpha I)^-1 t is the same solution with an n x n system instead of D x D
+        # (the push-through identity), ~(D/n)^2 times cheaper
+        kernel = z @ z.T
+        kernel[np.diag_indices_from(kernel)] += alpha
+        weights = z.T @ scipy.linalg.solve(kernel, t - t_mean, assume_a="pos")
+    else:
+        gram = z.T @ z
+        gram[np.diag_indices_from(gram)] += alpha
+        weights = scipy.linalg.solve(gram, z.T @ (t - t_mean), assume_a="pos")
     coef = weights / scale[:, None]
     return coef, t_mean - mean @ coef
 

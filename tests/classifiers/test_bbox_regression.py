@@ -71,6 +71,19 @@ def test_ridge_intercept_is_not_penalised():
     np.testing.assert_allclose(intercept, 7.0)
 
 
+@pytest.mark.parametrize("n, d", [(300, 40), (30, 400)])   # the primal and the dual form
+def test_ridge_matches_scikit_learn(n, d):
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(n, d)) * rng.uniform(0.1, 10, d) + rng.normal(size=d)
+    targets = rng.normal(size=(n, 4))
+    coef, intercept = ridge_fit(X, targets, alpha=30.0, standardize=False)
+    reference = Ridge(alpha=30.0, fit_intercept=True, solver="svd").fit(X, targets)
+    np.testing.assert_allclose(coef, reference.coef_.T, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(intercept, reference.intercept_, rtol=1e-8, atol=1e-10)
+
+
 # --- the regressor ---------------------------------------------------------------------------
 
 def test_recovers_linear_deltas_and_refines_boxes():

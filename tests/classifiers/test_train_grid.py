@@ -189,3 +189,37 @@ def test_trained_here_knows_the_grids_these_shards_and_options_made(shard_folder
     assert not trained_here(tmp_path, shard_folder, replace(options, exclude_images=("img0001",)))
     (tmp_path / "grid-K2.h5").unlink()
     assert not trained_here(tmp_path, shard_folder, options)
+
+
+def test_grids_on_the_same_rows_share_one_pass_over_the_shards_until_a_file_changes(shard_folder, tmp_path,
+                                                                                     monkeypatch):
+    import shutil
+
+    import hypercolumns.classifiers.train as train
+
+    shards_copy = tmp_path / "shards"
+    shutil.copytree(shard_folder, shards_copy)
+    passes = []
+    counted = train.standardization_from_shards
+    monkeypatch.setattr(train, "standardization_from_shards",
+                        lambda *args, **kwargs: passes.append(1) or counted(*args, **kwargs))
+
+    def raw_mean():   # every row of every shard file, as numpy reads them now
+        return np.concatenate([h5py.File(p, "r")["features"][:].astype(np.float64)
+                               for p in list_shards(shards_copy)]).mean(axis=0)
+
+    options = TrainOptions(Ks=(1,), C_grid=(1e-2,), n_jobs=1, show_progress=False)
+    quiet = dict(log=lambda line: None)
+    train_grids(shards_copy, tmp_path / "full", options, **quiet)
+    train_grids(shards_copy, tmp_path / "blocks", replace(options, blocks=("conv4_3", "global")), **quiet)
+    assert len(passes) == 1
+    np.testing.assert_allclose(load_grid(tmp_path / "blocks" / "grid-K1.h5").mean, raw_mean()[36:], rtol=1e-5)
+    train_grids(shards_copy, tmp_path / "fold", replace(options, exclude_images=("img0001",)), **quiet)
+    assert len(passes) == 2                          # other rows: another pass
+
+    first = list_shards(shards_copy)[0]
+    with h5py.File(first, "r+") as f:                # the same path, other features
+        f["features"][...] = f["features"][:] * 2 + 1
+    train_grids(shards_copy, tmp_path / "changed", replace(options, blocks=("conv4_3", "global")), **quiet)
+    assert len(passes) == 3
+    np.testing.assert_allclose(load_grid(tmp_path / "changed" / "grid-K1.h5").mean, raw_mean()[36:], rtol=1e-5)

@@ -13,6 +13,8 @@ SharedImageCNN when shared); the inference engine
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 
@@ -95,6 +97,16 @@ class FrozenCNN:
     def per_box(self) -> "FrozenCNN":
         """Itself: the per-box CNN (a SharedImageCNN's is the one it wraps)."""
         return self
+
+    def with_geometry(self, padding: int, small_box_context: SmallBoxContext) -> "FrozenCNN":
+        """This network with another crop geometry: the weights, engine and device are shared, not
+        loaded again (a second VGG16 is ~0.5 GB), so grids trained with other paddings or small-box
+        contexts can run side by side on one network."""
+        if (padding, small_box_context) == (self.padding, self.small_box_context):
+            return self
+        other = copy.copy(self)
+        other.padding, other.small_box_context = padding, small_box_context
+        return other
 
     def expand(self, boxes: np.ndarray) -> np.ndarray:
         return expand_boxes(boxes, self.crop_size, self.padding, self.small_box_context)

@@ -3,7 +3,7 @@
 Every user of trained grids goes through here — :class:`~hypercolumns.pipelines.inference.segment.Segmenter`
 (one grid), ``hypercolumns segment``, and every experiment (many grids at once):
 
-- :class:`Engine` loads each network once per weights and crop geometry (padding, small-box context), each
+- :class:`Engine` loads each network once per weights (shared by every crop geometry: padding, small-box context), each
   feature CNN (per-box crops or shared whole-image maps) once per feature
   source, and each grid once, checking that a grid meets the features it was
   trained on;
@@ -69,25 +69,25 @@ class Engine:
 
     def __init__(self, weights=None, device=None, batch_size: int = 16, engine: str = "torch"):
         self.weights, self.device, self.batch_size, self.engine = weights, device, batch_size, engine
-        self._networks: dict = {}   # (weights sha256, padding, small-box context) -> FrozenCNN
+        self._networks: dict = {}   # weights sha256 -> FrozenCNN (one copy of the weights for any geometry)
         self._cnns: dict = {}       # (weights sha256, padding, small-box context, feature source) -> feature CNN
         self._grids: dict = {}      # (model path, weights) -> LoadedGrid
 
     def cnn(self, config, weights=None):
         """The feature CNN a stage-one ``config`` describes, built once; ``weights`` override the engine's.
 
-        One network per weights and crop geometry (padding, small-box context) serves every
+        One network per weights serves every crop geometry (padding, small-box context) and
         feature source (per-box crops, shared whole-image maps).
         """
         key = (config.weights_sha256, config.padding, config.small_box_context, str(config.feature_source))
         if key not in self._cnns:
-            network_key = key[:3]
-            if network_key not in self._networks:
+            if config.weights_sha256 not in self._networks:
                 loaded = resolve_weights(weights or self.weights)
                 check_weights_match(config, loaded)
-                self._networks[network_key] = frozen_cnn(loaded, config.padding, self.device, self.engine,
-                                                         config.small_box_context)
-            self._cnns[key] = feature_cnn(self._networks[network_key], config.feature_source)
+                self._networks[config.weights_sha256] = frozen_cnn(loaded, config.padding, self.device,
+                                                                   self.engine, config.small_box_context)
+            network = self._networks[config.weights_sha256].with_geometry(config.padding, config.small_box_context)
+            self._cnns[key] = feature_cnn(network, config.feature_source)
         return self._cnns[key]
 
     def grid(self, model_path, weights=None) -> LoadedGrid:

@@ -253,3 +253,14 @@ def test_a_grid_trained_with_small_box_context_segments_with_it(setup, tmp_path,
     np.testing.assert_allclose(ruled[1], plain[0], atol=1e-5)
     assert np.abs(ruled[0] - Segmenter(model_path, weights_path, device="cpu").heatmaps(
         image, boxes[:1], ["cat"])[0][0]).max() > 1e-3    # the context changes the heatmap
+
+    # one engine for all three grids: one copy of the weights, each grid's own crops
+    from hypercolumns.pipelines.inference.engine import Engine
+
+    engine = Engine(weights_path, device="cpu")
+    grids = [engine.grid(paths["rule"]), engine.grid(paths["pad48"]), engine.grid(model_path)]
+    assert len({id(grid.cnn.network) for grid in grids}) == 1 and len({id(grid.cnn) for grid in grids}) == 3
+    together = engine.heatmaps(image, boxes, ["cat"] * 2, grids)
+    np.testing.assert_allclose(together[0], ruled, atol=1e-5)
+    np.testing.assert_allclose(together[1][0], wide[0], atol=1e-5)
+    np.testing.assert_allclose(together[2][1], plain[0], atol=1e-5)

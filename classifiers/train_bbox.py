@@ -43,15 +43,18 @@ def ground_truth_boxes(records) -> dict:
 
 def spatial_training_set(records, config: FeatureConfig, cache: Path) -> dict:
     """Spatial descriptors of stage one's training boxes with their targets (cached in ``cache``)."""
-    if cache.is_file():
-        with np.load(cache, allow_pickle=False) as stored:
-            if str(stored["config_hash"]) == config.config_hash:
-                return {key: stored[key] for key in stored.files}
     from hypercolumns.extract.cnn import load_cnn
     from hypercolumns.extract.features import plan_boxes
 
+    # a mirrored crop is the same box seen mirrored: its box, like the shards' global descriptors, is
+    # described once (from the unmirrored crop), so both descriptors' training sets hold the same boxes
+    jobs = [job for job in plan_boxes(records, config) if not job.flipped]
+    if cache.is_file():
+        with np.load(cache, allow_pickle=False) as stored:
+            # the box count too: a cache made before mirrored crops were left out holds them twice
+            if str(stored["config_hash"]) == config.config_hash and len(stored["proposals"]) == len(jobs):
+                return {key: stored[key] for key in stored.files}
     cnn = load_cnn(config)
-    jobs = plan_boxes(records, config)
     by_image: dict = {}
     for job in jobs:
         by_image.setdefault(job.record, []).append(job)

@@ -362,3 +362,28 @@ def test_a_folds_images_leave_every_array_of_the_training_set():
     np.testing.assert_array_equal(kept["features"], [[2.0, 3.0], [8.0, 9.0]])
     np.testing.assert_array_equal(kept["proposals"], data["proposals"][[1, 4]])
     assert str(kept["config_hash"]) == "abc" and without_images(data, []) is data
+
+
+def test_spatial_descriptors_of_mirrored_shards_describe_each_box_once(data_root, tiny_cnn, monkeypatch, tmp_path):
+    """Shards of a flips config hold each box twice (as it is and mirrored); the box regressor's training
+    set, like the shards' global descriptors, holds it once: the boxes of the same config without flips."""
+    from dataclasses import replace
+
+    import hypercolumns.classifiers.train_bbox as train_bbox
+    import hypercolumns.extract.cnn as cnn_module
+    from hypercolumns.data.datasets import load_training_records
+    from hypercolumns.extract.features import feature_config, plan_boxes
+
+    cnn, spec = tiny_cnn
+    records = load_training_records(data_root)[1:3]
+    mirrored = replace(feature_config(cnn, spec, flips=True), config_hash="f" * 16)   # as read from shards
+    monkeypatch.setattr(cnn_module, "load_cnn", lambda config: cnn)
+    monkeypatch.setattr(train_bbox, "box_descriptors", lambda cnn, image, boxes, block: np.zeros((len(boxes), 1)))
+    data = train_bbox.spatial_training_set(records, mirrored, tmp_path / "cache.npz")
+    plain = plan_boxes(records, replace(mirrored, flips=False, config_hash=None))
+    assert len(plan_boxes(records, mirrored)) == 2 * len(plain)
+    np.testing.assert_allclose(data["proposals"], np.stack([job.box for job in plain]))
+    stale = {**data, "proposals": np.concatenate([data["proposals"]] * 2)}   # an earlier run's, boxes twice
+    np.savez(tmp_path / "cache.npz", **stale)
+    again = train_bbox.spatial_training_set(records, mirrored, tmp_path / "cache.npz")
+    np.testing.assert_allclose(again["proposals"], data["proposals"])

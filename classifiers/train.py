@@ -248,7 +248,8 @@ def _indexed_and_standardized(shards: list, options: TrainOptions) -> tuple:
     target, split and left-out images: Table 1 trains 7 grids per cross-validation fold on the same
     rows (other blocks or K), and each pass over the shards costs ~20 s (491,200 rows); the blocks
     are sliced afterwards, so they are not part of the key."""
-    key = (tuple((str(Path(p).absolute()), Path(p).stat().st_mtime_ns, Path(p).stat().st_size) for p in shards),
+    files = [(Path(p).absolute(), Path(p).stat()) for p in shards]
+    key = (tuple((str(path), stat.st_mtime_ns, stat.st_size) for path, stat in files),
            options.target, options.holdout, options.seed, tuple(sorted(options.exclude_images)))
     if key not in _PASSES:
         index = RowIndex.build(shards, options.target, options.holdout, options.seed,

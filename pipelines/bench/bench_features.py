@@ -95,12 +95,11 @@ def measure_extraction(cnn: FrozenCNN, records: list, boxes: int = 96, batch_siz
     """
     spec = LayerSpec.parse(DEFAULT_LAYERS).resolve(cnn.network)
     config = feature_config(cnn, spec)
-    all_jobs = plan_boxes(records, config)
-    records = whole_images_of(records, all_jobs, boxes)
-    half = whole_images_of(records, plan_boxes(records, config), boxes // 2)
+    records = whole_images_of(records, plan_boxes(records, config), boxes)
+    jobs = plan_boxes(records, config)
+    half = whole_images_of(records, jobs, boxes // 2)
     if len(half) == len(records):   # one image holds them all: no slope to take
         half = records[:0]
-    jobs = plan_boxes(records, config)
     crops = torch.cat([cnn.crops(records[j.record].load_image(), cnn.expand(j.box[None])) for j in jobs])
     bare = time_bare_forward(cnn, crops, spec.network_layers(cnn.name), batch_size)
     prepare = time_preparation(cnn, records, jobs, config, batch_size, spec)

@@ -181,28 +181,35 @@ def sample_hypercolumns(layer_outputs: dict, spec: LayerSpec, network_name: str,
 
 def _bilinear_gather(maps: torch.Tensor, n: int, rows: torch.Tensor, cols: torch.Tensor,
                      size: int) -> torch.Tensor:
-    """Bilinear read of the n x n neighbourhoods of ``maps (B, C, h, w)`` at grid cells -> ``(B, L, C*n*n)``."""
+    """Bilinear read of the n x n neighbourhoods of ``maps (B, C, h, w)`` at grid cells -> ``(B, L, C*n*n)``.
+
+    Each corner's windows are whole rows of ``C`` contiguous values of the
+    channels-last map, read by one ``index_select``; the three blends are
+    ``lerp`` kernels on the ``(B, L, n*n, C)`` reads, and the one transpose to the
+    channel-major feature order comes last (on a CPU this is 3-4x faster than a
+    ``gather`` per corner with a transpose each, stage one's largest cost after
+    the forward).
+    """
     batch, channels, height, width = maps.shape
-    device, pad = maps.device, n // 2
+    device, pad, locations = maps.device, n // 2, rows.shape[1]
     y = torch.as_tensor(source_coordinates(size, height), dtype=torch.float32, device=device)[rows]
     x = torch.as_tensor(source_coordinates(size, width), dtype=torch.float32, device=device)[cols]
     y0, x0 = y.floor().long(), x.floor().long()
     y1, x1 = (y0 + 1).clamp(max=height - 1), (x0 + 1).clamp(max=width - 1)
-    fy, fx = (y - y0)[..., None], (x - x0)[..., None]
+    fy, fx = (y - y0)[..., None, None], (x - x0)[..., None, None]
     padded = F.pad(maps, (pad, pad, pad, pad)) if pad else maps
     padded_width = width + 2 * pad
-    flat = padded.permute(0, 2, 3, 1).reshape(batch, -1, channels)  # (B, positions, C)
+    positions = (height + 2 * pad) * padded_width
+    flat = padded.permute(0, 2, 3, 1).reshape(batch * positions, channels)  # a row per position
     offsets = torch.arange(n, device=device)
     window = (offsets[:, None] * padded_width + offsets[None, :]).reshape(-1)  # (n*n,) row-major
+    first_row = torch.arange(batch, device=device)[:, None, None] * positions
 
     def read(r, c):
-        # unit (r, c)'s window starts at padded (r, c): (B, L, n*n) positions -> (B, L, C*n*n)
-        index = ((r * padded_width + c)[..., None] + window).reshape(batch, -1)
-        values = torch.gather(flat, 1, index[..., None].expand(-1, -1, channels))
-        return values.view(batch, r.shape[1], n * n, channels).transpose(2, 3).reshape(
-            batch, r.shape[1], channels * n * n)
+        # unit (r, c)'s window starts at padded (r, c): (B, L, n*n) rows of flat -> (B, L, n*n, C)
+        index = (first_row + (r * padded_width + c)[..., None] + window).reshape(-1)
+        return flat.index_select(0, index).view(batch, locations, n * n, channels)
 
-    top = read(y0, x0) * (1 - fx) + read(y0, x1) * fx
-    bottom = read(y1, x0) * (1 - fx) + read(y1, x1) * fx
-    return top * (1 - fy) + bottom * fy
-
+    top = torch.lerp(read(y0, x0), read(y0, x1), fx)
+    bottom = torch.lerp(read(y1, x0), read(y1, x1), fx)
+    return torch.lerp(top, bottom, fy).transpose(2, 3).reshape(batch, locations, channels * n * n)

@@ -57,13 +57,17 @@ def test_neighbourhood_flattening_on_a_hand_made_map():
     np.testing.assert_array_equal(flat[0, :9, 0, 0].numpy(), [0, 0, 0, 0, 1, 2, 0, 4, 5])
 
 
-def test_sampled_hypercolumns_equal_the_dense_ones():
+@pytest.mark.parametrize("memory_format, width", [(torch.contiguous_format, 28),
+                                                  (torch.channels_last, 28),   # as the CPU forward gives
+                                                  (torch.channels_last, 21)])  # a map wider than tall
+def test_sampled_hypercolumns_equal_the_dense_ones(memory_format, width):
     spec = LayerSpec.parse("pool3:3,conv4_3,global").resolve(FakeNetwork())
     assert [b.size for b in spec.blocks] == [36, 3, 4, 2]
     generator = torch.Generator().manual_seed(0)
-    outputs = {"pool3": torch.randn(2, 4, 28, 28, generator=generator),
-               "conv4_3": torch.randn(2, 3, 28, 28, generator=generator),
+    outputs = {"pool3": torch.randn(2, 4, 28, width, generator=generator),
+               "conv4_3": torch.randn(2, 3, width, 28, generator=generator),
                "conv5_3": torch.randn(2, 2, 14, 14, generator=generator)}
+    outputs = {name: maps.contiguous(memory_format=memory_format) for name, maps in outputs.items()}
     dense = dense_hypercolumns(outputs, spec, "vgg16")
     assert dense.shape == (2, spec.dim, 50, 50)
     locations = torch.tensor([[0, 49, 1275, 2499], [7, 50, 1000, 2450]])

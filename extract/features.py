@@ -187,6 +187,8 @@ def prepare_batch(jobs, records, images: ImageCache, cnn: FrozenCNN, config: Fea
         flipped = [i for i, job in enumerate(jobs) if job.flipped]
         warped[flipped] = warped[flipped, :, ::-1]
         crops = cnn.preprocess(warped)
+        if cnn.device.type == "cuda":   # here, off the main thread: its copy to the GPU is then async
+            crops = crops.pin_memory()
     inputs = candidate_inputs(masks, expanded) if candidates else {}
     return crops, locations, labels, expanded, inputs
 
@@ -197,15 +199,48 @@ def image_runs(jobs) -> list:
     return list(zip(starts, starts[1:] + [len(jobs)]))
 
 
-def sample_batch(outputs: dict, spec: LayerSpec, network: str, locations: list, device) -> list:
-    """Each box's rows ``(L_i, D)`` float16; one gather for the batch when the L_i agree."""
+class HostRows:
+    """A batch's rows ``(B, L, D)`` float16 on their way to the host.
+
+    On a GPU the copy into pinned memory is queued behind the batch's forward and
+    waited for only in :meth:`take`, which :func:`extract_shard` calls after it has
+    queued the next batch, so the GPU is not idle while the host files the rows.
+    On a CPU the rows are already there.
+    """
+
+    def __init__(self, rows: torch.Tensor):
+        self.ready = None
+        if rows.device.type == "cuda":
+            self.rows = torch.empty(rows.shape, dtype=rows.dtype, pin_memory=True)
+            self.rows.copy_(rows, non_blocking=True)
+            self.ready = torch.cuda.Event()
+            self.ready.record()
+        else:
+            self.rows = rows
+
+    def take(self) -> list:
+        """Each box's rows ``(L, D)`` as numpy, once the copy is done."""
+        if self.ready is not None:
+            self.ready.synchronize()
+        return list(self.rows.numpy())
+
+
+def sample_batch(outputs: dict, spec: LayerSpec, network: str, locations: list, device) -> HostRows | list:
+    """Each box's rows ``(L_i, D)`` float16: one gather for the batch when the L_i agree, its copy to
+    the host pending (:class:`HostRows`); else a list, box by box."""
     if len({len(where) for where in locations}) == 1:
         where = torch.from_numpy(np.stack(locations)).to(device)
-        rows = sample_hypercolumns(outputs, spec, network, where).to(torch.float16).cpu().numpy()
-        return list(rows)
+        return HostRows(sample_hypercolumns(outputs, spec, network, where).to(torch.float16))
     return [sample_hypercolumns({k: v[i:i + 1] for k, v in outputs.items()}, spec, network,
                                 torch.from_numpy(where)[None].to(device))[0]
             .to(torch.float16).cpu().numpy() for i, where in enumerate(locations)]
+
+
+def taken(rows: HostRows | list | None) -> list:
+    """The boxes' rows of :func:`sample_batch`'s result (none for None)."""
+    if rows is None:
+        return []
+    return rows.take() if isinstance(rows, HostRows) else rows
 
 
 def image_grouped_outputs(cnn, jobs, images: ImageCache, expanded: np.ndarray, layers) -> dict:
@@ -236,6 +271,7 @@ def extract_shard(jobs, records, cnn: FrozenCNN, spec: LayerSpec, config: Featur
     layers = spec.network_layers(cnn.name)
     batches = [jobs[i:i + batch_size] for i in range(0, len(jobs), batch_size)]
     features, locations, labels, expanded = [], [], [], []
+    previous_rows = None
     threads = max(1, min(prepare_threads(), len(batches)))
     with ThreadPoolExecutor(max_workers=threads) as pool:
         submissions = (pool.submit(prepare_batch, batch, records, images, cnn, config, box_rows,
@@ -247,11 +283,14 @@ def extract_shard(jobs, records, cnn: FrozenCNN, spec: LayerSpec, config: Featur
             outputs = (cnn.forward(crops, layers) if crops is not None else
                        image_grouped_outputs(cnn, batches[index], images, boxes_expanded, layers))
             outputs.update({name: tensor.to(cnn.device) for name, tensor in candidates.items()})
-            features += sample_batch(outputs, spec, cnn.name, where, cnn.device)
+            batch_rows = sample_batch(outputs, spec, cnn.name, where, cnn.device)
+            features += taken(previous_rows)   # the batch before, while this one runs on a GPU
+            previous_rows = batch_rows
             locations += where
             labels += box_labels
             expanded.append(boxes_expanded)
             progress.update(len(batches[index]))
+        features += taken(previous_rows)
     rows = {"features": np.concatenate(features), "location": np.concatenate(locations),
             "box_index": np.repeat(np.arange(len(jobs)), [len(w) for w in locations]),
             "labels": {target: np.concatenate([box[target] for box in labels])

@@ -283,7 +283,7 @@ def test_warping_a_float32_copy_and_batched_preprocessing_equal_the_per_box_path
 def test_shards_equal_the_per_box_reference_with_several_preparation_threads(tmp_path, tiny_cnn,
                                                                              monkeypatch):
     from hypercolumns.extract.crop import crop_and_warp, preprocess
-    from hypercolumns.extract.features import sample_batch
+    from hypercolumns.extract.features import sample_batch, taken
 
     monkeypatch.setenv("HYPERCOLUMNS_PREPARE_THREADS", "3")
     cnn, spec = tiny_cnn
@@ -311,7 +311,7 @@ def test_shards_equal_the_per_box_reference_with_several_preparation_threads(tmp
                 labels.append(target.reshape(-1)[where])
                 expanded.append(box)
             outputs = cnn.forward(torch.cat(crops), layers)
-            features += sample_batch(outputs, spec, cnn.name, locations[start:], cnn.device)
+            features += taken(sample_batch(outputs, spec, cnn.name, locations[start:], cnn.device))
         with h5py.File(path) as f:
             assert f["features"][:].tobytes() == np.concatenate(features).tobytes()
             assert f["location"][:].tobytes() == np.concatenate(locations).astype(f["location"].dtype).tobytes()

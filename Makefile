@@ -18,7 +18,7 @@ HC := $(BIN)/hypercolumns
 
 .PHONY: setup weights test demo data features train-grid eval-sds reproduce-table1 finetune train-bbox-reg \
         eval-keypoints eval-parts reproduce-table2 compare-quality \
-        bench bench-shared compare-shared bench-features bench-inference bench-finetune bench-scale clean
+        bench bench-engines-cv bench-shared compare-shared bench-features bench-inference bench-finetune bench-scale clean
 
 setup: $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check "$(TORCH_SPEC)"
@@ -80,6 +80,11 @@ demo: features train-grid eval-sds
 bench:
 	$(HC) bench --data-root $(DATA_ROOT) --model $(WORK)/models/grid-K10.h5 --shards $(WORK)/features \
 	    --out $(RESULTS)/bench
+
+# every engine's masks against fp32 torch's on the training images, by eval-sds's outer fold grids
+bench-engines-cv:
+	$(HC) bench --data-root $(DATA_ROOT) --model $(WORK)/models/grid-K10.h5 --shards $(WORK)/features \
+	    --cv-work $(WORK)/sds-cv --sections engines-cv --out $(RESULTS)/bench
 
 bench-shared:
 	$(HC) bench-shared --data-root $(DATA_ROOT) --out $(RESULTS)/bench

@@ -10,7 +10,10 @@ Sections (``--sections``, default all):
   seconds per box at 1, 10 and 50 boxes per image;
 - ``engines``: the bare CNN forward on every engine this machine runs (torch fp32
   in two layouts, bf16 where native, onnxruntime), GFLOP/s, and each one's heatmap
-  difference and mask IoU against fp32 torch.
+  difference and mask IoU against fp32 torch;
+- ``engines-cv`` (on request, after ``make eval-sds``): every engine's masks of the training
+  images' oracle boxes, each image segmented by the outer fold grid (``--cv-work``) that never saw
+  it: AP^r with its paired difference to fp32 torch's, and the per-instance mask IoU between them.
 
 Each run writes ``bench-<UTC time>.json`` and ``bench.json`` (the latest) to
 ``--out`` with the machine (CPU model, cores, torch threads, GPU name), so
@@ -30,6 +33,8 @@ from hypercolumns.data.errors import InputError, MissingFileError, require_file
 from hypercolumns.pipelines.bench.report import write_bench_json
 
 SECTIONS = ("extraction", "inference", "training", "shared", "engines")
+ON_REQUEST = ("engines-cv",)
+"""Sections not in the default run: ``engines-cv`` segments every training image once per engine (minutes)."""
 
 
 def machine() -> dict:
@@ -43,7 +48,8 @@ def machine() -> dict:
 
 
 def run_sections(sections, data_root: Path, model: Path, shards: Path, weights=None, boxes: int = 96,
-                 batch_size: int = 16, images: int = 4, device=None) -> dict:
+                 batch_size: int = 16, images: int = 4, device=None, cv_work: Path | None = None,
+                 out: Path | None = None) -> dict:
     """Each section's figures (printed as they come), by section name."""
     from hypercolumns.data.datasets import load_training_records, load_val_records
     from hypercolumns.extract.cnn import frozen_cnn
@@ -82,6 +88,12 @@ def run_sections(sections, data_root: Path, model: Path, shards: Path, weights=N
                                              batch_size=batch_size)
         print_engines(results["engines"])
         print(f"  stored for --engine auto: {remember_measurement(results['engines'], results['engines']['device'])}")
+    if "engines-cv" in sections:
+        from hypercolumns.pipelines.bench.bench_engines import cross_validated_agreement, print_agreement
+
+        results["engines-cv"] = cross_validated_agreement(data_root, model, shards, cv_work,
+                                                          Path(out) / "engines-cv", weights, device)
+        print_agreement(results["engines-cv"])
     return results
 
 
@@ -101,9 +113,9 @@ def compare(new: dict, old: dict, prefix: str = "") -> list[str]:
 
 def parse_sections(text: str) -> tuple:
     sections = tuple(s.strip() for s in text.split(",") if s.strip())
-    unknown = [s for s in sections if s not in SECTIONS]
+    unknown = [s for s in sections if s not in SECTIONS + ON_REQUEST]
     if unknown or not sections:
-        raise InputError(f"--sections {text!r}: choose from {', '.join(SECTIONS)}")
+        raise InputError(f"--sections {text!r}: choose from {', '.join(SECTIONS + ON_REQUEST)}")
     return sections
 
 
@@ -112,9 +124,11 @@ def bench(data_root: Path, model: Path, out: Path, shards: Path, sections: str =
     """The ``sections`` (comma-separated) of :func:`run_sections` (``settings``: its keywords),
     compared with the earlier run ``compare_with`` if given; writes and returns the JSON paths."""
     sections = parse_sections(sections)
-    if {"inference", "engines"} & set(sections):
+    if {"inference", "engines", "engines-cv"} & set(sections):
         require_file(model, "grid model for the inference and engines sections",
                      "run `make train-grid` or pass --sections without inference and engines")
+    if "engines-cv" in sections and not any(Path(shards).glob("shard-*.h5")):
+        raise MissingFileError(f"{shards}: no shards for the engines-cv section's fold grids; run `make features`")
     if "training" in sections and not any(Path(shards).glob("shard-*.h5")):
         raise MissingFileError(f"{shards}: no shards for the training section; run "
                                 "`make features` or pass --sections without training")
@@ -122,7 +136,7 @@ def bench(data_root: Path, model: Path, out: Path, shards: Path, sections: str =
     print(f"machine: {machine()}")
     start = time.perf_counter()
     report = {"machine": machine(), "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              **run_sections(sections, data_root, model, shards, **settings)}
+              **run_sections(sections, data_root, model, shards, out=out, **settings)}
     report["seconds"] = time.perf_counter() - start
     if old is not None:
         print(f"new / old ({compare_with}):")

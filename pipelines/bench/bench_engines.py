@@ -14,6 +14,8 @@ one to choose.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -97,3 +99,91 @@ def print_engines(result: dict) -> None:
         print(f"  {row['engine']:<12} {row['ms_per_crop']:8.1f} {row['gflop_per_s']:8.1f} "
               f"{row['max_heatmap_difference']:9.2e} {row['mean_mask_iou']:9.4f}  {'yes' if row['agrees'] else 'no'}")
     print(f"  fastest that agrees: {result['fastest_agreeing']}")
+
+
+def engine_agreement(results: dict, coco: dict, annotations_path, out, seed: int = 0,
+                     reference: str | None = None, replicates: int = 1000) -> list:
+    """Each engine's masks of the same oracle boxes against the reference engine's.
+
+    ``results``: ``{engine: results list}``, each in the order of the oracle
+    boxes (one per annotation of ``coco``), the reference engine's among them.
+    Per engine: AP^r at 0.5 and 0.7 with its paired difference to the
+    reference's (95 % bootstrap interval over images), and the per-instance IoU
+    of its mask with the reference engine's mask of the same box (the mean,
+    and the smallest); the quantity the GPU and ``auto`` defaults are judged
+    by (:data:`MIN_MASK_IOU`).
+    """
+    from hypercolumns.eval.masks import mask_iou as image_mask_iou
+    from hypercolumns.extract.engines import REFERENCE
+    from hypercolumns.pipelines.experiments.runner import score_results
+    from hypercolumns.pipelines.experiments.tables import difference_columns
+
+    reference = reference or REFERENCE
+    summaries = {engine: {seed: score_results(rows, coco, annotations_path, out, f"engine {engine}", seed)}
+                 for engine, rows in results.items()}
+    table = []
+    for engine, rows in results.items():
+        ious = np.array([image_mask_iou([a["segmentation"]], [b["segmentation"]])[0, 0]
+                         for a, b in zip(rows, results[reference], strict=True)])
+        row = {"engine": engine, "APr@0.5": summaries[engine][seed]["APr@0.5"],
+               "APr@0.7": summaries[engine][seed]["APr@0.7"], "instances": len(ious),
+               "mean_mask_iou_vs_reference": float(ious.mean()), "min_mask_iou_vs_reference": float(ious.min())}
+        if engine != reference:
+            row.update(difference_columns(summaries[engine], summaries[reference], reference, replicates))
+        table.append(row)
+    return table
+
+
+def cross_validated_agreement(data_root, model, shards, cv_work, out, weights=None, device=None,
+                              engines=None, projection: str = "none", seed: int = 0) -> dict:
+    """:func:`engine_agreement` on the training images' oracle boxes, each image segmented by the outer
+    fold grid of ``eval-sds`` (in ``cv_work``; trained there where missing) that never saw it, once
+    per engine (default: every engine that runs here); with each engine's seconds per box."""
+    import time
+
+    from hypercolumns.classifiers.selection import NestedFold
+    from hypercolumns.data.datasets import load_training_records
+    from hypercolumns.data.files import write_json_atomic
+    from hypercolumns.extract.cnn import device_name
+    from hypercolumns.extract.engines import REFERENCE, available_engines
+    from hypercolumns.pipelines.experiments.nested_cv import NestedGrids, _merge, fold_grids_of, segment_folds
+    from hypercolumns.pipelines.experiments.oracle import coco_annotations, oracle_detections
+    from hypercolumns.pipelines.experiments.runner import Engines
+    from hypercolumns.pipelines.inference.engine import Engine
+
+    records = load_training_records(data_root)
+    nested = fold_grids_of(model, shards, records, cv_work)
+    grids = NestedGrids([NestedFold(f.outer, f.reported, ()) for f in nested.folds],
+                        {label: path for label, path in nested.models.items() if label[0] == "outer"})
+    coco = coco_annotations(records, data_root)
+    annotations = write_json_atomic(coco, Path(out) / "annotations.json")
+    detections = oracle_detections(records, coco, seed)
+    where = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    engines = engines or available_engines(where)
+    engines = [REFERENCE] + [e for e in engines if e != REFERENCE]
+    results, seconds = {}, {}
+    for engine in engines:
+        start = time.perf_counter()
+        segmented = segment_folds(grids, records, coco, detections, data_root,
+                                  Engines(Engine(weights, device, engine=engine), {}), (projection,))
+        seconds[engine] = (time.perf_counter() - start) / len(detections)
+        results[engine] = _merge([segmented[(("outer", f.outer), projection)] for f in grids.folds])
+    table = engine_agreement(results, coco, annotations, out, seed)
+    for row in table:
+        row["seconds_per_box"] = seconds[row["engine"]]
+    return {"device_name": device_name(where), "images": len(records),
+            "folds": len(grids.folds), "projection": projection, "seed": seed, "engines": table,
+            "tolerance": {"mean_mask_iou": MIN_MASK_IOU}}
+
+
+def print_agreement(result: dict) -> None:
+    print(f"CNN engines on the {result['images']} training images' oracle boxes (seed {result['seed']}), each "
+          f"segmented by the {result['folds']}-fold outer grid that never saw it, projection "
+          f"{result['projection']}, {result['device_name']}; masks against fp32 torch's "
+          f"(agreement: mean IoU >= {MIN_MASK_IOU})")
+    print(f"  {'engine':<12} {'s/box':>6} {'APr@0.5':>8} {'APr@0.7':>8} {'diff@0.5':>20} {'diff@0.7':>20} "
+          f"{'mean IoU':>9} {'min IoU':>8}")
+    for row in result["engines"]:
+        print(f"  {row['engine']:<12} {row['seconds_per_box']:6.3f} {row['APr@0.5']:8.1f} {row['APr@0.7']:8.1f} "
+              f"{row.get('diff@0.5 vs torch', '-'):>20} {row.get('diff@0.7 vs torch', '-'):>20} "
+              f"{row['mean_mask_iou_vs_reference']:9.4f} {row['min_mask_iou_vs_reference']:8.4f}")

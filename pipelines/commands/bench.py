@@ -12,6 +12,8 @@ def main(argv=None) -> int:
                             device=True)
     parser.add_argument("--sections", default=",".join(bench.SECTIONS))
     parser.add_argument("--boxes", type=int, default=96, help="crops of the extraction section")
+    parser.add_argument("--cv-work", type=Path, default=Path("work/sds-cv"),
+                        help="eval-sds's fold grids, for the engines-cv section")
     parser.add_argument("--compare", dest="compare_with", metavar="COMPARE", type=Path, default=None,
                         help="an earlier bench JSON")
     bench.bench(**vars(parser.parse_args(argv)))

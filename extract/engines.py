@@ -30,6 +30,8 @@ from hypercolumns.data.errors import InputError
 
 ENGINES = ("torch", "torch-nchw", "torch-bf16", "onnxruntime")
 REFERENCE = "torch"
+REDUCED_PRECISION = ("torch-bf16",)
+"""The engines that compute in less than fp32: the ones whose masks can differ visibly from the reference's."""
 
 
 def cpu_flags() -> set:

@@ -18,7 +18,7 @@ HC := $(BIN)/hypercolumns
 
 .PHONY: setup weights test demo data features train-grid eval-sds reproduce-table1 finetune train-bbox-reg \
         eval-keypoints eval-parts reproduce-table2 compare-quality \
-        bench bench-engines-cv bench-shared compare-shared bench-features bench-inference bench-finetune bench-scale clean
+        bench bench-engines-cv bench-shared compare-shared bench-features bench-inference bench-finetune bench-scale bench-large-image clean
 
 setup: $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check "$(TORCH_SPEC)"
@@ -127,6 +127,9 @@ bench-finetune:
 
 bench-inference:
 	$(HC) bench-inference --data-root $(DATA_ROOT) --out $(RESULTS)/bench
+
+bench-large-image:
+	$(HC) bench-large-image --model $(WORK)/models/grid-K10.h5 --out $(RESULTS)/bench
 
 SCALE_IMAGES ?= 16
 bench-scale:

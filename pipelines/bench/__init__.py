@@ -7,6 +7,9 @@
 - ``hypercolumns bench-finetune``: :mod:`.bench_finetune`, seconds per fine-tuning iteration;
 - ``hypercolumns bench-scale``: :mod:`.bench_scale`, the three stages at 1x, 2x, 4x the images: time,
   memory, the SBD projection;
-- :mod:`.bench_engines`: the CNN's forward on every engine, GFLOP/s and agreement (``bench``'s engines section);
+- ``hypercolumns bench-large-image``: :mod:`.bench_large_image`, ``segment`` on a 12 MP photo with 100
+  detections: peak memory, time per stage;
+- :mod:`.bench_engines`: the CNN's forward on every engine, GFLOP/s and agreement (``bench``'s engines
+  section), and each engine's masks on the training images by the outer fold grids (``engines-cv``);
 - :mod:`.bench_training`: liblinear rows/s per grid cell, 1 vs 2 processes (``bench``'s training section).
 """

@@ -21,14 +21,14 @@ per cell by ``max_rows_per_cell``); ``segment``'s peak flat in the images.
 """
 from __future__ import annotations
 
-import multiprocessing
-import resource
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+
+from hypercolumns.pipelines.bench.report import in_fresh_process, peak_resident_mb
 
 SBD_TRAIN_IMAGES, SBD_VAL_IMAGES = 5623, 5732
 FACTORS = (1, 2, 4)
@@ -40,8 +40,8 @@ def replicated(records: list, factor: int) -> list:
             for k in range(factor) for record in records]
 
 
-def _stage(name: str, records: list, folder: str, weights, queue) -> None:
-    """One stage in this (fresh) process; puts ``(seconds, boxes, peak MB)``."""
+def _stage(name: str, records: list, folder: str, weights) -> tuple:
+    """One stage in this (fresh) process: ``(seconds, boxes, peak MB)``."""
     from hypercolumns.classifiers.train import TrainOptions, train_grids
     from hypercolumns.extract.cnn import frozen_cnn
     from hypercolumns.extract.features import DEFAULT_LAYERS, feature_config, run_features
@@ -74,26 +74,12 @@ def _stage(name: str, records: list, folder: str, weights, queue) -> None:
                 boxes += len(record.instances)
     seconds = time.perf_counter() - start
     # the largest of this process and its workers (train-grid's cells run in joblib's processes)
-    peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-    queue.put((seconds, int(boxes), peak / 1024))
+    return seconds, int(boxes), peak_resident_mb()
 
 
 def run_stage(name: str, records: list, folder: Path, weights=None) -> dict:
     """``name`` on ``records`` in a spawned process: seconds, boxes, peak resident MB."""
-    import queue as queues
-
-    context = multiprocessing.get_context("spawn")
-    results = context.Queue()
-    process = context.Process(target=_stage, args=(name, records, str(folder), weights, results))
-    process.start()
-    while True:   # the child's result, or its death (its traceback is on stderr)
-        try:
-            seconds, boxes, peak = results.get(timeout=1)
-            break
-        except queues.Empty:
-            if not process.is_alive():
-                raise RuntimeError(f"bench-scale: {name} died (exit code {process.exitcode})") from None
-    process.join()
+    seconds, boxes, peak = in_fresh_process(f"bench-scale: {name}", _stage, name, records, str(folder), weights)
     return {"seconds": seconds, "boxes": boxes, "peak_mb": peak}
 
 

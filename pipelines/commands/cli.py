@@ -41,6 +41,7 @@ SUBCOMMANDS = {
     "bench-shared": "per-box crops vs one shared whole-image forward, per box",
     "bench-inference": "conv-trick vs explicit inference per box",
     "bench-scale": "stage one, stage two and segment at 1x, 2x, 4x the images: time, memory, SBD projection",
+    "bench-large-image": "segment on a 12 MP photo with 100 detections: peak memory, time per stage",
 }
 
 def usage() -> str:

@@ -44,3 +44,4 @@ def test_the_profiled_run_segments_every_detection_and_reports_its_peak(tmp_path
     weight_mb = sum(t.numel() * t.element_size() for t in weights.state_dict.values()) / 2 ** 20
     assert result["peak_mb"] > weight_mb + 640 * 480 * 3 / 2 ** 20
     assert result["seconds"]["cnn"] > 0 and 0 <= result["after_cnn_share"]
+    assert 0 < result["start_up_seconds"] < 120

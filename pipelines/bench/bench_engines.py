@@ -110,7 +110,7 @@ def engine_agreement(results: dict, coco: dict, annotations_path, out, seed: int
     Per engine: AP^r at 0.5 and 0.7 with its paired difference to the
     reference's (95 % bootstrap interval over images), and the per-instance IoU
     of its mask with the reference engine's mask of the same box (the mean,
-    and the smallest); the quantity the GPU and ``auto`` defaults are judged
+    and the smallest; 1 where both are empty: they agree); the quantity the GPU and ``auto`` defaults are judged
     by (:data:`MIN_MASK_IOU`).
     """
     from hypercolumns.eval.masks import mask_iou as image_mask_iou
@@ -123,7 +123,8 @@ def engine_agreement(results: dict, coco: dict, annotations_path, out, seed: int
                  for engine, rows in results.items()}
     table = []
     for engine, rows in results.items():
-        ious = np.array([image_mask_iou([a["segmentation"]], [b["segmentation"]])[0, 0]
+        ious = np.array([1.0 if _empty(a["segmentation"]) and _empty(b["segmentation"])  # they agree
+                         else image_mask_iou([a["segmentation"]], [b["segmentation"]])[0, 0]
                          for a, b in zip(rows, results[reference], strict=True)])
         row = {"engine": engine, "APr@0.5": summaries[engine][seed]["APr@0.5"],
                "APr@0.7": summaries[engine][seed]["APr@0.7"], "instances": len(ious),
@@ -132,6 +133,13 @@ def engine_agreement(results: dict, coco: dict, annotations_path, out, seed: int
             row.update(difference_columns(summaries[engine], summaries[reference], reference, replicates))
         table.append(row)
     return table
+
+
+def _empty(rle) -> bool:
+    """Whether a COCO RLE holds no pixel (its odd runs, the ones, sum to 0)."""
+    from hypercolumns.data.masks import run_lengths
+
+    return int(run_lengths(rle["counts"])[1::2].sum()) == 0
 
 
 def cross_validated_agreement(data_root, model, shards, cv_work, out, weights=None, device=None,

@@ -28,6 +28,9 @@ def test_agreement_counts_each_instances_mask_iou_and_the_ap_difference(data_roo
     halved = mask.copy()
     halved[rows[len(rows) // 2]:] = False                # keep the top half of instance 0's rows
     other[0] = {**other[0], "segmentation": encode_rle(halved)}
+    empty = encode_rle(np.zeros(reference[1]["segmentation"]["size"], bool))   # empty from both: they agree
+    reference[1] = {**reference[1], "segmentation": empty}
+    other[1] = {**other[1], "segmentation": empty}
     table = bench_engines.engine_agreement({"torch": reference, "slow": other}, coco, annotations, tmp_path / "o")
     by_engine = {row["engine"]: row for row in table}
     assert by_engine["torch"]["mean_mask_iou_vs_reference"] == 1.0 and "diff@0.5 vs torch" not in by_engine["torch"]

@@ -127,11 +127,10 @@ def bench(data_root: Path, model: Path, out: Path, shards: Path, sections: str =
     if {"inference", "engines", "engines-cv"} & set(sections):
         require_file(model, "grid model for the inference and engines sections",
                      "run `make train-grid` or pass --sections without inference and engines")
-    if "engines-cv" in sections and not any(Path(shards).glob("shard-*.h5")):
-        raise MissingFileError(f"{shards}: no shards for the engines-cv section's fold grids; run `make features`")
-    if "training" in sections and not any(Path(shards).glob("shard-*.h5")):
-        raise MissingFileError(f"{shards}: no shards for the training section; run "
-                                "`make features` or pass --sections without training")
+    needing_shards = [s for s in ("training", "engines-cv") if s in sections]
+    if needing_shards and not any(Path(shards).glob("shard-*.h5")):
+        raise MissingFileError(f"{shards}: no shards for the {' and '.join(needing_shards)} section; run "
+                                f"`make features` or pass --sections without {' and '.join(needing_shards)}")
     old = json.loads(Path(compare_with).read_text()) if compare_with else None
     print(f"machine: {machine()}")
     start = time.perf_counter()

@@ -113,7 +113,7 @@ def engine_agreement(results: dict, coco: dict, annotations_path, out, seed: int
     and the smallest; 1 where both are empty: they agree); the quantity the GPU and ``auto`` defaults are judged
     by (:data:`MIN_MASK_IOU`).
     """
-    from hypercolumns.eval.masks import mask_iou as image_mask_iou
+    from hypercolumns.eval.masks import paired_mask_iou
     from hypercolumns.extract.engines import REFERENCE
     from hypercolumns.pipelines.experiments.runner import score_results
     from hypercolumns.pipelines.experiments.tables import difference_columns
@@ -123,9 +123,9 @@ def engine_agreement(results: dict, coco: dict, annotations_path, out, seed: int
                  for engine, rows in results.items()}
     table = []
     for engine, rows in results.items():
-        ious = np.array([1.0 if _empty(a["segmentation"]) and _empty(b["segmentation"])  # they agree
-                         else image_mask_iou([a["segmentation"]], [b["segmentation"]])[0, 0]
-                         for a, b in zip(rows, results[reference], strict=True)])
+        masks, reference_masks = ([r["segmentation"] for r in rs] for rs in (rows, results[reference]))
+        both_empty = np.array([_empty(a) and _empty(b) for a, b in zip(masks, reference_masks)])
+        ious = np.where(both_empty, 1.0, paired_mask_iou(masks, reference_masks))   # both empty: they agree
         row = {"engine": engine, "APr@0.5": summaries[engine][seed]["APr@0.5"],
                "APr@0.7": summaries[engine][seed]["APr@0.7"], "instances": len(ious),
                "mean_mask_iou_vs_reference": float(ious.mean()), "min_mask_iou_vs_reference": float(ious.min())}

@@ -60,15 +60,15 @@ def random_detections(width: int, height: int, count: int, category_id: int, see
     return detections
 
 
-def write_inputs(folder: Path, category: str, width: int, height: int, boxes: int) -> tuple:
-    """The photo, its COCO annotations and the detections under ``folder``; their paths."""
+def write_inputs(folder: Path, category: str, width: int, height: int, boxes: int) -> None:
+    """The photo (``photo.jpg``), its COCO annotations and the detections (``annotations.json``,
+    ``detections.json``) under ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(folder / "photo.jpg"), synthetic_photo(width, height)[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
     annotations = {"images": [{"id": 1, "file_name": "photo.jpg", "width": width, "height": height}],
                    "categories": [{"id": 1, "name": category}], "annotations": []}
     (folder / "annotations.json").write_text(json.dumps(annotations))
     (folder / "detections.json").write_text(json.dumps(random_detections(width, height, boxes, 1)))
-    return folder / "annotations.json", folder / "detections.json"
 
 
 def _segment_profiled(model: str, folder: str, weights, superpixels: str, engine: str) -> dict:

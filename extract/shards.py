@@ -51,7 +51,7 @@ import numpy as np
 from hypercolumns.data.errors import InputError, MissingFileError, require_folder
 from hypercolumns.data.files import atomic_file
 from hypercolumns.extract.config import CONFIG_KEYS, OPTIONAL_KEYS, FeatureConfig
-from hypercolumns.extract.hdf5_reading import open_schema_file, reading_hdf5
+from hypercolumns.extract.hdf5_reading import open_schema_file, reading_hdf5, take_rows
 
 SCHEMA = "hypercolumns.shard/1"
 WHAT = "hypercolumns shard"  # what the messages call a shard
@@ -226,7 +226,7 @@ def read_rows(path: Path, target: str = "figure_ground", mask=None) -> dict:
         image_ids = f["boxes/image_id"].asstr()[:]
         categories = f["boxes/category"].asstr()[:]
         return {
-            "features": f["features"][index] if index.size else
+            "features": take_rows(f["features"], index) if index.size else
             np.zeros((0, f["features"].shape[1]), np.float16),
             "labels": labels[index],
             "location": f["location"][:][index],

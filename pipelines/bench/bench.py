@@ -49,7 +49,7 @@ def machine() -> dict:
 
 def run_sections(sections, data_root: Path, model: Path, shards: Path, weights=None, boxes: int = 96,
                  batch_size: int = 16, images: int = 4, device=None, cv_work: Path | None = None,
-                 out: Path | None = None) -> dict:
+                 out: Path | None = None, engines: str | None = None) -> dict:
     """Each section's figures (printed as they come), by section name."""
     from hypercolumns.data.datasets import load_training_records, load_val_records
     from hypercolumns.extract.cnn import frozen_cnn
@@ -92,7 +92,8 @@ def run_sections(sections, data_root: Path, model: Path, shards: Path, weights=N
         from hypercolumns.pipelines.bench.bench_engines import cross_validated_agreement, print_agreement
 
         results["engines-cv"] = cross_validated_agreement(data_root, model, shards, cv_work,
-                                                          Path(out) / "engines-cv", weights, device)
+                                                          Path(out) / "engines-cv", weights, device,
+                                                          engines.split(",") if engines else None)
         print_agreement(results["engines-cv"])
     return results
 

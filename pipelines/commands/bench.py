@@ -14,6 +14,9 @@ def main(argv=None) -> int:
     parser.add_argument("--boxes", type=int, default=96, help="crops of the extraction section")
     parser.add_argument("--cv-work", type=Path, default=Path("work/sds-cv"),
                         help="eval-sds's fold grids, for the engines-cv section")
+    parser.add_argument("--engines", default=None, metavar="E1,E2",
+                        help="engines of the engines-cv section, each against fp32 torch (default: the "
+                             "reduced-precision ones that run here; `hypercolumns features --help` lists them)")
     parser.add_argument("--compare", dest="compare_with", metavar="COMPARE", type=Path, default=None,
                         help="an earlier bench JSON")
     bench.bench(**vars(parser.parse_args(argv)))

@@ -38,6 +38,14 @@ def test_agreement_counts_each_instances_mask_iou_and_the_ap_difference(data_roo
     n = len(reference)
     assert np.isclose(by_engine["slow"]["min_mask_iou_vs_reference"], expected_iou)
     assert np.isclose(by_engine["slow"]["mean_mask_iou_vs_reference"], (expected_iou + n - 1) / n)
+    assert by_engine["slow"]["below_min_mask_iou"] == 1 and by_engine["torch"]["below_min_mask_iou"] == 0
+    # over images: a draw without instance 0's image agrees everywhere (chance (2/3)^3 per draw, far above
+    # 2.5 %), one with it three times has the lowest mean
+    low, high = by_engine["slow"]["mean_mask_iou_interval"]
+    assert high == 1.0 and low < by_engine["slow"]["mean_mask_iou_vs_reference"]
+    first_image = [a for a in coco["annotations"] if a["image_id"] == coco["annotations"][0]["image_id"]]
+    assert low >= (expected_iou + len(first_image) - 1) / len(first_image) - 1e-12
+    assert by_engine["torch"]["mean_mask_iou_interval"] == [1.0, 1.0]
     # AP^r as evaluate gives it on the same files, and the difference between them
     write_json_atomic(other, tmp_path / "other.json")
     write_json_atomic(reference, tmp_path / "reference.json")
@@ -65,3 +73,15 @@ def test_cross_validated_agreement_segments_every_box_once_per_engine_with_its_o
         assert row["instances"] == len(coco["annotations"]) and row["mean_mask_iou_vs_reference"] == 1.0
         assert row["seconds_per_box"] > 0
     assert result["engines"][1]["diff@0.5 vs torch"].startswith("+0.0")
+
+
+def test_an_unknown_engine_is_refused_before_any_image_is_read(data_root, tmp_path, monkeypatch):
+    import pytest
+
+    from hypercolumns.data import datasets
+    from hypercolumns.data.errors import InputError
+
+    monkeypatch.setattr(datasets, "load_training_records", lambda root: pytest.fail("read the training images"))
+    with pytest.raises(InputError, match="'torch-fp8' is unknown"):
+        bench_engines.cross_validated_agreement(data_root, None, None, None, tmp_path, device="cpu",
+                                                engines=["torch-fp8"])

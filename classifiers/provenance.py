@@ -116,4 +116,5 @@ def trained_here(out_dir: Path, shards_dir: Path, options) -> bool:
     return (summary.get("shards") == str(shards_dir) and recorded == wanted
             and not config_mismatch({"config_hash": summary.get("feature_config_hash")},
                                     shards_config(list_shards(shards_dir)).config_hash)
-            and all(file is not None and Path(file).is_file() for file in files))
+            # each grid beside its summary: the recorded path is relative to the folder the run started in
+            and all(file is not None and (Path(out_dir) / Path(file).name).is_file() for file in files))

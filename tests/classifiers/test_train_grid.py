@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -189,6 +190,24 @@ def test_trained_here_knows_the_grids_these_shards_and_options_made(shard_folder
     assert not trained_here(tmp_path, shard_folder, replace(options, exclude_images=("img0001",)))
     (tmp_path / "grid-K2.h5").unlink()
     assert not trained_here(tmp_path, shard_folder, options)
+
+
+def test_trained_here_finds_grids_trained_from_another_folder(shard_folder, tmp_path, monkeypatch):
+    """The summary records the grid paths as given (relative to where the run started): a later run
+    started elsewhere, naming the same folder, keeps them (it retrained every fold grid before)."""
+    from hypercolumns.classifiers.provenance import trained_here
+
+    options = TrainOptions(Ks=(2,), C_grid=(1e-3,), n_jobs=1, show_progress=False)
+    (tmp_path / "project").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "project")
+    train_grids(shard_folder, Path("work/grids"), options, log=lambda *_: None)
+    assert json.loads((tmp_path / "project/work/grids/train-summary.json").read_text())["files"][0] == \
+        "work/grids/grid-K2.h5"
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert trained_here(tmp_path / "project/work/grids", shard_folder, options)
+    (tmp_path / "project/work/grids/grid-K2.h5").unlink()
+    assert not trained_here(tmp_path / "project/work/grids", shard_folder, options)
 
 
 def test_grids_on_the_same_rows_share_one_pass_over_the_shards_until_a_file_changes(shard_folder, tmp_path,

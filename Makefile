@@ -81,10 +81,12 @@ bench:
 	$(HC) bench --data-root $(DATA_ROOT) --model $(WORK)/models/grid-K10.h5 --shards $(WORK)/features \
 	    --out $(RESULTS)/bench
 
-# every engine's masks against fp32 torch's on the training images, by eval-sds's outer fold grids
+# engines' masks against fp32 torch's on the training images, by eval-sds's outer fold grids;
+# ENGINES=torch-nchw,onnxruntime,torch-bf16 for others than the default reduced-precision ones
+ENGINES ?=
 bench-engines-cv:
 	$(HC) bench --data-root $(DATA_ROOT) --model $(WORK)/models/grid-K10.h5 --shards $(WORK)/features \
-	    --cv-work $(WORK)/sds-cv --sections engines-cv --out $(RESULTS)/bench
+	    --cv-work $(WORK)/sds-cv --sections engines-cv --out $(RESULTS)/bench $(if $(ENGINES),--engines $(ENGINES))
 
 bench-shared:
 	$(HC) bench-shared --data-root $(DATA_ROOT) --out $(RESULTS)/bench

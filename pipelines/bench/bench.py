@@ -49,15 +49,16 @@ def machine() -> dict:
 
 def run_sections(sections, data_root: Path, model: Path, shards: Path, weights=None, boxes: int = 96,
                  batch_size: int = 16, images: int = 4, device=None, cv_work: Path | None = None,
-                 out: Path | None = None, engines: str | None = None) -> dict:
-    """Each section's figures (printed as they come), by section name."""
+                 out: Path | None = None, engines: str | None = None, engine: str = "torch") -> dict:
+    """Each section's figures (printed as they come), by section name; ``engine`` runs the CNN of the
+    extraction, inference and shared sections (the engines sections measure theirs)."""
     from hypercolumns.data.datasets import load_training_records, load_val_records
     from hypercolumns.extract.cnn import frozen_cnn
 
     results = {}
     cnn = None  # one network for the sections that run it directly
     if {"extraction", "shared"} & set(sections):
-        cnn = frozen_cnn(weights, device=device)
+        cnn = frozen_cnn(weights, device=device, engine=engine)
     if "extraction" in sections:
         from hypercolumns.pipelines.bench.bench_features import measure_extraction, print_extraction
 
@@ -67,7 +68,7 @@ def run_sections(sections, data_root: Path, model: Path, shards: Path, weights=N
         from hypercolumns.pipelines.bench.bench_inference import measure_inference, print_inference
         from hypercolumns.pipelines.inference.segment import Segmenter
 
-        segmenter = Segmenter(model, weights=weights, device=device)
+        segmenter = Segmenter(model, weights=weights, device=device, cnn_engine=engine)
         results["inference"] = measure_inference(segmenter, load_val_records(data_root))
         print_inference(results["inference"])
     if "training" in sections:

@@ -113,7 +113,7 @@ def measure_extraction(cnn: FrozenCNN, records: list, boxes: int = 96, batch_siz
         large = timed_run(records, Path(folder) / "all", cnn, spec, config, batch_size)
     steady = steady_state((small[0], large[0]), (small[1], large[1]))
     extraction = large[1] / large[0]
-    return {"device": str(cnn.device), "device_name": device_name(cnn.device),
+    return {"device": str(cnn.device), "device_name": device_name(cnn.device), "engine": cnn.engine,
             "threads": torch.get_num_threads(), "boxes": large[0], "boxes_first_run": small[0],
             "batch_size": batch_size, "layer_spec": str(spec), "bare_forward_ms_per_crop": bare * 1e3,
             "prepare_ms_per_box": prepare * 1e3, "extraction_ms_per_crop": extraction * 1e3,
@@ -124,7 +124,7 @@ def measure_extraction(cnn: FrozenCNN, records: list, boxes: int = 96, batch_siz
 
 def print_extraction(result: dict, crop_size: int) -> None:
     print(f"{result['boxes']} crops of {crop_size}px, batch {result['batch_size']}, "
-          f"{result['device_name']} ({result['threads']} threads)")
+          f"{result['device_name']} ({result['threads']} threads), engine {result.get('engine', 'torch')}")
     print(f"bare CNN forward   {result['bare_forward_ms_per_crop']:7.1f} ms/crop")
     print(f"batch preparation  {result['prepare_ms_per_box']:7.1f} ms/box (CPU, one thread)")
     print(f"whole extraction   {result['extraction_ms_per_crop']:7.1f} ms/crop "

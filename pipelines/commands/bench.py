@@ -9,7 +9,9 @@ def main(argv=None) -> int:
     parser = command_parser("bench", bench.__doc__, data_root=True, model=True, out="results/bench",
                             shards={"help": "stage-one shards for the training section"}, weights=True,
                             batch_size=True, images={"help": "val images of the shared section"},
-                            device=True)
+                            device=True, engine={"help": "what runs the CNN of the extraction, inference and shared sections: "
+                                           "torch (fp32, default), torch-nchw, torch-bf16, onnxruntime, or auto "
+                                           "(the engines sections run every engine)"})
     parser.add_argument("--sections", default=",".join(bench.SECTIONS))
     parser.add_argument("--boxes", type=int, default=96, help="crops of the extraction section")
     parser.add_argument("--cv-work", type=Path, default=Path("work/sds-cv"),

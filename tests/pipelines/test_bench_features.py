@@ -47,3 +47,13 @@ def test_the_crops_counted_are_the_crops_written(data_root, tiny_cnn, monkeypatc
     assert 0 < written["half"] < written["all"]
     total = result["extraction_ms_per_crop"] * result["boxes"] / 1e3
     assert total == pytest.approx(result["steady_ms_per_crop"] * result["boxes"] / 1e3 + result["fixed_seconds"])
+
+
+def test_bench_measures_extraction_with_the_engine_it_is_given(data_root, random_vgg16, capsys):
+    """``bench --engine`` runs the extraction section's forward and shards on that engine, and says so."""
+    from hypercolumns.pipelines.bench.bench import run_sections
+
+    results = run_sections(["extraction"], data_root, None, None, weights=random_vgg16(0), boxes=4,
+                           batch_size=2, engine="torch-nchw")
+    assert results["extraction"]["engine"] == "torch-nchw"
+    assert "engine torch-nchw" in capsys.readouterr().out

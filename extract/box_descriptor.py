@@ -18,6 +18,7 @@ import torch
 from hypercolumns.data.errors import InputError
 from hypercolumns.extract.hypercolumn import global_descriptor
 from hypercolumns.extract.layer_spec import GLOBAL_SOURCE
+from hypercolumns.extract.hdf5_reading import take_rows
 from hypercolumns.extract.shards import open_shard, shards_config
 
 SPATIAL_BLOCK = "conv5_3@3x3"
@@ -82,7 +83,7 @@ def read_box_descriptors(shard_paths, block: str = "global") -> dict:
                 boxes, first_rows = boxes[kept], first_rows[kept]
             if first_rows.size:
                 parts["features"].append(np.asarray(
-                    f["features"][first_rows, start:start + size], np.float32))
+                    take_rows(f["features"], first_rows)[:, start:start + size], np.float32))
             else:
                 parts["features"].append(np.zeros((0, size), np.float32))
             parts["box"].append(f["boxes/box"][:][boxes].astype(np.float64))

@@ -92,7 +92,8 @@ bench-shared:
 	$(HC) bench-shared --data-root $(DATA_ROOT) --out $(RESULTS)/bench
 
 # issue 10's shared whole-image features: their own shards and K=10 grid per candidate margin, then
-# cost and AP^r of both modes in one run (the margin chosen by cross-validation on the training images)
+# cost and AP^r of both modes in one run (the margin chosen by nested cross-validation on the training
+# images; the per-box folds' grids are eval-sds's, in $(WORK)/sds-cv, trained there if missing)
 SHARED_SCALE ?= 224
 SHARED_MARGINS ?= 16 0
 compare-shared:
@@ -103,7 +104,7 @@ compare-shared:
 	        --K 10 || exit 1; done
 	$(HC) compare-shared --data-root $(DATA_ROOT) --per-box $(WORK)/models/grid-K10.h5 \
 	    --shared $(foreach m,$(SHARED_MARGINS),$(WORK)/shared/margin$(m)/models/grid-K10.h5) \
-	    --out $(RESULTS)/shared --cross-val-folds 2 --per-box-shards $(WORK)/features \
+	    --out $(RESULTS)/shared --per-box-shards $(WORK)/features --per-box-cv-work $(WORK)/sds-cv \
 	    --shared-shards $(foreach m,$(SHARED_MARGINS),$(WORK)/shared/margin$(m)/features) \
 	    --cv-work $(WORK)/shared/cross-val
 

@@ -44,10 +44,9 @@ from hypercolumns.pipelines.experiments.runner import (System, ground_truth_box_
                                                        run_oracle_evaluation)
 from hypercolumns.pipelines.experiments.oracle import coco_annotations
 from hypercolumns.pipelines.experiments.tables import difference_columns, dump, interval_columns, print_table, write_table
-from hypercolumns.pipelines.experiments.nested_cv import PROJECTIONS
+from hypercolumns.pipelines.experiments.nested_cv import PROJECTIONS, PROTOCOLS, check_protocol, default_protocol
 from hypercolumns.pipelines.inference.superpixels import projection_settings
 
-PROTOCOLS = ("nested-cv", "plain", "fixed")
 VAL_COLUMNS = ["system", "APr@0.5", "APr@0.7", "diff@0.5 vs selected", "diff@0.7 vs selected",
                "mean best IoU", "mIoU (GT boxes)", "95% interval", "selected"]
 CV_COLUMNS = ["system", "APr@0.5", "95% interval @0.5", "APr@0.7", "95% interval @0.7",
@@ -60,13 +59,6 @@ def grid_models(folder: Path) -> list:
     if not paths:
         raise MissingFileError(f"no grid-K*.h5 models in {folder} (run `make train-grid`)")
     return paths
-
-
-def default_protocol(data_root) -> str:
-    """``nested-cv`` on the shared data (a val split of 39 instances), ``plain`` on SBD."""
-    from hypercolumns.data.datasets import dataset_kind
-
-    return "plain" if dataset_kind(data_root) == "sbd" else "nested-cv"
 
 
 def val_rows(systems, summaries, gt_box_ious: dict, image_ids, selected: str | None, selected_by: str,
@@ -132,12 +124,7 @@ def evaluate_sds(data_root: Path, models: Path, out: Path, seeds=(0, 1, 2),
     chosen there (module doc).  Prints the tables and returns the paths written."""
     from hypercolumns.data.datasets import load_val_records
 
-    protocol = protocol or default_protocol(data_root)
-    if protocol not in PROTOCOLS:
-        raise InputError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
-    if protocol != "fixed" and outer_folds < 2 or protocol == "nested-cv" and inner_folds < 2:
-        raise InputError(f"--outer-folds and (for nested-cv) --inner-folds must be >= 2, got {outer_folds} "
-                         f"and {inner_folds}")
+    protocol = check_protocol(protocol or default_protocol(data_root), outer_folds, inner_folds)
     try:
         projections = {name: projection_settings(name) for name in superpixels}
     except ValueError as error:

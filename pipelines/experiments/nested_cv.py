@@ -47,6 +47,29 @@ with its defaults), today's default first (a tie goes to it)."""
 
 CRITERION = "mean of AP^r@0.5 and AP^r@0.7"
 
+PROTOCOLS = ("nested-cv", "plain", "fixed")
+"""How a driver's free choices are made on the training images: inner folds of each outer fold, the
+outer folds alone (val is the report), or none (val only)."""
+
+
+def default_protocol(data_root) -> str:
+    """``nested-cv`` on the shared data (a val split of 39 instances), ``plain`` on SBD."""
+    from hypercolumns.data.datasets import dataset_kind
+
+    return "plain" if dataset_kind(data_root) == "sbd" else "nested-cv"
+
+
+def check_protocol(protocol: str, outer_folds: int, inner_folds: int) -> str:
+    """``protocol`` if it is one of :data:`PROTOCOLS` with enough folds; InputError naming the flag otherwise."""
+    from hypercolumns.data.errors import InputError
+
+    if protocol not in PROTOCOLS:
+        raise InputError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    if protocol != "fixed" and outer_folds < 2 or protocol == "nested-cv" and inner_folds < 2:
+        raise InputError(f"--outer-folds and (for nested-cv) --inner-folds must be >= 2, got {outer_folds} "
+                         f"and {inner_folds}")
+    return protocol
+
 
 @dataclass
 class NestedGrids:
@@ -194,7 +217,8 @@ def criterion_of(summaries: list) -> float:
 
 def nested_cv_report(grids: NestedGrids, records: list, coco: dict, annotations_path, data_root, out: Path,
                      engines: Engines, name: str, seeds=(0,), projections=PROJECTIONS,
-                     companions: dict | None = None, variants: dict | None = None) -> dict:
+                     companions: dict | None = None, variants: dict | None = None,
+                     choose_among=None, setting: str | None = None) -> dict:
     """Segment the training images' oracle boxes with the folds' grids, choose, and score.
 
     ``companions``: ``{row name: {outer fold: model path or (model path, box regressor)}}``, other
@@ -202,6 +226,9 @@ def nested_cv_report(grids: NestedGrids, records: list, coco: dict, annotations_
     ``variants``: ``{name: NestedGrids}`` of the same folds trained otherwise; the inner folds then
     choose among every projection of the grids and of each variant (:func:`candidate_keys`), and
     companions are refused (their projection would be undefined).
+    ``choose_among``: the candidate keys the choices are made among (default all: the others are
+    reported, held fixed, but never chosen: compare-shared's per-box row, the reference the shared
+    candidates are chosen against); ``setting``: what is chosen, as the selection records it.
 
     Returns
     -------
@@ -221,10 +248,13 @@ def nested_cv_report(grids: NestedGrids, records: list, coco: dict, annotations_
         raise ValueError("companions are projected as the inner folds chose, which with variants is not "
                          "a projection alone: give one or the other")
     keys = candidate_keys(projections, variants)
-    choice = "projection" if not variants else "training variant and projection"
+    choosable = list(keys) if choose_among is None else list(choose_among)
+    if not choosable or set(choosable) - set(keys):
+        raise ValueError(f"choose_among {choosable}: not among the candidates {list(keys)}")
+    choice = setting or ("projection" if not variants else "training variant and projection")
     outer_results = {key: {} for key in keys}
     companion_results = {(c, p): {} for c in companions for p in projections}
-    inner_scores = {(f.outer, key): [] for f in grids.folds for key in keys}
+    inner_scores = {(f.outer, key): [] for f in grids.folds for key in choosable}
     detections_by_seed = {}
     for seed in seeds:
         detections = detections_by_seed[seed] = oracle_detections(records, coco, seed)
@@ -236,7 +266,7 @@ def nested_cv_report(grids: NestedGrids, records: list, coco: dict, annotations_
                 companion_results[(c, p)][seed] = _merge([results[((c, f.outer), p)] for f in grids.folds])
         for key, (v, p) in keys.items():
             outer_results[key][seed] = _merge([results[(_of(v, "outer", f.outer), p)] for f in grids.folds])
-            for f in grids.folds:
+            for f in (grids.folds if key in choosable else ()):
                 inner = _merge([results[(_of(v, "inner", f.outer, j), p)] for j in range(len(f.inner))])
                 if f.inner:
                     inner_scores[(f.outer, key)].append(score_covered(
@@ -249,7 +279,7 @@ def nested_cv_report(grids: NestedGrids, records: list, coco: dict, annotations_
     if grids.inner:
         for f in grids.folds:
             report["choices"][f.outer] = choose(
-                choice, {key: criterion_of(inner_scores[(f.outer, key)]) for key in keys}, f.training,
+                choice, {key: criterion_of(inner_scores[(f.outer, key)]) for key in choosable}, f.training,
                 criterion=CRITERION, selected_on=f"training images outside outer fold {f.outer}, "
                 f"{grids.inner}-fold by image")
         report["selected"] = {}
@@ -260,7 +290,7 @@ def nested_cv_report(grids: NestedGrids, records: list, coco: dict, annotations_
             report["selected"][seed] = _scored(chosen, coco, annotations_path, out, f"{name} selected", seed)
     all_training = [i for f in grids.folds for i in f.reported]
     report["for_report"] = choose(
-        choice, {key: criterion_of(list(report["per_projection"][key].values())) for key in keys},
+        choice, {key: criterion_of(list(report["per_projection"][key].values())) for key in choosable},
         all_training, criterion=CRITERION, selected_on=f"training images, {len(grids.folds)}-fold by image")
     chosen = {f.outer: (report["choices"][f.outer] if grids.inner else report["for_report"]).chosen
               for f in grids.folds}

@@ -158,7 +158,7 @@ def reproduce_table2(data_root: Path, models: Path, only_global: Path, work: Pat
     ``summary.json``, whose cross-validation chose the projection of each outer fold and of val.
     """
     from hypercolumns.data.datasets import load_val_records
-    from hypercolumns.pipelines.experiments.eval_sds import default_protocol
+    from hypercolumns.pipelines.experiments.nested_cv import default_protocol
 
     protocol = protocol or default_protocol(data_root)
     if protocol not in ("nested-cv", "plain"):

@@ -232,3 +232,29 @@ def test_a_variants_folds_are_segmented_by_its_own_grids_and_chosen_among_with_t
     with pytest.raises(ValueError, match="other folds"):
         nested_cv_report(grids, records, coco, annotations, data_root, tmp_path / "c", engines, "box",
                          projections=("none",), variants={"flips": other})
+
+
+def test_choices_made_among_some_candidates_never_pick_the_others(data_root, tmp_path, monkeypatch):
+    """Every candidate is a whole-box "grid", so all tie and a tie goes to the first candidate offered:
+    the grids' own ``none`` without ``choose_among``, the first variant with it; the candidates left out
+    are still reported, held fixed, and their inner folds are not scored."""
+    records, folds, grids, coco, annotations = whole_box_folds(data_root, tmp_path)
+    variants = {name: NestedGrids(folds, dict.fromkeys(grids.models)) for name in ("a", "b")}
+    engines = load_systems([System("box", None)])
+    every = nested_cv_report(grids, records, coco, annotations, data_root, tmp_path / "every", engines, "box",
+                             projections=("none",), variants=variants)
+    assert every["for_report"].chosen == "none" and {c.chosen for c in every["choices"].values()} == {"none"}
+    some = nested_cv_report(grids, records, coco, annotations, data_root, tmp_path / "some", engines, "box",
+                            projections=("none",), variants=variants, choose_among=["a+none", "b+none"],
+                            setting="shared features")
+    assert set(some["per_projection"]) == {"none", "a+none", "b+none"}
+    assert some["for_report"].chosen == "a+none" and set(some["for_report"].scores) == {"a+none", "b+none"}
+    assert {c.chosen for c in some["choices"].values()} == {"a+none"}
+    assert some["for_report"].setting == "shared features"
+    assert some["selected"][0]["APr@0.5"] == some["per_projection"]["none"][0]["APr@0.5"]   # all tie
+    for fold in folds:
+        scored = {p.name for p in (tmp_path / "some" / "inner" / f"fold-{fold.outer}").iterdir()}
+        assert scored == {"box_a+none_seed0.json", "box_b+none_seed0.json"}
+    with pytest.raises(ValueError, match="choose_among"):
+        nested_cv_report(grids, records, coco, annotations, data_root, tmp_path / "bad", engines, "box",
+                         projections=("none",), variants=variants, choose_among=["c+none"])

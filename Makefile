@@ -95,7 +95,7 @@ bench-shared:
 # cost and AP^r of both modes in one run (the margin chosen by nested cross-validation on the training
 # images; the per-box folds' grids are eval-sds's, in $(WORK)/sds-cv, trained there if missing)
 SHARED_SCALE ?= 224
-SHARED_MARGINS ?= 16 0
+SHARED_MARGINS ?= 0 16
 compare-shared:
 	for m in $(SHARED_MARGINS); do \
 	    $(HC) features --data-root $(DATA_ROOT) --out $(WORK)/shared/margin$$m/features \

@@ -30,8 +30,11 @@ from hypercolumns.extract.layer_spec import Block, LayerSpec
 
 SHARED_SCALE = 224
 """Default shorter side of the resized image of shared features, px."""
-SHARED_MARGIN = 16
-"""Default mean-coloured px around that image."""
+SHARED_MARGIN = 0
+"""Default mean-coloured px around that image: none, as compare-shared's folds on the training images
+chose (2026-12-03; 16 px before, the candidates within noise of each other)."""
+RECORDED_MARGIN_BEFORE = 16
+"""The margin of a feature source recorded before margins were written into it."""
 
 CONFIG_KEYS = (
     "network", "weights_sha256", "layer_spec", "blocks", "feature_dim", "crop_size",
@@ -74,7 +77,7 @@ class FeatureSource:
             if kind != "shared":
                 raise ValueError
             return cls("shared", float(options["scale"]), float(options.get("max_size", 1000)),
-                       int(options.get("margin", SHARED_MARGIN)),
+                       int(options.get("margin", RECORDED_MARGIN_BEFORE)),
                        options.get("padding_mode", "border"))
         except (ValueError, KeyError):
             raise InputError(f"feature source {text!r}: expected 'per-box' or "

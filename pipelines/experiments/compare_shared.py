@@ -154,7 +154,11 @@ def _compare_on_val(records, data_root, per_box, shared, shared_name, out, seeds
     from hypercolumns.pipelines.bench.bench_shared import bench_shared_vs_per_box, print_rows
     from hypercolumns.extract.cnn import frozen_cnn
 
-    cost = bench_shared_vs_per_box(frozen_cnn(device=device), records[:images])
+    from hypercolumns.classifiers.model_file import load_grid
+
+    source = load_grid(shared).feature_config.feature_source   # the cost of the candidate val sees
+    cost = bench_shared_vs_per_box(frozen_cnn(device=device), records[:images], scales=(source.scale,),
+                                   max_size=source.max_size, margin=source.margin)
     print_rows(cost)
     models = {REFERENCE: per_box, "shared": shared}
     systems = [System(name, path, DEFAULT_SUPERPIXELS) for name, path in models.items()]

@@ -210,7 +210,7 @@ def test_shared_mode_rows_are_the_shared_maps_sampled_and_the_mode_is_recorded(t
                  batch_size=3, show_progress=False)
     rows = read_rows(list_shards(tmp_path / "shared")[0])
     with h5py.File(list_shards(tmp_path / "shared")[0]) as f:
-        assert f.attrs["feature_source"] == "shared:scale=96,max_size=1000,margin=16,padding_mode=border"
+        assert f.attrs["feature_source"] == "shared:scale=96,max_size=1000,margin=0,padding_mode=border"
         expanded = f["boxes/expanded_box"][:].astype(np.float64)
     jobs = plan_boxes(records, config)
     for box in (0, 3, 5):                      # one independent recomputation per image

@@ -350,7 +350,7 @@ def test_bench_reports_both_modes_per_setting(base_cnn):
 
     image = np.random.default_rng(4).integers(0, 256, (60, 80, 3)).astype(np.uint8)
     record = FakeRecord(image, np.array([[10.0, 10, 50, 40]]))
-    result = bench_shared_vs_per_box(base_cnn, [record], boxes_per_image=(1, 2), scales=(48,),
+    result = bench_shared_vs_per_box(base_cnn, [record], boxes_per_image=(1, 2), scales=(48,), margin=16,
                                      batch_size=2, locations_per_box=8)
     rows = result["rows"]
     assert [(r["boxes_per_image"], r["mode"]) for r in rows] == [

@@ -86,8 +86,21 @@ class Weights:
         return any(key.startswith("classifier.") for key in self.state_dict)
 
 
+CHECKOUT_CACHE = Path(__file__).resolve().parents[1] / "work" / "cache"
+"""Where ``make setup`` converts the weights: ``work/cache`` of the checkout this package is installed
+from (editable, as ``make setup`` installs it; absent for an installed wheel)."""
+
+
 def cache_dir() -> Path:
-    return Path(os.environ.get("HYPERCOLUMNS_CACHE", Path.home() / ".cache" / "hypercolumns"))
+    """``$HYPERCOLUMNS_CACHE``; without it ``~/.cache/hypercolumns``, unless only the checkout's
+    ``work/cache`` holds weights: ``hypercolumns`` typed by hand after ``make setup`` (whose targets
+    set the variable) then finds the weights setup converted, instead of stopping for want of them."""
+    if "HYPERCOLUMNS_CACHE" in os.environ:
+        return Path(os.environ["HYPERCOLUMNS_CACHE"])
+    user = Path.home() / ".cache" / "hypercolumns"
+    if not (user / "weights").is_dir() and (CHECKOUT_CACHE / "weights").is_dir():
+        return CHECKOUT_CACHE
+    return user
 
 
 def state_dict_sha256(state_dict: dict) -> str:

@@ -1,5 +1,6 @@
 """`hypercolumns segment` end to end on a synthetic image, a random network and a random grid."""
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -264,3 +265,44 @@ def test_a_grid_trained_with_small_box_context_segments_with_it(setup, tmp_path,
     np.testing.assert_allclose(together[0], ruled, atol=1e-5)
     np.testing.assert_allclose(together[1][0], wide[0], atol=1e-5)
     np.testing.assert_allclose(together[2][1], plain[0], atol=1e-5)
+
+
+def test_the_readme_command_typed_by_hand_after_setup_finds_the_converted_weights(setup, tmp_path,
+                                                                                 imagenet_weights):
+    """README *Command line*, run as a new user would after `make setup`: no --weights, no
+    $HYPERCOLUMNS_CACHE (the Make targets set it), a home without a cache of its own."""
+    import os
+    import subprocess
+    import sys
+
+    folder = setup[0]
+    cnn = FrozenCNN(imagenet_weights, device="cpu")
+    spec = LayerSpec.parse("conv4_3,global").resolve(cnn.network)
+    model = GridModel(K=1, spec=spec, categories=[AGNOSTIC], coef={AGNOSTIC: np.zeros((1, 1, spec.dim), np.float32)},
+                      intercept={AGNOSTIC: np.zeros((1, 1), np.float32)}, mean=np.zeros(spec.dim, np.float32),
+                      scale=np.ones(spec.dim, np.float32), feature_config=feature_config(cnn, spec))
+    model_path = save_grid(model, tmp_path / "grid-K1.h5")
+    env = {key: value for key, value in os.environ.items() if key != "HYPERCOLUMNS_CACHE"}
+    env["HOME"] = str(tmp_path / "home")
+    command = [str(Path(sys.executable).with_name("hypercolumns")), "segment", "--annotations",
+               str(folder / "coco.json"), "--image-root", str(folder), "--detections", str(folder / "dets.json"),
+               "--model", str(model_path), "--out", str(tmp_path / "results.json"), "--no-superpixels"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads((tmp_path / "results.json").read_text())) == 2
+
+
+def test_without_the_variable_the_cache_is_the_users_unless_only_the_checkout_holds_weights(tmp_path, monkeypatch):
+    from hypercolumns.extract import weights
+
+    monkeypatch.delenv("HYPERCOLUMNS_CACHE", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(weights, "CHECKOUT_CACHE", tmp_path / "checkout" / "work" / "cache")
+    user = tmp_path / "home" / ".cache" / "hypercolumns"
+    assert weights.cache_dir() == user                                  # neither holds weights
+    (weights.CHECKOUT_CACHE / "weights").mkdir(parents=True)
+    assert weights.cache_dir() == weights.CHECKOUT_CACHE               # only where `make setup` put them
+    (user / "weights").mkdir(parents=True)
+    assert weights.cache_dir() == user                                  # the user's own cache first
+    monkeypatch.setenv("HYPERCOLUMNS_CACHE", str(tmp_path / "set"))
+    assert weights.cache_dir() == tmp_path / "set"

@@ -89,18 +89,86 @@ class Detections:
 
 # ---------------------------------------------------------------- COCO results JSON
 
-def read_detections(path) -> list:
-    """A COCO results list (``image_id``, ``category_id``, ``bbox`` [x, y, w, h], ``score``).
+BOX_FORMATS = ("xywh", "xyxy")
+"""How a detections file's ``bbox`` reads: COCO's ``[x, y, w, h]`` (the default), or ``[x0, y0, x1, y1]``
+(torchvision, segment-anything)."""
+
+
+def read_detections(path, box_format: str = "xywh") -> list:
+    """A COCO results list (``image_id``, ``category_id``, ``bbox``, ``score``), its boxes as COCO's
+    ``[x, y, w, h]``: given so (``box_format="xywh"``), or converted from ``[x0, y0, x1, y1]`` (``"xyxy"``;
+    the entries are copies, the file's own boxes are their ``bbox_as_given``).
 
     Every entry is checked (:func:`_check_detection`); a problem raises
     :class:`~hypercolumns.data.errors.InputError` naming the file and the entry.
     """
+    if box_format not in BOX_FORMATS:
+        raise InputError(f"--box-format must be one of {', '.join(BOX_FORMATS)}, got {box_format!r}")
     entries = read_json(require_file(path, "detections file"))
     if not isinstance(entries, list):
         raise InputError(f"{path}: expected a list of detections (COCO results format)")
+    if box_format == "xyxy":
+        entries = [_from_xyxy(entry, index, path) for index, entry in enumerate(entries)]
     for index, entry in enumerate(entries):
         _check_detection(entry, index, path)
     return entries
+
+
+def _from_xyxy(entry, index: int, path):
+    """A copy of ``entry`` with its ``[x0, y0, x1, y1]`` box as ``[x, y, w, h]`` (as given where it is no box)."""
+    if not isinstance(entry, dict) or not is_finite_box(entry.get("bbox")):
+        return entry
+    x0, y0, x1, y1 = entry["bbox"]
+    if x1 <= x0 or y1 <= y0:
+        raise InputError(f"{path}: detection {index} has bbox {entry['bbox']!r:.80}; expected "
+                         "[x0, y0, x1, y1] with x1 > x0 and y1 > y0 (--box-format xyxy; COCO's "
+                         "[x, y, w, h] is --box-format xywh)")
+    return {**entry, "bbox": [x0, y0, x1 - x0, y1 - y0], "bbox_as_given": entry["bbox"]}
+
+
+def extends_past(bbox, height: int, width: int, tolerance: float = 1.0) -> bool:
+    """Whether a COCO ``[x, y, w, h]`` box reaches more than ``tolerance`` px past an image's edge."""
+    x, y, w, h = bbox
+    return x < -tolerance or y < -tolerance or x + w > width + tolerance or y + h > height + tolerance
+
+
+def check_box_format(entries: list, sizes: dict, box_format: str, path) -> None:
+    """InputError when most boxes reach past their images as ``box_format`` reads them but fewer would
+    as the other format: the file is almost surely in the other one, and the error names it.
+
+    ``entries``: :func:`read_detections`'s (COCO boxes); ``sizes``: ``{image_id: (height, width)}``.
+    """
+    if not entries:
+        return
+    past = sum(extends_past(e["bbox"], *sizes[e["image_id"]]) for e in entries)
+    if 2 * past <= len(entries):
+        return
+    given = [e.get("bbox_as_given", e["bbox"]) for e in entries]
+    if box_format == "xywh":      # the same numbers read as corners, where they can be
+        other = "xyxy"
+        reread = [[x0, y0, x1 - x0, y1 - y0] for x0, y0, x1, y1 in given if x1 > x0 and y1 > y0]
+        if len(reread) < len(given):
+            return
+    else:
+        other, reread = "xywh", given
+    past_other = sum(extends_past(b, *sizes[e["image_id"]]) for b, e in zip(reread, entries))
+    if past_other < past:
+        raise InputError(f"{path}: {past} of {len(entries)} boxes reach past their images read as "
+                         f"--box-format {box_format}, {past_other} as {other}: give --box-format {other}")
+
+
+def select_detections(entries: list, min_score: float | None = None, max_per_image: int | None = None) -> list:
+    """The indices of the entries kept, in input order: score at least ``min_score``, then at most
+    ``max_per_image`` per image, the highest scores (ties: the earlier entry)."""
+    kept = [i for i, e in enumerate(entries) if min_score is None or e["score"] >= min_score]
+    if max_per_image is not None:
+        by_image = defaultdict(list)
+        for i in kept:
+            by_image[entries[i]["image_id"]].append(i)
+        best = {i for indices in by_image.values()
+                for i in sorted(indices, key=lambda i: -entries[i]["score"])[:max_per_image]}
+        kept = [i for i in kept if i in best]
+    return kept
 
 
 def _check_detection(entry, index: int, path) -> None:

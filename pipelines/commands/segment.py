@@ -1,6 +1,7 @@
 """``hypercolumns segment``: its flags, for ``inference.segment.segment_file``."""
 from pathlib import Path
 
+from hypercolumns.data.detections import BOX_FORMATS
 from hypercolumns.pipelines.commands.flags import command_parser
 from hypercolumns.pipelines.inference import segment
 
@@ -17,6 +18,16 @@ def main(argv=None) -> int:
     parser.add_argument("--detections", required=True, type=Path,
                         help="COCO results list (for a model that refines region candidates, "
                              "each entry's `segmentation` is its candidate)")
+    parser.add_argument("--box-format", choices=BOX_FORMATS, default="xywh",
+                        help="how each detection's `bbox` reads: xywh, COCO's [x, y, w, h] (default), or xyxy, "
+                        "[x0, y0, x1, y1] as torchvision and segment-anything give them; the results keep each "
+                        "box as given. When most boxes reach past their images as read but fewer would in "
+                        "the other format, segment stops and names it")
+    parser.add_argument("--confidence-threshold", type=float, default=None, metavar="SCORE",
+                        help="segment (and write) only detections scored at least SCORE (default: all)")
+    parser.add_argument("--max-per-image", type=int, default=None, metavar="N",
+                        help="at most N detections per image, the highest scored (COCO's evaluation keeps "
+                        "100; default: all)")
     parser.add_argument("--no-superpixels", action="store_true", help="threshold each pixel (= --superpixels none)")
     parser.add_argument("--superpixels", default=segment.DEFAULT_SUPERPIXELS.method, metavar="PROJECTION",
                         help="projection of the pasted heatmap: none, slic, felzenszwalb, grabcut (seeded by the "
@@ -29,6 +40,8 @@ def main(argv=None) -> int:
                         help="print the seconds of each stage: reading images, CNN, conv trick, superpixels, "
                         "projection, RLE, pictures (and what follows the CNN as a share of it)")
     flags = vars(parser.parse_args(argv))
+    if flags["max_per_image"] is not None and flags["max_per_image"] < 1:
+        parser.error(f"--max-per-image must be at least 1, got {flags['max_per_image']}")
     if flags.pop("no_superpixels"):
         flags["superpixels"] = "none"
     segment.segment_file(**flags)

@@ -33,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hypercolumns.data.detections import read_detections
+from hypercolumns.data.coco import read_coco_images
+from hypercolumns.data.detections import check_box_format, read_detections, select_detections
 from hypercolumns.data.errors import InputError
 from hypercolumns.data.files import write_json_atomic
 from hypercolumns.pipelines.inference.engine import Engine, images_of_detections
@@ -249,7 +250,6 @@ def segment_detections(segmenter: Segmenter, annotations, image_root, detections
     ``segmentation`` (RLE or polygons) as its candidate and replaces it with
     the refined mask.  ``source`` names the detections in error messages.
     """
-    from hypercolumns.data.coco import read_coco_images
     from hypercolumns.data.masks import encode_rle, segmentation_to_mask
     from hypercolumns.pipelines.inference.viz import save_visualization
 
@@ -329,8 +329,14 @@ def wholly_outside(bbox, height: int, width: int) -> bool:
 def segment_file(annotations: Path, image_root: Path, detections: Path, model: Path, out: Path,
                  weights=None, superpixels: str = DEFAULT_SUPERPIXELS.method,
                  threshold: float = THRESHOLD, viz: Path | None = None, device=None,
-                 profile: bool = False, engine: str = "torch") -> Path:
+                 profile: bool = False, engine: str = "torch", box_format: str = "xywh",
+                 confidence_threshold: float | None = None, max_per_image: int | None = None) -> Path:
     """Segment a COCO results file's detections and write them with their RLE masks to ``out``.
+
+    ``box_format``: the file's ``bbox`` as ``xywh`` (COCO) or ``xyxy``; the results keep each box as
+    given. ``confidence_threshold``, ``max_per_image``: only the detections scored at least that, and
+    at most that many per image, the highest scored (:func:`~hypercolumns.data.detections.select_detections`),
+    are segmented and written.
 
     ``superpixels``: the projection by name (:func:`~.superpixels.projection_settings`: ``"none"``
     thresholds each pixel; ``slic``, ``felzenszwalb``, ``grabcut``, with or without a size);
@@ -342,13 +348,19 @@ def segment_file(annotations: Path, image_root: Path, detections: Path, model: P
         projection = projection_settings(superpixels)
     except ValueError as error:
         raise InputError(f"--superpixels: {error}") from None
-    entries = read_detections(detections)
+    entries = read_detections(detections, box_format)
+    entries = [entries[i] for i in select_detections(entries, confidence_threshold, max_per_image)]
+    sizes = {image_id: (info.height, info.width) for image_id, info in read_coco_images(annotations).items()}
+    check_box_format([e for e in entries if e["image_id"] in sizes], sizes, box_format, detections)
     segmenter = Segmenter(model, weights, projection, threshold, device=device, cnn_engine=engine)
     timings = Profile(synchronize=True)
     with timings if profile else nullcontext():
         results = segment_detections(segmenter, annotations, image_root, entries, viz, source=str(detections))
-    write_json_atomic(results, out)
     outside = sum(wholly_outside(r["bbox"], *r["segmentation"]["size"]) for r in results)
+    for result in results:        # each box as the file gave it
+        if "bbox_as_given" in result:
+            result["bbox"] = result.pop("bbox_as_given")
+    write_json_atomic(results, out)
     print(f"segmented {len(results)} detections on {segmenter.cnn.device}"
           + (f" ({outside} wholly outside their images: empty masks)" if outside else ""))
     if profile:

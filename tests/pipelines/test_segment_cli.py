@@ -66,9 +66,9 @@ def test_segment_writes_rle_masks_equal_to_the_python_api(setup):
 
 
 def segment_args(folder, weights_path, model_path, detections, out, image_root=None) -> list:
-    return ["segment", "--annotations", folder / "coco.json", "--image-root", image_root or folder,
-            "--model", model_path, "--out", out, "--weights", weights_path, "--detections", detections,
-            "--no-superpixels"]
+    return [str(arg) for arg in ("segment", "--annotations", folder / "coco.json", "--image-root",
+                                 image_root or folder, "--model", model_path, "--out", out, "--weights",
+                                 weights_path, "--detections", detections, "--no-superpixels")]
 
 
 # (what the detections file holds, what the error line must name besides the file)
@@ -306,3 +306,49 @@ def test_without_the_variable_the_cache_is_the_users_unless_only_the_checkout_ho
     assert weights.cache_dir() == user                                  # the user's own cache first
     monkeypatch.setenv("HYPERCOLUMNS_CACHE", str(tmp_path / "set"))
     assert weights.cache_dir() == tmp_path / "set"
+
+
+def test_xyxy_boxes_give_the_masks_of_the_same_boxes_in_xywh_and_are_written_as_given(setup, tmp_path):
+    folder, weights_path, model_path, _ = setup
+    corners = [{"image_id": 7, "category_id": 3, "bbox": [10, 5, 60, 65], "score": 0.9},
+               {"image_id": 7, "category_id": 3, "bbox": [40, 20, 95, 78], "score": 0.5}]
+    (tmp_path / "xyxy.json").write_text(json.dumps(corners))
+    assert cli(segment_args(folder, weights_path, model_path, tmp_path / "xyxy.json", tmp_path / "a.json")
+               + ["--box-format", "xyxy"]) == 0
+    assert cli(segment_args(folder, weights_path, model_path, folder / "dets.json", tmp_path / "b.json")) == 0
+    from_corners, from_coco = (json.loads((tmp_path / name).read_text()) for name in ("a.json", "b.json"))
+    assert [r["bbox"] for r in from_corners] == [d["bbox"] for d in corners]
+    assert [r["segmentation"] for r in from_corners] == [r["segmentation"] for r in from_coco]
+    assert all("bbox_as_given" not in r for r in from_corners)
+
+
+def test_a_file_in_the_other_box_format_is_refused_naming_it(setup, tmp_path, capsys):
+    folder, weights_path, model_path, _ = setup
+    out = tmp_path / "results.json"
+    corners = tmp_path / "corners.json"     # [x0, y0, x1, y1] inside the 100x80 image; as [x, y, w, h] both reach past
+    corners.write_text(json.dumps([{"image_id": 7, "category_id": 3, "bbox": [30, 20, 90, 75], "score": 0.9},
+                                   {"image_id": 7, "category_id": 3, "bbox": [40, 20, 95, 78], "score": 0.5}]))
+    assert_refused(capsys, segment_args(folder, weights_path, model_path, corners, out),
+                   [corners, "2 of 2 boxes", "--box-format xyxy"], [out])
+    flipped = tmp_path / "flipped.json"     # as corners, x1 < x0: not a box
+    flipped.write_text(json.dumps([{"image_id": 7, "category_id": 3, "bbox": [60, 5, 30, 40], "score": 0.9}]))
+    assert_refused(capsys, segment_args(folder, weights_path, model_path, flipped, out) + ["--box-format", "xyxy"],
+                   [flipped, "detection 0", "--box-format xywh"], [out])
+
+
+def test_confidence_threshold_and_max_per_image_keep_the_best_in_input_order(setup, tmp_path):
+    from hypercolumns.data.detections import select_detections
+
+    folder, weights_path, model_path, _ = setup
+    entries = [{"image_id": 7, "category_id": 3, "bbox": [10, 5, 50, 60], "score": s} for s in (0.5, 0.9, 0.7)]
+    (tmp_path / "dets.json").write_text(json.dumps(entries))
+    assert cli(segment_args(folder, weights_path, model_path, tmp_path / "dets.json", tmp_path / "r.json")
+               + ["--confidence-threshold", "0.6", "--max-per-image", "5"]) == 0
+    assert [r["score"] for r in json.loads((tmp_path / "r.json").read_text())] == [0.9, 0.7]
+    assert cli(segment_args(folder, weights_path, model_path, tmp_path / "dets.json", tmp_path / "r.json")
+               + ["--max-per-image", "2"]) == 0
+    assert [r["score"] for r in json.loads((tmp_path / "r.json").read_text())] == [0.9, 0.7]
+    two_images = entries + [{"image_id": 8, "category_id": 3, "bbox": [1, 1, 5, 5], "score": 0.1}]
+    assert select_detections(two_images, max_per_image=1) == [1, 3]
+    assert select_detections(two_images, min_score=0.7) == [1, 2]
+    assert select_detections([dict(e, score=0.5) for e in entries], max_per_image=2) == [0, 1]   # ties: earlier

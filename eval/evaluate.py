@@ -6,6 +6,7 @@ Prints::
     AP^r@0.7 <y>
     AP^r_vol <v>
     mean best IoU <z>
+    COCO mask AP <a> AP50 <b> AP75 <c> AP_small <s> AP_medium <m> AP_large <l> (pycocotools ...)
 
 (percent, one decimal, means over the classes that have ground truth), then a
 per-class table. ``--json OUT`` writes :func:`evaluate_coco`'s dict (NaN as
@@ -24,9 +25,10 @@ from hypercolumns.data.files import nan_to_null, write_json_atomic
 from hypercolumns.eval.apr import evaluate_apr
 from hypercolumns.eval.assignment import RULES
 from hypercolumns.eval.coco import load_coco_ground_truth, load_coco_results
+from hypercolumns.eval.coco_mask_ap import coco_mask_ap, format_coco_line
 
 
-def evaluate_coco(annotations_path, results_path, rule: str = "sds", images=None) -> dict:
+def evaluate_coco(annotations_path, results_path, rule: str = "sds", images=None, coco_ap: bool = False) -> dict:
     """AP^r at 0.1..0.9 of a COCO results file.
 
     Parameters
@@ -41,6 +43,9 @@ def evaluate_coco(annotations_path, results_path, rule: str = "sds", images=None
         Score on these images of the annotations only (their ground truth and
         the results on them; results on other images are passed over), as a
         cross-validation fold is scored; default all.
+    coco_ap : bool
+        Also COCO's mask AP by pycocotools (:mod:`~hypercolumns.eval.coco_mask_ap`), as
+        ``"coco_mask_ap"``.
 
     Returns
     -------
@@ -58,6 +63,8 @@ def evaluate_coco(annotations_path, results_path, rule: str = "sds", images=None
         ground_truth = {image_id: gt for image_id, gt in ground_truth.items() if image_id in kept}
         detections = [d for d in detections if d.image_id in kept]
     summary = evaluate_apr(ground_truth, detections, rule=rule, categories=[name for _, name in categories])
+    if coco_ap:
+        summary["coco_mask_ap"] = coco_mask_ap(ground_truth, detections, categories)
     summary["annotations"] = str(annotations_path)
     summary["results"] = str(results_path)
     return summary
@@ -71,6 +78,7 @@ def format_report(summary: dict) -> str:
         f"AP^r@0.7 {summary['APr@0.7']:.1f}",
         f"AP^r_vol {summary['APr_vol']:.1f}",
         f"mean best IoU {summary['mean_best_iou']:.1f}",
+        *([format_coco_line(summary["coco_mask_ap"])] if "coco_mask_ap" in summary else []),
         "",
         f"rule {rule}: {RULES[rule].summary}; means over {summary['n_classes']} classes with ground truth",
         f"{'class':<16} {'n_gt':>6} {'n_det':>7} {'AP^r@0.5':>9} {'AP^r@0.7':>9} {'AP^r_vol':>9} {'best IoU':>9}",
@@ -106,7 +114,7 @@ def report_coco(annotations, results, rule: str = "sds", json_path=None) -> dict
     """
     if json_path:
         _summary_path(json_path)
-    summary = evaluate_coco(annotations, results, rule=rule)
+    summary = evaluate_coco(annotations, results, rule=rule, coco_ap=True)
     print(format_report(summary))
     if json_path:
         write_summary(summary, json_path)

@@ -102,16 +102,81 @@ def read_detections(path, box_format: str = "xywh") -> list:
     Every entry is checked (:func:`_check_detection`); a problem raises
     :class:`~hypercolumns.data.errors.InputError` naming the file and the entry.
     """
-    if box_format not in BOX_FORMATS:
-        raise InputError(f"--box-format must be one of {', '.join(BOX_FORMATS)}, got {box_format!r}")
     entries = read_json(require_file(path, "detections file"))
     if not isinstance(entries, list):
         raise InputError(f"{path}: expected a list of detections (COCO results format)")
+    return _checked(entries, path, box_format)
+
+
+def _checked(entries: list, path, box_format: str) -> list:
+    """:func:`read_detections`'s checks and conversion of a list of entries."""
+    if box_format not in BOX_FORMATS:
+        raise InputError(f"--box-format must be one of {', '.join(BOX_FORMATS)}, got {box_format!r}")
     if box_format == "xyxy":
         entries = [_from_xyxy(entry, index, path) for index, entry in enumerate(entries)]
     for index, entry in enumerate(entries):
         _check_detection(entry, index, path)
     return entries
+
+
+def read_detections_of_files(path, images_dir, box_format: str = "xywh") -> tuple[list, dict, dict]:
+    """Detections for images in a folder, without a ground-truth file (``segment --images DIR``).
+
+    The file holds either a list of entries that name their image by ``file_name`` (under
+    ``images_dir``) instead of ``image_id``, or an object ``{"images": [{id, file_name}, ...],
+    "detections": [COCO results entries], "categories": [{id, name}, ...] (optional)}``.  Image sizes
+    come from the files' headers.
+
+    Returns
+    -------
+    entries : list
+        :func:`read_detections`'s, each with an ``image_id`` (for a ``file_name`` entry, its image's
+        number in order of first appearance, from 1; the entry's own keys are its ``given_keys``).
+    images : dict
+        ``{image id: CocoImage}``.
+    names : dict
+        ``{category id: name}``; empty without ``categories``.
+    """
+    from hypercolumns.data.coco import CocoImage
+    from hypercolumns.data.images import read_image_size
+
+    data = read_json(require_file(path, "detections file"))
+    listed, names = {}, {}
+    if isinstance(data, dict):
+        if not isinstance(data.get("images"), list) or not isinstance(data.get("detections"), list):
+            raise InputError(f"{path}: expected a list of detections with `file_name`, or an object with "
+                             "`images` (id, file_name) and `detections` lists")
+        for index, image in enumerate(data["images"]):
+            if not isinstance(image, dict) or not is_coco_id(image.get("id")) or not isinstance(
+                    image.get("file_name"), str) or image["id"] in listed:
+                raise InputError(f"{path}: images[{index}] is {image!r:.80}; expected {{id, file_name}}, "
+                                 "each id once")
+            listed[image["id"]] = image["file_name"]
+        for index, category in enumerate(data.get("categories", [])):
+            if not isinstance(category, dict) or not is_coco_id(category.get("id")) or "name" not in category:
+                raise InputError(f"{path}: categories[{index}] is {category!r:.80}; expected {{id, name}}")
+            names[category["id"]] = str(category["name"])
+        entries = data["detections"]
+    elif isinstance(data, list):
+        entries, ids = [], {}
+        for index, entry in enumerate(data):
+            if not isinstance(entry, dict) or not isinstance(entry.get("file_name"), str):
+                raise InputError(f"{path}: detection {index} is {entry!r:.80}; expected an object with "
+                                 "`file_name` (its image under --images), `category_id`, `bbox`, `score`")
+            if entry["file_name"] not in ids:
+                ids[entry["file_name"]] = len(ids) + 1
+                listed[ids[entry["file_name"]]] = entry["file_name"]
+            entries.append({**entry, "image_id": ids[entry["file_name"]], "given_keys": list(entry)})
+    else:
+        raise InputError(f"{path}: expected a list of detections or an object with `images` and `detections`")
+    entries = _checked(entries, path, box_format)
+    used = {entry["image_id"] for entry in entries}
+    images = {}
+    for image_id, file_name in listed.items():
+        if image_id in used:
+            height, width = read_image_size(Path(images_dir) / file_name)
+            images[image_id] = CocoImage(image_id, file_name, width, height)
+    return entries, images, names
 
 
 def _from_xyxy(entry, index: int, path):

@@ -75,14 +75,15 @@ def _segment_profiled(model: str, folder: str, weights, superpixels: str, engine
     """In the fresh process: segment the detections under a profile; its figures and the peak MB."""
     from hypercolumns.data.detections import read_detections
     from hypercolumns.pipelines.inference.profile import Profile
-    from hypercolumns.pipelines.inference.segment import Segmenter, segment_detections
+    from hypercolumns.pipelines.inference.segment import Segmenter, coco_images_and_names, segment_detections
     from hypercolumns.pipelines.inference.superpixels import projection_settings
 
     folder = Path(folder)
     segmenter = Segmenter(model, weights, projection_settings(superpixels), device="cpu", cnn_engine=engine)
     with Profile() as profile:
-        results = segment_detections(segmenter, folder / "annotations.json", folder,
-                                     read_detections(folder / "detections.json"), show_progress=False)
+        images, names = coco_images_and_names(folder / "annotations.json")
+        results = segment_detections(segmenter, images, names, folder, read_detections(folder / "detections.json"),
+                                     show_progress=False)
     return {"seconds": profile.seconds, "boxes": profile.boxes, "wall_seconds": profile.wall,
             "after_cnn_share": profile.after_cnn_share(), "line": profile.line(), "results": len(results),
             "peak_mb": peak_resident_mb()}

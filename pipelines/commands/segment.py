@@ -12,9 +12,13 @@ def main(argv=None) -> int:
         model={"required": True, "help": "grid file from train-grid"},
         out={"required": True, "help": "results JSON (detections + RLE)"},
         weights={"help": "network weights (default: cached VGG16)"}, device=True, engine=True)
-    parser.add_argument("--annotations", required=True, type=Path,
+    parser.add_argument("--annotations", type=Path,
                         help="COCO JSON whose `images` list (id, file_name, width, height) names the images")
-    parser.add_argument("--image-root", required=True, type=Path)
+    parser.add_argument("--image-root", type=Path, help="the folder of the images --annotations lists")
+    parser.add_argument("--images", type=Path, metavar="DIR",
+                        help="instead of --annotations and --image-root: a folder of images, each detection "
+                        "naming its file by `file_name` (or DETS an object with `images` [{id, file_name}], "
+                        "`detections` and optional `categories` [{id, name}]); sizes are read from the files")
     parser.add_argument("--detections", required=True, type=Path,
                         help="COCO results list (for a model that refines region candidates, "
                              "each entry's `segmentation` is its candidate)")

@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hypercolumns.data.coco import read_coco_images
-from hypercolumns.data.detections import check_box_format, read_detections, select_detections
+from hypercolumns.data.detections import (check_box_format, read_detections, read_detections_of_files,
+                                          select_detections)
 from hypercolumns.data.errors import InputError
 from hypercolumns.data.files import write_json_atomic
 from hypercolumns.pipelines.inference.engine import Engine, images_of_detections
@@ -235,33 +235,35 @@ def _per_box(categories, count: int) -> list:
 
 # ------------------------------------------------------------------ files
 
-def category_names(annotations_path) -> dict:
-    """``{category id: name}`` from a COCO JSON (ids themselves if it lists no categories)."""
-    from hypercolumns.data.coco import read_coco_json
+def coco_images_and_names(annotations_path) -> tuple[dict, dict]:
+    """``({image id: CocoImage}, {category id: name})`` of a COCO JSON (no names if it lists no categories)."""
+    from hypercolumns.data.coco import coco_images, read_coco_json
 
-    return {c["id"]: c["name"] for c in read_coco_json(annotations_path)["categories"]}
+    data = read_coco_json(annotations_path)
+    return coco_images(data, annotations_path), {c["id"]: c["name"] for c in data["categories"]}
 
 
-def segment_detections(segmenter: Segmenter, annotations, image_root, detections: list,
-                       viz_dir=None, show_progress: bool = True, source="detections") -> list:
+def segment_detections(segmenter: Segmenter, images: dict, names: dict, image_root, detections: list,
+                       viz_dir=None, show_progress: bool = True, source="detections",
+                       described_in="the annotations") -> list:
     """Add ``segmentation`` (COCO RLE) to each detection; returns the new list, input order kept.
 
-    A model that refines region candidates reads each detection's own
-    ``segmentation`` (RLE or polygons) as its candidate and replaces it with
+    ``images``: ``{image id: CocoImage}`` (file name under ``image_root``, size), ``names``:
+    ``{category id: name}`` (empty: ids stand for names), both as ``described_in`` lists them
+    (:func:`coco_images_and_names` of a COCO JSON).  A model that refines region candidates reads
+    each detection's own ``segmentation`` (RLE or polygons) as its candidate and replaces it with
     the refined mask.  ``source`` names the detections in error messages.
     """
     from hypercolumns.data.masks import encode_rle, segmentation_to_mask
     from hypercolumns.pipelines.inference.viz import save_visualization
 
-    images = read_coco_images(annotations)
-    names = category_names(annotations)
     for index, entry in enumerate(detections):
         if entry["image_id"] not in images:
             raise InputError(f"{source}: detection {index} has image_id {entry['image_id']}, which "
-                             f"{annotations} does not list")
+                             f"{described_in} does not list")
         if names and entry["category_id"] not in names:
             raise InputError(f"{source}: detection {index} has category_id {entry['category_id']}, which "
-                             f"{annotations} does not list")
+                             f"{described_in} does not list")
         if segmenter.needs_candidates and "segmentation" not in entry:
             raise InputError(f"{source}: detection {index} has no `segmentation`, but the model "
                              "refines region candidates and needs candidate masks: give each "
@@ -277,7 +279,7 @@ def segment_detections(segmenter: Segmenter, annotations, image_root, detections
         return Path(image_root) / info.file_name, (info.height, info.width)
 
     for image_id, image, indices, boxes in images_of_detections(detections, image_file, show_progress,
-                                                                str(annotations)):
+                                                                str(described_in)):
         inside = [k for k, i in enumerate(indices) if i not in outside]
         if not inside:
             continue
@@ -326,12 +328,29 @@ def wholly_outside(bbox, height: int, width: int) -> bool:
     return x + w <= 0 or y + h <= 0 or x >= width or y >= height
 
 
-def segment_file(annotations: Path, image_root: Path, detections: Path, model: Path, out: Path,
+def as_given(result: dict) -> dict:
+    """A result with its detection's keys as the file gave them: the box in its own format, no image id
+    where the entry named its file instead."""
+    if "bbox_as_given" in result:
+        result["bbox"] = result.pop("bbox_as_given")
+    if "given_keys" in result:
+        kept = set(result.pop("given_keys")) | {"segmentation"}
+        result = {key: value for key, value in result.items() if key in kept}
+    return result
+
+
+def segment_file(annotations: Path | None, image_root: Path | None, detections: Path, model: Path, out: Path,
                  weights=None, superpixels: str = DEFAULT_SUPERPIXELS.method,
                  threshold: float = THRESHOLD, viz: Path | None = None, device=None,
                  profile: bool = False, engine: str = "torch", box_format: str = "xywh",
-                 confidence_threshold: float | None = None, max_per_image: int | None = None) -> Path:
+                 confidence_threshold: float | None = None, max_per_image: int | None = None,
+                 images: Path | None = None) -> Path:
     """Segment a COCO results file's detections and write them with their RLE masks to ``out``.
+
+    The images are those ``annotations`` (a COCO JSON) lists under ``image_root``; or, with ``images``
+    (a folder) and neither of those, the files the detections name
+    (:func:`~hypercolumns.data.detections.read_detections_of_files`: each entry's ``file_name``, or an
+    ``images`` list inside the detections file), their sizes read from the files.
 
     ``box_format``: the file's ``bbox`` as ``xywh`` (COCO) or ``xyxy``; the results keep each box as
     given. ``confidence_threshold``, ``max_per_image``: only the detections scored at least that, and
@@ -348,18 +367,27 @@ def segment_file(annotations: Path, image_root: Path, detections: Path, model: P
         projection = projection_settings(superpixels)
     except ValueError as error:
         raise InputError(f"--superpixels: {error}") from None
-    entries = read_detections(detections, box_format)
+    by_files = images is not None
+    if by_files and (annotations or image_root) or not by_files and not (annotations and image_root):
+        raise InputError("give --annotations COCO.json with --image-root DIR, or --images DIR with detections "
+                         "that name their files")
+    if images is None:
+        entries = read_detections(detections, box_format)
+        listed, names = coco_images_and_names(annotations)
+        described_in = str(annotations)
+    else:
+        entries, listed, names = read_detections_of_files(detections, images, box_format)
+        described_in, image_root = str(detections), images
     entries = [entries[i] for i in select_detections(entries, confidence_threshold, max_per_image)]
-    sizes = {image_id: (info.height, info.width) for image_id, info in read_coco_images(annotations).items()}
+    sizes = {image_id: (info.height, info.width) for image_id, info in listed.items()}
     check_box_format([e for e in entries if e["image_id"] in sizes], sizes, box_format, detections)
     segmenter = Segmenter(model, weights, projection, threshold, device=device, cnn_engine=engine)
     timings = Profile(synchronize=True)
     with timings if profile else nullcontext():
-        results = segment_detections(segmenter, annotations, image_root, entries, viz, source=str(detections))
+        results = segment_detections(segmenter, listed, names, image_root, entries, viz, source=str(detections),
+                                     described_in=described_in)
     outside = sum(wholly_outside(r["bbox"], *r["segmentation"]["size"]) for r in results)
-    for result in results:        # each box as the file gave it
-        if "bbox_as_given" in result:
-            result["bbox"] = result.pop("bbox_as_given")
+    results = [as_given(result) for result in results]
     write_json_atomic(results, out)
     print(f"segmented {len(results)} detections on {segmenter.cnn.device}"
           + (f" ({outside} wholly outside their images: empty masks)" if outside else ""))

@@ -352,3 +352,31 @@ def test_confidence_threshold_and_max_per_image_keep_the_best_in_input_order(set
     assert select_detections(two_images, max_per_image=1) == [1, 3]
     assert select_detections(two_images, min_score=0.7) == [1, 2]
     assert select_detections([dict(e, score=0.5) for e in entries], max_per_image=2) == [0, 1]   # ties: earlier
+
+
+def test_a_folder_of_images_with_detections_naming_their_files_needs_no_ground_truth(setup, tmp_path, capsys):
+    folder, weights_path, model_path, _ = setup
+    given = json.loads((folder / "dets.json").read_text())
+    by_name = [{"file_name": "a.png", **{k: v for k, v in d.items() if k != "image_id"}} for d in given]
+    (tmp_path / "by-name.json").write_text(json.dumps(by_name))
+    listed = {"images": [{"id": "x", "file_name": "a.png"}], "categories": [{"id": 3, "name": "cat"}],
+              "detections": [dict(d, image_id="x") for d in given]}
+    (tmp_path / "listed.json").write_text(json.dumps(listed))
+    common = ["segment", "--images", str(folder), "--model", str(model_path), "--weights", str(weights_path),
+              "--no-superpixels"]
+    assert cli(common + ["--detections", str(tmp_path / "by-name.json"), "--out", str(tmp_path / "a.json")]) == 0
+    assert cli(common + ["--detections", str(tmp_path / "listed.json"), "--out", str(tmp_path / "b.json")]) == 0
+    assert cli(segment_args(folder, weights_path, model_path, folder / "dets.json", tmp_path / "c.json")) == 0
+    by_files, by_list, by_coco = (json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json", "c.json"))
+    assert [r["segmentation"] for r in by_files] == [r["segmentation"] for r in by_coco] \
+        == [r["segmentation"] for r in by_list]
+    assert [set(r) for r in by_files] == [set(d) | {"segmentation"} for d in by_name]   # no image id made up
+    assert [r["image_id"] for r in by_list] == ["x", "x"]
+    out = tmp_path / "d.json"
+    (tmp_path / "missing.json").write_text(json.dumps([dict(by_name[0], file_name="nowhere.png")]))
+    assert_refused(capsys, common + ["--detections", tmp_path / "missing.json", "--out", out], ["nowhere.png"], [out])
+    (tmp_path / "unnamed.json").write_text(json.dumps(given))
+    assert_refused(capsys, common + ["--detections", tmp_path / "unnamed.json", "--out", out],
+                   [tmp_path / "unnamed.json", "detection 0", "file_name"], [out])
+    assert_refused(capsys, common + ["--detections", tmp_path / "by-name.json", "--out", out, "--annotations",
+                                     folder / "coco.json"], ["--images"], [out])

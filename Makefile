@@ -13,6 +13,12 @@ TORCH_SPEC  ?= torch==2.13.0
 # a Dask scheduler (tcp://host:8786) for `features` and `train-grid`; empty: this machine
 SCHEDULER   ?=
 
+# your own data instead of DATA_ROOT (COCO instances JSON + image folder; VAL_* for eval-sds):
+# make features train-grid eval-sds TRAIN_ANNOTATIONS=train.json TRAIN_IMAGES=imgs VAL_ANNOTATIONS=val.json VAL_IMAGES=imgs
+TRAIN_ANNOTATIONS ?=
+DATA_FLAGS = $(if $(TRAIN_ANNOTATIONS),--train-annotations $(TRAIN_ANNOTATIONS) --train-images $(TRAIN_IMAGES) \
+    $(if $(VAL_ANNOTATIONS),--val-annotations $(VAL_ANNOTATIONS) --val-images $(VAL_IMAGES)),--data-root $(DATA_ROOT))
+
 export HYPERCOLUMNS_CACHE ?= $(CURDIR)/$(WORK)/cache
 HC := $(BIN)/hypercolumns
 
@@ -40,7 +46,7 @@ data:
 # more `features` flags, e.g. FEATURES_FLAGS=--no-flips for the paper's training protocol
 FEATURES_FLAGS ?=
 features:
-	$(HC) features --data-root $(DATA_ROOT) --out $(WORK)/features $(if $(SCHEDULER),--scheduler $(SCHEDULER)) \
+	$(HC) features $(DATA_FLAGS) --out $(WORK)/features $(if $(SCHEDULER),--scheduler $(SCHEDULER)) \
 	    $(FEATURES_FLAGS)
 
 train-grid:
@@ -48,7 +54,7 @@ train-grid:
 	    $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 eval-sds:
-	$(HC) eval-sds --data-root $(DATA_ROOT) --models $(WORK)/models --out $(RESULTS)/sds \
+	$(HC) eval-sds $(DATA_FLAGS) --models $(WORK)/models --out $(RESULTS)/sds \
 	    --shards $(WORK)/features --cv-work $(WORK)/sds-cv
 
 reproduce-table1:

@@ -19,8 +19,16 @@ Two layouts are recognised (:func:`dataset_kind`):
   Category names are VOC's where a COCO class is a VOC class under another
   name (:data:`COCO_TO_VOC_NAMES`); other COCO names are kept as they are.
 
+- **files** (your own data), when ``data_root/dataset.json`` exists: COCO instances
+  JSON files and their image folders, ``{"train": {"annotations": A, "images": DIR},
+  "val": {...}}`` (paths relative to ``data_root`` or absolute; ``val`` optional for
+  ``features``).  COCO's category names are kept; ``iscrowd`` regions are read as
+  ``difficult`` (never training targets, ``ignore`` in evaluation).
+  :func:`describe_dataset` writes such a folder from the ``--train-annotations``,
+  ``--train-images``, ``--val-annotations`` and ``--val-images`` flags.
+
 The ``dataset`` keyword of the loaders, else ``$HYPERCOLUMNS_DATASET``, forces
-one of them (``"sbd"`` or ``"shared"``).
+one of them (``"sbd"``, ``"shared"`` or ``"files"``).
 """
 from __future__ import annotations
 
@@ -38,8 +46,11 @@ from hypercolumns.data.splits import read_split
 from hypercolumns.data.voc import load_voc
 from hypercolumns.data.yolo import load_yolo
 
-DATASET_KINDS = ("sbd", "shared")
-"""The data sets the loaders read: SBD with the SDS splits, or the shared data."""
+DATASET_KINDS = ("sbd", "shared", "files")
+"""The data sets the loaders read: SBD with the SDS splits, the shared data, or COCO files of your own."""
+
+DESCRIPTION = "dataset.json"
+"""The file that makes a folder a ``files`` data set."""
 
 DATASET_ENV = "HYPERCOLUMNS_DATASET"
 """Environment variable that picks a data set when the ``dataset`` keyword is None."""
@@ -77,7 +88,7 @@ def dataset_kind(data_root, dataset: str | None = None) -> str:
     ----------
     data_root : str or Path
         The data folder (``make data``'s ``DATA_ROOT`` or ``../shared/datasets``).
-    dataset : {"sbd", "shared"} or None
+    dataset : {"sbd", "shared", "files"} or None
         Forces the choice; None takes ``$HYPERCOLUMNS_DATASET``, and if that is
         unset or empty, the layout found in ``data_root`` (SBD first).
 
@@ -109,12 +120,15 @@ def _checked_kind(kind: str, source: str) -> str:
 
 
 def _detected_kind(data_root: Path) -> str:
+    if (data_root / DESCRIPTION).is_file():
+        return "files"
     if (data_root / SBD_ROOT / "dataset").is_dir():
         return "sbd"
     if any((data_root / folder).is_dir() for folder in SHARED_FOLDERS):
         return "shared"
     raise MissingFileError(
-        f"no data set found in {data_root}: looked for SBD ({data_root / SBD_ROOT / 'dataset'}, "
+        f"no data set found in {data_root}: looked for your own files ({data_root / DESCRIPTION}, written by "
+        f"--train-annotations/--train-images), for SBD ({data_root / SBD_ROOT / 'dataset'}, "
         f"made by `make data DATA_ROOT={data_root}`) and for the shared data "
         f"({' or '.join(str(data_root / folder) for folder in SHARED_FOLDERS)})"
     )
@@ -162,7 +176,7 @@ def load_training_records(data_root, dataset: str | None = None) -> list[ImageRe
     data_root : str or Path
         The data folder: ``make data``'s ``DATA_ROOT`` (SBD) or the shared data
         (``../shared/datasets``).
-    dataset : {"sbd", "shared"} or None
+    dataset : {"sbd", "shared", "files"} or None
         Forces the data set; see :func:`dataset_kind`.
 
     Returns
@@ -172,8 +186,11 @@ def load_training_records(data_root, dataset: str | None = None) -> list[ImageRe
         coco128-seg, then PASCAL-Part's SDS-train images; coco128-seg's orphan
         files are reported with warnings (see :mod:`yolo`).
     """
-    if dataset_kind(data_root, dataset) == "sbd":
+    kind = dataset_kind(data_root, dataset)
+    if kind == "sbd":
         return load_sbd_split(data_root, "train")
+    if kind == "files":
+        return load_described_split(data_root, "train")
     data_root = Path(data_root)
     coco128 = to_voc_names(load_yolo(data_root / "coco128-seg", "train2017"))
     pascal_part = load_pascal_part(data_root / "pascal-part", "train", data_root / "sds-splits")
@@ -186,8 +203,43 @@ def load_val_records(data_root, dataset: str | None = None) -> list[ImageRecord]
     Shared: PASCAL-Part's SDS-val images, then voc2011-relabeled. Parameters
     as :func:`load_training_records`.
     """
-    if dataset_kind(data_root, dataset) == "sbd":
+    kind = dataset_kind(data_root, dataset)
+    if kind == "sbd":
         return load_sbd_split(data_root, "val")
+    if kind == "files":
+        return load_described_split(data_root, "val")
     data_root = Path(data_root)
     pascal_part = load_pascal_part(data_root / "pascal-part", "val", data_root / "sds-splits")
     return pascal_part + load_voc(data_root / "voc2011-relabeled")
+
+
+# ---------------------------------------------------------------- your own files
+
+def describe_dataset(folder, train_annotations, train_images, val_annotations=None, val_images=None) -> Path:
+    """Write ``folder/dataset.json`` naming COCO files and their image folders (absolute paths); returns
+    ``folder``, a ``files`` data root.  InputError if a val file comes without its folder, or the reverse."""
+    from hypercolumns.data.files import write_json_atomic
+
+    if (val_annotations is None) != (val_images is None):
+        raise InputError("give --val-annotations and --val-images together")
+    splits = {"train": (train_annotations, train_images), "val": (val_annotations, val_images)}
+    description = {split: {"annotations": str(Path(a).absolute()), "images": str(Path(i).absolute())}
+                   for split, (a, i) in splits.items() if a is not None}
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(description, folder / DESCRIPTION, indent=2)
+    return folder
+
+
+def load_described_split(data_root, split: str) -> list[ImageRecord]:
+    """The records of ``split`` of a ``files`` data root (:func:`describe_dataset`), by :func:`load_coco`."""
+    from hypercolumns.data.coco import load_coco
+    from hypercolumns.data.files import read_json
+
+    path = Path(data_root) / DESCRIPTION
+    description = read_json(path)
+    entry = description.get(split) if isinstance(description, dict) else None
+    if not isinstance(entry, dict) or not {"annotations", "images"} <= set(entry):
+        flag = f"--{split}-annotations and --{split}-images"
+        raise InputError(f"{path}: no {split!r} entry with `annotations` and `images` (give {flag})")
+    return load_coco(Path(data_root) / entry["annotations"], Path(data_root) / entry["images"])

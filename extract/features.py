@@ -78,17 +78,19 @@ def feature_config(cnn: FrozenCNN, spec: LayerSpec, *, rows_per_cell=1, sample_g
 
 
 def plan_boxes(records: list, config: FeatureConfig) -> list:
-    """Every training box of every record, in a fixed order; with ``config.flips`` each image's
+    """Every training box of every record (none of a crowd region), in a fixed order; with ``config.flips`` each image's
     boxes are followed by the same boxes mirrored (the same sample, so a flip adds no new box)."""
     jobs = []
     for index, record in enumerate(records):
-        if not record.instances:
+        # crowd regions (COCO's iscrowd, read as difficult) are never targets: no box is drawn for one
+        targets = [i for i, instance in enumerate(record.instances) if not instance.difficult]
+        if not targets:
             continue
         rng = image_rng(config.seed, record.image_id)
         boxes, instances, ious = sample_training_boxes(
-            record.boxes(), (record.height, record.width), config.boxes_per_instance, rng,
+            record.boxes()[targets], (record.height, record.width), config.boxes_per_instance, rng,
             min_iou=config.min_iou)
-        image_jobs = [BoxJob(index, box, int(inst), float(iou))
+        image_jobs = [BoxJob(index, box, targets[int(inst)], float(iou))
                       for box, inst, iou in zip(boxes, instances, ious)]
         jobs += image_jobs
         if config.flips:

@@ -1,12 +1,14 @@
 """``hypercolumns eval-sds``: its flags, for ``experiments.eval_sds.evaluate_sds``."""
 from pathlib import Path
 
-from hypercolumns.pipelines.commands.flags import command_parser
+from hypercolumns.pipelines.commands.flags import add_dataset_files, command_parser, data_root_of
 from hypercolumns.pipelines.experiments import eval_sds
 
 
 def main(argv=None) -> int:
-    parser = command_parser("eval-sds", eval_sds.__doc__, data_root=True,
+    parser = command_parser("eval-sds", eval_sds.__doc__,
+                            data_root={"required": False, "default": None,
+                                       "help": "the shared data, SBD, or a dataset.json of your own files"},
                             models={"help": "folder of grid-K*.h5 files, or one model file"},
                             out="results/sds", seeds=True, weights=True, device=True,
                             shards={"help": "stage one's shards of the training images, from which the "
@@ -25,5 +27,6 @@ def main(argv=None) -> int:
     parser.add_argument("--cv-seeds", type=int, nargs="+", default=[0],
                         help="oracle-box seeds of the cross-validation, averaged")
     parser.add_argument("--replicates", type=int, default=1000, help="bootstrap draws of images")
-    eval_sds.evaluate_sds(**vars(parser.parse_args(argv)))
+    add_dataset_files(parser)
+    eval_sds.evaluate_sds(**data_root_of(parser, vars(parser.parse_args(argv))))
     return 0

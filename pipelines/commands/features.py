@@ -4,13 +4,15 @@ import argparse
 from hypercolumns.extract import features
 from hypercolumns.extract.cnn import DEFAULT_PADDING
 from hypercolumns.extract.config import SHARED_MARGIN
-from hypercolumns.pipelines.commands.flags import command_parser
+from hypercolumns.pipelines.commands.flags import add_dataset_files, command_parser, data_root_of
 
 
 def main(argv=None) -> int:
     parser = command_parser(
         "features", features.__doc__,
-        data_root={"help": "folder with the shared data sets (coco128-seg, pascal-part, ...)"},
+        data_root={"required": False, "default": None,
+                   "help": "folder with the shared data sets (coco128-seg, pascal-part, ...), SBD, or a "
+                   "dataset.json of your own files"},
         out="work/features", weights={"help": "weight file (default: converted ImageNet VGG16)"},
         seed=True, batch_size=True, engine={"help": "what runs the CNN's forward (recorded in the shard config): "
                                              "torch (fp32, default), torch-nchw, torch-bf16 (native bfloat16 "
@@ -44,5 +46,6 @@ def main(argv=None) -> int:
                         help="boxes whose sqrt(w*h) is under BELOW_PX image px get PADDING_PX of context at "
                         "the input size instead of --padding (ours, not the paper's protocol; recorded in the "
                         "shard config and used at test time by the grids trained on them)")
-    features.extract_features(**vars(parser.parse_args(argv)))
+    add_dataset_files(parser)
+    features.extract_features(**data_root_of(parser, vars(parser.parse_args(argv))))
     return 0

@@ -46,3 +46,39 @@ def command_parser(command: str, doc: str, **flags) -> argparse.ArgumentParser:
     """``hypercolumns <command>``'s parser, described by the first line of ``doc``, with ``flags``."""
     return argparse.ArgumentParser(prog=f"hypercolumns {command}", description=doc.split("\n")[0],
                                    parents=[shared_flags(**flags)])
+
+
+DATASET_FILES = ("train_annotations", "train_images", "val_annotations", "val_images")
+
+
+def add_dataset_files(parser: argparse.ArgumentParser) -> None:
+    """``--train-annotations COCO.json --train-images DIR`` (and ``--val-...``): your own data, instead of
+    ``--data-root``; resolved into a data root by :func:`data_root_of`."""
+    group = parser.add_argument_group("your own data (instead of --data-root)")
+    for name in DATASET_FILES:
+        what = "COCO instances JSON" if name.endswith("annotations") else "the folder its file_names are under"
+        group.add_argument(f"--{name.replace('_', '-')}", type=Path, default=None, help=f"{name.split('_')[0]}: {what}")
+
+
+def data_root_of(parser: argparse.ArgumentParser, flags: dict, work: Path = Path("work/datasets")) -> dict:
+    """``flags`` with ``data_root`` set: as given, or, from the dataset-file flags (which it removes), a folder
+    in ``work`` named by their paths holding the ``dataset.json`` that describes them
+    (:func:`~hypercolumns.data.datasets.describe_dataset`). Exactly one of the two is needed."""
+    import hashlib
+
+    from hypercolumns.data.datasets import describe_dataset
+
+    files = {name: flags.pop(name) for name in DATASET_FILES}
+    given = {name: path for name, path in files.items() if path is not None}
+    if given and flags.get("data_root") is not None:
+        parser.error("give --data-root or --train-annotations/--train-images, not both")
+    if not given:
+        if flags.get("data_root") is None:
+            parser.error("give --data-root, or your own data with --train-annotations and --train-images")
+        return flags
+    if files["train_annotations"] is None or files["train_images"] is None:
+        parser.error("give --train-annotations and --train-images together")
+    key = hashlib.sha256("\n".join(str(Path(p).absolute()) if p else "" for p in files.values()).encode())
+    flags["data_root"] = describe_dataset(Path(work) / key.hexdigest()[:12], **files)
+    print(f"data set: {flags['data_root'] / 'dataset.json'}")
+    return flags

@@ -53,10 +53,11 @@ outer folds alone (val is the report), or none (val only)."""
 
 
 def default_protocol(data_root) -> str:
-    """``nested-cv`` on the shared data (a val split of 39 instances), ``plain`` on SBD."""
+    """``nested-cv`` on the shared data (a val split of 39 instances), ``plain`` on SBD and on your own
+    files (a real val split)."""
     from hypercolumns.data.datasets import dataset_kind
 
-    return "plain" if dataset_kind(data_root) == "sbd" else "nested-cv"
+    return "nested-cv" if dataset_kind(data_root) == "shared" else "plain"
 
 
 def check_protocol(protocol: str, outer_folds: int, inner_folds: int) -> str:

@@ -11,6 +11,8 @@ benchmark leaves them out (SBD, the paper's benchmark, has none).
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from hypercolumns.data.boxes import box_iou, xywh_to_xyxy, xyxy_to_xywh
@@ -32,7 +34,8 @@ def coco_annotations(records, data_root) -> dict:
     ids = category_ids(records)
     images, annotations = [], []
     for image_id, record in enumerate(records, start=1):
-        images.append({"id": image_id, "file_name": str(record.path.relative_to(data_root)),
+        # relative even where the images lie outside the data root (a `files` data set's may)
+        images.append({"id": image_id, "file_name": os.path.relpath(record.path, data_root),
                        "width": record.width, "height": record.height,
                        "dataset_image_id": record.image_id})
         if record.void is not None and record.void.any():

@@ -112,7 +112,7 @@ def test_neither_layout_is_an_error(tmp_path):
         load_training_records(tmp_path)
     message = str(caught.value)
     assert f"no data set found in {tmp_path}" in message
-    for looked_for in ("benchmark_RELEASE/dataset", "coco128-seg", "pascal-part", "make data"):
+    for looked_for in ("benchmark_RELEASE/dataset", "coco128-seg", "pascal-part", "make data", "dataset.json"):
         assert looked_for in message
 
 

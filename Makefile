@@ -24,7 +24,7 @@ HC := $(BIN)/hypercolumns
 
 .PHONY: setup weights test demo data features train-grid eval-sds reproduce-table1 finetune train-bbox-reg \
         eval-keypoints eval-parts reproduce-table2 compare-quality \
-        bench bench-engines-cv bench-shared compare-shared bench-features bench-inference bench-finetune bench-scale bench-large-image clean
+        bench bench-engines-cv bench-shared compare-shared demo-own-data bench-features bench-inference bench-finetune bench-scale bench-large-image clean
 
 setup: $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check "$(TORCH_SPEC)"
@@ -102,6 +102,19 @@ bench-shared:
 # images; the per-box folds' grids are eval-sds's, in $(WORK)/sds-cv, trained there if missing)
 SHARED_SCALE ?= 224
 SHARED_MARGINS ?= 0 16
+# issue 18's demo: the commands of README *Train on your own data* on coco128-seg written as COCO JSON
+# (polygons), split by image into halves; the held-out half's ground-truth boxes jittered as oracle boxes
+DEMO ?= $(WORK)/demo
+DEMO_IMAGES = $(DATA_ROOT)/coco128-seg/images/train2017
+demo-own-data:
+	$(HC) yolo-to-coco --yolo $(DATA_ROOT)/coco128-seg --out $(DEMO)/train.json --holdout-out $(DEMO)/val.json
+	$(HC) features --train-annotations $(DEMO)/train.json --train-images $(DEMO_IMAGES) --out $(DEMO)/features
+	$(HC) train-grid --shards $(DEMO)/features --out $(DEMO)/models --K 10
+	$(HC) oracle-boxes --annotations $(DEMO)/val.json --out $(DEMO)/oracle-boxes.json
+	$(HC) segment --annotations $(DEMO)/val.json --image-root $(DEMO_IMAGES) --detections $(DEMO)/oracle-boxes.json \
+	    --model $(DEMO)/models/grid-K10.h5 --out $(RESULTS)/demo/results.json --viz $(RESULTS)/demo/pictures
+	$(HC) evaluate --annotations $(DEMO)/val.json --results $(RESULTS)/demo/results.json --json $(RESULTS)/demo/evaluate.json
+
 compare-shared:
 	for m in $(SHARED_MARGINS); do \
 	    $(HC) features --data-root $(DATA_ROOT) --out $(WORK)/shared/margin$$m/features \

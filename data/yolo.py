@@ -160,3 +160,42 @@ def load_yolo(root, split: str = "train2017", strict: bool = False) -> list[Imag
             instances = []
         records.append(ImageRecord(stem, image_path, height, width, instances))
     return records
+
+
+def yolo_to_coco(root, split: str = "train2017") -> dict:
+    """A YOLO-seg split as a COCO instances dict: each label line a polygon annotation in pixels (the
+    inverse of YOLO's converters, as :func:`read_yolo_label_file` reads it), ``file_name`` relative to
+    ``images/<split>``, images in id order numbered from 1, categories numbered from 1 in
+    ``classes.txt``'s order; an image without a label file has no annotations.  Orphan label files are
+    reported as :func:`load_yolo` reports them."""
+    from hypercolumns.data.masks import polygons_to_rle
+    import pycocotools.mask as mask_utils
+
+    class_names = read_class_names(Path(root) / "classes.txt")
+    images, annotations = [], []
+    for number, record in enumerate(load_yolo(root, split), start=1):
+        images.append({"id": number, "file_name": record.path.name, "width": record.width, "height": record.height})
+        label = Path(root) / "labels" / split / f"{record.image_id}.txt"
+        lines = label.read_text().splitlines() if label.is_file() else []
+        for line_number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            class_index, polygon = _parse_line(line, f"{label}:{line_number}", len(class_names))
+            polygon = polygon * np.array([record.width, record.height])
+            rle = polygons_to_rle([polygon.ravel().tolist()], record.height, record.width)
+            annotations.append({"id": len(annotations) + 1, "image_id": number, "category_id": class_index + 1,
+                                "segmentation": [polygon.ravel().tolist()], "area": float(mask_utils.area(rle)),
+                                "bbox": mask_utils.toBbox(rle).tolist(), "iscrowd": 0})
+    return {"images": images, "annotations": annotations,
+            "categories": [{"id": i + 1, "name": name} for i, name in enumerate(class_names)]}
+
+
+def split_by_image(coco: dict, every: int = 2) -> tuple[dict, dict]:
+    """Two COCO dicts of one: every ``every``-th image (from the second) and its annotations in the
+    second, the rest in the first; ids and categories kept."""
+    held = {image["id"] for k, image in enumerate(coco["images"]) if k % every == every - 1}
+
+    def part(keep) -> dict:
+        return {**coco, "images": [i for i in coco["images"] if keep(i["id"])],
+                "annotations": [a for a in coco["annotations"] if keep(a["image_id"])]}
+    return part(lambda i: i not in held), part(lambda i: i in held)

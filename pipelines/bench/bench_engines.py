@@ -174,7 +174,7 @@ def cross_validated_agreement(data_root, model, shards, cv_work, out, weights=No
                         {label: path for label, path in nested.models.items() if label[0] == "outer"})
     coco = coco_annotations(records, data_root)
     annotations = write_json_atomic(coco, Path(out) / "annotations.json")
-    detections = oracle_detections(records, coco, seed)
+    detections = oracle_detections(coco, seed)
     engines = engines or [e for e in available_engines(where) if e in REDUCED_PRECISION]
     engines = [REFERENCE] + [e for e in engines if e != REFERENCE]
     results, seconds = {}, {}

@@ -24,7 +24,7 @@ def measure_inference(segmenter: Segmenter, records: list, boxes: int = 8) -> di
 
     record = max(records, key=lambda r: len(r.instances))
     coco = coco_annotations([record], record.path.parents[1])
-    box_array = xywh_to_xyxy([d["bbox"] for d in oracle_detections([record], coco)])[:boxes]
+    box_array = xywh_to_xyxy([d["bbox"] for d in oracle_detections(coco)])[:boxes]
     image = record.load_image()
     expanded = segmenter.cnn.expand(box_array)
     model, cnn = segmenter.model, segmenter.cnn

@@ -36,6 +36,8 @@ SUBCOMMANDS = {
     "compare-shared": "per-box vs shared whole-image features: cost and AP^r",
     "compare-quality": "mask-quality candidates (flips, more rows, projections) by nested CV",
     "data": "download VOC2012 + SBD into DATA_ROOT",
+    "yolo-to-coco": "a YOLO-seg split (coco128-seg) as COCO instances JSON, optionally in two halves",
+    "oracle-boxes": "each instance's box jittered to IoU 0.7-0.9, as a detections file for segment",
     "bench": "every speed figure in one run, as ratios, to JSON",
     "bench-features": "bare CNN forward vs whole extraction",
     "bench-finetune": "seconds per fine-tuning iteration",

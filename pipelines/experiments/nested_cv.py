@@ -258,7 +258,7 @@ def nested_cv_report(grids: NestedGrids, records: list, coco: dict, annotations_
     inner_scores = {(f.outer, key): [] for f in grids.folds for key in choosable}
     detections_by_seed = {}
     for seed in seeds:
-        detections = detections_by_seed[seed] = oracle_detections(records, coco, seed)
+        detections = detections_by_seed[seed] = oracle_detections(coco, seed)
         write_json_atomic(detections, out / f"oracle_boxes_seed{seed}.json")
         results = segment_folds(grids, records, coco, detections, data_root, engines, projections,
                                 companions=companions, variants=variants)

@@ -77,14 +77,16 @@ def ground_truth_detections(coco: dict) -> list:
              "score": 1.0} for a in coco["annotations"]]
 
 
-def oracle_detections(records, coco: dict, seed: int = 0) -> list:
-    """One jittered ground-truth box per instance, as a COCO results list (score 1, to be replaced)."""
+def oracle_detections(coco: dict, seed: int = 0) -> list:
+    """One jittered ground-truth box per annotation of a COCO instances dict, as a COCO results list
+    (score 1, to be replaced): IoU 0.7-0.9 with the instance's box, clipped to the image, drawn from a
+    stream keyed by the seed, the image (its ``dataset_image_id`` where it has one) and the annotation id."""
+    images = {image["id"]: image for image in coco["images"]}
     detections = []
     for annotation in coco["annotations"]:
-        record = records[annotation["image_id"] - 1]
-        rng = image_rng(seed, f"oracle:{record.image_id}:{annotation['id']}")
-        box = jitter_to_iou(xywh_to_xyxy(annotation["bbox"]), rng,
-                            image_size=(record.height, record.width))
+        image = images[annotation["image_id"]]
+        rng = image_rng(seed, f"oracle:{image.get('dataset_image_id', image['id'])}:{annotation['id']}")
+        box = jitter_to_iou(xywh_to_xyxy(annotation["bbox"]), rng, image_size=(image["height"], image["width"]))
         detections.append({"image_id": annotation["image_id"],
                            "category_id": annotation["category_id"],
                            "bbox": xyxy_to_xywh(box).tolist(),

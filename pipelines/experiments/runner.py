@@ -196,7 +196,7 @@ def run_oracle_evaluation(systems: list, records: list, data_root, out, seeds=(0
     annotations_path = write_json_atomic(coco, out / "val_annotations.json")
     summaries = {s.name: {} for s in systems}
     for seed in seeds:
-        detections = oracle_detections(records, coco, seed)
+        detections = oracle_detections(coco, seed)
         write_json_atomic(detections, out / f"oracle_boxes_seed{seed}.json")
         viz_dir = out / "pictures" if viz and seed == seeds[0] else None
         results = segment_systems(systems, records, coco, detections, data_root, engines,

@@ -17,7 +17,7 @@ def scripted_masks(records, coco, real_segment):
     """``segment_systems`` of whole-box "grids" whose masks are set by the grid's name: per-box (grids
     without a variant) gives every ground-truth mask, margin 0 every other one, margin 16 none (whole
     boxes throughout). So per-box scores best, margin 0 second."""
-    annotation_of = {tuple(d["bbox"]): a for d, a in zip(oracle_detections(records, coco, 0), coco["annotations"])}
+    annotation_of = {tuple(d["bbox"]): a for d, a in zip(oracle_detections(coco, 0), coco["annotations"])}
 
     def segment(systems, records_in, coco_in, detections, *args, **kwargs):
         results = real_segment(systems, records_in, coco_in, detections, *args, **kwargs)

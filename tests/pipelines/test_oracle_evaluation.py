@@ -21,9 +21,9 @@ def val(data_root):
 def test_oracle_boxes_overlap_their_instance_by_0_7_to_0_9(val):
     records, coco = val
     assert len(coco["annotations"]) == sum(len(r.instances) for r in records) == 39
-    detections = oracle_detections(records, coco, seed=1)
-    assert detections == oracle_detections(records, coco, seed=1)
-    assert detections != oracle_detections(records, coco, seed=2)
+    detections = oracle_detections(coco, seed=1)
+    assert detections == oracle_detections(coco, seed=1)
+    assert detections != oracle_detections(coco, seed=2)
     for detection, annotation in zip(detections, coco["annotations"], strict=True):
         assert detection["image_id"] == annotation["image_id"]
         x, y, w, h = detection["bbox"]

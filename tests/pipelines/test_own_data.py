@@ -107,3 +107,37 @@ def test_features_train_grid_and_eval_sds_run_on_your_own_files(data_root, tmp_p
     assert len(written["annotations"]) == len(val["annotations"])          # the val file's instances
     assert {c["name"] for c in written["categories"]} >= {val["categories"][a["category_id"] - 1]["name"]
                                                           for a in val["annotations"]}
+
+
+def test_the_demo_commands_run_on_four_images(data_root, tmp_path, monkeypatch, random_vgg16):
+    """`make demo-own-data`'s commands, in its order, on four coco128-seg images (random weights)."""
+    monkeypatch.chdir(tmp_path)
+    source = Path(data_root).absolute() / "coco128-seg"
+    yolo = tmp_path / "yolo"
+    for folder in ("images/train2017", "labels/train2017"):
+        (yolo / folder).mkdir(parents=True)
+    (yolo / "classes.txt").write_text((source / "classes.txt").read_text())
+    for image_id in IMAGES:
+        (yolo / "images" / "train2017" / f"{image_id}.jpg").symlink_to(source / "images" / "train2017" / f"{image_id}.jpg")
+        (yolo / "labels" / "train2017" / f"{image_id}.txt").write_text(
+            (source / "labels" / "train2017" / f"{image_id}.txt").read_text())
+    images = str(yolo / "images" / "train2017")
+    weights = str(save_weights(random_vgg16(0), "random-vgg16", tmp_path / "weights"))
+    assert cli(["yolo-to-coco", "--yolo", str(yolo), "--out", "train.json", "--holdout-out", "val.json"]) == 0
+    train, val = (json.loads(Path(name).read_text()) for name in ("train.json", "val.json"))
+    by_hand = coco_from_yolo(Path(data_root), IMAGES, "none")     # the label files read independently
+    assert [i["file_name"] for i in train["images"]] == [f"{IMAGES[0]}.jpg", f"{IMAGES[2]}.jpg"]
+    assert [i["file_name"] for i in val["images"]] == [f"{IMAGES[1]}.jpg", f"{IMAGES[3]}.jpg"]
+    ours = {(a["image_id"], tuple(np.round(a["segmentation"][0], 3))) for a in train["annotations"] + val["annotations"]}
+    assert ours == {(a["image_id"], tuple(np.round(a["segmentation"][0], 3))) for a in by_hand["annotations"]}
+    assert cli(["features", "--train-annotations", "train.json", "--train-images", images, "--out", "features",
+                "--weights", weights, "--boxes-per-instance", "1", "--no-flips"]) == 0
+    assert cli(["train-grid", "--shards", "features", "--out", "models", "--K", "1", "--C-grid", "0.001",
+                "--n-jobs", "1", "--min-rows-per-cell", "1"]) == 0
+    assert cli(["oracle-boxes", "--annotations", "val.json", "--out", "boxes.json"]) == 0
+    assert cli(["segment", "--annotations", "val.json", "--image-root", images, "--detections", "boxes.json",
+                "--model", "models/grid-K1.h5", "--weights", weights, "--out", "results.json"]) == 0
+    assert cli(["evaluate", "--annotations", "val.json", "--results", "results.json", "--json", "summary.json"]) == 0
+    summary = json.loads(Path("summary.json").read_text())
+    assert len(json.loads(Path("results.json").read_text())) == len(val["annotations"])
+    assert {"APr@0.5", "APr@0.7", "coco_mask_ap"} <= set(summary)

@@ -3,6 +3,7 @@ from pathlib import Path
 
 from hypercolumns.data.detections import BOX_FORMATS
 from hypercolumns.pipelines.commands.flags import command_parser
+from hypercolumns.pipelines.inference.viz import VIZ_MODES
 from hypercolumns.pipelines.inference import segment
 
 
@@ -40,6 +41,11 @@ def main(argv=None) -> int:
                         "cross-validation on the shared training images)")
     parser.add_argument("--threshold", type=float, default=segment.THRESHOLD)
     parser.add_argument("--viz", type=Path, default=None, help="write a picture per image here")
+    parser.add_argument("--viz-mode", choices=VIZ_MODES, default="masks",
+                        help="masks: each mask filled in its own colour with its outline and label (default); "
+                        "boxes: the same and each box; heatmaps: each pasted heatmap, outline, box and label")
+    parser.add_argument("--viz-alpha", type=float, default=None, metavar="A",
+                        help="opacity of a filled mask (default 0.5) or of a heatmap at 1 (default 0.6)")
     parser.add_argument("--profile", action="store_true",
                         help="print the seconds of each stage: reading images, CNN, conv trick, superpixels, "
                         "projection, RLE, pictures (and what follows the CNN as a share of it)")

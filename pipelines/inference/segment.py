@@ -245,14 +245,16 @@ def coco_images_and_names(annotations_path) -> tuple[dict, dict]:
 
 def segment_detections(segmenter: Segmenter, images: dict, names: dict, image_root, detections: list,
                        viz_dir=None, show_progress: bool = True, source="detections",
-                       described_in="the annotations") -> list:
+                       described_in="the annotations", viz_mode: str = "masks",
+                       viz_alpha: float | None = None) -> list:
     """Add ``segmentation`` (COCO RLE) to each detection; returns the new list, input order kept.
 
     ``images``: ``{image id: CocoImage}`` (file name under ``image_root``, size), ``names``:
     ``{category id: name}`` (empty: ids stand for names), both as ``described_in`` lists them
     (:func:`coco_images_and_names` of a COCO JSON).  A model that refines region candidates reads
     each detection's own ``segmentation`` (RLE or polygons) as its candidate and replaces it with
-    the refined mask.  ``source`` names the detections in error messages.
+    the refined mask.  ``source`` names the detections in error messages; ``viz_mode``, ``viz_alpha``:
+    the pictures' (:func:`~.viz.render_visualization`).
     """
     from hypercolumns.data.masks import encode_rle, segmentation_to_mask
     from hypercolumns.pipelines.inference.viz import save_visualization
@@ -300,7 +302,8 @@ def segment_detections(segmenter: Segmenter, images: dict, names: dict, image_ro
             labels = [f"{c} {detections[i]['score']:.2f}" for c, i in zip(categories, indices)]
             with timed("pictures"):
                 save_visualization(image, boxes, result.pasted(), result.full_masks(), labels,
-                                   Path(viz_dir) / f"{Path(images[image_id].file_name).stem}.png")
+                                   Path(viz_dir) / f"{Path(images[image_id].file_name).stem}.png",
+                                   viz_mode, viz_alpha)
     return results
 
 
@@ -344,7 +347,7 @@ def segment_file(annotations: Path | None, image_root: Path | None, detections: 
                  threshold: float = THRESHOLD, viz: Path | None = None, device=None,
                  profile: bool = False, engine: str = "torch", box_format: str = "xywh",
                  confidence_threshold: float | None = None, max_per_image: int | None = None,
-                 images: Path | None = None) -> Path:
+                 images: Path | None = None, viz_mode: str = "masks", viz_alpha: float | None = None) -> Path:
     """Segment a COCO results file's detections and write them with their RLE masks to ``out``.
 
     The images are those ``annotations`` (a COCO JSON) lists under ``image_root``; or, with ``images``
@@ -367,6 +370,8 @@ def segment_file(annotations: Path | None, image_root: Path | None, detections: 
         projection = projection_settings(superpixels)
     except ValueError as error:
         raise InputError(f"--superpixels: {error}") from None
+    if viz_alpha is not None and not 0.0 <= viz_alpha <= 1.0:
+        raise InputError(f"--viz-alpha must lie in [0, 1], got {viz_alpha}")
     by_files = images is not None
     if by_files and (annotations or image_root) or not by_files and not (annotations and image_root):
         raise InputError("give --annotations COCO.json with --image-root DIR, or --images DIR with detections "
@@ -385,7 +390,7 @@ def segment_file(annotations: Path | None, image_root: Path | None, detections: 
     timings = Profile(synchronize=True)
     with timings if profile else nullcontext():
         results = segment_detections(segmenter, listed, names, image_root, entries, viz, source=str(detections),
-                                     described_in=described_in)
+                                     described_in=described_in, viz_mode=viz_mode, viz_alpha=viz_alpha)
     outside = sum(wholly_outside(r["bbox"], *r["segmentation"]["size"]) for r in results)
     results = [as_given(result) for result in results]
     write_json_atomic(results, out)

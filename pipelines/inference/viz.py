@@ -1,4 +1,9 @@
-"""A picture per image: each instance's heatmap, mask outline, box and label.
+"""A picture per image, as detectron2's ``Visualizer`` draws one: each instance's mask filled in its own
+colour, its outline and a label (``person 0.98``); or its heatmap and box.
+
+Modes (:data:`VIZ_MODES`, ``segment --viz-mode``): ``masks`` (the default: filled masks at ``alpha``,
+outlines, labels), ``boxes`` (the same and each box), ``heatmaps`` (each pasted heatmap in the jet
+colour map, opacity ``alpha`` times its value, with outlines, boxes and labels: what the grid saw).
 
 Drawn with OpenCV rather than matplotlib so that the picture has the image's
 exact size and pixels away from every instance keep their values (a test
@@ -11,13 +16,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-# distinct outline colours, RGB, cycled over instances
-PALETTE = ((255, 255, 255), (255, 64, 64), (64, 255, 64), (64, 160, 255),
-           (255, 255, 0), (255, 0, 255), (0, 255, 255), (255, 160, 0))
+# distinct colours, RGB, cycled over instances (matplotlib's tab10, which detectron2's palette resembles)
+PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+           (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207))
+
+VIZ_MODES = ("masks", "boxes", "heatmaps")
+DEFAULT_ALPHA = {"masks": 0.5, "boxes": 0.5, "heatmaps": 0.6}
 
 
 def render_visualization(image: np.ndarray, boxes: np.ndarray, heatmaps_pasted: np.ndarray,
-                         masks: np.ndarray, labels, alpha: float = 0.6) -> np.ndarray:
+                         masks: np.ndarray, labels, alpha: float | None = None, mode: str = "masks") -> np.ndarray:
     """Draw instances over an image.
 
     Parameters
@@ -32,31 +40,43 @@ def render_visualization(image: np.ndarray, boxes: np.ndarray, heatmaps_pasted: 
         Each instance's mask; its outline is drawn.
     labels : sequence of N str
         Text for each instance, e.g. ``"person 0.93"``.
-    alpha : float
-        Opacity of a heatmap where its value is 1.
+    alpha : float, optional
+        Opacity of a filled mask, or of a heatmap where its value is 1 (default :data:`DEFAULT_ALPHA`).
+    mode : {"masks", "boxes", "heatmaps"}
+        See the module.
 
     Returns
     -------
     ndarray of shape (H, W, 3), uint8, RGB
     """
+    if mode not in VIZ_MODES:
+        raise ValueError(f"viz mode must be one of {', '.join(VIZ_MODES)}, got {mode!r}")
+    alpha = DEFAULT_ALPHA[mode] if alpha is None else float(alpha)
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"viz alpha must lie in [0, 1], got {alpha}")
     image, boxes, heatmaps_pasted, masks = _check_inputs(image, boxes, heatmaps_pasted,
                                                          masks, labels)
     canvas = image.astype(np.float32)
-    for heatmap in heatmaps_pasted:
-        heatmap = np.clip(heatmap, 0.0, 1.0)
-        colours = _jet(heatmap)
-        opacity = (alpha * heatmap)[..., None]
-        canvas = canvas * (1.0 - opacity) + colours * opacity
+    if mode == "heatmaps":
+        for heatmap in heatmaps_pasted:
+            heatmap = np.clip(heatmap, 0.0, 1.0)
+            opacity = (alpha * heatmap)[..., None]
+            canvas = canvas * (1.0 - opacity) + _jet(heatmap) * opacity
+    else:
+        for index, mask in enumerate(masks):   # later instances over earlier ones, as detectron2 draws
+            canvas[mask] = canvas[mask] * (1.0 - alpha) + np.float32(PALETTE[index % len(PALETTE)]) * alpha
     canvas = np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
     for index, (box, mask, label) in enumerate(zip(boxes, masks, labels)):
         colour = PALETTE[index % len(PALETTE)]
         _draw_outline(canvas, mask, colour)
-        _draw_box_and_label(canvas, box, str(label), colour)
+        if mode != "masks":
+            _draw_box(canvas, box, colour)
+        _draw_label(canvas, box, str(label), colour)
     return canvas
 
 
 def save_visualization(image: np.ndarray, boxes: np.ndarray, heatmaps_pasted: np.ndarray,
-                       masks: np.ndarray, labels, path) -> Path:
+                       masks: np.ndarray, labels, path, mode: str = "masks", alpha: float | None = None) -> Path:
     """Draw instances over an image (see :func:`render_visualization`) and write a PNG.
 
     Returns
@@ -67,7 +87,7 @@ def save_visualization(image: np.ndarray, boxes: np.ndarray, heatmaps_pasted: np
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"visualizations are written as PNG; got the path {path}")
-    picture = render_visualization(image, boxes, heatmaps_pasted, masks, labels)
+    picture = render_visualization(image, boxes, heatmaps_pasted, masks, labels, alpha, mode)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
         raise OSError(f"could not write {path}")
@@ -86,15 +106,23 @@ def _draw_outline(canvas: np.ndarray, mask: np.ndarray, colour) -> None:
     cv2.drawContours(canvas, contours, -1, colour, thickness=1)
 
 
-def _draw_box_and_label(canvas: np.ndarray, box: np.ndarray, label: str, colour) -> None:
+def _box_pixels(canvas: np.ndarray, box: np.ndarray) -> tuple[int, int, int, int]:
+    """The first and last pixel column and row inside the box, clipped to the image."""
     height, width = canvas.shape[:2]
-    # the last pixel column/row inside the box, clipped to the image
     x0, x1 = np.clip([np.floor(box[0]), np.ceil(box[2]) - 1], 0, width - 1).astype(int)
     y0, y1 = np.clip([np.floor(box[1]), np.ceil(box[3]) - 1], 0, height - 1).astype(int)
-    x0, x1, y0, y1 = int(x0), int(x1), int(y0), int(y1)
+    return int(x0), int(y0), int(x1), int(y1)
+
+
+def _draw_box(canvas: np.ndarray, box: np.ndarray, colour) -> None:
+    x0, y0, x1, y1 = _box_pixels(canvas, box)
     cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, thickness=1)
+
+
+def _draw_label(canvas: np.ndarray, box: np.ndarray, label: str, colour) -> None:
     if not label:
         return
+    x0, y0, _, _ = _box_pixels(canvas, box)
     font, font_scale = cv2.FONT_HERSHEY_SIMPLEX, 0.4
     (text_width, text_height), baseline = cv2.getTextSize(label, font, font_scale, 1)
     top = max(y0 - text_height - baseline, 0)  # above the box, or inside it at the top edge

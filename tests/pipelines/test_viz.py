@@ -55,3 +55,24 @@ def test_bad_input(tmp_path):
         save_visualization(image, boxes, heatmaps, masks, labels, tmp_path / "a.jpg")
     with pytest.raises(ValueError, match="uint8"):
         render_visualization(image.astype(np.float32), boxes, heatmaps, masks, labels)
+
+
+def test_masks_mode_fills_each_mask_in_its_colour_and_heatmaps_mode_blends_the_jet_map():
+    from hypercolumns.pipelines.inference.viz import PALETTE
+
+    image, boxes, heatmaps, masks, labels = scene()
+    inner = np.zeros_like(masks[0])
+    inner[45:65, 30:50] = True                     # inside mask 0, away from outline and label
+    picture = render_visualization(image, boxes, heatmaps, masks, labels, alpha=0.25, mode="masks")
+    expected = np.rint(image[inner] * 0.75 + np.array(PALETTE[0]) * 0.25)
+    np.testing.assert_allclose(picture[inner], expected, atol=1)
+    box_edge = (79, 40)                          # the box's last row, a column inside it: its line in boxes mode
+    assert (picture[box_edge] == image[box_edge]).all()
+    boxed = render_visualization(image, boxes, heatmaps, masks, labels, alpha=0.25, mode="boxes")
+    assert (boxed[box_edge] == PALETTE[0]).all()
+    np.testing.assert_array_equal(boxed[inner], picture[inner])
+    heat = render_visualization(image, boxes, heatmaps, masks, labels, alpha=0.5, mode="heatmaps")
+    jet = cv2.applyColorMap(np.full((1, 1), round(0.9 * 255), np.uint8), cv2.COLORMAP_JET)[0, 0, ::-1]
+    np.testing.assert_allclose(heat[inner], np.rint(image[inner] * 0.55 + jet * 0.45), atol=1)
+    with pytest.raises(ValueError, match="viz mode"):
+        render_visualization(image, boxes, heatmaps, masks, labels, mode="blur")

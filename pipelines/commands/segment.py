@@ -40,6 +40,9 @@ def main(argv=None) -> int:
                         "grabcut-iter<iterations> (default %(default)s: each pixel thresholded, chosen by "
                         "cross-validation on the shared training images)")
     parser.add_argument("--threshold", type=float, default=segment.THRESHOLD)
+    parser.add_argument("--category-map", type=Path, default=None, metavar="MAP.json",
+                        help='your category names (or ids) to the grid\'s where they differ, a JSON object '
+                        '(e.g. {"motorcycle": "motorbike"}); an agnostic grid needs none')
     parser.add_argument("--viz", type=Path, default=None, help="write a picture per image here")
     parser.add_argument("--viz-mode", choices=VIZ_MODES, default="masks",
                         help="masks: each mask filled in its own colour with its outline and label (default); "

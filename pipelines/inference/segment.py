@@ -331,6 +331,41 @@ def wholly_outside(bbox, height: int, width: int) -> bool:
     return x + w <= 0 or y + h <= 0 or x >= width or y >= height
 
 
+def read_category_map(path) -> dict:
+    """``{your name: the grid's name}`` of a ``--category-map`` JSON object (empty without one)."""
+    from hypercolumns.data.errors import require_file
+    from hypercolumns.data.files import read_json
+
+    if path is None:
+        return {}
+    mapping = read_json(require_file(path, "category map"))
+    if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+        raise InputError(f"{path}: expected a JSON object from your category names to the grid's, "
+                         'e.g. {"motorcycle": "motorbike"}')
+    return mapping
+
+
+def grid_category_names(entries: list, names: dict, mapping: dict, model, source) -> dict:
+    """``{category id: the grid's name}`` for every detection's category: its name (or its id as text
+    where there are no names) through ``mapping``; InputError naming the first detection whose category
+    the model serves with no grid (a per-category model without it and without an agnostic grid)."""
+    served = {}
+    for index, entry in enumerate(entries):
+        category_id = entry["category_id"]
+        if category_id in served or names and category_id not in names:   # the latter: refused later, by id
+            continue
+        name = str(names.get(category_id, category_id))
+        name = mapping.get(name, name)
+        try:
+            model.category_key(name)
+        except ValueError:
+            raise InputError(f"{source}: detection {index} has category {name!r}, for which the model has no "
+                             f"grid (it has {', '.join(model.categories)}); map your names onto its with "
+                             "--category-map") from None
+        served[category_id] = name
+    return {**names, **served}
+
+
 def as_given(result: dict) -> dict:
     """A result with its detection's keys as the file gave them: the box in its own format, no image id
     where the entry named its file instead."""
@@ -347,13 +382,16 @@ def segment_file(annotations: Path | None, image_root: Path | None, detections: 
                  threshold: float = THRESHOLD, viz: Path | None = None, device=None,
                  profile: bool = False, engine: str = "torch", box_format: str = "xywh",
                  confidence_threshold: float | None = None, max_per_image: int | None = None,
-                 images: Path | None = None, viz_mode: str = "masks", viz_alpha: float | None = None) -> Path:
+                 images: Path | None = None, viz_mode: str = "masks", viz_alpha: float | None = None,
+                 category_map: Path | None = None) -> Path:
     """Segment a COCO results file's detections and write them with their RLE masks to ``out``.
 
     The images are those ``annotations`` (a COCO JSON) lists under ``image_root``; or, with ``images``
     (a folder) and neither of those, the files the detections name
     (:func:`~hypercolumns.data.detections.read_detections_of_files`: each entry's ``file_name``, or an
-    ``images`` list inside the detections file), their sizes read from the files.
+    ``images`` list inside the detections file), their sizes read from the files.  ``category_map``: a
+    JSON object from the detections' category names (or ids, as text) to the grid's, where they differ;
+    a detection whose category no grid of the model serves is refused before any image is read.
 
     ``box_format``: the file's ``bbox`` as ``xywh`` (COCO) or ``xyxy``; the results keep each box as
     given. ``confidence_threshold``, ``max_per_image``: only the detections scored at least that, and
@@ -387,6 +425,7 @@ def segment_file(annotations: Path | None, image_root: Path | None, detections: 
     sizes = {image_id: (info.height, info.width) for image_id, info in listed.items()}
     check_box_format([e for e in entries if e["image_id"] in sizes], sizes, box_format, detections)
     segmenter = Segmenter(model, weights, projection, threshold, device=device, cnn_engine=engine)
+    names = grid_category_names(entries, names, read_category_map(category_map), segmenter.model, detections)
     timings = Profile(synchronize=True)
     with timings if profile else nullcontext():
         results = segment_detections(segmenter, listed, names, image_root, entries, viz, source=str(detections),

@@ -380,3 +380,27 @@ def test_a_folder_of_images_with_detections_naming_their_files_needs_no_ground_t
                    [tmp_path / "unnamed.json", "detection 0", "file_name"], [out])
     assert_refused(capsys, common + ["--detections", tmp_path / "by-name.json", "--out", out, "--annotations",
                                      folder / "coco.json"], ["--images"], [out])
+
+
+def test_a_category_map_puts_your_names_onto_a_per_category_grids(setup, tmp_path, capsys):
+    from dataclasses import replace
+
+    from hypercolumns.classifiers.model_file import load_grid
+
+    folder, weights_path, model_path, _ = setup
+    agnostic = load_grid(model_path)          # the same weights under the name "dog" only, no agnostic grid
+    dog = replace(agnostic, categories=["dog"], coef={"dog": agnostic.coef[AGNOSTIC]},
+                  intercept={"dog": agnostic.intercept[AGNOSTIC]}, info={})
+    dog_path = save_grid(dog, tmp_path / "dog.h5")
+    out = tmp_path / "results.json"
+    args = segment_args(folder, weights_path, dog_path, folder / "dets.json", out)
+    assert_refused(capsys, args, [folder / "dets.json", "detection 0", "'cat'", "--category-map"], [out])
+    (tmp_path / "map.json").write_text(json.dumps({"cat": "dog"}))
+    assert cli(args + ["--category-map", str(tmp_path / "map.json")]) == 0
+    assert cli(segment_args(folder, weights_path, model_path, folder / "dets.json", tmp_path / "agnostic.json")) == 0
+    assert [r["segmentation"] for r in json.loads(out.read_text())] == \
+        [r["segmentation"] for r in json.loads((tmp_path / "agnostic.json").read_text())]
+    (tmp_path / "bad.json").write_text('["cat", "dog"]')
+    other = tmp_path / "other.json"
+    assert_refused(capsys, segment_args(folder, weights_path, dog_path, folder / "dets.json", other)
+                   + ["--category-map", str(tmp_path / "bad.json")], [tmp_path / "bad.json"], [other])

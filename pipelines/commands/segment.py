@@ -47,6 +47,9 @@ def main(argv=None) -> int:
     parser.add_argument("--viz-mode", choices=VIZ_MODES, default="masks",
                         help="masks: each mask filled in its own colour with its outline and label (default); "
                         "boxes: the same and each box; heatmaps: each pasted heatmap, outline, box and label")
+    parser.add_argument("--viz-panels", action="store_true",
+                        help="with --viz: also a panel per detection (crop, heatmap, mask, and with --annotations "
+                        "the best-overlapping ground truth) in VIZ/panels/, for looking at failures")
     parser.add_argument("--viz-alpha", type=float, default=None, metavar="A",
                         help="opacity of a filled mask (default 0.5) or of a heatmap at 1 (default 0.6)")
     parser.add_argument("--profile", action="store_true",

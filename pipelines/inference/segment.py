@@ -246,7 +246,7 @@ def coco_images_and_names(annotations_path) -> tuple[dict, dict]:
 def segment_detections(segmenter: Segmenter, images: dict, names: dict, image_root, detections: list,
                        viz_dir=None, show_progress: bool = True, source="detections",
                        described_in="the annotations", viz_mode: str = "masks",
-                       viz_alpha: float | None = None) -> list:
+                       viz_alpha: float | None = None, panels_of: dict | None = None) -> list:
     """Add ``segmentation`` (COCO RLE) to each detection; returns the new list, input order kept.
 
     ``images``: ``{image id: CocoImage}`` (file name under ``image_root``, size), ``names``:
@@ -254,7 +254,9 @@ def segment_detections(segmenter: Segmenter, images: dict, names: dict, image_ro
     (:func:`coco_images_and_names` of a COCO JSON).  A model that refines region candidates reads
     each detection's own ``segmentation`` (RLE or polygons) as its candidate and replaces it with
     the refined mask.  ``source`` names the detections in error messages; ``viz_mode``, ``viz_alpha``:
-    the pictures' (:func:`~.viz.render_visualization`).
+    the pictures' (:func:`~.viz.render_visualization`); ``panels_of``: with ``viz_dir``, also a panel per
+    detection (:func:`~.viz.render_panel`) in ``viz_dir/panels/<image>-<detection>.png``, its ground truth
+    the best-overlapping of ``panels_of[image id]`` (a list of masks; empty: no ground truth).
     """
     from hypercolumns.data.masks import encode_rle, segmentation_to_mask
     from hypercolumns.pipelines.inference.viz import save_visualization
@@ -304,6 +306,9 @@ def segment_detections(segmenter: Segmenter, images: dict, names: dict, image_ro
                 save_visualization(image, boxes, result.pasted(), result.full_masks(), labels,
                                    Path(viz_dir) / f"{Path(images[image_id].file_name).stem}.png",
                                    viz_mode, viz_alpha)
+                if panels_of is not None:
+                    save_panels(image, boxes, result, labels, indices, panels_of.get(image_id, []),
+                                Path(viz_dir) / "panels" / Path(images[image_id].file_name).stem)
     return results
 
 
@@ -329,6 +334,28 @@ def wholly_outside(bbox, height: int, width: int) -> bool:
     """Whether a COCO ``[x, y, w, h]`` box shares no area with an ``height x width`` image."""
     x, y, w, h = bbox
     return x + w <= 0 or y + h <= 0 or x >= width or y >= height
+
+
+def ground_truth_masks(annotations, image_root, listed: dict) -> dict:
+    """``{image id: [mask, ...]}`` of a COCO file's instances (crowd regions left out), for the panels."""
+    from hypercolumns.data.coco import load_coco
+
+    records = load_coco(annotations, image_root, check_images=False)
+    return {image_id: [i.mask for i in record.instances if not i.difficult]
+            for image_id, record in zip(listed, records)}
+
+
+def save_panels(image, boxes, result, labels, indices, ground_truth: list, stem: Path) -> None:
+    """One :func:`~.viz.render_panel` per detection of an image, as ``<stem>-<detection index>.png``."""
+    from hypercolumns.eval.masks import mask_iou
+    from hypercolumns.pipelines.inference.viz import render_panel, save_panel
+
+    pasted, masks = result.pasted(), result.full_masks()
+    overlaps = mask_iou(masks, ground_truth) if ground_truth else None
+    for k, index in enumerate(indices):
+        best = ground_truth[int(np.argmax(overlaps[k]))] if ground_truth else None
+        save_panel(render_panel(image, boxes[k], pasted[k], masks[k], best, labels[k]),
+                   stem.with_name(f"{stem.name}-{index}.png"))
 
 
 def read_category_map(path) -> dict:
@@ -383,7 +410,7 @@ def segment_file(annotations: Path | None, image_root: Path | None, detections: 
                  profile: bool = False, engine: str = "torch", box_format: str = "xywh",
                  confidence_threshold: float | None = None, max_per_image: int | None = None,
                  images: Path | None = None, viz_mode: str = "masks", viz_alpha: float | None = None,
-                 category_map: Path | None = None) -> Path:
+                 category_map: Path | None = None, viz_panels: bool = False) -> Path:
     """Segment a COCO results file's detections and write them with their RLE masks to ``out``.
 
     The images are those ``annotations`` (a COCO JSON) lists under ``image_root``; or, with ``images``
@@ -392,6 +419,8 @@ def segment_file(annotations: Path | None, image_root: Path | None, detections: 
     ``images`` list inside the detections file), their sizes read from the files.  ``category_map``: a
     JSON object from the detections' category names (or ids, as text) to the grid's, where they differ;
     a detection whose category no grid of the model serves is refused before any image is read.
+    ``viz_panels``: with ``viz``, also a panel per detection (crop, heatmap, mask, and with
+    ``annotations`` the best-overlapping ground truth) in ``viz/panels/``.
 
     ``box_format``: the file's ``bbox`` as ``xywh`` (COCO) or ``xyxy``; the results keep each box as
     given. ``confidence_threshold``, ``max_per_image``: only the detections scored at least that, and
@@ -426,10 +455,14 @@ def segment_file(annotations: Path | None, image_root: Path | None, detections: 
     check_box_format([e for e in entries if e["image_id"] in sizes], sizes, box_format, detections)
     segmenter = Segmenter(model, weights, projection, threshold, device=device, cnn_engine=engine)
     names = grid_category_names(entries, names, read_category_map(category_map), segmenter.model, detections)
+    panels_of = None
+    if viz_panels and viz is not None:
+        panels_of = ground_truth_masks(annotations, image_root, listed) if annotations is not None else {}
     timings = Profile(synchronize=True)
     with timings if profile else nullcontext():
         results = segment_detections(segmenter, listed, names, image_root, entries, viz, source=str(detections),
-                                     described_in=described_in, viz_mode=viz_mode, viz_alpha=viz_alpha)
+                                     described_in=described_in, viz_mode=viz_mode, viz_alpha=viz_alpha,
+                                     panels_of=panels_of)
     outside = sum(wholly_outside(r["bbox"], *r["segmentation"]["size"]) for r in results)
     results = [as_given(result) for result in results]
     write_json_atomic(results, out)

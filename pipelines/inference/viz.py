@@ -152,3 +152,53 @@ def _per_instance(values, dtype, image_size) -> np.ndarray:
     """``(N, H, W)`` array; an empty list becomes ``(0, H, W)``."""
     array = np.asarray(values, dtype=dtype)
     return array.reshape(0, *image_size) if array.size == 0 else array
+
+
+PANEL_HEIGHT = 160
+
+
+def render_panel(image: np.ndarray, box: np.ndarray, heatmap_pasted: np.ndarray, mask: np.ndarray,
+                 ground_truth: np.ndarray | None = None, label: str = "", height: int = PANEL_HEIGHT) -> np.ndarray:
+    """One detection, for looking at a failure: the crop · its heatmap · its mask · the ground truth
+    (the best-overlapping instance, when given), each over the box with a tenth of its size around it,
+    scaled to ``height`` px, side by side with 4 px between, the label over the first tile.
+
+    ``image`` (H, W, 3) uint8 RGB; ``box`` x0, y0, x1, y1; ``heatmap_pasted`` (H, W) in [0, 1];
+    ``mask``, ``ground_truth`` (H, W) bool.  Returns (height, width, 3) uint8 RGB.
+    """
+    image_height, image_width = image.shape[:2]
+    x0, y0, x1, y1 = np.asarray(box, float)
+    margin_x, margin_y = 0.1 * (x1 - x0), 0.1 * (y1 - y0)
+    left, top = int(max(np.floor(x0 - margin_x), 0)), int(max(np.floor(y0 - margin_y), 0))
+    right = int(min(np.ceil(x1 + margin_x), image_width))
+    bottom = int(min(np.ceil(y1 + margin_y), image_height))
+    right, bottom = max(right, left + 1), max(bottom, top + 1)
+    crop = image[top:bottom, left:right].astype(np.float32)
+    heat = np.clip(heatmap_pasted[top:bottom, left:right], 0.0, 1.0)
+    tiles = [crop, _jet(heat), _overlay(crop, mask[top:bottom, left:right], PALETTE[0])]
+    if ground_truth is not None:
+        tiles.append(_overlay(crop, ground_truth[top:bottom, left:right], PALETTE[2]))
+    width = max(1, round((right - left) * height / (bottom - top)))
+    tiles = [cv2.resize(np.clip(np.rint(t), 0, 255).astype(np.uint8), (width, height),
+                        interpolation=cv2.INTER_NEAREST) for t in tiles]
+    gap = np.full((height, 4, 3), 255, np.uint8)
+    panel = np.concatenate([part for tile in tiles for part in (tile, gap)][:-1], axis=1)
+    if label:
+        _draw_label(panel, np.array([0.0, 0.0, width, height]), label, PALETTE[0])
+    return panel
+
+
+def _overlay(crop: np.ndarray, mask: np.ndarray, colour) -> np.ndarray:
+    """The crop with ``mask`` filled in ``colour`` at half opacity."""
+    out = crop.copy()
+    out[mask] = 0.5 * out[mask] + 0.5 * np.float32(colour)
+    return out
+
+
+def save_panel(panel: np.ndarray, path) -> Path:
+    """Write a :func:`render_panel` picture as PNG; its folder is created if missing."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), cv2.cvtColor(panel, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"could not write {path}")
+    return path

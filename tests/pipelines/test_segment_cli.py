@@ -404,3 +404,13 @@ def test_a_category_map_puts_your_names_onto_a_per_category_grids(setup, tmp_pat
     other = tmp_path / "other.json"
     assert_refused(capsys, segment_args(folder, weights_path, dog_path, folder / "dets.json", other)
                    + ["--category-map", str(tmp_path / "bad.json")], [tmp_path / "bad.json"], [other])
+
+
+def test_viz_panels_write_one_picture_per_detection(setup, tmp_path):
+    folder, weights_path, model_path, _ = setup
+    assert cli(segment_args(folder, weights_path, model_path, folder / "dets.json", tmp_path / "r.json")
+               + ["--viz", str(tmp_path / "viz"), "--viz-panels", "--viz-mode", "boxes", "--viz-alpha", "0.3"]) == 0
+    panels = sorted(p.name for p in (tmp_path / "viz" / "panels").iterdir())
+    assert panels == ["a-0.png", "a-1.png"]          # the image's stem, the detection's index
+    assert cv2.imread(str(tmp_path / "viz" / "panels" / "a-0.png")).shape[0] == 160
+    assert cv2.imread(str(tmp_path / "viz" / "a.png")).shape == (80, 100, 3)

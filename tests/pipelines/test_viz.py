@@ -76,3 +76,19 @@ def test_masks_mode_fills_each_mask_in_its_colour_and_heatmaps_mode_blends_the_j
     np.testing.assert_allclose(heat[inner], np.rint(image[inner] * 0.55 + jet * 0.45), atol=1)
     with pytest.raises(ValueError, match="viz mode"):
         render_visualization(image, boxes, heatmaps, masks, labels, mode="blur")
+
+
+def test_a_panel_shows_crop_heatmap_mask_and_ground_truth_side_by_side():
+    from hypercolumns.pipelines.inference.viz import render_panel
+
+    image, boxes, heatmaps, masks, _ = scene()
+    truth = np.zeros_like(masks[0])
+    truth[30:80, 20:60] = True
+    panel = render_panel(image, boxes[0], heatmaps[0], masks[0], truth, height=100)
+    # box 40x50 px with a tenth around it: 48x60 px of image, scaled to 100 px high -> 80 px wide tiles
+    assert panel.shape == (100, 4 * 80 + 3 * 4, 3)
+    crop = cv2.resize(image[25:85, 16:64], (80, 100), interpolation=cv2.INTER_NEAREST)
+    np.testing.assert_array_equal(panel[:, :80], crop)
+    assert (panel[:, 80:84] == 255).all()                        # the gap
+    assert not np.array_equal(panel[:, 168:248], panel[:, 252:332])  # the mask and the ground truth differ
+    assert render_panel(image, boxes[0], heatmaps[0], masks[0]).shape[1] == 3 * 80 * 160 // 100 + 2 * 4

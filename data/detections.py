@@ -131,7 +131,7 @@ def read_detections_of_files(path, images_dir, box_format: str = "xywh") -> tupl
     -------
     entries : list
         :func:`read_detections`'s, each with an ``image_id`` (for a ``file_name`` entry, its image's
-        number in order of first appearance, from 1; the entry's own keys are its ``given_keys``).
+        number in order of first appearance, from 1; the entry itself is its ``as_given``).
     images : dict
         ``{image id: CocoImage}``.
     names : dict
@@ -152,6 +152,8 @@ def read_detections_of_files(path, images_dir, box_format: str = "xywh") -> tupl
                 raise InputError(f"{path}: images[{index}] is {image!r:.80}; expected {{id, file_name}}, "
                                  "each id once")
             listed[image["id"]] = image["file_name"]
+        if not isinstance(data.get("categories", []), list):
+            raise InputError(f"{path}: `categories` is {data['categories']!r:.80}; expected a list of {{id, name}}")
         for index, category in enumerate(data.get("categories", [])):
             if not isinstance(category, dict) or not is_coco_id(category.get("id")) or "name" not in category:
                 raise InputError(f"{path}: categories[{index}] is {category!r:.80}; expected {{id, name}}")
@@ -166,7 +168,7 @@ def read_detections_of_files(path, images_dir, box_format: str = "xywh") -> tupl
             if entry["file_name"] not in ids:
                 ids[entry["file_name"]] = len(ids) + 1
                 listed[ids[entry["file_name"]]] = entry["file_name"]
-            entries.append({**entry, "image_id": ids[entry["file_name"]], "given_keys": list(entry)})
+            entries.append({**entry, "image_id": ids[entry["file_name"]], "as_given": entry})
     else:
         raise InputError(f"{path}: expected a list of detections or an object with `images` and `detections`")
     entries = _checked(entries, path, box_format)
@@ -203,7 +205,7 @@ def check_box_format(entries: list, sizes: dict, box_format: str, path) -> None:
 
     ``entries``: :func:`read_detections`'s (COCO boxes); ``sizes``: ``{image_id: (height, width)}``.
     """
-    if not entries:
+    if len(entries) < 2:     # one box past its image is a warning (segment's), not a format
         return
     past = sum(extends_past(e["bbox"], *sizes[e["image_id"]]) for e in entries)
     if 2 * past <= len(entries):

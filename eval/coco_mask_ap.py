@@ -14,7 +14,7 @@ part (both are reported, never mixed):
   (intersection over the detection's area), and a detection on it is ignored;
   AP^r treats a crowd region as an ``ignore`` instance under the plain IoU;
 - ``AP_small / medium / large`` split by the ground truth's mask area
-  (32² and 96² px), at most 100 detections per image (COCO's ``maxDets``).
+  (32² and 96² px), at most 100 detections per image and category (COCO's ``maxDets``).
 
 A category without ground truth is left out of the means, as AP^r leaves it.
 pycocotools answers -1 where an area range holds no ground truth; that is NaN here.
@@ -41,22 +41,26 @@ def coco_mask_ap(ground_truth: dict, detections: list, categories: list) -> dict
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
-    id_of = {name: category_id for category_id, name in categories}
-    image_ids = list(ground_truth)
-    index_of = {image_id: i + 1 for i, image_id in enumerate(image_ids)}   # ints: COCOeval sorts them
+    # ids renumbered 1..N: COCOeval sorts them, and a file may mix integer and string ids
+    id_of = {name: k + 1 for k, (_, name) in enumerate(categories)}
+    index_of = {image_id: i + 1 for i, image_id in enumerate(ground_truth)}
     gt = COCO()
     gt.dataset = {"images": [{"id": index_of[i], "height": g.height, "width": g.width}
                              for i, g in ground_truth.items()],
-                  "categories": [{"id": c, "name": name} for c, name in categories],
+                  "categories": [{"id": id_of[name], "name": name} for _, name in categories],
                   "annotations": _annotations(ground_truth, index_of, id_of)}
     with contextlib.redirect_stdout(io.StringIO()):     # pycocotools prints as it goes
         gt.createIndex()
         if not gt.dataset["annotations"]:
             return dict.fromkeys(KEYS, math.nan)
-        if not detections:
-            return {key: 0.0 if _has_ground_truth(gt, key) else math.nan for key in KEYS}
-        results = gt.loadRes([{"image_id": index_of[d.image_id], "category_id": id_of[d.category],
-                               "score": float(d.score), "segmentation": _rle(d.mask)} for d in detections])
+        if detections:
+            results = gt.loadRes([{"image_id": index_of[d.image_id], "category_id": id_of[d.category],
+                                   "score": float(d.score), "segmentation": _rle(d.mask)} for d in detections])
+        else:   # loadRes refuses an empty list; COCOeval itself scores no detections
+            results = COCO()
+            results.dataset = {"images": gt.dataset["images"], "categories": gt.dataset["categories"],
+                               "annotations": []}
+            results.createIndex()
         evaluation = COCOeval(gt, results, iouType="segm")
         evaluation.evaluate()
         evaluation.accumulate()
@@ -88,13 +92,6 @@ def _rle(mask) -> dict:
         mask = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
     counts = mask["counts"]
     return {"size": list(mask["size"]), "counts": counts.decode() if isinstance(counts, bytes) else counts}
-
-
-def _has_ground_truth(gt, key: str) -> bool:
-    """Whether ``key``'s area range holds a (non-crowd) ground-truth instance."""
-    low, high = {"AP_small": (0, 32 ** 2), "AP_medium": (32 ** 2, 96 ** 2),
-                 "AP_large": (96 ** 2, math.inf)}.get(key, (0, math.inf))
-    return any(low <= a["area"] < high for a in gt.dataset["annotations"] if not a["iscrowd"])
 
 
 def format_coco_line(figures: dict) -> str:

@@ -23,11 +23,11 @@ def main(argv=None) -> int:
     parser.add_argument("--detections", required=True, type=Path,
                         help="COCO results list (for a model that refines region candidates, "
                              "each entry's `segmentation` is its candidate)")
-    parser.add_argument("--box-format", choices=BOX_FORMATS, default="xywh",
+    parser.add_argument("--box-format", choices=BOX_FORMATS, default=None,
                         help="how each detection's `bbox` reads: xywh, COCO's [x, y, w, h] (default), or xyxy, "
                         "[x0, y0, x1, y1] as torchvision and segment-anything give them; the results keep each "
-                        "box as given. When most boxes reach past their images as read but fewer would in "
-                        "the other format, segment stops and names it")
+                        "box as given. Left out, a file whose boxes mostly reach past their images as xywh but "
+                        "fit as xyxy is refused, naming --box-format xyxy; given, it is taken as said")
     parser.add_argument("--confidence-threshold", type=float, default=None, metavar="SCORE",
                         help="segment (and write) only detections scored at least SCORE (default: all)")
     parser.add_argument("--max-per-image", type=int, default=None, metavar="N",

@@ -78,12 +78,15 @@ def ground_truth_detections(coco: dict) -> list:
 
 
 def oracle_detections(coco: dict, seed: int = 0) -> list:
-    """One jittered ground-truth box per annotation of a COCO instances dict, as a COCO results list
-    (score 1, to be replaced): IoU 0.7-0.9 with the instance's box, clipped to the image, drawn from a
-    stream keyed by the seed, the image (its ``dataset_image_id`` where it has one) and the annotation id."""
+    """One jittered ground-truth box per annotation of a COCO instances dict (none for a crowd region),
+    as a COCO results list (score 1, to be replaced): IoU 0.7-0.9 with the instance's box, clipped to the
+    image, drawn from a stream keyed by the seed, the image (its ``dataset_image_id`` where it has one)
+    and the annotation id."""
     images = {image["id"]: image for image in coco["images"]}
     detections = []
     for annotation in coco["annotations"]:
+        if annotation.get("iscrowd"):
+            continue
         image = images[annotation["image_id"]]
         rng = image_rng(seed, f"oracle:{image.get('dataset_image_id', image['id'])}:{annotation['id']}")
         box = jitter_to_iou(xywh_to_xyxy(annotation["bbox"]), rng, image_size=(image["height"], image["width"]))

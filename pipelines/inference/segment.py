@@ -256,20 +256,21 @@ def segment_detections(segmenter: Segmenter, images: dict, names: dict, image_ro
     the refined mask.  ``source`` names the detections in error messages; ``viz_mode``, ``viz_alpha``:
     the pictures' (:func:`~.viz.render_visualization`); ``panels_of``: with ``viz_dir``, also a panel per
     detection (:func:`~.viz.render_panel`) in ``viz_dir/panels/<image>-<detection>.png``, its ground truth
-    the best-overlapping of ``panels_of[image id]`` (a list of masks; empty: no ground truth).
+    the best-overlapping of ``panels_of(image id)`` (a list of masks; empty: no ground truth).
     """
     from hypercolumns.data.masks import encode_rle, segmentation_to_mask
     from hypercolumns.pipelines.inference.viz import save_visualization
 
     for index, entry in enumerate(detections):
         if entry["image_id"] not in images:
-            raise InputError(f"{source}: detection {index} has image_id {entry['image_id']}, which "
-                             f"{described_in} does not list")
+            raise InputError(f"{source}: detection {entry_number(entry, index)} has image_id "
+                             f"{entry['image_id']!r}, which {described_in} does not list")
         if names and entry["category_id"] not in names:
-            raise InputError(f"{source}: detection {index} has category_id {entry['category_id']}, which "
-                             f"{described_in} does not list")
+            raise InputError(f"{source}: detection {entry_number(entry, index)} has category_id "
+                             f"{entry['category_id']!r}, which {described_in} does not list")
         if segmenter.needs_candidates and "segmentation" not in entry:
-            raise InputError(f"{source}: detection {index} has no `segmentation`, but the model "
+            raise InputError(f"{source}: detection {entry_number(entry, index)} has no `segmentation`, "
+                             "but the model "
                              "refines region candidates and needs candidate masks: give each "
                              "detection its candidate as a COCO RLE or polygons")
     outside = boxes_outside_their_images(detections, images, source)
@@ -293,7 +294,7 @@ def segment_detections(segmenter: Segmenter, images: dict, names: dict, image_ro
         candidates = None
         if segmenter.needs_candidates:
             candidates = np.stack([segmentation_to_mask(detections[i]["segmentation"], *image.shape[:2],
-                                                        f"{source}: detection {i}")
+                                                        f"{source}: detection {entry_number(detections[i], i)}")
                                    for i in indices])
         segmenter.set_image(image, image_key=str(image_id))
         result = segmenter.predict(boxes, categories, candidates=candidates)
@@ -307,8 +308,8 @@ def segment_detections(segmenter: Segmenter, images: dict, names: dict, image_ro
                                    Path(viz_dir) / f"{Path(images[image_id].file_name).stem}.png",
                                    viz_mode, viz_alpha)
                 if panels_of is not None:
-                    save_panels(image, boxes, result, labels, indices, panels_of.get(image_id, []),
-                                Path(viz_dir) / "panels" / Path(images[image_id].file_name).stem)
+                    save_panels(image, boxes, result, labels, [entry_number(detections[i], i) for i in indices],
+                                panels_of(image_id), Path(viz_dir) / "panels" / Path(images[image_id].file_name).stem)
     return results
 
 
@@ -324,7 +325,8 @@ def boxes_outside_their_images(detections: list, images: dict, source) -> set:
         image = images[entry["image_id"]]
         if wholly_outside(entry["bbox"], image.height, image.width):
             outside.add(index)
-            warnings.warn(f"{source}: detection {index} has bbox {entry['bbox']}, wholly outside image "
+            warnings.warn(f"{source}: detection {entry_number(entry, index)} has bbox {entry['bbox']}, "
+                          f"wholly outside image "
                           f"{entry['image_id']} ({image.width}x{image.height}); its mask is empty",
                           stacklevel=2)
     return outside
@@ -336,26 +338,40 @@ def wholly_outside(bbox, height: int, width: int) -> bool:
     return x + w <= 0 or y + h <= 0 or x >= width or y >= height
 
 
-def ground_truth_masks(annotations, image_root, listed: dict) -> dict:
-    """``{image id: [mask, ...]}`` of a COCO file's instances (crowd regions left out), for the panels."""
-    from hypercolumns.data.coco import load_coco
+def ground_truth_masks(annotations, listed: dict):
+    """``masks_of(image id) -> [mask, ...]``: a COCO file's instances of one image (crowd regions left
+    out), decoded only when a panel asks for them (a file of COCO val's size holds ~36k masks)."""
+    from hypercolumns.data.coco import read_coco_json
+    from hypercolumns.data.masks import segmentation_to_mask
 
-    records = load_coco(annotations, image_root, check_images=False)
-    return {image_id: [i.mask for i in record.instances if not i.difficult]
-            for image_id, record in zip(listed, records)}
+    by_image: dict = {}
+    for index, annotation in enumerate(read_coco_json(annotations)["annotations"]):
+        if isinstance(annotation, dict) and not annotation.get("iscrowd") and "segmentation" in annotation:
+            by_image.setdefault(annotation.get("image_id"), []).append((index, annotation["segmentation"]))
+
+    def masks_of(image_id) -> list:
+        image = listed[image_id]
+        return [segmentation_to_mask(segmentation, image.height, image.width, f"{annotations}: annotation {index}")
+                for index, segmentation in by_image.get(image_id, [])]
+    return masks_of
 
 
-def save_panels(image, boxes, result, labels, indices, ground_truth: list, stem: Path) -> None:
-    """One :func:`~.viz.render_panel` per detection of an image, as ``<stem>-<detection index>.png``."""
+def entry_number(entry: dict, index: int) -> int:
+    """The detection's number in its file (``_entry``, where the list was filtered), else ``index``."""
+    return entry.get("_entry", index)
+
+
+def save_panels(image, boxes, result, labels, numbers, ground_truth: list, stem: Path) -> None:
+    """One :func:`~.viz.render_panel` per detection of an image, as ``<stem>-<detection number>.png``."""
     from hypercolumns.eval.masks import mask_iou
     from hypercolumns.pipelines.inference.viz import render_panel, save_panel
 
     pasted, masks = result.pasted(), result.full_masks()
     overlaps = mask_iou(masks, ground_truth) if ground_truth else None
-    for k, index in enumerate(indices):
+    for k, number in enumerate(numbers):
         best = ground_truth[int(np.argmax(overlaps[k]))] if ground_truth else None
         save_panel(render_panel(image, boxes[k], pasted[k], masks[k], best, labels[k]),
-                   stem.with_name(f"{stem.name}-{index}.png"))
+                   stem.with_name(f"{stem.name}-{number}.png"))
 
 
 def read_category_map(path) -> dict:
@@ -386,7 +402,8 @@ def grid_category_names(entries: list, names: dict, mapping: dict, model, source
         try:
             model.category_key(name)
         except ValueError:
-            raise InputError(f"{source}: detection {index} has category {name!r}, for which the model has no "
+            raise InputError(f"{source}: detection {entry_number(entry, index)} has category {name!r}, for "
+                             "which the model has no "
                              f"grid (it has {', '.join(model.categories)}); map your names onto its with "
                              "--category-map") from None
         served[category_id] = name
@@ -394,20 +411,20 @@ def grid_category_names(entries: list, names: dict, mapping: dict, model, source
 
 
 def as_given(result: dict) -> dict:
-    """A result with its detection's keys as the file gave them: the box in its own format, no image id
-    where the entry named its file instead."""
+    """A result as the file gave its detection, plus ``segmentation``: the box in its own format, the
+    entry's own keys and values where it named its image by file (no image id made up)."""
+    result.pop("_entry", None)
     if "bbox_as_given" in result:
         result["bbox"] = result.pop("bbox_as_given")
-    if "given_keys" in result:
-        kept = set(result.pop("given_keys")) | {"segmentation"}
-        result = {key: value for key, value in result.items() if key in kept}
+    if "as_given" in result:
+        result = {**result["as_given"], "segmentation": result["segmentation"]}
     return result
 
 
 def segment_file(annotations: Path | None, image_root: Path | None, detections: Path, model: Path, out: Path,
                  weights=None, superpixels: str = DEFAULT_SUPERPIXELS.method,
                  threshold: float = THRESHOLD, viz: Path | None = None, device=None,
-                 profile: bool = False, engine: str = "torch", box_format: str = "xywh",
+                 profile: bool = False, engine: str = "torch", box_format: str | None = None,
                  confidence_threshold: float | None = None, max_per_image: int | None = None,
                  images: Path | None = None, viz_mode: str = "masks", viz_alpha: float | None = None,
                  category_map: Path | None = None, viz_panels: bool = False) -> Path:
@@ -423,7 +440,8 @@ def segment_file(annotations: Path | None, image_root: Path | None, detections: 
     ``annotations`` the best-overlapping ground truth) in ``viz/panels/``.
 
     ``box_format``: the file's ``bbox`` as ``xywh`` (COCO) or ``xyxy``; the results keep each box as
-    given. ``confidence_threshold``, ``max_per_image``: only the detections scored at least that, and
+    given. Left out (None: xywh), a file whose boxes mostly reach past their images but fit in xyxy is
+    refused naming it; given, the format is taken as said. ``confidence_threshold``, ``max_per_image``: only the detections scored at least that, and
     at most that many per image, the highest scored (:func:`~hypercolumns.data.detections.select_detections`),
     are segmented and written.
 
@@ -443,6 +461,7 @@ def segment_file(annotations: Path | None, image_root: Path | None, detections: 
     if by_files and (annotations or image_root) or not by_files and not (annotations and image_root):
         raise InputError("give --annotations COCO.json with --image-root DIR, or --images DIR with detections "
                          "that name their files")
+    format_given, box_format = box_format is not None, box_format or "xywh"
     if images is None:
         entries = read_detections(detections, box_format)
         listed, names = coco_images_and_names(annotations)
@@ -450,14 +469,15 @@ def segment_file(annotations: Path | None, image_root: Path | None, detections: 
     else:
         entries, listed, names = read_detections_of_files(detections, images, box_format)
         described_in, image_root = str(detections), images
-    entries = [entries[i] for i in select_detections(entries, confidence_threshold, max_per_image)]
+    entries = [{**entries[i], "_entry": i} for i in select_detections(entries, confidence_threshold, max_per_image)]
     sizes = {image_id: (info.height, info.width) for image_id, info in listed.items()}
-    check_box_format([e for e in entries if e["image_id"] in sizes], sizes, box_format, detections)
+    if not format_given:
+        check_box_format([e for e in entries if e["image_id"] in sizes], sizes, box_format, detections)
     segmenter = Segmenter(model, weights, projection, threshold, device=device, cnn_engine=engine)
     names = grid_category_names(entries, names, read_category_map(category_map), segmenter.model, detections)
     panels_of = None
     if viz_panels and viz is not None:
-        panels_of = ground_truth_masks(annotations, image_root, listed) if annotations is not None else {}
+        panels_of = ground_truth_masks(annotations, listed) if annotations is not None else (lambda image_id: [])
     timings = Profile(synchronize=True)
     with timings if profile else nullcontext():
         results = segment_detections(segmenter, listed, names, image_root, entries, viz, source=str(detections),

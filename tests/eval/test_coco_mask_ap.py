@@ -56,7 +56,19 @@ def test_a_detection_inside_a_crowd_region_is_ignored_by_coco_and_a_false_positi
 
 
 def test_no_detections_is_zero_where_there_is_ground_truth(tmp_path, capsys):
-    summary, _ = evaluate(tmp_path, [(square(0, 0, 40), 0)], [], capsys)
+    # a 32x32 instance: COCO's area ranges hold both ends, so it is small and medium at once
+    summary, _ = evaluate(tmp_path, [(square(0, 0, 32), 0)], [], capsys)
     coco = summary["coco_mask_ap"]
-    assert coco["AP"] == coco["AP_medium"] == 0.0 and coco["AP_small"] is None and summary["APr@0.5"] == 0.0
-    assert not math.isnan(coco["AP50"])
+    assert coco["AP"] == coco["AP_small"] == coco["AP_medium"] == 0.0 and coco["AP_large"] is None
+    assert summary["APr@0.5"] == 0.0 and not math.isnan(coco["AP50"])
+
+
+def test_integer_and_string_category_ids_in_one_file(tmp_path, capsys):
+    annotations = {"images": [{"id": 1, "file_name": "a.png", "width": 60, "height": 60}],
+                   "categories": [{"id": 1, "name": "cat"}, {"id": "d", "name": "dog"}],
+                   "annotations": [{"id": 1, "image_id": 1, "category_id": "d", "segmentation": square(0, 0, 20)}]}
+    (tmp_path / "gt.json").write_text(json.dumps(annotations))
+    (tmp_path / "res.json").write_text(json.dumps([{"image_id": 1, "category_id": "d", "score": 1.0,
+                                                   "segmentation": square(0, 0, 20)}]))
+    assert main(["--annotations", str(tmp_path / "gt.json"), "--results", str(tmp_path / "res.json")]) == 0
+    assert "COCO mask AP 100.0" in capsys.readouterr().out

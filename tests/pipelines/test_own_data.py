@@ -141,3 +141,21 @@ def test_the_demo_commands_run_on_four_images(data_root, tmp_path, monkeypatch, 
     summary = json.loads(Path("summary.json").read_text())
     assert len(json.loads(Path("results.json").read_text())) == len(val["annotations"])
     assert {"APr@0.5", "APr@0.7", "coco_mask_ap"} <= set(summary)
+
+
+def test_oracle_boxes_refuse_an_annotation_without_a_box_and_leave_crowds_out(tmp_path, capsys):
+    from refusal import assert_refused
+
+    base = {"images": [{"id": 1, "file_name": "a.png", "width": 10, "height": 10}],
+            "categories": [{"id": 1, "name": "cat"}]}
+    (tmp_path / "nobox.json").write_text(json.dumps({**base, "annotations": [
+        {"id": 5, "image_id": 1, "category_id": 1, "segmentation": [[1, 1, 8, 1, 8, 8, 1, 8]]}]}))
+    out = tmp_path / "boxes.json"
+    assert_refused(capsys, ["oracle-boxes", "--annotations", tmp_path / "nobox.json", "--out", out],
+                   ["nobox.json", "annotation 5", "bbox"], [out])
+    (tmp_path / "crowd.json").write_text(json.dumps({**base, "annotations": [
+        {"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[1, 1, 8, 1, 8, 8, 1, 8]], "bbox": [1, 1, 7, 7]},
+        {"id": 2, "image_id": 1, "category_id": 1, "segmentation": [[0, 0, 9, 0, 9, 9, 0, 9]], "bbox": [0, 0, 9, 9],
+         "iscrowd": 1}]}))
+    assert cli(["oracle-boxes", "--annotations", str(tmp_path / "crowd.json"), "--out", str(out)]) == 0
+    assert len(json.loads(out.read_text())) == 1

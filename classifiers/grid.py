@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -209,7 +208,7 @@ def _grid_model(K: int, grids: dict, data: TrainingSet, options: TrainOptions,
             "search": {key: search.get(key) for key in ("table", "cells", "heldout_rows", "heldout_images",
                                                        "heldout_accuracy", "selected_on")},
             "standardization_rows": data.standardization_rows,
-            "training_data": training_data(data),
+            "training_data": data.training_data,
             "grids": {name: {"C": grid["C"], "n_rows": grid["n_rows"].reshape(K, K),
                              "train_accuracy": grid["train_accuracy"].reshape(K, K),
                              "notes": grid["notes"]} for name, grid in grids.items()}}
@@ -217,19 +216,6 @@ def _grid_model(K: int, grids: dict, data: TrainingSet, options: TrainOptions,
                      {name: grid["coef"].reshape(K, K, -1) for name, grid in grids.items()},
                      {name: grid["intercept"].reshape(K, K) for name, grid in grids.items()},
                      data.mean, data.scale, data.config, info)
-
-
-def training_data(data: TrainingSet) -> dict:
-    """What the grid was trained on, for its model card (``hypercolumns info``): the shards, their images
-    and boxes, the labelled rows (images held out for C's choice included)."""
-    from hypercolumns.extract.shards import shard_totals
-
-    folder = Path(data.index.shards[0]).parent
-    # boxes_in_shards: as written, a fold's left-out images among them; images and rows: those trained on
-    return {"shards": str(folder), "shard_files": len(data.index.shards),
-            "boxes_in_shards": shard_totals(folder)["boxes"],
-            "images": int(np.unique(data.index.image_id.astype(str)).size), "labelled_rows": int(len(data.index.label)),
-            "categories": sorted({str(c) for c in np.unique(data.index.category.astype(str))})}
 
 
 def _cell_name(k: int, K: int) -> str:

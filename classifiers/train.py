@@ -80,7 +80,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -99,7 +99,7 @@ from hypercolumns.data.files import nan_to_null, write_json_atomic
 from hypercolumns.extract.config import FeatureConfig
 from hypercolumns.extract.distributed import connect
 from hypercolumns.extract.layer_spec import LayerSpec
-from hypercolumns.extract.shards import list_shards, shards_config
+from hypercolumns.extract.shards import list_shards, shard_totals, shards_config
 
 DEFAULT_KS = (1, 2, 5, 10)
 DEFAULT_C_GRID = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3)
@@ -164,6 +164,7 @@ class TrainingSet:
     spec: LayerSpec
     columns: np.ndarray | None
     config: FeatureConfig
+    training_data: dict = field(default_factory=dict)   # for each grid's model card: :func:`training_data`
 
 
 def train_grids(shards_dir: Path, out_dir: Path, options: TrainOptions, log=print) -> dict:
@@ -237,7 +238,17 @@ def load_training_set(shards_dir: Path, options: TrainOptions) -> TrainingSet:
     if columns is not None:
         mean, scale = mean[columns], floored_scale(standardization.std[columns])
     return TrainingSet(index, mean.astype(np.float32), scale.astype(np.float32),
-                       standardization.n_rows, spec, columns, config)
+                       standardization.n_rows, spec, columns, config, training_data(shards_dir, index))
+
+
+def training_data(shards_dir: Path, index) -> dict:
+    """What the grids are trained on, once per training set, for their model card (``hypercolumns info``):
+    the shards, their images and boxes, the labelled rows (images held out for C's choice included)."""
+    # boxes_in_shards: as written, a fold's left-out images among them; images and rows: those trained on
+    return {"shards": str(shards_dir), "shard_files": len(index.shards),
+            "boxes_in_shards": shard_totals(shards_dir)["boxes"],
+            "images": int(np.unique(index.image_id.astype(str)).size), "labelled_rows": int(len(index.label)),
+            "categories": sorted({str(c) for c in np.unique(index.category.astype(str))})}
 
 
 _PASSES: dict = {}   # (shard files as they are now, what the pass depends on) -> (RowIndex, Standardization)

@@ -138,8 +138,16 @@ def load_yolo(root, split: str = "train2017", strict: bool = False) -> list[Imag
     list of ImageRecord
         One per image, sorted by id; category names from ``classes.txt``.
     """
+    class_names = read_class_names(Path(root) / "classes.txt")
+    return [ImageRecord(stem, image_path, height, width,
+                        read_yolo_label_file(label, class_names, height, width) if label else [])
+            for stem, image_path, height, width, label in _split_files(root, split, strict)]
+
+
+def _split_files(root, split: str, strict: bool = False):
+    """``(id, image path, height, width, label path or None)`` of each image of a split, sorted by id;
+    orphans reported (:func:`_report_orphan`)."""
     root = Path(root)
-    class_names = read_class_names(root / "classes.txt")
     image_paths = _image_paths(root / "images" / split)
     label_dir = root / "labels" / split
     label_paths = {path.stem: path for path in sorted(label_dir.glob("*.txt"))}
@@ -147,19 +155,14 @@ def load_yolo(root, split: str = "train2017", strict: bool = False) -> list[Imag
         _report_orphan(
             f"{label_paths[stem]}: label file has no image in {root / 'images' / split}", strict
         )
-    records = []
     for stem, image_path in image_paths.items():
         height, width = read_image_size(image_path)
-        if stem in label_paths:
-            instances = read_yolo_label_file(label_paths[stem], class_names, height, width)
-        else:
+        if stem not in label_paths:
             _report_orphan(
                 f"{image_path}: image has no label file {label_dir / (stem + '.txt')}; "
                 "read as an image without instances", strict,
             )
-            instances = []
-        records.append(ImageRecord(stem, image_path, height, width, instances))
-    return records
+        yield stem, image_path, height, width, label_paths.get(stem)
 
 
 def yolo_to_coco(root, split: str = "train2017") -> dict:
@@ -173,16 +176,15 @@ def yolo_to_coco(root, split: str = "train2017") -> dict:
 
     class_names = read_class_names(Path(root) / "classes.txt")
     images, annotations = [], []
-    for number, record in enumerate(load_yolo(root, split), start=1):
-        images.append({"id": number, "file_name": record.path.name, "width": record.width, "height": record.height})
-        label = Path(root) / "labels" / split / f"{record.image_id}.txt"
-        lines = label.read_text().splitlines() if label.is_file() else []
+    for number, (_, image_path, height, width, label) in enumerate(_split_files(root, split), start=1):
+        images.append({"id": number, "file_name": image_path.name, "width": width, "height": height})
+        lines = label.read_text().splitlines() if label else []
         for line_number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             class_index, polygon = _parse_line(line, f"{label}:{line_number}", len(class_names))
-            polygon = polygon * np.array([record.width, record.height])
-            rle = polygons_to_rle([polygon.ravel().tolist()], record.height, record.width)
+            polygon = polygon * np.array([width, height])
+            rle = polygons_to_rle([polygon.ravel().tolist()], height, width)
             annotations.append({"id": len(annotations) + 1, "image_id": number, "category_id": class_index + 1,
                                 "segmentation": [polygon.ravel().tolist()], "area": float(mask_utils.area(rle)),
                                 "bbox": mask_utils.toBbox(rle).tolist(), "iscrowd": 0})

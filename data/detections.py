@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hypercolumns.data.boxes import xywh_to_xyxy
+from hypercolumns.data.boxes import xywh_to_xyxy, xyxy_to_xywh
 from hypercolumns.data.coco import is_coco_id
 from hypercolumns.data.errors import InputError, require_file
 from hypercolumns.data.files import is_finite_box, is_finite_number, read_json, read_mat
@@ -190,7 +190,13 @@ def _from_xyxy(entry, index: int, path):
         raise InputError(f"{path}: detection {index} has bbox {entry['bbox']!r:.80}; expected "
                          "[x0, y0, x1, y1] with x1 > x0 and y1 > y0 (--box-format xyxy; COCO's "
                          "[x, y, w, h] is --box-format xywh)")
-    return {**entry, "bbox": [x0, y0, x1 - x0, y1 - y0], "bbox_as_given": entry["bbox"]}
+    return {**entry, "bbox": xyxy_to_xywh(entry["bbox"]).tolist(), "bbox_as_given": entry["bbox"]}
+
+
+def wholly_outside(bbox, height: int, width: int) -> bool:
+    """Whether a COCO ``[x, y, w, h]`` box shares no area with an ``height x width`` image."""
+    x, y, w, h = bbox
+    return x + w <= 0 or y + h <= 0 or x >= width or y >= height
 
 
 def extends_past(bbox, height: int, width: int, tolerance: float = 1.0) -> bool:
@@ -213,9 +219,9 @@ def check_box_format(entries: list, sizes: dict, box_format: str, path) -> None:
     given = [e.get("bbox_as_given", e["bbox"]) for e in entries]
     if box_format == "xywh":      # the same numbers read as corners, where they can be
         other = "xyxy"
-        reread = [[x0, y0, x1 - x0, y1 - y0] for x0, y0, x1, y1 in given if x1 > x0 and y1 > y0]
-        if len(reread) < len(given):
+        if any(x1 <= x0 or y1 <= y0 for x0, y0, x1, y1 in given):
             return
+        reread = xyxy_to_xywh(given).tolist()
     else:
         other, reread = "xywh", given
     past_other = sum(extends_past(b, *sizes[e["image_id"]]) for b, e in zip(reread, entries))

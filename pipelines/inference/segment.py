@@ -33,8 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
+from hypercolumns.data.coco import read_coco_json
 from hypercolumns.data.detections import (check_box_format, read_detections, read_detections_of_files,
-                                          select_detections)
+                                          select_detections, wholly_outside)
 from hypercolumns.data.errors import InputError
 from hypercolumns.data.files import write_json_atomic
 from hypercolumns.pipelines.inference.engine import Engine, images_of_detections
@@ -235,11 +236,12 @@ def _per_box(categories, count: int) -> list:
 
 # ------------------------------------------------------------------ files
 
-def coco_images_and_names(annotations_path) -> tuple[dict, dict]:
-    """``({image id: CocoImage}, {category id: name})`` of a COCO JSON (no names if it lists no categories)."""
+def coco_images_and_names(annotations_path, data: dict | None = None) -> tuple[dict, dict]:
+    """``({image id: CocoImage}, {category id: name})`` of a COCO JSON (no names if it lists no categories);
+    ``data``: the file as :func:`~hypercolumns.data.coco.read_coco_json` read it, if the caller has it."""
     from hypercolumns.data.coco import coco_images, read_coco_json
 
-    data = read_coco_json(annotations_path)
+    data = read_coco_json(annotations_path) if data is None else data
     return coco_images(data, annotations_path), {c["id"]: c["name"] for c in data["categories"]}
 
 
@@ -332,20 +334,14 @@ def boxes_outside_their_images(detections: list, images: dict, source) -> set:
     return outside
 
 
-def wholly_outside(bbox, height: int, width: int) -> bool:
-    """Whether a COCO ``[x, y, w, h]`` box shares no area with an ``height x width`` image."""
-    x, y, w, h = bbox
-    return x + w <= 0 or y + h <= 0 or x >= width or y >= height
-
-
-def ground_truth_masks(annotations, listed: dict):
-    """``masks_of(image id) -> [mask, ...]``: a COCO file's instances of one image (crowd regions left
-    out), decoded only when a panel asks for them (a file of COCO val's size holds ~36k masks)."""
-    from hypercolumns.data.coco import read_coco_json
+def ground_truth_masks(annotations, data: dict, listed: dict):
+    """``masks_of(image id) -> [mask, ...]``: the instances of one image of the COCO file ``annotations``
+    (``data``, as read; crowd regions left out), decoded only when a panel asks for them (a file of COCO
+    val's size holds ~36k masks)."""
     from hypercolumns.data.masks import segmentation_to_mask
 
     by_image: dict = {}
-    for index, annotation in enumerate(read_coco_json(annotations)["annotations"]):
+    for index, annotation in enumerate(data["annotations"]):
         if isinstance(annotation, dict) and not annotation.get("iscrowd") and "segmentation" in annotation:
             by_image.setdefault(annotation.get("image_id"), []).append((index, annotation["segmentation"]))
 
@@ -441,9 +437,9 @@ def segment_file(annotations: Path | None, image_root: Path | None, detections: 
 
     ``box_format``: the file's ``bbox`` as ``xywh`` (COCO) or ``xyxy``; the results keep each box as
     given. Left out (None: xywh), a file whose boxes mostly reach past their images but fit in xyxy is
-    refused naming it; given, the format is taken as said. ``confidence_threshold``, ``max_per_image``: only the detections scored at least that, and
-    at most that many per image, the highest scored (:func:`~hypercolumns.data.detections.select_detections`),
-    are segmented and written.
+    refused naming it; given, the format is taken as said. ``confidence_threshold``, ``max_per_image``:
+    only the detections scored at least that, and at most that many per image, the highest scored
+    (:func:`~hypercolumns.data.detections.select_detections`), are segmented and written.
 
     ``superpixels``: the projection by name (:func:`~.superpixels.projection_settings`: ``"none"``
     thresholds each pixel; ``slic``, ``felzenszwalb``, ``grabcut``, with or without a size);
@@ -464,7 +460,8 @@ def segment_file(annotations: Path | None, image_root: Path | None, detections: 
     format_given, box_format = box_format is not None, box_format or "xywh"
     if images is None:
         entries = read_detections(detections, box_format)
-        listed, names = coco_images_and_names(annotations)
+        coco = read_coco_json(annotations)           # once: also the panels' ground truth
+        listed, names = coco_images_and_names(annotations, coco)
         described_in = str(annotations)
     else:
         entries, listed, names = read_detections_of_files(detections, images, box_format)
@@ -477,7 +474,7 @@ def segment_file(annotations: Path | None, image_root: Path | None, detections: 
     names = grid_category_names(entries, names, read_category_map(category_map), segmenter.model, detections)
     panels_of = None
     if viz_panels and viz is not None:
-        panels_of = ground_truth_masks(annotations, listed) if annotations is not None else (lambda image_id: [])
+        panels_of = ground_truth_masks(annotations, coco, listed) if annotations is not None else (lambda image_id: [])
     timings = Profile(synchronize=True)
     with timings if profile else nullcontext():
         results = segment_detections(segmenter, listed, names, image_root, entries, viz, source=str(detections),

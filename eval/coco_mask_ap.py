@@ -86,10 +86,10 @@ def _annotations(ground_truth: dict, index_of: dict, id_of: dict) -> list:
 
 def _rle(mask) -> dict:
     """A compressed RLE with ``counts`` as text (pycocotools' own form), from an RLE or a bool mask."""
-    import pycocotools.mask as mask_utils
+    from hypercolumns.data.masks import encode_rle
 
     if isinstance(mask, np.ndarray):
-        mask = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+        return encode_rle(mask)
     counts = mask["counts"]
     return {"size": list(mask["size"]), "counts": counts.decode() if isinstance(counts, bytes) else counts}
 

@@ -64,7 +64,7 @@ def render_visualization(image: np.ndarray, boxes: np.ndarray, heatmaps_pasted: 
             canvas = canvas * (1.0 - opacity) + _jet(heatmap) * opacity
     else:
         for index, mask in enumerate(masks):   # later instances over earlier ones, as detectron2 draws
-            canvas[mask] = canvas[mask] * (1.0 - alpha) + np.float32(PALETTE[index % len(PALETTE)]) * alpha
+            _fill(canvas, mask, PALETTE[index % len(PALETTE)], alpha)
     canvas = np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
     for index, (box, mask, label) in enumerate(zip(boxes, masks, labels)):
         colour = PALETTE[index % len(PALETTE)]
@@ -175,9 +175,9 @@ def render_panel(image: np.ndarray, box: np.ndarray, heatmap_pasted: np.ndarray,
     right, bottom = max(right, left + 1), max(bottom, top + 1)
     crop = image[top:bottom, left:right].astype(np.float32)
     heat = np.clip(heatmap_pasted[top:bottom, left:right], 0.0, 1.0)
-    tiles = [crop, _jet(heat), _overlay(crop, mask[top:bottom, left:right], PALETTE[0])]
+    tiles = [crop, _jet(heat), _fill(crop.copy(), mask[top:bottom, left:right], PALETTE[0], 0.5)]
     if ground_truth is not None:
-        tiles.append(_overlay(crop, ground_truth[top:bottom, left:right], PALETTE[2]))
+        tiles.append(_fill(crop.copy(), ground_truth[top:bottom, left:right], PALETTE[2], 0.5))
     width = max(1, round((right - left) * height / (bottom - top)))
     tiles = [cv2.resize(np.clip(np.rint(t), 0, 255).astype(np.uint8), (width, height),
                         interpolation=cv2.INTER_NEAREST) for t in tiles]
@@ -188,11 +188,10 @@ def render_panel(image: np.ndarray, box: np.ndarray, heatmap_pasted: np.ndarray,
     return panel
 
 
-def _overlay(crop: np.ndarray, mask: np.ndarray, colour) -> np.ndarray:
-    """The crop with ``mask`` filled in ``colour`` at half opacity."""
-    out = crop.copy()
-    out[mask] = 0.5 * out[mask] + 0.5 * np.float32(colour)
-    return out
+def _fill(canvas: np.ndarray, mask: np.ndarray, colour, alpha: float) -> np.ndarray:
+    """``canvas`` (float32 RGB) with ``mask`` filled in ``colour`` at opacity ``alpha``, in place; returned."""
+    canvas[mask] = canvas[mask] * (1.0 - alpha) + np.float32(colour) * alpha
+    return canvas
 
 
 def save_panel(panel: np.ndarray, path) -> Path:

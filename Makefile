@@ -83,9 +83,11 @@ finetune:
 
 demo: features train-grid eval-sds
 
+# the engines section runs first; the others run the fastest engine that agreed in it (BENCH_ENGINE=torch: fp32)
+BENCH_ENGINE ?= auto
 bench:
 	$(HC) bench --data-root $(DATA_ROOT) --model $(WORK)/models/grid-K10.h5 --shards $(WORK)/features \
-	    --out $(RESULTS)/bench
+	    --out $(RESULTS)/bench --engine $(BENCH_ENGINE)
 
 # engines' masks against fp32 torch's on the training images, by eval-sds's outer fold grids;
 # ENGINES=torch-nchw,onnxruntime,torch-bf16 for others than the default reduced-precision ones

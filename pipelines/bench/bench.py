@@ -10,7 +10,8 @@ Sections (``--sections``, default all):
   seconds per box at 1, 10 and 50 boxes per image;
 - ``engines``: the bare CNN forward on every engine this machine runs (torch fp32
   in two layouts, bf16 where native, onnxruntime), GFLOP/s, and each one's heatmap
-  difference and mask IoU against fp32 torch;
+  difference and mask IoU against fp32 torch; it runs first, and ``--engine auto`` (``make bench``'s)
+  then runs the other sections on the fastest engine that agreed in it;
 - ``engines-cv`` (on request, after ``make eval-sds``): every engine's masks of the training
   images' oracle boxes, each image segmented by the outer fold grid (``--cv-work``) that never saw
   it: AP^r with its paired difference to fp32 torch's, and the per-instance mask IoU between them.
@@ -51,11 +52,26 @@ def run_sections(sections, data_root: Path, model: Path, shards: Path, weights=N
                  batch_size: int = 16, images: int = 4, device=None, cv_work: Path | None = None,
                  out: Path | None = None, engines: str | None = None, engine: str = "torch") -> dict:
     """Each section's figures (printed as they come), by section name; ``engine`` runs the CNN of the
-    extraction, inference and shared sections (the engines sections measure theirs)."""
+    extraction, inference and shared sections (the engines sections measure theirs). The engines section
+    runs first, so that ``engine="auto"`` is the fastest agreeing engine of this very run."""
     from hypercolumns.data.datasets import load_training_records, load_val_records
-    from hypercolumns.extract.cnn import frozen_cnn
+    from hypercolumns.extract.cnn import default_device, frozen_cnn
+    from hypercolumns.extract.engines import resolve_engine
 
     results = {}
+    if "engines" in sections:   # first: ``auto`` below picks from this run's own measurement
+        from hypercolumns.extract.engines import remember_measurement
+        from hypercolumns.pipelines.bench.bench_engines import measure_engines, print_engines
+
+        results["engines"] = measure_engines(model, load_training_records(data_root), weights, device,
+                                             batch_size=batch_size)
+        print_engines(results["engines"])
+        print(f"  stored for --engine auto: {remember_measurement(results['engines'], results['engines']['device'])}")
+    if {"extraction", "inference", "shared"} & set(sections):
+        asked, engine = engine, resolve_engine(engine, device if device is not None else default_device())
+        results["engine"] = {"asked": asked, "chosen": engine}
+        print(f"engine of the extraction, inference and shared sections: {engine}"
+              + (" (auto: the fastest that agreed with fp32 torch)" if asked == "auto" else ""))
     cnn = None  # one network for the sections that run it directly
     if {"extraction", "shared"} & set(sections):
         cnn = frozen_cnn(weights, device=device, engine=engine)
@@ -81,14 +97,6 @@ def run_sections(sections, data_root: Path, model: Path, shards: Path, weights=N
 
         results["shared"] = bench_shared_vs_per_box(cnn, load_val_records(data_root)[:images])
         print_rows(results["shared"])
-    if "engines" in sections:
-        from hypercolumns.extract.engines import remember_measurement
-        from hypercolumns.pipelines.bench.bench_engines import measure_engines, print_engines
-
-        results["engines"] = measure_engines(model, load_training_records(data_root), weights, device,
-                                             batch_size=batch_size)
-        print_engines(results["engines"])
-        print(f"  stored for --engine auto: {remember_measurement(results['engines'], results['engines']['device'])}")
     if "engines-cv" in sections:
         from hypercolumns.pipelines.bench.bench_engines import cross_validated_agreement, print_agreement
 

@@ -57,3 +57,24 @@ def test_bench_measures_extraction_with_the_engine_it_is_given(data_root, random
                            batch_size=2, engine="torch-nchw")
     assert results["extraction"]["engine"] == "torch-nchw"
     assert "engine torch-nchw" in capsys.readouterr().out
+
+
+def test_bench_measures_engines_first_so_that_auto_extracts_with_this_runs_choice(data_root, random_vgg16,
+                                                                                     tmp_path, monkeypatch, capsys):
+    """``make bench`` (``--engine auto``) on a machine never measured: the engines section runs before
+    extraction, stores its choice, and extraction runs on that choice."""
+    from hypercolumns.pipelines.bench import bench_engines
+    from hypercolumns.pipelines.bench.bench import run_sections
+
+    monkeypatch.setenv("HYPERCOLUMNS_CACHE", str(tmp_path))   # no stored measurement: auto alone is refused
+    measured = {"device": "cpu", "device_name": "test cpu", "threads": 1, "crops": 2, "batch_size": 2,
+                "fastest_agreeing": "torch-nchw",
+                "engines": [{"engine": "torch-nchw", "ms_per_crop": 1.0, "gflop_per_s": 1.0,
+                             "max_heatmap_difference": 0.0, "mean_mask_iou": 1.0, "agrees": True}]}
+    monkeypatch.setattr(bench_engines, "measure_engines", lambda *args, **kwargs: measured)
+    results = run_sections(["extraction", "engines"], data_root, None, None, weights=random_vgg16(0), boxes=4,
+                           batch_size=2, engine="auto")
+    assert results["engine"] == {"asked": "auto", "chosen": "torch-nchw"}
+    assert results["extraction"]["engine"] == "torch-nchw"
+    out = capsys.readouterr().out
+    assert out.index("fastest that agrees: torch-nchw") < out.index("engine torch-nchw")

@@ -57,3 +57,31 @@ def tiny_cnn(random_vgg16):
 
     cnn = FrozenCNN(random_vgg16(0), padding=16, device="cpu")
     return cnn, LayerSpec.parse("pool3:3,conv4_3,global").resolve(cnn.network)
+
+
+@pytest.fixture(scope="session")
+def random_grid_file(random_vgg16):
+    """A factory: a random agnostic K x K grid on ``random_vgg16(0)``'s layers ``spec``, saved with the weights
+    in ``folder``; returns ``(weights_path, model_path)``."""
+    import numpy as np
+
+    from hypercolumns.classifiers.grid_model import AGNOSTIC, GridModel
+    from hypercolumns.classifiers.model_file import save_grid
+    from hypercolumns.extract.cnn import FrozenCNN
+    from hypercolumns.extract.features import feature_config
+    from hypercolumns.extract.layer_spec import LayerSpec
+    from hypercolumns.extract.weights import save_weights
+
+    def make(folder, K: int = 2, spec: str = "conv4_3,global", seed: int = 0):
+        weights = random_vgg16(0)
+        cnn = FrozenCNN(weights, device="cpu")
+        spec = LayerSpec.parse(spec).resolve(cnn.network)
+        rng = np.random.default_rng(seed)
+        model = GridModel(K=K, spec=spec, categories=[AGNOSTIC],
+                          coef={AGNOSTIC: rng.normal(0, 0.05, (K, K, spec.dim)).astype(np.float32)},
+                          intercept={AGNOSTIC: np.zeros((K, K), np.float32)},
+                          mean=np.zeros(spec.dim, np.float32), scale=np.ones(spec.dim, np.float32),
+                          feature_config=feature_config(cnn, spec))
+        return save_weights(weights, "random-vgg16", folder), save_grid(model, Path(folder) / f"grid-K{K}.h5")
+
+    return make

@@ -135,6 +135,10 @@ def check_what_the_block_made(source: str, namespace: dict) -> set:
             np.testing.assert_array_equal(mask.full(), whole)
             np.testing.assert_array_equal(decode_rle(rle), whole)   # the RLE encoded from the window
         np.testing.assert_array_equal(namespace["same"].full_masks(), full)
+        if "streamed" in made:
+            [streamed] = namespace["streamed"]
+            np.testing.assert_array_equal(streamed.full_masks(), full)
+            assert streamed.rles() == namespace["rles"]
     return made & {"maps", "result"}
 
 

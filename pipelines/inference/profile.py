@@ -10,6 +10,7 @@ where they run, not where their results are first read.
 """
 from __future__ import annotations
 
+import threading
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -19,6 +20,7 @@ STAGES = ("read", "cnn", "conv trick", "superpixels", "projection", "rle", "pict
 """The stages, in pipeline order; ``cnn`` and ``conv trick`` are before the heatmap, the rest after it."""
 
 _ACTIVE: ContextVar = ContextVar("hypercolumns_profile", default=None)
+_ADDING = threading.Lock()
 
 
 @dataclass
@@ -39,7 +41,8 @@ class Profile:
         _ACTIVE.reset(self._token)
 
     def add(self, stage: str, seconds: float) -> None:
-        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+        with _ADDING:   # segment_many's threads add at once
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
 
     def after_cnn_share(self) -> float:
         """Everything after the heatmap (superpixels, projection, RLE) as a share of the CNN's time."""
@@ -72,7 +75,7 @@ def timed(stage: str):
     try:
         yield
     finally:
-        if profile.synchronize:
+        if profile.synchronize and stage in ("cnn", "conv trick"):   # the GPU's stages
             import torch
 
             if torch.cuda.is_available():

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import warnings
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +72,7 @@ class Segmentation:
     expanded_boxes: np.ndarray
     scores: np.ndarray
     image_shape: tuple
+    _rles: list | None = field(default=None, repr=False, compare=False)
 
     def full_masks(self) -> np.ndarray:
         """The masks at the image's size, ``(N, H, W)`` bool."""
@@ -82,7 +83,12 @@ class Segmentation:
 
     def rles(self) -> list:
         """The masks as COCO RLE, each encoded from its window (no image-sized array)."""
-        return [mask.rle() for mask in self.masks]
+        return self._rles if self._rles is not None else [mask.rle() for mask in self.masks]
+
+    def encode(self) -> list:
+        """:meth:`rles`, kept for later calls (``segment_many`` encodes on its CPU threads)."""
+        self._rles = self.rles()
+        return self._rles
 
     def pasted(self) -> np.ndarray:
         """Heatmaps pasted into the image, ``(N, H, W)`` float32."""
@@ -162,12 +168,29 @@ class Segmenter:
         """
         if self._image is None:
             raise RuntimeError("call set_image(image) before predict(boxes)")
-        image = self._image
-        heatmaps, expanded = self.heatmaps(image, boxes, categories, candidates)
+        heatmaps, expanded = self.heatmaps(self._image, boxes, categories, candidates)
+        return self.masks_of(self._image, self._image_key, heatmaps, expanded)
+
+    def masks_of(self, image: np.ndarray, image_key: str, heatmaps: np.ndarray,
+                 expanded_boxes: np.ndarray) -> Segmentation:
+        """The :class:`Segmentation` of ``heatmaps (N, 50, 50)`` over ``expanded_boxes`` of ``image``: its
+        superpixels (cached by ``image_key``), each mask projected and scored. Safe to call from several
+        threads at once (``segment_many``'s)."""
+        with timed("superpixels"):
+            self.superpixels.labels(image_key, image)
         with timed("projection"):
-            masks = self.superpixels.masks(self._image_key, image, heatmaps, expanded, self.threshold)
-        return Segmentation(masks, heatmaps, expanded, mask_scores(heatmaps, expanded, masks),
+            masks = self.superpixels.masks(image_key, image, heatmaps, expanded_boxes, self.threshold)
+        return Segmentation(masks, heatmaps, expanded_boxes, mask_scores(heatmaps, expanded_boxes, masks),
                             image.shape[:2])
+
+    def segment_many(self, items, batch_size: int | None = None, threads: int | None = None):
+        """``(tag, image, Segmentation)`` for each ``(tag, image, boxes, categories[, image_key[, candidates]])``
+        of the iterable ``items`` (``tag``: anything, handed back), in order, with the CNN kept busy: images read ahead, the boxes of consecutive
+        images in shared batches, the masks and RLE made on ``threads`` CPU threads meanwhile
+        (:mod:`~.stream`). The same masks as :meth:`segment` on each image."""
+        from hypercolumns.pipelines.inference.stream import segment_stream
+
+        return segment_stream(self, items, batch_size, threads)
 
     def segment(self, image: np.ndarray, boxes: np.ndarray, categories="__all__",
                 image_key: str | None = None, candidates=None) -> Segmentation:
@@ -285,24 +308,25 @@ def segment_detections(segmenter: Segmenter, images: dict, names: dict, image_ro
         info = images[image_id]
         return Path(image_root) / info.file_name, (info.height, info.width)
 
-    for image_id, image, indices, boxes in images_of_detections(detections, image_file, show_progress,
-                                                                str(described_in)):
-        inside = [k for k, i in enumerate(indices) if i not in outside]
-        if not inside:
-            continue
-        indices, boxes = [indices[k] for k in inside], boxes[inside]
-        categories = [names.get(detections[i]["category_id"], str(detections[i]["category_id"]))
-                      for i in indices]
-        candidates = None
-        if segmenter.needs_candidates:
-            candidates = np.stack([segmentation_to_mask(detections[i]["segmentation"], *image.shape[:2],
-                                                        f"{source}: detection {entry_number(detections[i], i)}")
-                                   for i in indices])
-        segmenter.set_image(image, image_key=str(image_id))
-        result = segmenter.predict(boxes, categories, candidates=candidates)
-        with timed("rle"):
-            for rle, index in zip(result.rles(), indices):
-                results[index]["segmentation"] = rle
+    def work():   # read on segment_many's read-ahead thread; an InputError surfaces in its place
+        for image_id, image, indices, boxes in images_of_detections(detections, image_file, show_progress,
+                                                                    str(described_in)):
+            inside = [k for k, i in enumerate(indices) if i not in outside]
+            if not inside:
+                continue
+            indices, boxes = [indices[k] for k in inside], boxes[inside]
+            categories = [names.get(detections[i]["category_id"], str(detections[i]["category_id"]))
+                          for i in indices]
+            candidates = None
+            if segmenter.needs_candidates:
+                candidates = np.stack([segmentation_to_mask(detections[i]["segmentation"], *image.shape[:2],
+                                                            f"{source}: detection {entry_number(detections[i], i)}")
+                                       for i in indices])
+            yield (image_id, indices, categories, boxes), image, boxes, categories, str(image_id), candidates
+
+    for (image_id, indices, categories, boxes), image, result in segmenter.segment_many(work()):
+        for rle, index in zip(result.rles(), indices):
+            results[index]["segmentation"] = rle
         if viz_dir is not None:
             labels = [f"{c} {detections[i]['score']:.2f}" for c, i in zip(categories, indices)]
             with timed("pictures"):

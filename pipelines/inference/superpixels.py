@@ -25,6 +25,7 @@ Label maps are ``int32 (H, W)`` with labels ``0 .. n-1``, every label present.
 """
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 
@@ -163,18 +164,22 @@ class SuperpixelCache:
         self.settings = settings
         self.capacity = capacity
         self._labels: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()   # segment_many's CPU threads share the cache
 
     def labels(self, image_key: str, image: np.ndarray) -> np.ndarray | None:
         """The image's label map (computed once per key), or None for ``none`` and ``grabcut``."""
         if self.settings.method in ("none", "grabcut"):
             return None
-        if image_key in self._labels:
-            self._labels.move_to_end(image_key)
-        else:
-            self._labels[image_key] = compute_superpixels(image, self.settings)
+        with self._lock:
+            if image_key in self._labels:
+                self._labels.move_to_end(image_key)
+                return self._labels[image_key]
+        labels = compute_superpixels(image, self.settings)   # outside the lock: other images' go on
+        with self._lock:
+            self._labels[image_key] = labels
             while len(self._labels) > self.capacity:
                 self._labels.popitem(last=False)
-        return self._labels[image_key]
+        return labels
 
 
     def masks(self, image_key: str, image: np.ndarray, heatmaps: np.ndarray, boxes: np.ndarray,

@@ -4,12 +4,6 @@ import json
 import cv2
 import numpy as np
 
-from hypercolumns.classifiers.grid_model import AGNOSTIC, GridModel
-from hypercolumns.classifiers.model_file import save_grid
-from hypercolumns.extract.cnn import FrozenCNN
-from hypercolumns.extract.features import feature_config
-from hypercolumns.extract.layer_spec import LayerSpec
-from hypercolumns.extract.weights import save_weights
 from hypercolumns.pipelines.bench.bench_large_image import bench_large_image, random_detections
 
 
@@ -24,18 +18,9 @@ def test_detections_lie_inside_the_image_with_sides_in_range():
     assert scores == sorted(scores, reverse=True)
 
 
-def test_the_profiled_run_segments_every_detection_and_reports_its_peak(tmp_path, random_vgg16):
-    weights = random_vgg16(0)
-    weights_path = save_weights(weights, "random-vgg16", tmp_path)
-    cnn = FrozenCNN(weights, device="cpu")
-    spec = LayerSpec.parse("conv4_3,global").resolve(cnn.network)
-    rng = np.random.default_rng(0)
-    model = GridModel(K=2, spec=spec, categories=[AGNOSTIC],
-                      coef={AGNOSTIC: rng.normal(0, 0.05, (2, 2, spec.dim)).astype(np.float32)},
-                      intercept={AGNOSTIC: np.zeros((2, 2), np.float32)},
-                      mean=np.zeros(spec.dim, np.float32), scale=np.ones(spec.dim, np.float32),
-                      feature_config=feature_config(cnn, spec))
-    model_path = save_grid(model, tmp_path / "grid-K2.h5")
+def test_the_profiled_run_segments_every_detection_and_reports_its_peak(tmp_path, random_grid_file, random_vgg16):
+    weights_path, model_path = random_grid_file(tmp_path)
+    weights = random_vgg16(0)   # the grid file's weights
     bench_large_image(model_path, tmp_path / "out", width=640, height=480, boxes=3, weights=str(weights_path))
     result = json.loads((tmp_path / "out" / "bench-large-image.json").read_text())
     assert result["results"] == 3 and result["boxes"] == 3

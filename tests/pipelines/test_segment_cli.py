@@ -12,7 +12,6 @@ from hypercolumns.data.masks import decode_rle
 from hypercolumns.extract.cnn import FrozenCNN
 from hypercolumns.extract.features import feature_config
 from hypercolumns.extract.layer_spec import LayerSpec
-from hypercolumns.extract.weights import save_weights
 from hypercolumns.pipelines.commands.cli import main as cli
 from hypercolumns.pipelines.inference.segment import Segmenter
 from hypercolumns.pipelines.inference.superpixels import SuperpixelSettings
@@ -20,20 +19,10 @@ from refusal import assert_refused
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory, random_vgg16):
+def setup(tmp_path_factory, random_grid_file):
     folder = tmp_path_factory.mktemp("segment")
-    weights = random_vgg16(0)
-    weights_path = save_weights(weights, "random-vgg16", folder)
-    cnn = FrozenCNN(weights, device="cpu")
-    spec = LayerSpec.parse("conv4_3,global").resolve(cnn.network)
+    weights_path, model_path = random_grid_file(folder)
     rng = np.random.default_rng(0)
-    K = 2
-    model = GridModel(K=K, spec=spec, categories=[AGNOSTIC],
-                      coef={AGNOSTIC: rng.normal(0, 0.05, (K, K, spec.dim)).astype(np.float32)},
-                      intercept={AGNOSTIC: np.zeros((K, K), np.float32)},
-                      mean=np.zeros(spec.dim, np.float32), scale=np.ones(spec.dim, np.float32),
-                      feature_config=feature_config(cnn, spec))
-    model_path = save_grid(model, folder / "grid-K2.h5")
     image = rng.integers(0, 255, (80, 100, 3), dtype=np.uint8)
     cv2.imwrite(str(folder / "a.png"), image[..., ::-1])
     annotations = {"images": [{"id": 7, "file_name": "a.png", "width": 100, "height": 80}],
@@ -156,10 +145,10 @@ def test_a_bug_keeps_its_traceback(setup, tmp_path, monkeypatch):
     """A ValueError of ours (here numpy's broadcasting error) is not shown as bad input."""
     folder, weights_path, model_path, _ = setup
 
-    def broken(self, boxes, categories="__all__", candidates=None):
+    def broken(self, image, image_key, heatmaps, expanded_boxes):   # on segment_many's CPU thread
         return np.ones(3) + np.ones(4)
 
-    monkeypatch.setattr(Segmenter, "predict", broken)
+    monkeypatch.setattr(Segmenter, "masks_of", broken)
     with pytest.raises(ValueError, match="broadcast"):
         cli([str(a) for a in segment_args(folder, weights_path, model_path, folder / "dets.json",
                                           tmp_path / "results.json")])

@@ -1,0 +1,203 @@
+"""Segmenting many images with the CNN kept busy (``Segmenter.segment_many``, what ``hypercolumns segment`` runs).
+
+One image at a time leaves a GPU idle twice per image: while the image is
+read, and while its heatmaps become masks (superpixels, projection, RLE), all
+CPU work; and an image with two boxes sends a batch of two.  Here
+
+- images are read ahead on a thread (:func:`read_ahead`);
+- the boxes of consecutive images share CNN batches of ``batch_size``, each
+  batch's heatmaps split back to their images;
+- an image whose heatmaps are all in is handed to a pool of CPU threads for
+  its superpixels, masks, scores and RLE, while the main thread sends the next
+  batch through the CNN.
+
+Results come back in input order and equal one-image-at-a-time
+:meth:`~.segment.Segmenter.segment` (the CNN's output for a crop does not depend
+on the other crops of its batch beyond float rounding).  A grid on shared
+whole-image features, or one that refines region candidates, runs one image
+at a time (its CNN work is per image).  At most ``ahead`` images are read ahead
+and about ``2 × threads`` wait for or sit in the pool, so memory stays flat in
+the number of images.
+"""
+from __future__ import annotations
+
+import contextvars
+import os
+import queue
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from hypercolumns.pipelines.inference.profile import count_boxes, timed
+
+_DONE = object()
+
+
+def default_threads() -> int:
+    """CPU threads for the work after the heatmaps: a quarter of the cores, 1 to 4 (the rest feed the CNN)."""
+    return max(1, min(4, (os.cpu_count() or 2) // 4))
+
+
+def read_ahead(items, ahead: int = 2):
+    """``items`` (an iterator) consumed on a thread, at most ``ahead`` in front of the caller; an exception
+    it raises is raised here, at its place in the order."""
+    if ahead <= 0:
+        yield from items
+        return
+    slots: queue.Queue = queue.Queue(maxsize=ahead)
+    stop = threading.Event()
+    context = contextvars.copy_context()   # the caller's profile, if one is active
+
+    def produce():
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        slots.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put((_DONE, None))
+        except BaseException as error:   # handed to the consumer, raised there
+            slots.put((_DONE, error))
+
+    reader = threading.Thread(target=context.run, args=(produce,), daemon=True, name="read-ahead")
+    reader.start()
+    try:
+        while True:
+            item, error = slots.get()
+            if item is _DONE:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+
+
+@dataclass
+class _Image:
+    """One image on its way through the stream: its boxes and the heatmaps computed so far."""
+
+    tag: object
+    image: np.ndarray
+    key: str
+    boxes: np.ndarray
+    categories: list
+    expanded: np.ndarray
+    parts: list = field(default_factory=list)
+    filled: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.filled == len(self.boxes)
+
+    def heatmaps(self, size: int) -> np.ndarray:
+        return np.concatenate(self.parts) if self.parts else np.zeros((0, size, size), np.float32)
+
+
+def segment_stream(segmenter, items, batch_size: int | None = None, threads: int | None = None,
+                   ahead: int = 2, images_per_batch: int = 8):
+    """``(tag, image, Segmentation)`` for each ``(tag, image, boxes, categories[, image_key[, candidates]])``
+    of ``items``, in order (see the module); each Segmentation's RLE is already encoded, on the pool's threads.
+    An error raised by ``items`` is raised after the images before it are given back. A batch spans at most ``images_per_batch`` images (few boxes per large image: few images held)."""
+    from hypercolumns.data.images import image_key as content_key
+    from hypercolumns.pipelines.inference.segment import _check_boxes, _check_image, _per_box
+
+    items = read_ahead(iter(items), ahead)
+    if hasattr(segmenter.cnn, "image_frame") or segmenter.needs_candidates:
+        for tag, image, boxes, categories, *rest in items:   # per-image CNN work: nothing to batch across images
+            key, candidates = (list(rest) + [None, None])[:2]
+            result = segmenter.segment(image, boxes, categories, key, candidates)
+            with timed("rle"):
+                result.encode()
+            yield tag, image, result
+        return
+    batches = _CrossImageBatches(segmenter.grid, batch_size or segmenter.engine.batch_size, images_per_batch)
+    threads = threads or default_threads()
+    waiting: deque = deque()   # [_Image, future or None until its heatmaps are all in], input order
+
+    def finish(entry: _Image):
+        result = segmenter.masks_of(entry.image, entry.key, entry.heatmaps(batches.heatmap_size), entry.expanded)
+        with timed("rle"):
+            result.encode()
+        return result
+
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="segment-post") as pool:
+        def hand_over_complete():
+            for pair in waiting:
+                if pair[1] is None and pair[0].complete:
+                    # a copy per task (one context cannot be entered by two threads): the caller's profile, if any
+                    pair[1] = pool.submit(contextvars.copy_context().run, finish, pair[0])
+
+        def done(wait: bool):
+            # the oldest images whose masks are made; ``wait``: for the oldest one at least, so that no
+            # more than about 2 x threads images sit in the pool
+            while waiting and waiting[0][1] is not None and (wait or waiting[0][1].done()):
+                entry, future = waiting.popleft()
+                yield entry.tag, entry.image, future.result()
+                wait = False
+
+        failure = None
+        try:
+            for tag, image, boxes, categories, *rest in items:
+                image, boxes = _check_image(image), _check_boxes(boxes)
+                entry = _Image(tag, image, rest[0] if rest and rest[0] is not None else content_key(image),
+                               boxes, _per_box(categories, len(boxes)), segmenter.cnn.expand(boxes))
+                waiting.append([entry, None])
+                batches.add(entry)
+                hand_over_complete()
+                yield from done(wait=len(waiting) > 2 * threads + 1)
+        except Exception as error:   # an item's own error: the images before it are still given back first
+            failure = error
+        batches.flush()
+        hand_over_complete()
+        while waiting:
+            yield from done(wait=True)
+        if failure is not None:
+            raise failure
+
+
+class _CrossImageBatches:
+    """CNN batches of ``batch_size`` boxes taken from consecutive images, each batch's heatmaps handed back
+    to its images; a batch runs as soon as it is full or spans ``images_per_batch`` images."""
+
+    def __init__(self, grid, batch_size: int, images_per_batch: int):
+        self.grid, self.batch_size, self.images_per_batch = grid, batch_size, images_per_batch
+        self.heatmap_size = grid.model.feature_config.heatmap_size
+        self.pieces: list = []   # (_Image, start, stop)
+        self.boxes = 0
+
+    def add(self, entry: _Image) -> None:
+        start = 0
+        while start < len(entry.boxes):
+            stop = min(len(entry.boxes), start + self.batch_size - self.boxes)
+            self.pieces.append((entry, start, stop))
+            self.boxes += stop - start
+            start = stop
+            if self.boxes == self.batch_size or len(self.pieces) >= self.images_per_batch:
+                self.flush()
+
+    def flush(self) -> None:
+        if not self.pieces:
+            return
+        cnn = self.grid.cnn
+        with timed("cnn"):
+            crops = torch.cat([cnn.crops(entry.image, entry.expanded[a:b]) for entry, a, b in self.pieces])
+            outputs = cnn.forward(crops, self.grid.layers)
+        with timed("conv trick"):
+            categories = [c for entry, a, b in self.pieces for c in entry.categories[a:b]]
+            heatmaps = self.grid.predictor(outputs, categories).cpu().numpy()
+        offset = 0
+        for entry, a, b in self.pieces:
+            entry.parts.append(heatmaps[offset:offset + b - a])
+            entry.filled += b - a
+            offset += b - a
+        count_boxes(offset)
+        self.pieces, self.boxes = [], 0

@@ -41,7 +41,8 @@ def replicated(records: list, factor: int) -> list:
 
 
 def _stage(name: str, records: list, folder: str, weights) -> tuple:
-    """One stage in this (fresh) process: ``(seconds, boxes, peak MB)``."""
+    """One stage in this (fresh) process: ``(seconds, boxes, peak MB)``; ``segment``'s records are
+    ``(image id, image file, boxes)``."""
     from hypercolumns.classifiers.train import TrainOptions, train_grids
     from hypercolumns.extract.cnn import frozen_cnn
     from hypercolumns.extract.features import DEFAULT_LAYERS, feature_config, run_features
@@ -62,23 +63,23 @@ def _stage(name: str, records: list, folder: str, weights) -> tuple:
         from joblib.externals.loky import get_reusable_executor
 
         get_reusable_executor().shutdown(wait=True)   # its idle workers would hold this process 300 s
-    else:
+    else:   # as `hypercolumns segment` runs: boxes and image files in (no masks), segment_many
+        from hypercolumns.data.images import read_image
         from hypercolumns.pipelines.inference.segment import Segmenter
 
         segmenter = Segmenter(folder / "models" / "grid-K10.h5", weights, device="cpu")
-        boxes = 0
-        for record in records:
-            if record.instances:
-                result = segmenter.segment(record.load_image(), record.boxes(), "__all__", image_key=record.image_id)
-                result.rles()
-                boxes += len(record.instances)
+        items = ((image_id, read_image(path), image_boxes, "__all__", image_id) for image_id, path, image_boxes in records)
+        boxes = sum(len(result.rles()) for _, _, result in segmenter.segment_many(items))
     seconds = time.perf_counter() - start
     # the largest of this process and its workers (train-grid's cells run in joblib's processes)
     return seconds, int(boxes), peak_resident_mb()
 
 
 def run_stage(name: str, records: list, folder: Path, weights=None) -> dict:
-    """``name`` on ``records`` in a spawned process: seconds, boxes, peak resident MB."""
+    """``name`` on ``records`` in a spawned process: seconds, boxes, peak resident MB. ``segment`` is handed
+    only what the command reads (image ids, files and boxes), not the records' masks."""
+    if name == "segment":
+        records = [(record.image_id, str(record.path), record.boxes()) for record in records if record.instances]
     seconds, boxes, peak = in_fresh_process(f"bench-scale: {name}", _stage, name, records, str(folder), weights)
     return {"seconds": seconds, "boxes": boxes, "peak_mb": peak}
 

@@ -4,7 +4,8 @@ Sections (``--sections``, default all):
 
 - ``extraction``: stage one end to end vs the bare CNN forward, ms per crop;
 - ``inference``: per box, the conv trick and the explicit hypercolumn
-  computation vs the CNN forward;
+  computation vs the CNN forward; ``segment`` on the val images one at a time and by
+  ``segment_many``, each against the bare forward of the same crops;
 - ``training``: liblinear rows/s per grid cell with 1 and 2 processes;
 - ``shared``: shared whole-image features vs one forward per box, CNN GFLOP and
   seconds per box at 1, 10 and 50 boxes per image;
@@ -81,12 +82,15 @@ def run_sections(sections, data_root: Path, model: Path, shards: Path, weights=N
         results["extraction"] = measure_extraction(cnn, load_training_records(data_root), boxes, batch_size)
         print_extraction(results["extraction"], cnn.crop_size)
     if "inference" in sections:
-        from hypercolumns.pipelines.bench.bench_inference import measure_inference, print_inference
+        from hypercolumns.pipelines.bench.bench_inference import (measure_inference, measure_many_images,
+                                                                  print_inference, print_many_images)
         from hypercolumns.pipelines.inference.segment import Segmenter
 
-        segmenter = Segmenter(model, weights=weights, device=device, cnn_engine=engine)
+        segmenter = Segmenter(model, weights=weights, device=device, cnn_engine=engine, batch_size=batch_size)
         results["inference"] = measure_inference(segmenter, load_val_records(data_root))
         print_inference(results["inference"])
+        results["inference"]["many_images"] = measure_many_images(segmenter, load_val_records(data_root), batch_size)
+        print_many_images(results["inference"]["many_images"])
     if "training" in sections:
         from hypercolumns.pipelines.bench.bench_training import measure_grid_training, print_grid_training
 

@@ -5,6 +5,12 @@ outputs go through the conv trick (convolutions on the native maps, upsample,
 sigmoid, Eq. 3) and through the explicit computation (every location's
 upsampled hypercolumn times every cell's classifier), both in float32.  Both
 are timed in this one run; the outputs are compared.
+
+Then ``segment`` on many images (:func:`measure_many_images`): the val images' ground-truth
+boxes segmented one image at a time and by ``Segmenter.segment_many`` (images read ahead,
+boxes of consecutive images batched together, masks and RLE on CPU threads), each against the
+bare CNN forward of the same crops: the share of the CNN's rate that ``segment`` keeps (goal on a GPU:
+>= 0.8).
 """
 from __future__ import annotations
 
@@ -44,6 +50,45 @@ def measure_inference(segmenter: Segmenter, records: list, boxes: int = 8) -> di
             "explicit_over_conv_trick": explicit_time / conv_time,
             "conv_trick_over_cnn_forward": conv_time / cnn_time,
             "max_abs_difference": float((conv_maps - explicit_maps).abs().max())}
+
+
+def measure_many_images(segmenter: Segmenter, records: list, batch_size: int = 16) -> dict:
+    """Seconds per box of the bare forward, of one image at a time and of ``segment_many``, on the
+    ground-truth boxes of ``records`` (each image read from its file in both runs; RLE encoded)."""
+    from hypercolumns.pipelines.bench.bench_features import time_bare_forward
+
+    records = [record for record in records if record.instances]
+    boxes = sum(len(record.instances) for record in records)
+    cnn = segmenter.cnn
+    crops = torch.cat([cnn.crops(record.load_image(), cnn.expand(record.boxes())) for record in records])
+    bare = time_bare_forward(cnn, crops, segmenter.grid.layers, batch_size)
+
+    def one_at_a_time():
+        for record in records:
+            segmenter.segment(record.load_image(), record.boxes(), "__all__", image_key=record.image_id).rles()
+
+    def many():
+        items = ((record.image_id, record.load_image(), record.boxes(), "__all__", record.image_id)
+                 for record in records)
+        for _, _, result in segmenter.segment_many(items, batch_size=batch_size):
+            result.rles()
+
+    _, alone = timed(one_at_a_time, cnn.device)
+    _, streamed = timed(many, cnn.device)
+    return {"images": len(records), "boxes": boxes, "batch_size": batch_size,
+            "bare_forward_ms_per_box": 1e3 * bare, "one_at_a_time_ms_per_box": 1e3 * alone / boxes,
+            "segment_many_ms_per_box": 1e3 * streamed / boxes,
+            "one_at_a_time_rate_vs_forward": bare * boxes / alone,
+            "segment_many_rate_vs_forward": bare * boxes / streamed}
+
+
+def print_many_images(result: dict) -> None:
+    print(f"segment on {result['images']} images, {result['boxes']} ground-truth boxes, batch {result['batch_size']}:")
+    print(f"  bare CNN forward        {result['bare_forward_ms_per_box']:8.1f} ms/box")
+    print(f"  one image at a time     {result['one_at_a_time_ms_per_box']:8.1f} ms/box "
+          f"({result['one_at_a_time_rate_vs_forward']:.0%} of the forward's rate)")
+    print(f"  segment_many            {result['segment_many_ms_per_box']:8.1f} ms/box "
+          f"({result['segment_many_rate_vs_forward']:.0%}; goal on a GPU: >= 80%)")
 
 
 def print_inference(result: dict) -> None:

@@ -24,7 +24,7 @@ HC := $(BIN)/hypercolumns
 
 .PHONY: setup weights test demo data features train-grid eval-sds reproduce-table1 finetune train-bbox-reg \
         eval-keypoints eval-parts reproduce-table2 compare-quality \
-        bench bench-engines-cv bench-shared compare-shared demo-own-data bench-features bench-inference bench-finetune bench-scale bench-large-image clean
+        bench bench-synthetic bench-engines-cv bench-shared compare-shared demo-own-data bench-features bench-inference bench-finetune bench-scale bench-large-image clean
 
 setup: $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check "$(TORCH_SPEC)"
@@ -88,6 +88,12 @@ BENCH_ENGINE ?= auto
 bench:
 	$(HC) bench --data-root $(DATA_ROOT) --model $(WORK)/models/grid-K10.h5 --shards $(WORK)/features \
 	    --out $(RESULTS)/bench --engine $(BENCH_ENGINE)
+
+# speed alone, without the shared data, the converted weights or shards (a lent GPU: see README, *On a GPU*)
+SYNTHETIC_IMAGES ?= 24
+bench-synthetic:
+	$(HC) bench --synthetic $(SYNTHETIC_IMAGES) --sections engines,extraction,inference --engine auto \
+	    --out $(RESULTS)/bench
 
 # engines' masks against fp32 torch's on the training images, by eval-sds's outer fold grids;
 # ENGINES=torch-nchw,onnxruntime,torch-bf16 for others than the default reduced-precision ones

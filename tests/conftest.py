@@ -36,17 +36,9 @@ def imagenet_weights():
 @pytest.fixture(scope="session")
 def random_vgg16():
     """A factory of randomly initialised VGG16 conv weights (``Weights``), seeded: ``random_vgg16(seed)``."""
-    import torch
+    from hypercolumns.pipelines.bench.synthetic import random_weights
 
-    from hypercolumns.extract.networks import build_network
-    from hypercolumns.extract.weights import CAFFE_BGR_INPUT, Weights, state_dict_sha256
-
-    def make(seed: int = 0):
-        torch.manual_seed(seed)
-        state = build_network("vgg16", with_classifier=False).state_dict()
-        return Weights("vgg16", state, dict(CAFFE_BGR_INPUT), state_dict_sha256(state), "random")
-
-    return make
+    return random_weights
 
 
 @pytest.fixture(scope="session")
@@ -63,25 +55,12 @@ def tiny_cnn(random_vgg16):
 def random_grid_file(random_vgg16):
     """A factory: a random agnostic K x K grid on ``random_vgg16(0)``'s layers ``spec``, saved with the weights
     in ``folder``; returns ``(weights_path, model_path)``."""
-    import numpy as np
-
-    from hypercolumns.classifiers.grid_model import AGNOSTIC, GridModel
-    from hypercolumns.classifiers.model_file import save_grid
-    from hypercolumns.extract.cnn import FrozenCNN
-    from hypercolumns.extract.features import feature_config
-    from hypercolumns.extract.layer_spec import LayerSpec
     from hypercolumns.extract.weights import save_weights
+    from hypercolumns.pipelines.bench.synthetic import random_grid
 
     def make(folder, K: int = 2, spec: str = "conv4_3,global", seed: int = 0):
         weights = random_vgg16(0)
-        cnn = FrozenCNN(weights, device="cpu")
-        spec = LayerSpec.parse(spec).resolve(cnn.network)
-        rng = np.random.default_rng(seed)
-        model = GridModel(K=K, spec=spec, categories=[AGNOSTIC],
-                          coef={AGNOSTIC: rng.normal(0, 0.05, (K, K, spec.dim)).astype(np.float32)},
-                          intercept={AGNOSTIC: np.zeros((K, K), np.float32)},
-                          mean=np.zeros(spec.dim, np.float32), scale=np.ones(spec.dim, np.float32),
-                          feature_config=feature_config(cnn, spec))
-        return save_weights(weights, "random-vgg16", folder), save_grid(model, Path(folder) / f"grid-K{K}.h5")
+        return (save_weights(weights, "random-vgg16", folder),
+                random_grid(weights, folder, K, layers=spec, coef_scale=0.05, seed=seed))
 
     return make

@@ -51,24 +51,32 @@ def machine() -> dict:
 
 def run_sections(sections, data_root: Path, model: Path, shards: Path, weights=None, boxes: int = 96,
                  batch_size: int = 16, images: int = 4, device=None, cv_work: Path | None = None,
-                 out: Path | None = None, engines: str | None = None, engine: str = "torch") -> dict:
+                 out: Path | None = None, engines: str | None = None, engine: str = "torch",
+                 records: list | None = None) -> dict:
     """Each section's figures (printed as they come), by section name; ``engine`` runs the CNN of the
     extraction, inference and shared sections (the engines sections measure theirs). The engines section
-    runs first, so that ``engine="auto"`` is the fastest agreeing engine of this very run."""
+    runs first, so that ``engine="auto"`` is the fastest agreeing engine of this very run. ``records``
+    (``--synthetic``'s) stand for both the training and the val records; the engines measurement made
+    on them is not stored for ``auto``."""
     from hypercolumns.data.datasets import load_training_records, load_val_records
     from hypercolumns.extract.cnn import default_device, frozen_cnn
     from hypercolumns.extract.engines import resolve_engine
 
+    training = (lambda: records) if records is not None else (lambda: load_training_records(data_root))
+    val = (lambda: records) if records is not None else (lambda: load_val_records(data_root))
     results = {}
     if "engines" in sections:   # first: ``auto`` below picks from this run's own measurement
         from hypercolumns.extract.engines import remember_measurement
         from hypercolumns.pipelines.bench.bench_engines import measure_engines, print_engines
 
-        results["engines"] = measure_engines(model, load_training_records(data_root), weights, device,
-                                             batch_size=batch_size)
+        results["engines"] = measure_engines(model, training(), weights, device, batch_size=batch_size)
         print_engines(results["engines"])
-        print(f"  stored for --engine auto: {remember_measurement(results['engines'], results['engines']['device'])}")
+        if records is None:
+            print(f"  stored for --engine auto: "
+                  f"{remember_measurement(results['engines'], results['engines']['device'])}")
     if {"extraction", "inference", "shared"} & set(sections):
+        if records is not None and engine == "auto" and "engines" in sections:   # this run's choice, unstored
+            engine = results["engines"]["fastest_agreeing"]
         asked, engine = engine, resolve_engine(engine, device if device is not None else default_device())
         results["engine"] = {"asked": asked, "chosen": engine}
         print(f"engine of the extraction, inference and shared sections: {engine}"
@@ -79,7 +87,7 @@ def run_sections(sections, data_root: Path, model: Path, shards: Path, weights=N
     if "extraction" in sections:
         from hypercolumns.pipelines.bench.bench_features import measure_extraction, print_extraction
 
-        results["extraction"] = measure_extraction(cnn, load_training_records(data_root), boxes, batch_size)
+        results["extraction"] = measure_extraction(cnn, training(), boxes, batch_size)
         print_extraction(results["extraction"], cnn.crop_size)
     if "inference" in sections:
         from hypercolumns.pipelines.bench.bench_inference import (measure_inference, measure_many_images,
@@ -87,9 +95,9 @@ def run_sections(sections, data_root: Path, model: Path, shards: Path, weights=N
         from hypercolumns.pipelines.inference.segment import Segmenter
 
         segmenter = Segmenter(model, weights=weights, device=device, cnn_engine=engine, batch_size=batch_size)
-        results["inference"] = measure_inference(segmenter, load_val_records(data_root))
+        results["inference"] = measure_inference(segmenter, val())
         print_inference(results["inference"])
-        results["inference"]["many_images"] = measure_many_images(segmenter, load_val_records(data_root), batch_size)
+        results["inference"]["many_images"] = measure_many_images(segmenter, val(), batch_size)
         print_many_images(results["inference"]["many_images"])
     if "training" in sections:
         from hypercolumns.pipelines.bench.bench_training import measure_grid_training, print_grid_training
@@ -99,7 +107,7 @@ def run_sections(sections, data_root: Path, model: Path, shards: Path, weights=N
     if "shared" in sections:
         from hypercolumns.pipelines.bench.bench_shared import bench_shared_vs_per_box, print_rows
 
-        results["shared"] = bench_shared_vs_per_box(cnn, load_val_records(data_root)[:images])
+        results["shared"] = bench_shared_vs_per_box(cnn, val()[:images])
         print_rows(results["shared"])
     if "engines-cv" in sections:
         from hypercolumns.pipelines.bench.bench_engines import cross_validated_agreement, print_agreement
@@ -134,10 +142,14 @@ def parse_sections(text: str) -> tuple:
 
 
 def bench(data_root: Path, model: Path, out: Path, shards: Path, sections: str = ",".join(SECTIONS),
-          compare_with: Path | None = None, **settings) -> list:
+          compare_with: Path | None = None, synthetic: int = 0, **settings) -> list:
     """The ``sections`` (comma-separated) of :func:`run_sections` (``settings``: its keywords),
-    compared with the earlier run ``compare_with`` if given; writes and returns the JSON paths."""
+    compared with the earlier run ``compare_with`` if given; writes and returns the JSON paths.
+    ``synthetic``: on that many synthetic images with random weights and a random grid
+    (:mod:`~.synthetic`), for a machine without the shared data or the converted weights."""
     sections = parse_sections(sections)
+    if synthetic:
+        return _bench_synthetic(synthetic, sections, out, compare_with, settings)
     if {"inference", "engines", "engines-cv"} & set(sections):
         require_file(model, "grid model for the inference and engines sections",
                      "run `make train-grid` or pass --sections without inference and engines")
@@ -145,13 +157,43 @@ def bench(data_root: Path, model: Path, out: Path, shards: Path, sections: str =
     if needing_shards and not any(Path(shards).glob("shard-*.h5")):
         raise MissingFileError(f"{shards}: no shards for the {' and '.join(needing_shards)} section; run "
                                 f"`make features` or pass --sections without {' and '.join(needing_shards)}")
+    return _report(lambda: run_sections(sections, data_root, model, shards, out=out, **settings), out, compare_with)
+
+
+SYNTHETIC_SECTIONS = ("extraction", "inference", "shared", "engines")
+"""The sections ``--synthetic`` can run: the others read stage-one shards or eval-sds's fold grids."""
+
+
+def _bench_synthetic(count: int, sections: tuple, out: Path, compare_with, settings: dict) -> list:
+    import tempfile
+
+    from hypercolumns.pipelines.bench.synthetic import random_grid, random_weights, synthetic_records
+
+    refused = [s for s in sections if s not in SYNTHETIC_SECTIONS]
+    if refused:
+        raise InputError(f"--synthetic: the {', '.join(refused)} section needs the real data's shards; "
+                         f"choose among {', '.join(SYNTHETIC_SECTIONS)}")
+    if settings.get("weights"):
+        raise InputError("--synthetic runs a random network: leave out --weights")
+    with tempfile.TemporaryDirectory(prefix="bench-synthetic-") as folder:
+        print(f"synthetic: {count} images of 500 x 375 with 3 instances each, random VGG16 and K = 10 grid")
+        records = synthetic_records(Path(folder), count)
+        weights = random_weights()
+        model = random_grid(weights, Path(folder))
+        settings = {**settings, "weights": weights}
+        return _report(lambda: {"synthetic_images": count,
+                                **run_sections(sections, None, model, None, out=out, records=records, **settings)},
+                       out, compare_with, name="bench-synthetic")
+
+
+def _report(measure, out: Path, compare_with, name: str = "bench") -> list:
+    """``measure()``'s sections with the machine and the time, compared with ``compare_with``, written."""
     old = json.loads(Path(compare_with).read_text()) if compare_with else None
     print(f"machine: {machine()}")
     start = time.perf_counter()
-    report = {"machine": machine(), "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              **run_sections(sections, data_root, model, shards, out=out, **settings)}
+    report = {"machine": machine(), "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **measure()}
     report["seconds"] = time.perf_counter() - start
     if old is not None:
         print(f"new / old ({compare_with}):")
         print("\n".join(f"  {line}" for line in compare(report, old)))
-    return write_bench_json(report, out, f"bench-{report['time_utc'].replace(':', '')}", "bench")
+    return write_bench_json(report, out, f"{name}-{report['time_utc'].replace(':', '')}", name)

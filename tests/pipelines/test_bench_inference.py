@@ -38,3 +38,27 @@ def test_many_images_time_every_ground_truth_box_both_ways(segmenter, data_root,
     assert result["boxes"] == sum(len(r.instances) for r in records) and result["images"] == 3
     assert result["segment_many_rate_vs_forward"] == pytest.approx(
         result["bare_forward_ms_per_box"] / result["segment_many_ms_per_box"])
+
+
+def test_bench_runs_on_synthetic_images_without_data_weights_or_shards(tmp_path, monkeypatch):
+    """``bench --synthetic N`` (a bare GPU machine): no data root, no cached weights, nothing stored for auto."""
+    import json
+
+    from hypercolumns.pipelines.commands.cli import main as cli
+
+    monkeypatch.setenv("HYPERCOLUMNS_CACHE", str(tmp_path / "empty-cache"))
+    assert cli(["bench", "--synthetic", "2", "--sections", "inference", "--batch-size", "4",
+                "--out", str(tmp_path / "out")]) == 0
+    report = json.loads((tmp_path / "out" / "bench-synthetic.json").read_text())
+    assert report["synthetic_images"] == 2
+    assert report["inference"]["many_images"]["boxes"] == 6      # 2 images x 3 instances
+    assert report["inference"]["max_abs_difference"] < 1e-4
+    assert not (tmp_path / "empty-cache").exists()
+
+
+def test_synthetic_bench_refuses_the_sections_that_need_real_shards(tmp_path):
+    from hypercolumns.data.errors import InputError
+    from hypercolumns.pipelines.bench.bench import bench
+
+    with pytest.raises(InputError, match="training section needs the real data"):
+        bench(None, None, tmp_path, None, sections="inference,training", synthetic=2)

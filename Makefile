@@ -24,7 +24,7 @@ HC := $(BIN)/hypercolumns
 
 .PHONY: setup weights test demo data features train-grid eval-sds reproduce-table1 finetune train-bbox-reg \
         eval-keypoints eval-parts reproduce-table2 compare-quality \
-        bench bench-synthetic bench-engines-cv bench-shared compare-shared demo-own-data bench-features bench-inference bench-finetune bench-scale bench-large-image clean
+        bench bench-synthetic gpu-wheels bench-gpu bench-engines-cv bench-shared compare-shared demo-own-data bench-features bench-inference bench-finetune bench-scale bench-large-image clean
 
 setup: $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check "$(TORCH_SPEC)"
@@ -94,6 +94,23 @@ SYNTHETIC_IMAGES ?= 24
 bench-synthetic:
 	$(HC) bench --synthetic $(SYNTHETIC_IMAGES) --sections engines,extraction,inference --engine auto \
 	    --out $(RESULTS)/bench
+
+# the same on a bare GPU machine with no venv (the device tool: carry .whl, run `make bench-gpu RESULTS=$$OUT`):
+# its python3 has torch, h5py, opencv and scikit-image; pycocotools comes as a wheel from `make gpu-wheels` here
+GPU_PYTHON ?= python3
+GPU_SITE := /tmp/hypercolumns-site
+GPU_WHEELS ?= .whl
+gpu-wheels:
+	python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	    -d .whl pycocotools==2.0.11
+	@echo "wheels for the GPU machine in .whl/: carry .whl"
+bench-gpu:
+	$(GPU_PYTHON) -m pip install --quiet --no-index --no-deps --no-compile --upgrade --target $(GPU_SITE) $(GPU_WHEELS)/*.whl
+	mkdir -p $(GPU_SITE)/hypercolumns
+	for d in extract classifiers pipelines eval data; do ln -sfn $(CURDIR)/$$d $(GPU_SITE)/hypercolumns/$$d; done
+	PYTHONPATH=$(GPU_SITE) PYTHONUNBUFFERED=1 $(GPU_PYTHON) -m hypercolumns.pipelines.commands.cli bench \
+	    --synthetic $(SYNTHETIC_IMAGES) --sections engines,extraction,inference,shared --engine auto --out $(RESULTS)/bench
 
 # engines' masks against fp32 torch's on the training images, by eval-sds's outer fold grids;
 # ENGINES=torch-nchw,onnxruntime,torch-bf16 for others than the default reduced-precision ones

@@ -52,20 +52,24 @@ def read_ahead(items, ahead: int = 2):
     stop = threading.Event()
     context = contextvars.copy_context()   # the caller's profile, if one is active
 
+    def offer(entry) -> bool:
+        """Put ``entry`` in a slot as soon as one is free; False once the consumer has stopped."""
+        while not stop.is_set():
+            try:
+                slots.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce():
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        slots.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not offer((item, None)):
                     return
-            slots.put((_DONE, None))
+            offer((_DONE, None))
         except BaseException as error:   # handed to the consumer, raised there
-            slots.put((_DONE, error))
+            offer((_DONE, error))
 
     reader = threading.Thread(target=context.run, args=(produce,), daemon=True, name="read-ahead")
     reader.start()

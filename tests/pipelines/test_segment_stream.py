@@ -120,3 +120,13 @@ def test_read_ahead_keeps_the_order_and_reads_at_most_its_depth_in_front():
     threading.Event().wait(0.3)   # the reader fills its slots meanwhile, and stops there
     assert len(read) <= 4         # 0 taken, 2 waiting, 1 held by the blocked reader
     assert list(stream) == list(range(1, 10))
+
+
+def test_a_consumer_that_stops_early_stops_the_reader():
+    stream = read_ahead(iter(range(100)), ahead=2)
+    assert next(stream) == 0
+    stream.close()
+    readers = [t for t in threading.enumerate() if t.name == "read-ahead"]
+    for reader in readers:
+        reader.join(timeout=5)
+    assert not any(reader.is_alive() for reader in readers)

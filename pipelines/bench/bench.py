@@ -59,8 +59,8 @@ def run_sections(sections, data_root: Path, model: Path, shards: Path, weights=N
     (``--synthetic``'s) stand for both the training and the val records; the engines measurement made
     on them is not stored for ``auto``."""
     from hypercolumns.data.datasets import load_training_records, load_val_records
-    from hypercolumns.extract.cnn import default_device, frozen_cnn
-    from hypercolumns.extract.engines import resolve_engine
+    from hypercolumns.extract.cnn import frozen_cnn
+    from hypercolumns.pipelines.bench.bench_engines import measured_engine
 
     training = (lambda: records) if records is not None else (lambda: load_training_records(data_root))
     val = (lambda: records) if records is not None else (lambda: load_val_records(data_root))
@@ -77,7 +77,7 @@ def run_sections(sections, data_root: Path, model: Path, shards: Path, weights=N
     if {"extraction", "inference", "shared"} & set(sections):
         if records is not None and engine == "auto" and "engines" in sections:   # this run's choice, unstored
             engine = results["engines"]["fastest_agreeing"]
-        asked, engine = engine, resolve_engine(engine, device if device is not None else default_device())
+        asked, engine = engine, measured_engine(engine, device, weights)
         results["engine"] = {"asked": asked, "chosen": engine}
         print(f"engine of the extraction, inference and shared sections: {engine}"
               + (" (auto: the fastest that agreed with fp32 torch)" if asked == "auto" else ""))

@@ -90,6 +90,32 @@ def measure_engines(model_path, records: list, weights=None, device=None, boxes:
             "tolerance": {"max_heatmap_difference": MAX_HEATMAP_DIFFERENCE, "mean_mask_iou": MIN_MASK_IOU}}
 
 
+def measured_engine(engine: str, device=None, weights=None, images: int = 4) -> str:
+    """``engine``, with ``auto`` made a name: this machine's stored choice, or, where none is stored yet, the
+    choice of an engines measurement made now, once (on ``images`` synthetic images with ``weights``, the
+    network the command will run, and a random grid; stored for the next ``auto``)."""
+    import tempfile
+
+    from hypercolumns.extract.cnn import default_device
+    from hypercolumns.extract.engines import measurement_path, remember_measurement, resolve_engine
+    from hypercolumns.extract.weights import resolve_weights
+    from hypercolumns.pipelines.bench.synthetic import random_grid, synthetic_records
+
+    device = torch.device(device) if device is not None else default_device()
+    if engine != "auto" or measurement_path(device).is_file():
+        return resolve_engine(engine, device)
+    print(f"--engine auto: no engine measurement for this machine yet; measuring each engine once on "
+          f"{images} synthetic images (stored in {measurement_path(device).parent}; `make bench` remeasures)",
+          flush=True)
+    network = resolve_weights(weights)
+    with tempfile.TemporaryDirectory(prefix="engines-") as folder:
+        result = measure_engines(random_grid(network, Path(folder)), synthetic_records(Path(folder), images),
+                                 network, device, boxes=3 * images)
+    print_engines(result)
+    remember_measurement(result, result["device"])
+    return resolve_engine("auto", device)
+
+
 def print_engines(result: dict) -> None:
     print(f"CNN engines, {result['crops']} crops at batch {result['batch_size']}, {result['device_name']} "
           f"({result['threads']} threads); agreement with fp32 torch: max heatmap difference < "

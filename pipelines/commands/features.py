@@ -4,6 +4,7 @@ import argparse
 from hypercolumns.extract import features
 from hypercolumns.extract.cnn import DEFAULT_PADDING
 from hypercolumns.extract.config import SHARED_MARGIN
+from hypercolumns.pipelines.bench.bench_engines import measured_engine
 from hypercolumns.pipelines.commands.flags import add_dataset_files, command_parser, data_root_of
 
 
@@ -17,7 +18,8 @@ def main(argv=None) -> int:
         seed=True, batch_size=True, engine={"help": "what runs the CNN's forward (recorded in the shard config): "
                                              "torch (fp32, default), torch-nchw, torch-bf16 (native bfloat16 "
                                              "CPUs, GPUs), onnxruntime (CPU), or auto (the fastest that agreed "
-                                             "with fp32 torch in this machine's last `make bench`)"},
+                                             "with fp32 torch in this machine's last `make bench`, measured "
+                                             "once where none is stored)"},
         device={"help": "default: CUDA when available (with --scheduler: on each worker)"},
         scheduler={"help": "a Dask scheduler (tcp://host:8786) whose workers write the shards; "
                    "they must see --data-root and --out at the same paths"})
@@ -47,5 +49,8 @@ def main(argv=None) -> int:
                         "the input size instead of --padding (ours, not the paper's protocol; recorded in the "
                         "shard config and used at test time by the grids trained on them)")
     add_dataset_files(parser)
-    features.extract_features(**data_root_of(parser, vars(parser.parse_args(argv))))
+    flags = data_root_of(parser, vars(parser.parse_args(argv)))
+    if flags["scheduler"] is None:   # with one, each worker resolves auto on its own machine
+        flags["engine"] = measured_engine(flags["engine"], flags["device"], flags["weights"])
+    features.extract_features(**flags)
     return 0

@@ -2,6 +2,7 @@
 from pathlib import Path
 
 from hypercolumns.data.detections import BOX_FORMATS
+from hypercolumns.pipelines.bench.bench_engines import measured_engine
 from hypercolumns.pipelines.commands.flags import command_parser
 from hypercolumns.pipelines.inference.viz import VIZ_MODES
 from hypercolumns.pipelines.inference import segment
@@ -60,5 +61,6 @@ def main(argv=None) -> int:
         parser.error(f"--max-per-image must be at least 1, got {flags['max_per_image']}")
     if flags.pop("no_superpixels"):
         flags["superpixels"] = "none"
+    flags["engine"] = measured_engine(flags["engine"], flags["device"], flags["weights"])
     segment.segment_file(**flags)
     return 0

@@ -81,3 +81,26 @@ def test_mask_iou_of_hand_made_heatmaps():
     a[1, 0, 0] = 0.39       # below the threshold: both empty
     b[2, 3, 3] = 0.4        # one pixel against none
     np.testing.assert_allclose(mask_iou(a, b), [0.5, 1.0, 0.0])
+
+
+def test_auto_without_a_stored_measurement_measures_once_and_keeps_the_choice(tmp_path, monkeypatch, random_vgg16):
+    """`--engine auto` on a machine never benched: the engines are measured once (here a stand-in measurement),
+    the choice is stored, and the next `auto` reads it without measuring again."""
+    from hypercolumns.pipelines.bench import bench_engines
+
+    monkeypatch.setenv("HYPERCOLUMNS_CACHE", str(tmp_path))
+    calls = []
+
+    def measure(model_path, records, weights, device, boxes=48, batch_size=16):
+        calls.append((len(records), boxes, weights.sha256))
+        assert model_path.is_file() and all(record.instances for record in records)
+        return {"device": str(device), "device_name": "test", "threads": 1, "crops": boxes,
+                "batch_size": batch_size, "fastest_agreeing": "torch-nchw", "engines": []}
+
+    monkeypatch.setattr(bench_engines, "measure_engines", measure)
+    weights = random_vgg16(0)
+    assert bench_engines.measured_engine("torch", "cpu", weights) == "torch" and not calls
+    assert bench_engines.measured_engine("auto", "cpu", weights) == "torch-nchw"
+    assert calls == [(4, 12, weights.sha256)]      # the command's own network, on 4 synthetic images
+    assert engines.measurement_path("cpu").is_file()
+    assert bench_engines.measured_engine("auto", "cpu", weights) == "torch-nchw" and len(calls) == 1

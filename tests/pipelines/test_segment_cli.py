@@ -203,9 +203,9 @@ def test_profile_counts_each_stage_where_its_time_is_spent_and_changes_no_mask(s
     folder, weights_path, model_path, _ = setup
     args = segment_args(folder, weights_path, model_path, folder / "dets.json", tmp_path / "plain.json")
     assert cli([str(a) for a in args]) == 0
-    read, forward = engine.read_image, CNN.box_outputs
+    read, forward = engine.read_image, CNN.forward
     monkeypatch.setattr(engine, "read_image", lambda path: time.sleep(0.3) or read(path))
-    monkeypatch.setattr(CNN, "box_outputs", lambda self, *a, **k: time.sleep(0.5) or forward(self, *a, **k))
+    monkeypatch.setattr(CNN, "forward", lambda self, *a, **k: time.sleep(0.5) or forward(self, *a, **k))
     capsys.readouterr()
     args = segment_args(folder, weights_path, model_path, folder / "dets.json", tmp_path / "profiled.json")
     assert cli([str(a) for a in args] + ["--profile"]) == 0

@@ -77,7 +77,7 @@ def run_sections(sections, data_root: Path, model: Path, shards: Path, weights=N
     if {"extraction", "inference", "shared"} & set(sections):
         if records is not None and engine == "auto" and "engines" in sections:   # this run's choice, unstored
             engine = results["engines"]["fastest_agreeing"]
-        asked, engine = engine, measured_engine(engine, device, weights)
+        asked, engine = engine, measured_engine(engine, device, weights, model)
         results["engine"] = {"asked": asked, "chosen": engine}
         print(f"engine of the extraction, inference and shared sections: {engine}"
               + (" (auto: the fastest that agreed with fp32 torch)" if asked == "auto" else ""))

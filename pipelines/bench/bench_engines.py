@@ -90,10 +90,11 @@ def measure_engines(model_path, records: list, weights=None, device=None, boxes:
             "tolerance": {"max_heatmap_difference": MAX_HEATMAP_DIFFERENCE, "mean_mask_iou": MIN_MASK_IOU}}
 
 
-def measured_engine(engine: str, device=None, weights=None, images: int = 4) -> str:
+def measured_engine(engine: str, device=None, weights=None, model=None, images: int = 4) -> str:
     """``engine``, with ``auto`` made a name: this machine's stored choice, or, where none is stored yet, the
-    choice of an engines measurement made now, once (on ``images`` synthetic images with ``weights``, the
-    network the command will run, and a random grid; stored for the next ``auto``)."""
+    choice of an engines measurement made now, once, stored for the next ``auto``: on ``images`` synthetic
+    images, with ``weights`` (the network the command will run) and the command's grid ``model``, or
+    without one a random grid standardised on those images' rows as train-grid would."""
     import tempfile
 
     from hypercolumns.extract.cnn import default_device
@@ -109,8 +110,10 @@ def measured_engine(engine: str, device=None, weights=None, images: int = 4) -> 
           flush=True)
     network = resolve_weights(weights)
     with tempfile.TemporaryDirectory(prefix="engines-") as folder:
-        result = measure_engines(random_grid(network, Path(folder)), synthetic_records(Path(folder), images),
-                                 network, device, boxes=3 * images)
+        records = synthetic_records(Path(folder), images)
+        grid = (model if model is not None and Path(model).is_file()
+                else random_grid(network, Path(folder), standardized_on=records[:1]))
+        result = measure_engines(grid, records, network, device, boxes=3 * images)
     print_engines(result)
     remember_measurement(result, result["device"])
     return resolve_engine("auto", device)

@@ -55,9 +55,14 @@ def random_weights(seed: int = 0):
 
 
 def random_grid(weights, folder: Path, K: int = 10, layers: str | None = None, coef_scale: float | None = None,
-                seed: int = 0) -> Path:
+                seed: int = 0, standardized_on: list | None = None) -> Path:
     """A random category-agnostic K x K grid on ``layers`` (default: stage one's) of ``weights``, its
-    weights drawn with sd ``coef_scale`` (default 1 / sqrt(dims)), saved in ``folder``."""
+    weights drawn with sd ``coef_scale`` (default 1 / sqrt(dims)), saved in ``folder``.
+
+    ``standardized_on``: records whose stage-one rows give the grid its standardisation, as train-grid's
+    would, so that its logits on real features are of order 1 and its heatmaps are not saturated (a
+    saturated heatmap flips at the smallest change of a feature: no test of an engine's agreement).
+    """
     from hypercolumns.classifiers.grid_model import AGNOSTIC, GridModel
     from hypercolumns.classifiers.model_file import save_grid
     from hypercolumns.extract.cnn import FrozenCNN
@@ -66,11 +71,21 @@ def random_grid(weights, folder: Path, K: int = 10, layers: str | None = None, c
 
     cnn = FrozenCNN(weights, device="cpu")
     spec = LayerSpec.parse(layers or DEFAULT_LAYERS).resolve(cnn.network)
+    config = feature_config(cnn, spec)
+    mean, scale = np.zeros(spec.dim, np.float32), np.ones(spec.dim, np.float32)
+    if standardized_on:
+        from hypercolumns.classifiers.standardize import standardization_from_shards
+        from hypercolumns.extract.features import run_features
+        from hypercolumns.extract.shards import list_shards
+
+        shards = Path(folder) / "standardization-shards"
+        run_features(standardized_on, shards, cnn, spec, config, show_progress=False)
+        standardization = standardization_from_shards(list_shards(shards))
+        mean, scale = standardization.mean.astype(np.float32), standardization.scale.astype(np.float32)
     rng = np.random.default_rng(seed)
     sd = coef_scale if coef_scale is not None else 1 / np.sqrt(spec.dim)
     model = GridModel(K=K, spec=spec, categories=[AGNOSTIC],
                       coef={AGNOSTIC: rng.normal(0, sd, (K, K, spec.dim)).astype(np.float32)},
                       intercept={AGNOSTIC: np.zeros((K, K), np.float32)},
-                      mean=np.zeros(spec.dim, np.float32), scale=np.ones(spec.dim, np.float32),
-                      feature_config=feature_config(cnn, spec))
+                      mean=mean, scale=scale, feature_config=config)
     return save_grid(model, Path(folder) / f"grid-K{K}.h5")

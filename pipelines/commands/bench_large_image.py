@@ -12,6 +12,6 @@ def main(argv=None) -> int:
     parser.add_argument("--boxes", type=int, default=100, help="detections on the photo (default 100)")
     parser.add_argument("--superpixels", default=None, help="the projection (default: segment's)")
     flags = vars(parser.parse_args(argv))
-    flags["engine"] = measured_engine(flags["engine"], None, flags["weights"])
+    flags["engine"] = measured_engine(flags["engine"], None, flags["weights"], flags["model"])
     bench_large_image.bench_large_image(**flags)
     return 0

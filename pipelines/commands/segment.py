@@ -61,6 +61,6 @@ def main(argv=None) -> int:
         parser.error(f"--max-per-image must be at least 1, got {flags['max_per_image']}")
     if flags.pop("no_superpixels"):
         flags["superpixels"] = "none"
-    flags["engine"] = measured_engine(flags["engine"], flags["device"], flags["weights"])
+    flags["engine"] = measured_engine(flags["engine"], flags["device"], flags["weights"], flags["model"])
     segment.segment_file(**flags)
     return 0

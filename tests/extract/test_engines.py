@@ -104,3 +104,11 @@ def test_auto_without_a_stored_measurement_measures_once_and_keeps_the_choice(tm
     assert calls == [(4, 12, weights.sha256)]      # the command's own network, on 4 synthetic images
     assert engines.measurement_path("cpu").is_file()
     assert bench_engines.measured_engine("auto", "cpu", weights) == "torch-nchw" and len(calls) == 1
+    # with the command's own grid, that grid is what the engines are compared on
+    engines.measurement_path("cpu").unlink()
+    grid = tmp_path / "my-grid.h5"
+    grid.write_bytes(b"")
+    models = []
+    monkeypatch.setattr(bench_engines, "measure_engines", lambda model_path, *a, **k: models.append(model_path)
+                        or measure(model_path, *a, **k))
+    assert bench_engines.measured_engine("auto", "cpu", weights, model=grid) == "torch-nchw" and models == [grid]

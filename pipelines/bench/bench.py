@@ -175,11 +175,14 @@ def _bench_synthetic(count: int, sections: tuple, out: Path, compare_with, setti
                          f"choose among {', '.join(SYNTHETIC_SECTIONS)}")
     if settings.get("weights"):
         raise InputError("--synthetic runs a random network: leave out --weights")
+    if settings.get("engine") == "auto" and "engines" not in sections:   # never from, or into, the real store
+        raise InputError("--synthetic --engine auto picks among this run's own engines measurement: "
+                         "add the engines section, or name an engine")
     with tempfile.TemporaryDirectory(prefix="bench-synthetic-") as folder:
         print(f"synthetic: {count} images of 500 x 375 with 3 instances each, random VGG16 and K = 10 grid")
         records = synthetic_records(Path(folder), count)
         weights = random_weights()
-        model = random_grid(weights, Path(folder))
+        model = random_grid(weights, Path(folder), standardized_on=records[:1])   # unsaturated heatmaps
         settings = {**settings, "weights": weights}
         return _report(lambda: {"synthetic_images": count,
                                 **run_sections(sections, None, model, None, out=out, records=records, **settings)},

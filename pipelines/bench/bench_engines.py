@@ -111,12 +111,28 @@ def measured_engine(engine: str, device=None, weights=None, model=None, images: 
     network = resolve_weights(weights)
     with tempfile.TemporaryDirectory(prefix="engines-") as folder:
         records = synthetic_records(Path(folder), images)
-        grid = (model if model is not None and Path(model).is_file()
+        grid = (model if plain_grid(model, network)
                 else random_grid(network, Path(folder), standardized_on=records[:1]))
         result = measure_engines(grid, records, network, device, boxes=3 * images)
     print_engines(result)
     remember_measurement(result, result["device"])
     return resolve_engine("auto", device)
+
+
+def plain_grid(model, weights) -> bool:
+    """Whether the grid file ``model`` can be measured as :func:`measure_engines` does: agnostic, on per-box
+    crops of ``weights``' network, taking no region candidates (a fine-tuned grid's own weights, a
+    per-category, shared-feature or System 1 grid are not)."""
+    from hypercolumns.classifiers.grid_model import AGNOSTIC
+    from hypercolumns.classifiers.model_file import load_grid
+
+    if model is None or not Path(model).is_file():
+        return False
+    grid = load_grid(model)
+    config = grid.feature_config
+    return (list(grid.categories) == [AGNOSTIC] and not grid.info.get("weights_file")
+            and config.feature_source.mode == "per-box" and not grid.spec.needs_candidates
+            and config.weights_sha256 == weights.sha256)
 
 
 def print_engines(result: dict) -> None:

@@ -53,8 +53,9 @@ def measure_inference(segmenter: Segmenter, records: list, boxes: int = 8) -> di
 
 
 def measure_many_images(segmenter: Segmenter, records: list, batch_size: int = 16) -> dict:
-    """Seconds per box of the bare forward, of one image at a time and of ``segment_many``, on the
-    ground-truth boxes of ``records`` (each image read from its file in both runs; RLE encoded)."""
+    """Seconds per box of the bare forward, of one image at a time and of ``segment_many`` (the mean of two
+    runs each, in turn), on the ground-truth boxes of ``records`` (each image read from its file; RLE
+    encoded)."""
     from hypercolumns.pipelines.bench.bench_features import time_bare_forward
 
     records = [record for record in records if record.instances]
@@ -73,8 +74,10 @@ def measure_many_images(segmenter: Segmenter, records: list, batch_size: int = 1
         for _, _, result in segmenter.segment_many(items, batch_size=batch_size):
             result.rles()
 
-    _, alone = timed(one_at_a_time, cnn.device)
-    _, streamed = timed(many, cnn.device)
+    alone = streamed = 0.0
+    for _ in range(2):   # in turn, so that neither one runs only on the other's warmed caches
+        alone += timed(one_at_a_time, cnn.device)[1] / 2
+        streamed += timed(many, cnn.device)[1] / 2
     return {"images": len(records), "boxes": boxes, "batch_size": batch_size,
             "bare_forward_ms_per_box": 1e3 * bare, "one_at_a_time_ms_per_box": 1e3 * alone / boxes,
             "segment_many_ms_per_box": 1e3 * streamed / boxes,

@@ -27,7 +27,7 @@ SHARED = {
     "engine": dict(default="torch", help="what runs the CNN's forward: torch (fp32, default), torch-nchw, "
                    "torch-bf16 (where the CPU has native bfloat16, or on a GPU), onnxruntime (CPU), or auto: "
                    "the fastest that agreed with fp32 torch in this machine's last `make bench` (measured "
-                   "once, about a minute, where none is stored)"),
+                   "once, about half a minute on two cores, where none is stored)"),
 }
 
 

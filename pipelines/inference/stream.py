@@ -15,9 +15,9 @@ Results come back in input order and equal one-image-at-a-time
 :meth:`~.segment.Segmenter.segment` (the CNN's output for a crop does not depend
 on the other crops of its batch beyond float rounding).  A grid on shared
 whole-image features, or one that refines region candidates, runs one image
-at a time (its CNN work is per image).  At most ``ahead`` images are read ahead
-and about ``2 × threads`` wait for or sit in the pool, so memory stays flat in
-the number of images.
+at a time (its CNN work is per image).  At most ``ahead`` images are read ahead,
+at most ``images_per_batch`` wait for their batch and about ``2 × threads`` more
+for or in the pool, so memory stays flat in the number of images.
 """
 from __future__ import annotations
 
@@ -66,6 +66,7 @@ def read_ahead(items, ahead: int = 2):
         try:
             for item in items:
                 if not offer((item, None)):
+                    getattr(items, "close", lambda: None)()   # its own clean-up (a progress bar), here
                     return
             offer((_DONE, None))
         except BaseException as error:   # handed to the consumer, raised there
@@ -110,7 +111,9 @@ def segment_stream(segmenter, items, batch_size: int | None = None, threads: int
                    ahead: int = 2, images_per_batch: int = 8):
     """``(tag, image, Segmentation)`` for each ``(tag, image, boxes, categories[, image_key[, candidates]])``
     of ``items``, in order (see the module); each Segmentation's RLE is already encoded, on the pool's threads.
-    An error raised by ``items`` is raised after the images before it are given back. A batch spans at most ``images_per_batch`` images (few boxes per large image: few images held)."""
+    An item's own error (raised by ``items``, or its image or boxes refused) is raised after the images
+    before it are given back; an error of the CNN or of the masks is raised at once. A batch spans at most
+    ``images_per_batch`` images (few boxes per large image: few images held)."""
     from hypercolumns.data.images import image_key as content_key
     from hypercolumns.pipelines.inference.segment import _check_boxes, _check_image, _per_box
 
@@ -133,7 +136,8 @@ def segment_stream(segmenter, items, batch_size: int | None = None, threads: int
             result.encode()
         return result
 
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="segment-post") as pool:
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="segment-post")
+    try:
         def hand_over_complete():
             for pair in waiting:
                 if pair[1] is None and pair[0].complete:
@@ -148,24 +152,33 @@ def segment_stream(segmenter, items, batch_size: int | None = None, threads: int
                 yield entry.tag, entry.image, future.result()
                 wait = False
 
-        failure = None
-        try:
-            for tag, image, boxes, categories, *rest in items:
+        failure = None   # an item's own error (unreadable image, bad boxes): raised after the images before it
+        while failure is None:
+            try:
+                tag, image, boxes, categories, *rest = next(items)
                 image, boxes = _check_image(image), _check_boxes(boxes)
-                entry = _Image(tag, image, rest[0] if rest and rest[0] is not None else content_key(image),
-                               boxes, _per_box(categories, len(boxes)), segmenter.cnn.expand(boxes))
-                waiting.append([entry, None])
-                batches.add(entry)
-                hand_over_complete()
-                yield from done(wait=len(waiting) > 2 * threads + 1)
-        except Exception as error:   # an item's own error: the images before it are still given back first
-            failure = error
+            except StopIteration:
+                break
+            except Exception as error:
+                failure = error
+                break
+            # the CNN's and the pool's errors are not the item's: they propagate from here at once
+            entry = _Image(tag, image, rest[0] if rest and rest[0] is not None else content_key(image),
+                           boxes, _per_box(categories, len(boxes)), segmenter.cnn.expand(boxes))
+            waiting.append([entry, None])
+            batches.add(entry)
+            hand_over_complete()
+            yield from done(wait=len(waiting) > 2 * threads + 1)
         batches.flush()
         hand_over_complete()
         while waiting:
+            if waiting[0][1] is None:   # every box went through the CNN: each image has its future
+                raise RuntimeError(f"segment_many: image {waiting[0][0].tag!r} has boxes that never ran")
             yield from done(wait=True)
         if failure is not None:
             raise failure
+    finally:   # a consumer that stops early (or an error) leaves no queued masks to be made
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _CrossImageBatches:

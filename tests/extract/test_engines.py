@@ -83,7 +83,8 @@ def test_mask_iou_of_hand_made_heatmaps():
     np.testing.assert_allclose(mask_iou(a, b), [0.5, 1.0, 0.0])
 
 
-def test_auto_without_a_stored_measurement_measures_once_and_keeps_the_choice(tmp_path, monkeypatch, random_vgg16):
+def test_auto_without_a_stored_measurement_measures_once_and_keeps_the_choice(tmp_path, monkeypatch, random_vgg16,
+                                                                            random_grid_file):
     """`--engine auto` on a machine never benched: the engines are measured once (here a stand-in measurement),
     the choice is stored, and the next `auto` reads it without measuring again."""
     from hypercolumns.pipelines.bench import bench_engines
@@ -106,9 +107,28 @@ def test_auto_without_a_stored_measurement_measures_once_and_keeps_the_choice(tm
     assert bench_engines.measured_engine("auto", "cpu", weights) == "torch-nchw" and len(calls) == 1
     # with the command's own grid, that grid is what the engines are compared on
     engines.measurement_path("cpu").unlink()
-    grid = tmp_path / "my-grid.h5"
-    grid.write_bytes(b"")
+    _, grid = random_grid_file(tmp_path / "mine")   # an agnostic per-box grid of the same network
     models = []
     monkeypatch.setattr(bench_engines, "measure_engines", lambda model_path, *a, **k: models.append(model_path)
                         or measure(model_path, *a, **k))
     assert bench_engines.measured_engine("auto", "cpu", weights, model=grid) == "torch-nchw" and models == [grid]
+
+
+def test_only_an_agnostic_per_box_grid_of_the_same_network_is_measured_as_it_is(tmp_path, random_grid_file, random_vgg16):
+    """Others (per-category, fine-tuned, other weights) would fail in measure_engines: a random grid stands in."""
+    import dataclasses
+
+    from hypercolumns.classifiers.model_file import load_grid, save_grid
+    from hypercolumns.pipelines.bench.bench_engines import plain_grid
+
+    _, path = random_grid_file(tmp_path)
+    weights = random_vgg16(0)
+    assert plain_grid(path, weights) and not plain_grid(None, weights) and not plain_grid(tmp_path / "none.h5", weights)
+    assert not plain_grid(path, random_vgg16(1))
+    grid = load_grid(path)
+    [coef], [intercept] = grid.coef.values(), grid.intercept.values()
+    per_category = dataclasses.replace(grid, categories=["cat", "dog"], coef={"cat": coef, "dog": coef},
+                                       intercept={"cat": intercept, "dog": intercept})
+    assert not plain_grid(save_grid(per_category, tmp_path / "per-category.h5"), weights)
+    fine_tuned = dataclasses.replace(grid, info={**grid.info, "weights_file": "finetuned.pt"})
+    assert not plain_grid(save_grid(fine_tuned, tmp_path / "fine-tuned.h5"), weights)

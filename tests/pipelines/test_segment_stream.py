@@ -123,10 +123,60 @@ def test_read_ahead_keeps_the_order_and_reads_at_most_its_depth_in_front():
 
 
 def test_a_consumer_that_stops_early_stops_the_reader():
-    stream = read_ahead(iter(range(100)), ahead=2)
+    """Here the reader, its slot full, waits to put the end of its items: closing must release it too."""
+    stream = read_ahead(iter(range(2)), ahead=1)
     assert next(stream) == 0
+    threading.Event().wait(0.3)   # 1 fills the one slot; the reader then waits to put the end
     stream.close()
     readers = [t for t in threading.enumerate() if t.name == "read-ahead"]
     for reader in readers:
         reader.join(timeout=5)
     assert not any(reader.is_alive() for reader in readers)
+
+
+def consume_in_time(stream, seconds=60):
+    """What ``stream`` gave and what it raised, consumed on a thread: a stream that never ends fails here."""
+    seen, raised = [], []
+
+    def run():
+        try:
+            for tag, _, _ in stream:
+                seen.append(tag)
+        except Exception as error:
+            raised.append(error)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), "the stream never ended"
+    return seen, raised
+
+
+def test_an_error_of_the_cnn_is_raised_at_once_and_its_batch_is_not_run_again(model):
+    """An image whose boxes span two batches, the first of which fails (a GPU out of memory, say)."""
+    weights_path, model_path = model
+    segmenter = Segmenter(model_path, weights_path, SuperpixelSettings("none"), batch_size=4, device="cpu")
+    calls = []
+
+    def failing_forward(crops, layers):
+        calls.append(len(crops))
+        raise RuntimeError("out of memory")
+
+    segmenter.cnn.forward = failing_forward
+    seen, raised = consume_in_time(segmenter.segment_many(images_and_boxes([6, 1])))
+    assert seen == [] and [str(e) for e in raised] == ["out of memory"] and calls == [4]
+
+
+def test_an_error_making_an_images_masks_is_raised_before_the_images_after_it(model):
+    weights_path, model_path = model
+    segmenter = Segmenter(model_path, weights_path, SuperpixelSettings("none"), batch_size=2, device="cpu")
+    masks_of = segmenter.masks_of
+
+    def failing_on_the_second(image, key, *args):
+        if key == "key 1":
+            raise ValueError("masks failed")
+        return masks_of(image, key, *args)
+
+    segmenter.masks_of = failing_on_the_second
+    seen, raised = consume_in_time(segmenter.segment_many(images_and_boxes([1, 1, 1, 1]), threads=2))
+    assert seen == ["image 0"] and [str(e) for e in raised] == ["masks failed"]

@@ -4,7 +4,8 @@ One image at a time leaves a GPU idle twice per image: while the image is
 read, and while its heatmaps become masks (superpixels, projection, RLE), all
 CPU work; and an image with two boxes sends a batch of two.  Here
 
-- images are read ahead on a thread (:func:`read_ahead`);
+- images are read ahead on a thread (:func:`read_ahead`), which also warps their crops (pinned
+  for an asynchronous copy to a GPU);
 - the boxes of consecutive images share CNN batches of ``batch_size``, each
   batch's heatmaps split back to their images;
 - an image whose heatmaps are all in is handed to a pool of CPU threads for
@@ -96,6 +97,7 @@ class _Image:
     boxes: np.ndarray
     categories: list
     expanded: np.ndarray
+    crops: object = None   # (n, 3, S, S) preprocessed, until its boxes have gone through the CNN
     parts: list = field(default_factory=list)
     filled: int = 0
 
@@ -114,12 +116,8 @@ def segment_stream(segmenter, items, batch_size: int | None = None, threads: int
     An item's own error (raised by ``items``, or its image or boxes refused) is raised after the images
     before it are given back; an error of the CNN or of the masks is raised at once. A batch spans at most
     ``images_per_batch`` images (few boxes per large image: few images held)."""
-    from hypercolumns.data.images import image_key as content_key
-    from hypercolumns.pipelines.inference.segment import _check_boxes, _check_image, _per_box
-
-    items = read_ahead(iter(items), ahead)
     if hasattr(segmenter.cnn, "image_frame") or segmenter.needs_candidates:
-        for tag, image, boxes, categories, *rest in items:   # per-image CNN work: nothing to batch across images
+        for tag, image, boxes, categories, *rest in read_ahead(iter(items), ahead):   # per-image CNN work
             key, candidates = (list(rest) + [None, None])[:2]
             result = segmenter.segment(image, boxes, categories, key, candidates)
             with timed("rle"):
@@ -152,19 +150,17 @@ def segment_stream(segmenter, items, batch_size: int | None = None, threads: int
                 yield entry.tag, entry.image, future.result()
                 wait = False
 
+        entries = read_ahead(_prepared(items, segmenter.cnn), ahead)
         failure = None   # an item's own error (unreadable image, bad boxes): raised after the images before it
         while failure is None:
             try:
-                tag, image, boxes, categories, *rest = next(items)
-                image, boxes = _check_image(image), _check_boxes(boxes)
+                entry = next(entries)
             except StopIteration:
                 break
             except Exception as error:
                 failure = error
                 break
             # the CNN's and the pool's errors are not the item's: they propagate from here at once
-            entry = _Image(tag, image, rest[0] if rest and rest[0] is not None else content_key(image),
-                           boxes, _per_box(categories, len(boxes)), segmenter.cnn.expand(boxes))
             waiting.append([entry, None])
             batches.add(entry)
             hand_over_complete()
@@ -181,6 +177,23 @@ def segment_stream(segmenter, items, batch_size: int | None = None, threads: int
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _prepared(items, cnn):
+    """Each item as an :class:`_Image` with its boxes checked and expanded and its crops warped (pinned
+    for an asynchronous copy to a GPU): work done on the read-ahead thread, off the CNN's."""
+    from hypercolumns.data.images import image_key as content_key
+    from hypercolumns.pipelines.inference.segment import _check_boxes, _check_image, _per_box
+
+    for tag, image, boxes, categories, *rest in items:
+        image, boxes = _check_image(image), _check_boxes(boxes)
+        expanded = cnn.expand(boxes)
+        with timed("cnn"):
+            crops = cnn.crops(image, expanded)
+            if cnn.device.type == "cuda":
+                crops = crops.pin_memory()
+        yield _Image(tag, image, rest[0] if rest and rest[0] is not None else content_key(image), boxes,
+                     _per_box(categories, len(boxes)), expanded, crops)
+
+
 class _CrossImageBatches:
     """CNN batches of ``batch_size`` boxes taken from consecutive images, each batch's heatmaps handed back
     to its images; a batch runs as soon as it is full or spans ``images_per_batch`` images."""
@@ -190,6 +203,7 @@ class _CrossImageBatches:
         self.heatmap_size = grid.model.feature_config.heatmap_size
         self.pieces: list = []   # (_Image, start, stop)
         self.boxes = 0
+        self._pinned = None
 
     def add(self, entry: _Image) -> None:
         start = 0
@@ -206,8 +220,7 @@ class _CrossImageBatches:
             return
         cnn = self.grid.cnn
         with timed("cnn"):
-            crops = torch.cat([cnn.crops(entry.image, entry.expanded[a:b]) for entry, a, b in self.pieces])
-            outputs = cnn.forward(crops, self.grid.layers)
+            outputs = cnn.forward(self._batch([entry.crops[a:b] for entry, a, b in self.pieces]), self.grid.layers)
         with timed("conv trick"):
             categories = [c for entry, a, b in self.pieces for c in entry.categories[a:b]]
             heatmaps = self.grid.predictor(outputs, categories).cpu().numpy()
@@ -216,5 +229,18 @@ class _CrossImageBatches:
             entry.parts.append(heatmaps[offset:offset + b - a])
             entry.filled += b - a
             offset += b - a
+            if entry.complete:
+                entry.crops = None
         count_boxes(offset)
         self.pieces, self.boxes = [], 0
+
+    def _batch(self, parts: list) -> torch.Tensor:
+        """The pieces' crops as one batch; for a GPU in a pinned buffer (reused: the batch before it has
+        been read back, so its copy is done)."""
+        if len(parts) == 1 or parts[0].device.type != "cpu" or not parts[0].is_pinned():
+            return parts[0] if len(parts) == 1 else torch.cat(parts)
+        count = sum(len(part) for part in parts)
+        if self._pinned is None or len(self._pinned) < count or self._pinned.shape[1:] != parts[0].shape[1:]:
+            self._pinned = torch.empty((self.batch_size, *parts[0].shape[1:]), dtype=parts[0].dtype,
+                                       pin_memory=True)
+        return torch.cat(parts, out=self._pinned[:count])

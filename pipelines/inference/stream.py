@@ -4,8 +4,8 @@ One image at a time leaves a GPU idle twice per image: while the image is
 read, and while its heatmaps become masks (superpixels, projection, RLE), all
 CPU work; and an image with two boxes sends a batch of two.  Here
 
-- images are read ahead on a thread (:func:`read_ahead`), which also warps their crops (pinned
-  for an asynchronous copy to a GPU);
+- images are read ahead on a thread (:func:`read_ahead`), which for a GPU also warps their crops
+  into pinned memory (an asynchronous copy);
 - the boxes of consecutive images share CNN batches of ``batch_size``, each
   batch's heatmaps split back to their images;
 - an image whose heatmaps are all in is handed to a pool of CPU threads for
@@ -97,7 +97,7 @@ class _Image:
     boxes: np.ndarray
     categories: list
     expanded: np.ndarray
-    crops: object = None   # (n, 3, S, S) preprocessed, until its boxes have gone through the CNN
+    crops: object = None   # (n, 3, S, S) preprocessed (a GPU's, pinned), until its boxes went through the CNN
     parts: list = field(default_factory=list)
     filled: int = 0
 
@@ -178,18 +178,19 @@ def segment_stream(segmenter, items, batch_size: int | None = None, threads: int
 
 
 def _prepared(items, cnn):
-    """Each item as an :class:`_Image` with its boxes checked and expanded and its crops warped (pinned
-    for an asynchronous copy to a GPU): work done on the read-ahead thread, off the CNN's."""
+    """Each item as an :class:`_Image` with its boxes checked and expanded, on the read-ahead thread; for a
+    CNN on a GPU also its crops warped and pinned (an asynchronous copy), off the thread that feeds the GPU.
+    On a CPU the crops are warped when their batch runs: there the CNN's own threads take every core."""
     from hypercolumns.data.images import image_key as content_key
     from hypercolumns.pipelines.inference.segment import _check_boxes, _check_image, _per_box
 
     for tag, image, boxes, categories, *rest in items:
         image, boxes = _check_image(image), _check_boxes(boxes)
         expanded = cnn.expand(boxes)
-        with timed("cnn"):
-            crops = cnn.crops(image, expanded)
-            if cnn.device.type == "cuda":
-                crops = crops.pin_memory()
+        crops = None
+        if cnn.device.type == "cuda":
+            with timed("cnn"):
+                crops = cnn.crops(image, expanded).pin_memory()
         yield _Image(tag, image, rest[0] if rest and rest[0] is not None else content_key(image), boxes,
                      _per_box(categories, len(boxes)), expanded, crops)
 
@@ -220,7 +221,9 @@ class _CrossImageBatches:
             return
         cnn = self.grid.cnn
         with timed("cnn"):
-            outputs = cnn.forward(self._batch([entry.crops[a:b] for entry, a, b in self.pieces]), self.grid.layers)
+            crops = [entry.crops[a:b] if entry.crops is not None else cnn.crops(entry.image, entry.expanded[a:b])
+                     for entry, a, b in self.pieces]
+            outputs = cnn.forward(self._batch(crops), self.grid.layers)
         with timed("conv trick"):
             categories = [c for entry, a, b in self.pieces for c in entry.categories[a:b]]
             heatmaps = self.grid.predictor(outputs, categories).cpu().numpy()

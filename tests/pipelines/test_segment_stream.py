@@ -180,3 +180,14 @@ def test_an_error_making_an_images_masks_is_raised_before_the_images_after_it(mo
     segmenter.masks_of = failing_on_the_second
     seen, raised = consume_in_time(segmenter.segment_many(images_and_boxes([1, 1, 1, 1]), threads=2))
     assert seen == ["image 0"] and [str(e) for e in raised] == ["masks failed"]
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
+def test_on_a_gpu_the_pinned_crops_give_the_masks_of_one_image_at_a_time(model):
+    weights_path, model_path = model
+    streamed = Segmenter(model_path, weights_path, SuperpixelSettings("none"), batch_size=3, device="cuda")
+    alone = Segmenter(model_path, weights_path, SuperpixelSettings("none"), batch_size=3, device="cuda")
+    items = images_and_boxes([1, 4, 2, 5, 1])       # batches gathered from several images' pinned crops
+    for (tag, image, boxes, categories, key), (_, _, result) in zip(items, streamed.segment_many(items)):
+        expected = alone.segment(image, boxes, categories, image_key=key)
+        np.testing.assert_allclose(result.heatmaps, expected.heatmaps, atol=1e-4)

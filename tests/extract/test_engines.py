@@ -132,3 +132,24 @@ def test_only_an_agnostic_per_box_grid_of_the_same_network_is_measured_as_it_is(
     assert not plain_grid(save_grid(per_category, tmp_path / "per-category.h5"), weights)
     fine_tuned = dataclasses.replace(grid, info={**grid.info, "weights_file": "finetuned.pt"})
     assert not plain_grid(save_grid(fine_tuned, tmp_path / "fine-tuned.h5"), weights)
+
+
+def test_engines_are_timed_in_rounds_and_each_keeps_its_fastest(tmp_path, monkeypatch, random_grid_file, random_vgg16):
+    """A burst of load in one round (torch-nchw's first, here 5 s) does not decide which engine is fastest."""
+    from hypercolumns.pipelines.bench import bench_engines, bench_features
+    from hypercolumns.pipelines.bench.synthetic import synthetic_records
+
+    _, grid = random_grid_file(tmp_path)
+    monkeypatch.setattr(engines, "available_engines", lambda device: ["torch", "torch-nchw"])
+    scripted = {"torch": [1.0, 1.0], "torch-nchw": [5.0, 0.5]}
+    order = []
+
+    def timed(cnn, crops, layers, batch_size):
+        order.append(cnn.engine)
+        return scripted[cnn.engine].pop(0)
+
+    monkeypatch.setattr(bench_features, "time_bare_forward", timed)
+    result = bench_engines.measure_engines(grid, synthetic_records(tmp_path, 1), random_vgg16(0), "cpu", boxes=2)
+    assert order == ["torch", "torch-nchw", "torch", "torch-nchw"]     # in turn, not one engine's rounds together
+    assert {row["engine"]: row["ms_per_crop"] for row in result["engines"]} == {"torch": 1000.0, "torch-nchw": 500.0}
+    assert result["fastest_agreeing"] == "torch-nchw" and result["rounds"] == 2

@@ -75,9 +75,10 @@ def run_sections(sections, data_root: Path, model: Path, shards: Path, weights=N
             print(f"  stored for --engine auto: "
                   f"{remember_measurement(results['engines'], results['engines']['device'])}")
     if {"extraction", "inference", "shared"} & set(sections):
-        if records is not None and engine == "auto" and "engines" in sections:   # this run's choice, unstored
+        asked = engine
+        if engine == "auto" and "engines" in sections:   # this run's own choice (stored or, synthetic, not)
             engine = results["engines"]["fastest_agreeing"]
-        asked, engine = engine, measured_engine(engine, device, weights, model)
+        engine = measured_engine(engine, device, weights, model)
         results["engine"] = {"asked": asked, "chosen": engine}
         print(f"engine of the extraction, inference and shared sections: {engine}"
               + (" (auto: the fastest that agreed with fp32 torch)" if asked == "auto" else ""))

@@ -185,9 +185,9 @@ class Segmenter:
 
     def segment_many(self, items, batch_size: int | None = None, threads: int | None = None):
         """``(tag, image, Segmentation)`` for each ``(tag, image, boxes, categories[, image_key[, candidates]])``
-        of the iterable ``items`` (``tag``: anything, handed back), in order, with the CNN kept busy: images read ahead, the boxes of consecutive
-        images in shared batches, the masks and RLE made on ``threads`` CPU threads meanwhile
-        (:mod:`~.stream`). The same masks as :meth:`segment` on each image."""
+        of the iterable ``items`` (``tag``: anything, handed back), in order, with the CNN kept busy: images
+        read ahead, the boxes of consecutive images in shared batches, the masks and RLE made on ``threads``
+        CPU threads meanwhile (:mod:`~.stream`). The same masks as :meth:`segment` on each image."""
         from hypercolumns.pipelines.inference.stream import segment_stream
 
         return segment_stream(self, items, batch_size, threads)
